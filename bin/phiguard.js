@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `phiguard` command. The TypeScript sources are compiled to dist/ by `npm ci` (the `prepare` script).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const cli = new URL('../dist/generator/cli.js', import.meta.url);
+if (!existsSync(fileURLToPath(cli))) {
+  process.stderr.write('phiguard: dist/ is missing; run `npm run build` (npm ci does it for you)\n');
+  process.exit(2);
+}
+const { main } = await import(cli.href);
+process.exitCode = await main(process.argv);
