@@ -1,0 +1,65 @@
+/**
+ * The decision value. A deny is a value, not an exception.
+ */
+
+/** Why a decision came out the way it did. Closed set; stable strings (they appear in audit records and metrics). */
+export const DECISION_REASONS = {
+  ruleAllow: 'rule-allow',
+  ruleDeny: 'rule-deny',
+  noRuleMatched: 'no-rule-matched',
+  invalidRequest: 'invalid-request',
+  unknownAgent: 'unknown-agent',
+  ambiguousAgent: 'ambiguous-agent',
+  invalidToken: 'invalid-token',
+  ruleError: 'rule-error',
+  internalError: 'internal-error',
+  auditUnavailable: 'audit-unavailable',
+  noPolicy: 'no-policy',
+} as const;
+export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
+
+/** Built-in rule names used when no policy rule decided. */
+export const BUILTIN_RULES = {
+  defaultDeny: 'default-deny',
+  unknownPrincipal: 'default-deny-unknown-principal',
+  ambiguousPrincipal: 'default-deny-ambiguous-principal',
+  invalidToken: 'invalid-token',
+  internalError: 'internal-error',
+  auditUnavailable: 'audit-unavailable',
+  noPolicy: 'no-policy-loaded',
+} as const;
+
+export interface RuleTrace {
+  rule: string;
+  effect: 'allow' | 'deny';
+  /** true / false, or `error` when evaluation failed (an errored deny denies; an errored allow does not allow). */
+  result: boolean | 'error';
+  /** Engine message on error (policy text only, never request values). */
+  error?: string;
+  /** Skipped because the request is invalid and the rule does not set allowInvalid. */
+  skipped?: 'invalid-request';
+}
+
+export interface Decision {
+  /** What is enforced. In audit mode a policy deny is enforced as allow. */
+  outcome: 'allow' | 'deny';
+  /** What the policy said. */
+  verdict: 'allow' | 'deny';
+  /** `audit` when a would-be deny was let through. */
+  mode: 'enforce' | 'audit' | 'none';
+  agent: string;
+  rule: string;
+  reason: DecisionReason;
+  /** HTTP status for a deny (403 default, 400 for invalid requests, or the rule's). */
+  status: number;
+  /** Safe text for the agent. Never PHI. */
+  message: string;
+  policyVersion: string;
+  trace: RuleTrace[];
+}
+
+export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Decision>): Decision {
+  return {
+    outcome: 'deny', verdict: 'deny', mode: 'none', agent: '', status: 403, policyVersion: '', trace: [], ...fields,
+  };
+}

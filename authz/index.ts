@@ -1,0 +1,14 @@
+/** The public surface of the authz wing. */
+export { FHIR_INTERACTIONS, CEL_VARIABLES, type RequestAttributesModel, type FhirAttributes, type FhirEntryAttributes, type FhirInteraction } from './attributes.js';
+export { explain, checkInputFor, toJson, type ExplainRequest, type Explanation } from './explain.js';
+export { createAuthorizer, type Authorizer, type Authorization, type AuthorizerOptions } from './authorizer.js';
+export { decide } from './decide.js';
+export { DECISION_REASONS, BUILTIN_RULES, type Decision, type DecisionReason, type RuleTrace } from './decision.js';
+export { startAuthzServer, StartupError, type AuthzServer, type DecisionObserver, type StartOptions } from './server.js';
+export { ServerConfigSchema, type ServerConfig } from './server-config.js';
+export { createLogger, type Logger } from './logger.js';
+export { CheckInputSchema, fromGrpcCheckRequest, toCheckResponse, createCheckClient, toGrpcCheckRequest, type CheckInput, type CheckClient } from './edge/index.js';
+export { createClaimsResolver, ClaimsConfigSchema, parseSpiffeId, type ClaimsResolver } from './identity/index.js';
+export { loadPolicyDir, parsePolicyText, createPolicyStore, formatFinding, AgentPolicySchema, type AgentPolicy, type Finding, type CompiledPolicySet, type PolicyStore } from './policy/index.js';
+export { createFhirRequestParser, RESOURCE_TYPES, PATIENT_COMPARTMENT_PARAMS } from './fhir/index.js';
+export { createAuditSink, decisionRecord, AUDIT_FORMAT, type AuditSink, type DecisionAuditRecord } from './audit/index.js';

@@ -1,0 +1,42 @@
+/**
+ * The CEL environment policies are compiled in: the attribute model's variables, declared with types so that
+ * `fhir.resourcetype` is a load-time error, plus phiguard's guardrails for the engine's gaps.
+ *
+ * Guardrail: regular expressions. CEL specifies RE2 syntax and linear-time matching (cel-spec langdef.md
+ * "matches"). @marcbachmann/cel-js implements `matches` with JavaScript RegExp, which backtracks (`^(a+)+$` on a
+ * 29-character input ran for 30 s here). phiguard rewrites every `matches` call at compile time to `re2Matches`,
+ * backed by re2js (a linear-time RE2 port), and requires the pattern to be a string literal so it is compiled
+ * and validated once, at load.
+ */
+import { Environment } from '@marcbachmann/cel-js';
+import { RE2JS } from 're2js';
+import { CEL_ENTRY_FIELDS, CEL_VARIABLES } from '../attributes.js';
+
+const compiled = new Map<string, RE2JS>();
+
+/** Compiles an RE2 pattern (cached). Throws with a readable message on invalid syntax. */
+export function compileRe2(pattern: string): RE2JS {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = RE2JS.compile(pattern);
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
+let env: Environment | undefined;
+
+/** The shared, frozen-by-use environment. */
+export function celEnvironment(): Environment {
+  if (env) return env;
+  const e = new Environment({ unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: true, limits: { maxAstNodes: 5_000, maxDepth: 64 } });
+  e.registerType('phiguard.FhirEntry', { fields: { ...CEL_ENTRY_FIELDS } });
+  for (const [name, decl] of Object.entries(CEL_VARIABLES)) {
+    if (typeof decl === 'string') e.registerVariable(name, decl);
+    else e.registerVariable({ name, schema: decl as Record<string, unknown> } as never);
+  }
+  e.registerFunction('string.re2Matches(string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+  e.registerFunction('re2Matches(string, string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+  env = e;
+  return e;
+}

@@ -1,0 +1,113 @@
+/**
+ * Compiles one CEL expression: parse, rewrite `matches` to the RE2-backed `re2Matches`, type-check (must be
+ * `bool`), and return an evaluator. Compile once at load; the Check path only evaluates.
+ */
+import { celEnvironment, compileRe2 } from './cel-env.js';
+
+export type CelProgram = (ctx: Record<string, unknown>) => unknown;
+
+export type CompileResult = { ok: true; program: CelProgram; source: string } | { ok: false; message: string };
+
+interface AstNode {
+  op: string;
+  args: unknown;
+  start: number;
+  end: number;
+}
+
+function isNode(v: unknown): v is AstNode {
+  return typeof v === 'object' && v !== null && typeof (v as { op?: unknown }).op === 'string' && typeof (v as { start?: unknown }).start === 'number';
+}
+
+function walk(v: unknown, visit: (n: AstNode) => void): void {
+  if (Array.isArray(v)) {
+    for (const x of v) walk(x, visit);
+  } else if (isNode(v)) {
+    visit(v);
+    walk(v.args, visit);
+  }
+}
+
+interface Edit {
+  from: number;
+  to: number;
+  text: string;
+}
+
+/** First line of an engine error, without the engine's stack. Policy text is not PHI, so it may be echoed. */
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0] ?? msg;
+}
+
+/** Finds `matches` calls and plans their rewrite; validates each pattern as RE2 at load. */
+function planRegexRewrite(source: string, ast: unknown): { edits: Edit[] } | { error: string } {
+  const edits: Edit[] = [];
+  let error: string | undefined;
+  walk(ast, (n) => {
+    if (error !== undefined) return;
+    if ((n.op === 'rcall' || n.op === 'call') && Array.isArray(n.args) && n.args[0] === 'matches') {
+      const argList: unknown = n.op === 'rcall' ? n.args[2] : n.args[1];
+      const pattern = Array.isArray(argList) ? argList[argList.length - 1] : undefined;
+      if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') {
+        error = 'matches() needs a string literal pattern (patterns are compiled and checked at load)';
+        return;
+      }
+      try {
+        compileRe2(pattern.args);
+      } catch (e) {
+        error = `invalid RE2 pattern ${JSON.stringify(pattern.args)}: ${firstLine(e)}`;
+        return;
+      }
+      if (n.op === 'rcall') {
+        const receiver: unknown = n.args[1];
+        if (!isNode(receiver)) return;
+        const between = source.slice(receiver.end, pattern.start);
+        const m = /^(\s*\)?\s*\.\s*)matches(\s*\(\s*)$/.exec(between);
+        if (!m) {
+          error = 'could not rewrite matches() call';
+          return;
+        }
+        edits.push({ from: receiver.end, to: pattern.start, text: `${m[1] ?? ''}re2Matches${m[2] ?? ''}` });
+      } else {
+        if (source.slice(n.start, n.start + 7) !== 'matches') {
+          error = 'could not rewrite matches() call';
+          return;
+        }
+        edits.push({ from: n.start, to: n.start + 7, text: 're2Matches' });
+      }
+    }
+  });
+  return error !== undefined ? { error } : { edits };
+}
+
+/** Compiles a policy expression. Never throws. */
+export function compileExpression(source: string): CompileResult {
+  const env = celEnvironment();
+  let parsed: { ast: unknown };
+  try {
+    parsed = env.parse(source) as unknown as { ast: unknown };
+  } catch (e) {
+    return { ok: false, message: `CEL syntax error: ${firstLine(e)}` };
+  }
+  const plan = planRegexRewrite(source, parsed.ast);
+  if ('error' in plan) return { ok: false, message: plan.error };
+  let rewritten = source;
+  for (const e of [...plan.edits].sort((a, b) => b.from - a.from)) {
+    rewritten = rewritten.slice(0, e.from) + e.text + rewritten.slice(e.to);
+  }
+  let checked: { valid: boolean; type?: string; error?: unknown };
+  try {
+    checked = env.check(rewritten) as { valid: boolean; type?: string; error?: unknown };
+  } catch (e) {
+    return { ok: false, message: `CEL type error: ${firstLine(e)}` };
+  }
+  if (!checked.valid) return { ok: false, message: `CEL type error: ${firstLine(checked.error)}` };
+  if (checked.type !== 'bool') return { ok: false, message: `expression must be bool, is ${checked.type ?? 'unknown'}` };
+  try {
+    const program = env.parse(rewritten) as unknown as CelProgram;
+    return { ok: true, program, source };
+  } catch (e) {
+    return { ok: false, message: `CEL error: ${firstLine(e)}` };
+  }
+}

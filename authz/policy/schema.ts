@@ -1,0 +1,72 @@
+/**
+ * The agent policy file format (YAML, one or more documents per file), `phiguard.io/v1alpha1`.
+ * Defaults live here; types come from z.infer. Unknown keys are errors: a typo must not silently drop a rule.
+ */
+import { z } from 'zod';
+import { FHIR_INTERACTIONS } from '../attributes.js';
+
+export const TIERS = ['live', 'batch'] as const;
+export const MODES = ['enforce', 'audit'] as const;
+
+const kubeName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a lower-case DNS label (a-z, 0-9, -)');
+
+export const SelectorSchema = z
+  .object({
+    /** Exact SPIFFE id, e.g. `spiffe://cluster.local/ns/scribe/sa/ambient-scribe`. */
+    principal: z.string().startsWith('spiffe://').optional(),
+    trustDomain: z.string().min(1).optional(),
+    namespace: kubeName.optional(),
+    serviceAccount: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((s) => s.principal !== undefined || s.namespace !== undefined, {
+    message: 'a selector needs a principal, or at least a namespace',
+  });
+
+export const ScopeEntrySchema = z
+  .object({
+    resourceTypes: z.array(z.string().min(1)).min(1),
+    interactions: z.array(z.enum(FHIR_INTERACTIONS)).min(1),
+    operations: z.array(z.string().regex(/^\$[A-Za-z][A-Za-z0-9_-]*$/)).default([]),
+  })
+  .strict();
+
+export const RuleSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'rule names are lower-case kebab-case'),
+    description: z.string().optional(),
+    /** CEL: the rule allows when this is true. */
+    allow: z.string().min(1).optional(),
+    /** CEL: the rule denies when this is true. Deny wins over any allow. */
+    deny: z.string().min(1).optional(),
+    /** Let this allow rule match requests the FHIR parser marked invalid (off by default). */
+    allowInvalid: z.boolean().default(false),
+    /** HTTP status for a deny (default 403). */
+    status: z.number().int().min(400).max(599).default(403),
+    /** Static text for the OperationOutcome. It is sent to the agent: never put PHI here. */
+    message: z.string().max(500).optional(),
+  })
+  .strict()
+  .refine((r) => (r.allow === undefined) !== (r.deny === undefined), { message: 'a rule has exactly one of allow or deny' });
+
+export const AgentPolicySchema = z
+  .object({
+    apiVersion: z.literal('phiguard.io/v1alpha1'),
+    kind: z.literal('AgentPolicy'),
+    metadata: z.object({ name: kubeName, description: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).strict(),
+    spec: z
+      .object({
+        selector: SelectorSchema,
+        tier: z.enum(TIERS),
+        mode: z.enum(MODES).default('enforce'),
+        /** The FHIR scope the agent was provisioned for (resource types × interactions). */
+        scope: z.array(ScopeEntrySchema).default([]),
+        rules: z.array(RuleSchema).min(1),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type AgentPolicy = z.infer<typeof AgentPolicySchema>;
+export type PolicyRule = z.infer<typeof RuleSchema>;
+export type Selector = z.infer<typeof SelectorSchema>;

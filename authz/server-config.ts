@@ -1,0 +1,34 @@
+/**
+ * Server settings: flags and `PHIGUARD_*` environment variables (Kubernetes Deployments set the latter), validated
+ * with zod. Defaults live here.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const ServerConfigSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: port.default(9191),
+    metricsPort: port.default(9464),
+    policies: z.string().min(1),
+    fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
+    auditFile: z.string().default('-'),
+    auditMaxBufferBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
+    jwksFile: z.string().optional(),
+    jwksUri: z.url().optional(),
+    jwtIssuer: z.string().optional(),
+    jwtAudience: z.array(z.string()).default([]),
+    jwtOnInvalid: z.enum(['deny', 'ignore']).default('deny'),
+    jwtAuthnPayloadKey: z.string().default('jwt_payload'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
+    /** HTTP/2 receive window (per stream and per connection) for the Check listener. */
+    http2WindowBytes: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(1024 * 1024),
+  })
+  .strict()
+  .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), { message: 'set only one of jwksFile / jwksUri' })
+  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtIssuer !== undefined, { message: 'jwksFile/jwksUri need jwtIssuer' })
+  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtAudience.length > 0, { message: 'jwksFile/jwksUri need jwtAudience' });
+
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;

@@ -1,0 +1,212 @@
+/**
+ * Wiring: the gRPC listener (envoy.service.auth.v3.Authorization/Check + grpc.health.v1.Health), the ops HTTP
+ * listener (/metrics, /healthz, /readyz), policy hot reload, the audit sink, and SIGTERM drain.
+ *
+ * The Check handler holds the one catch of the hot path: anything unexpected becomes a DENY (fail closed); the
+ * cause goes to the operational log as a code, never to the wire.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { loadAuthzPackageDefinition } from '../proto/envoy-protos.js';
+import { createAuditSink, decisionRecord, type AuditSink } from './audit/index.js';
+import { createAuthorizer, type Authorization } from './authorizer.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
+import { decisionLabel, fromGrpcCheckRequest, toCheckResponse } from './edge/index.js';
+import { applyHttp2Windows } from './http2-windows.js';
+import { createClaimsResolver, ClaimsConfigSchema } from './identity/index.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createPolicyStore, formatFinding, type Finding, type PolicyStore } from './policy/index.js';
+import type { ServerConfig } from './server-config.js';
+
+/** Observes decisions after they are made (envelope recording). Must not throw or block. */
+export type DecisionObserver = (a: Authorization, decisionId: string) => void;
+
+export interface AuthzServer {
+  grpcPort: number;
+  metricsPort: number;
+  metrics: Metrics;
+  policies: PolicyStore;
+  audit: AuditSink;
+  /** Drains in-flight checks, flushes the audit sink, closes listeners. */
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  constructor(message: string, readonly findings: Finding[] = []) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+function authorizationService(): grpc.ServiceDefinition {
+  const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());
+  const svc = ((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject;
+  const ctor = (svc['v3'] as grpc.GrpcObject)['Authorization'] as grpc.ServiceClientConstructor;
+  return ctor.service;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  observers?: DecisionObserver[];
+  /** Process-level Prometheus default metrics (off in tests that start many servers). */
+  defaultMetrics?: boolean;
+}
+
+/** Starts the service. Throws StartupError (with findings) if policy or configuration is unusable: never starts open. */
+export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const observers = options.observers ?? [];
+
+  let metrics: Metrics | undefined;
+  const audit = createAuditSink({
+    target: config.auditFile,
+    maxBufferBytes: config.auditMaxBufferBytes,
+    onError: (code) => {
+      log.error({ code }, 'audit sink failed: every request will be denied until restart');
+      metrics?.auditErrors.inc({ code });
+    },
+  });
+  const m = createMetrics(() => audit.bufferedBytes(), { defaultMetrics: options.defaultMetrics !== false });
+  metrics = m;
+
+  const loaded = createPolicyStore(config.policies, {
+    onReloaded: (set) => {
+      m.reloads.inc({ result: 'success' });
+      m.policyStale.set(0);
+      m.policyInfo.reset();
+      m.policyInfo.set({ version: set.version }, 1);
+      log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
+    },
+    onReloadFailed: (findings, kept) => {
+      m.reloads.inc({ result: 'failure' });
+      m.policyStale.set(1);
+      log.error({ kept, findings: findings.map(formatFinding) }, 'POLICY RELOAD REJECTED: the last good policy set stays in force');
+    },
+  });
+  if (!loaded.ok) {
+    await audit.close();
+    throw new StartupError(`policy directory ${config.policies} did not load`, loaded.findings);
+  }
+  const policies = loaded.store;
+  m.policyInfo.set({ version: policies.current().version }, 1);
+
+  const claimsConfig = ClaimsConfigSchema.safeParse({
+    jwtAuthnPayloadKey: config.jwtAuthnPayloadKey,
+    onInvalidToken: config.jwtOnInvalid,
+    issuers: config.jwtIssuer !== undefined && (config.jwksFile !== undefined || config.jwksUri !== undefined)
+      ? [{ issuer: config.jwtIssuer, audiences: config.jwtAudience, ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }) }]
+      : [],
+  });
+  if (!claimsConfig.success) throw new StartupError(`JWT configuration invalid: ${claimsConfig.error.issues.map((i) => i.message).join('; ')}`);
+  let claims;
+  try {
+    claims = createClaimsResolver(claimsConfig.data);
+  } catch (e) {
+    throw new StartupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
+  }
+  const authorizer = createAuthorizer({ policies, claims, fhirBasePaths: config.fhirBase });
+
+  let draining = false;
+  const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    const t0 = process.hrtime.bigint();
+    const decisionId = randomUUID();
+    const finish = (auth: Authorization | undefined, decisionIn: Decision): void => {
+      let decision = decisionIn;
+      const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
+      const rec = decisionRecord(decisionId, decision, auth?.attributes, latencyUs, new Date());
+      if (!audit.write(rec)) {
+        m.auditRejected.inc();
+        decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
+      }
+      callback(null, toCheckResponse(decision, decisionId));
+      const label = decisionLabel(decision);
+      m.decisions.inc({ agent: decision.agent, decision: label, reason: decision.reason, rule: decision.rule });
+      m.checkDuration.observe({ decision: label }, Number(process.hrtime.bigint() - t0) / 1e9);
+      if (auth) for (const o of observers) o({ ...auth, decision }, decisionId);
+    };
+    const failClosed = (code: string): void => {
+      log.error({ code, decisionId }, 'check failed; denied (fail closed)');
+      finish(undefined, denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: policies.current().version }));
+    };
+    try {
+      const n = fromGrpcCheckRequest(call.request);
+      if (!n.ok) {
+        failClosed(n.error);
+        return;
+      }
+      authorizer.authorize(n.input).then(
+        (auth) => finish(auth, auth.decision),
+        (e: unknown) => failClosed(e instanceof Error ? e.name : 'rejected'),
+      );
+    } catch (e) {
+      failClosed(e instanceof Error ? e.name : 'thrown');
+    }
+  };
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
+  if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
+  server.addService(authorizationService(), { Check: check });
+  const health = new HealthImplementation({ '': 'SERVING', [AUTHZ_SERVICE]: 'SERVING' });
+  health.addToServer(server);
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  }).catch((e: unknown) => {
+    throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : 'error'}`);
+  });
+
+  const ready = (): boolean => !draining && audit.healthy();
+  const ops = http.createServer((req, res) => {
+    const url = (req.url ?? '').split('?')[0];
+    if (url === '/metrics') {
+      m.registry.metrics().then(
+        (body) => { res.writeHead(200, { 'content-type': m.registry.contentType }); res.end(body); },
+        () => { res.writeHead(500); res.end(); },
+      );
+    } else if (url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else if (url === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ready: ok, policyVersion: policies.current().version, policyStale: policies.stale(), auditHealthy: audit.healthy(), draining }));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  const metricsPort = await new Promise<number>((resolve, reject) => {
+    ops.once('error', reject);
+    ops.listen(config.metricsPort, config.host, () => resolve((ops.address() as AddressInfo).port));
+  }).catch((e: unknown) => {
+    server.forceShutdown();
+    throw new StartupError(`cannot listen for metrics on ${config.host}:${config.metricsPort}: ${e instanceof Error ? e.message : 'error'}`);
+  });
+
+  log.info({ grpc: `${config.host}:${grpcPort}`, ops: `${config.host}:${metricsPort}`, policyVersion: policies.current().version, agents: policies.current().agents.map((a) => a.name) }, 'phiguard ext_authz listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true;
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(AUTHZ_SERVICE, 'NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { server.forceShutdown(); resolve(); }, config.shutdownGraceMs);
+        t.unref();
+        server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      });
+      policies.close();
+      await audit.close();
+      await new Promise<void>((resolve) => ops.close(() => resolve()));
+      log.info({ audited: audit.written() }, 'phiguard stopped; audit flushed');
+    })();
+    return closing;
+  };
+  return { grpcPort, metricsPort, metrics: m, policies, audit, close };
+}

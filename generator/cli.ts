@@ -1,0 +1,38 @@
+/**
+ * The `phiguard` command: one entry point dispatching to both wings.
+ * Exit codes: 0 success, 1 findings/deny where a command says so, 2 usage or unreadable input.
+ */
+import { Command, CommanderError } from 'commander';
+import { callCommand } from './commands/call.js';
+import { explainCommand } from './commands/explain.js';
+import { serveCommand } from './commands/serve.js';
+import { UsageError } from './read-input.js';
+
+export function buildCli(): Command {
+  return new Command('phiguard')
+    .description('FHIR-aware ext_authz and Cilium policy tooling for healthcare AI agents')
+    .version('0.1.0')
+    .exitOverride()
+    .addCommand(serveCommand())
+    .addCommand(explainCommand())
+    .addCommand(callCommand());
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError || e instanceof SyntaxError) {
+      process.stderr.write(`phiguard: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('E')) {
+      process.stderr.write(`phiguard: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,60 @@
+/** `phiguard serve`: the ext_authz gRPC service. */
+import { Command, Option } from 'commander';
+import { createLogger, formatFinding, ServerConfigSchema, startAuthzServer, StartupError } from '../../authz/index.js';
+
+const list = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the Envoy ext_authz gRPC service (envoy.service.auth.v3.Authorization/Check)')
+    .addOption(new Option('--host <addr>', 'listen address').env('PHIGUARD_HOST'))
+    .addOption(new Option('--port <n>', 'gRPC port').env('PHIGUARD_PORT'))
+    .addOption(new Option('--metrics-port <n>', 'ops port: /metrics, /healthz, /readyz').env('PHIGUARD_METRICS_PORT'))
+    .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
+    .addOption(new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list))
+    .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))
+    .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
+    .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
+    .addOption(new Option('--jwt-issuer <iss>', 'expected token issuer').env('PHIGUARD_JWT_ISSUER'))
+    .addOption(new Option('--jwt-audience <aud>', 'accepted audience(s), comma-separated').env('PHIGUARD_JWT_AUDIENCE').argParser(list))
+    .addOption(new Option('--jwt-on-invalid <action>', 'deny | ignore a bearer token that fails verification').env('PHIGUARD_JWT_ON_INVALID'))
+    .addOption(new Option('--jwt-authn-payload-key <key>', 'jwt_authn payload_in_metadata key').env('PHIGUARD_JWT_AUTHN_PAYLOAD_KEY'))
+    .addOption(new Option('--log-level <level>', 'operational log level (stderr)').env('PHIGUARD_LOG_LEVEL'))
+    .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
+    .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
+    .action(async (opts: Record<string, unknown>) => {
+      const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+      const parsed = ServerConfigSchema.safeParse(defined);
+      if (!parsed.success) {
+        for (const i of parsed.error.issues) process.stderr.write(`phiguard serve: ${i.path.join('.') || 'config'}: ${i.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const config = parsed.data;
+      const log = createLogger(config.logLevel);
+      try {
+        const server = await startAuthzServer(config, { logger: log });
+        process.stderr.write(
+          `\nphiguard ext_authz is listening on ${config.host}:${server.grpcPort} (gRPC: envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health)\n` +
+            `  metrics/health: http://${config.host}:${server.metricsPort}/metrics  /healthz  /readyz\n` +
+            `  audit records:  ${config.auditFile === '-' ? 'stdout' : config.auditFile} (JSON lines); operational logs: stderr\n` +
+            `  try it:         npx phiguard call --addr ${config.host}:${server.grpcPort} examples/requests/*.json\n` +
+            `  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' --principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies}\n\n`,
+        );
+        const stop = (signal: string): void => {
+          log.info({ signal }, 'draining');
+          server.close().then(() => process.exit(0), () => process.exit(1));
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      } catch (e) {
+        if (e instanceof StartupError) {
+          process.stderr.write(`phiguard serve: ${e.message}\n`);
+          for (const f of e.findings) process.stderr.write(`  ${formatFinding(f)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        throw e;
+      }
+    });
+}

@@ -1,0 +1,15 @@
+/** Reads `@file` / `-` (stdin) / literal arguments for CLI flags. */
+import { readFileSync } from 'node:fs';
+
+export function readArg(value: string): string {
+  if (value === '-') return readFileSync(0, 'utf8');
+  if (value.startsWith('@')) return readFileSync(value.slice(1), 'utf8');
+  return value;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
