@@ -119,12 +119,16 @@ export function inPatientCompartment(resourceType: string): boolean {
   return Object.hasOwn(PATIENT_COMPARTMENT_PARAMS, resourceType);
 }
 
+const withPatient = new Map(Object.entries(PATIENT_COMPARTMENT_PARAMS).map(([t, ps]) => [t, ps.includes('patient') ? ps : [...ps, 'patient']]));
+
 /**
- * The patient-linking search parameters for a type. Types outside the R4 table (e.g. R5-only types) still treat
- * `patient` and `subject` as patient-linking, so an R5 server does not silently lose patient scope.
+ * The patient-linking search parameters for a type: the CompartmentDefinition-patient entries plus `patient`, which
+ * R4 defines as the Patient-only form of `subject` on most clinical types (e.g. Observation-patient) and which the
+ * compartment table does not list. Types outside the R4 table (R5-only types, system level) treat `patient` and
+ * `subject` as patient-linking, so an R5 server does not silently lose patient scope.
  */
 export function patientParamsFor(resourceType: string): readonly string[] {
-  return PATIENT_COMPARTMENT_PARAMS[resourceType] ?? ['patient', 'subject'];
+  return withPatient.get(resourceType) ?? ['patient', 'subject'];
 }
 
 /** FHIR `id` datatype: [A-Za-z0-9\-\.]{1,64} (R4 datatypes.html#id). Also used for `_history` version ids. */

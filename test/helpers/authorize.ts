@@ -1,0 +1,15 @@
+import { checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, type Authorization } from '../../authz/index.js';
+import { tempDir } from './temp.js';
+
+/** Compiles policy text into a real authorizer (no stubs: real parser, CEL, decide). */
+export function authorizerFor(policyText: string): { authorize(req: { method: string; path: string; principal: string; headers?: Record<string, string>; body?: string; claims?: Record<string, unknown> }): Promise<Authorization> } {
+  const t = tempDir({ 'p.yaml': policyText });
+  const loaded = loadPolicyDir(t.dir);
+  t.remove();
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.findings));
+  const set = loaded.set;
+  const a = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+  return {
+    authorize: (r) => a.authorize(checkInputFor({ headers: {}, ...r }), { fullTrace: true }),
+  };
+}

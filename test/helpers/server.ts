@@ -1,0 +1,56 @@
+import { cpSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ServerConfigSchema, startAuthzServer, createLogger, type AuthzServer, type ServerConfig } from '../../authz/index.js';
+import { tempDir } from './temp.js';
+
+export interface TestServer {
+  server: AuthzServer;
+  addr: string;
+  policiesDir: string;
+  auditFile: string;
+  dir: string;
+  auditRecords(): Array<Record<string, unknown>>;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts the real service on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, policyFiles?: Record<string, string>): Promise<TestServer> {
+  const t = tempDir();
+  const policiesDir = path.join(t.dir, 'policies');
+  if (policyFiles) {
+    cpSync('examples/policies', policiesDir, { recursive: true, filter: () => false });
+    tempDirWrite(policiesDir, policyFiles);
+  } else {
+    cpSync('examples/policies', policiesDir, { recursive: true });
+  }
+  const auditFile = path.join(t.dir, 'audit.jsonl');
+  const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: policiesDir, auditFile, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides });
+  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false });
+  let stopped = false;
+  return {
+    server,
+    addr: `127.0.0.1:${server.grpcPort}`,
+    policiesDir,
+    auditFile,
+    dir: t.dir,
+    auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    metrics: async () => (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text(),
+    stop: async () => {
+      if (!stopped) await server.close();
+      stopped = true;
+      t.remove();
+    },
+  };
+}
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+function tempDirWrite(dir: string, files: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [k, v] of Object.entries(files)) writeFileSync(path.join(dir, k), v);
+}
+
+/** Loads an example CheckRequest JSON file. */
+export function exampleRequest(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(path.join('examples/requests', name), 'utf8')) as Record<string, unknown>;
+}
