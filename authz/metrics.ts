@@ -25,7 +25,7 @@ export function createMetrics(auditBuffered: () => number, opts: { defaultMetric
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [registry],
     }),
     reloads: new Counter({ name: 'phiguard_policy_reloads_total', help: 'Policy reload attempts by result', labelNames: ['result'], registers: [registry] }),
-    policyStale: new Gauge({ name: 'phiguard_policy_stale', help: '1 when the last policy reload failed and an older policy set is in force', registers: [registry] }),
+    policyStale: new Gauge({ name: 'phiguard_policy_stale', help: 'Whether the last policy reload failed, leaving an older policy set in force (1 = stale)', registers: [registry] }),
     policyInfo: new Gauge({ name: 'phiguard_policy_info', help: 'The policy set version in force (value 1)', labelNames: ['version'], registers: [registry] }),
     auditRejected: new Counter({ name: 'phiguard_audit_rejected_total', help: 'Decisions denied because the audit sink could not accept the record', registers: [registry] }),
     auditErrors: new Counter({ name: 'phiguard_audit_errors_total', help: 'Audit sink I/O errors', labelNames: ['code'], registers: [registry] }),

@@ -63,17 +63,17 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const log = options.logger ?? createLogger(config.logLevel);
   const observers = options.observers ?? [];
 
-  let metrics: Metrics | undefined;
+  const metricsRef: { current?: Metrics } = {};
   const audit = createAuditSink({
     target: config.auditFile,
     maxBufferBytes: config.auditMaxBufferBytes,
     onError: (code) => {
       log.error({ code }, 'audit sink failed: every request will be denied until restart');
-      metrics?.auditErrors.inc({ code });
+      metricsRef.current?.auditErrors.inc({ code });
     },
   });
   const m = createMetrics(() => audit.bufferedBytes(), { defaultMetrics: options.defaultMetrics !== false });
-  metrics = m;
+  metricsRef.current = m;
 
   const loaded = createPolicyStore(config.policies, {
     onReloaded: (set) => {

@@ -17,7 +17,7 @@ export function wrapValue(v: unknown): Record<string, unknown> {
   if (typeof v === 'boolean') return { boolValue: v };
   if (Array.isArray(v)) return { listValue: { values: v.map(wrapValue) } };
   if (typeof v === 'object') return { structValue: wrapStruct(v as Record<string, unknown>) };
-  return { stringValue: String(v) };
+  return { stringValue: typeof v === 'bigint' ? v.toString() : typeof v };
 }
 
 export function wrapStruct(o: Record<string, unknown>): { fields: Record<string, unknown> } {

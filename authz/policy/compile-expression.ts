@@ -48,7 +48,7 @@ function planRegexRewrite(source: string, ast: unknown): { edits: Edit[] } | { e
     if (error !== undefined) return;
     if ((n.op === 'rcall' || n.op === 'call') && Array.isArray(n.args) && n.args[0] === 'matches') {
       const argList: unknown = n.op === 'rcall' ? n.args[2] : n.args[1];
-      const pattern = Array.isArray(argList) ? argList[argList.length - 1] : undefined;
+      const pattern: unknown = Array.isArray(argList) ? (argList as unknown[])[argList.length - 1] : undefined;
       if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') {
         error = 'matches() needs a string literal pattern (patterns are compiled and checked at load)';
         return;
@@ -86,7 +86,7 @@ export function compileExpression(source: string): CompileResult {
   const env = celEnvironment();
   let parsed: { ast: unknown };
   try {
-    parsed = env.parse(source) as unknown as { ast: unknown };
+    parsed = env.parse(source);
   } catch (e) {
     return { ok: false, message: `CEL syntax error: ${firstLine(e)}` };
   }
@@ -98,7 +98,7 @@ export function compileExpression(source: string): CompileResult {
   }
   let checked: { valid: boolean; type?: string; error?: unknown };
   try {
-    checked = env.check(rewritten) as { valid: boolean; type?: string; error?: unknown };
+    checked = env.check(rewritten);
   } catch (e) {
     return { ok: false, message: `CEL type error: ${firstLine(e)}` };
   }

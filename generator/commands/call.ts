@@ -17,7 +17,7 @@ export function callCommand(): Command {
           if (!parsed.success) throw new UsageError(`${file}: not a CheckRequest`);
           const res = await client.check(toGrpcCheckRequest(parsed.data));
           const status = res['status'] as { code?: number } | undefined;
-          const denied = res['denied_response'] as { status?: { code?: unknown }; body?: string } | undefined;
+          const denied = res['denied_response'] as { status?: { code?: string | number }; body?: string } | undefined;
           const line = status?.code === 0 ? 'ALLOW' : `DENY ${String(denied?.status?.code ?? '')}`;
           process.stdout.write(`${file}: ${line}\n${JSON.stringify(res, null, 2)}\n`);
         }

@@ -138,7 +138,7 @@ describe('ext_authz Check over gRPC', () => {
     const { service } = await import('grpc-health-check');
     const Client = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
     const hc = new Client(s.addr, grpc.credentials.createInsecure()) as unknown as { check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void; close(): void };
-    const status = async (svc: string) => new Promise<string>((resolve, reject) => hc.check({ service: svc }, (e, r) => (e ? reject(e as Error) : resolve(r.status))));
+    const status = async (svc: string) => new Promise<string>((resolve, reject) => hc.check({ service: svc }, (e, r) => (e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status))));
     expect(await status('')).toBe('SERVING');
     expect(await status('envoy.service.auth.v3.Authorization')).toBe('SERVING');
     hc.close();
@@ -148,7 +148,7 @@ describe('ext_authz Check over gRPC', () => {
     const m = await s.metrics();
     expect(m).toMatch(/phiguard_decisions_total\{agent="ambient-scribe",decision="allow",reason="rule-allow",rule="note-transaction"\} [1-9]/);
     expect(m).toMatch(/phiguard_check_duration_seconds_bucket/);
-    expect(m).toMatch(/phiguard_policy_stale 0/);
+    expect(m).toMatch(/^phiguard_policy_stale 0$/m);
   });
 });
 

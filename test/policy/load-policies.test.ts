@@ -7,7 +7,7 @@ afterEach(() => cleanup?.());
 
 function load(files: Record<string, string>) {
   const t = tempDir(files);
-  cleanup = t.remove;
+  cleanup = () => t.remove();
   return { dir: t.dir, result: loadPolicyDir(t.dir) };
 }
 
