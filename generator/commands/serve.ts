@@ -22,8 +22,10 @@ export function serveCommand(): Command {
     .addOption(new Option('--log-level <level>', 'operational log level (stderr)').env('PHIGUARD_LOG_LEVEL'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
     .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
+    .option('--print-config', 'print the validated configuration (flags + PHIGUARD_* env) as JSON and exit')
     .action(async (opts: Record<string, unknown>) => {
-      const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+      const { printConfig, ...rest } = opts;
+      const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
       const parsed = ServerConfigSchema.safeParse(defined);
       if (!parsed.success) {
         for (const i of parsed.error.issues) process.stderr.write(`phiguard serve: ${i.path.join('.') || 'config'}: ${i.message}\n`);
@@ -31,6 +33,10 @@ export function serveCommand(): Command {
         return;
       }
       const config = parsed.data;
+      if (printConfig === true) {
+        process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+        return;
+      }
       const log = createLogger(config.logLevel);
       try {
         const server = await startAuthzServer(config, { logger: log });

@@ -1,0 +1,141 @@
+/**
+ * envoy/ is tested: the Envoy bootstrap is checked against Envoy's own protos (unknown fields are errors, every
+ * typed_config resolved), its ext_authz settings against what phiguard needs, and the Istio manifests against
+ * each other and against phiguard's configuration schema. No Envoy or Istio runs here; these are protocol- and
+ * schema-level checks (see README, "What is tested against what").
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, jest, test } from '@jest/globals';
+import yaml from 'js-yaml';
+import { envoyConfigRoot } from '../../generator/envoy/envoy-root.js';
+import { validateProtoJson } from '../../generator/envoy/validate-proto-json.js';
+import { main } from '../../generator/cli.js';
+import { sharedDir } from '../helpers/shared.js';
+
+type Obj = Record<string, unknown>;
+const root = envoyConfigRoot();
+const bootstrap = yaml.load(readFileSync('envoy/envoy.yaml', 'utf8')) as Obj;
+const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
+
+function at(o: unknown, ...keys: Array<string | number>): unknown {
+  let cur: unknown = o;
+  for (const k of keys) cur = (cur as Record<string | number, unknown> | undefined)?.[k];
+  return cur;
+}
+
+const hcm = at(bootstrap, 'static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config') as Obj;
+const filters = hcm['http_filters'] as Array<{ name: string; typed_config: Obj }>;
+const extAuthz = filters.find((f) => f.name === 'envoy.filters.http.ext_authz')?.typed_config ?? {};
+const jwt = filters.find((f) => f.name === 'envoy.filters.http.jwt_authn')?.typed_config ?? {};
+
+describe('envoy/envoy.yaml against Envoy protos', () => {
+  test('is a valid Bootstrap with no unknown fields and no deprecated ones', () => {
+    expect(validateProtoJson(root, BOOTSTRAP, bootstrap)).toEqual([]);
+  });
+
+  test('ext_authz: gRPC, V3, fail closed, body forwarded for Bundles, jwt_authn metadata passed', () => {
+    expect(extAuthz).toMatchObject({
+      transport_api_version: 'V3',
+      failure_mode_allow: false,
+      grpc_service: { envoy_grpc: { cluster_name: 'phiguard' } },
+      with_request_body: { allow_partial_message: true, pack_as_bytes: true },
+      metadata_context_namespaces: ['envoy.filters.http.jwt_authn'],
+    });
+    expect(at(extAuthz, 'with_request_body', 'max_request_bytes')).toBeGreaterThanOrEqual(1024 * 1024);
+  });
+
+  test('jwt_authn runs first and writes the payload where phiguard reads it', () => {
+    expect(filters.map((f) => f.name)).toEqual(['envoy.filters.http.jwt_authn', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(at(jwt, 'providers', 'hospital_idp', 'payload_in_metadata')).toBe('jwt_payload'); // phiguard default
+  });
+
+  test('the path reaches phiguard as sent: no normalization, escaped slashes rejected', () => {
+    expect(hcm).toMatchObject({ normalize_path: false, merge_slashes: false, path_with_escaped_slashes_action: 'REJECT_REQUEST' });
+  });
+
+  test('the phiguard cluster speaks HTTP/2 with 1 MiB windows', () => {
+    const cluster = (at(bootstrap, 'static_resources', 'clusters') as Obj[]).find((c) => c['name'] === 'phiguard');
+    expect(at(cluster, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config', 'http2_protocol_options')).toMatchObject({
+      initial_stream_window_size: 1048576, initial_connection_window_size: 1048576,
+    });
+  });
+
+  // Negative controls: the checker must reject what Envoy would reject.
+  const mutate = (f: (b: Obj) => void): Obj => {
+    const copy = structuredClone(bootstrap);
+    f(copy);
+    return copy;
+  };
+  const authzOf = (b: Obj) => (at(b, 'static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config', 'http_filters', 1, 'typed_config') as Obj);
+  test.each([
+    ['a misspelled field', (b: Obj) => { authzOf(b)['failure_mode_alow'] = false; }, /unknown field "failure_mode_alow"/],
+    ['a bad enum', (b: Obj) => { authzOf(b)['transport_api_version'] = 'V4'; }, /not one of/],
+    ['two members of a oneof', (b: Obj) => { (authzOf(b)['grpc_service'] as Obj)['google_grpc'] = { target_uri: 'x', stat_prefix: 'x' }; }, /same oneof/],
+    ['a bad duration', (b: Obj) => { (authzOf(b)['grpc_service'] as Obj)['timeout'] = '500ms'; }, /duration/],
+    ['an unknown typed_config type', (b: Obj) => { authzOf(b)['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v9.ExtAuthz'; }, /not known/],
+    ['a wrong scalar type', (b: Obj) => { authzOf(b)['failure_mode_allow'] = 'no'; }, /true or false/],
+  ])('rejects %s', (_n, f, message) => {
+    const findings = validateProtoJson(root, BOOTSTRAP, mutate(f)).filter((x) => x.severity === 'error');
+    expect(findings.map((x) => x.message).join('\n')).toMatch(message);
+  });
+});
+
+describe('upstream Envoy ext_authz examples (../shared/envoy)', () => {
+  const dir = sharedDir('envoy', 'examples-upstream');
+  const files = dir ? readdirSync(dir).filter((f) => f.startsWith('ext_authz')) : [];
+  (dir ? test.each(files) : test.skip.each(['(../shared absent)']))('%s is accepted', (file) => {
+    const doc = yaml.load(readFileSync(path.join(dir ?? '', file), 'utf8'));
+    expect(validateProtoJson(root, BOOTSTRAP, doc).filter((f) => f.severity === 'error')).toEqual([]);
+  });
+});
+
+describe('envoy/istio manifests', () => {
+  const docs = (f: string) => yaml.loadAll(readFileSync(path.join('envoy/istio', f), 'utf8')) as Obj[];
+  const values = docs('istiod-values.yaml')[0] ?? {};
+  const providers = at(values, 'meshConfig', 'extensionProviders') as Obj[];
+  const policies = docs('authorization-policy.yaml');
+  const deploy = docs('deployment.yaml');
+
+  test('the CUSTOM AuthorizationPolicy routes to a defined phiguard provider', () => {
+    const ap = policies.find((d) => d['kind'] === 'AuthorizationPolicy');
+    expect(ap).toMatchObject({ apiVersion: 'security.istio.io/v1', spec: { action: 'CUSTOM', provider: { name: 'phiguard' } } });
+    expect(providers.map((p) => p['name'])).toContain('phiguard');
+  });
+
+  test('the provider fails closed, forwards FHIR-sized bodies and points at the phiguard Service', () => {
+    const p = providers.find((x) => x['name'] === 'phiguard');
+    expect(p).toMatchObject({ envoyExtAuthzGrpc: { failOpen: false, includeRequestBodyInCheck: { allowPartialMessage: true } } });
+    expect(at(p, 'envoyExtAuthzGrpc', 'includeRequestBodyInCheck', 'maxRequestBytes')).toBeGreaterThanOrEqual(1024 * 1024);
+    const svc = deploy.find((d) => d['kind'] === 'Service') as Obj;
+    const svcHost = `${String(at(svc, 'metadata', 'name'))}.${String(at(svc, 'metadata', 'namespace'))}.svc.cluster.local`;
+    expect(at(p, 'envoyExtAuthzGrpc', 'service')).toBe(svcHost);
+    expect((at(svc, 'spec', 'ports') as Obj[]).map((x) => x['port'])).toContain(at(p, 'envoyExtAuthzGrpc', 'port'));
+  });
+
+  test('mTLS is STRICT where agents call, so source.principal carries the SPIFFE id', () => {
+    expect(policies.find((d) => d['kind'] === 'PeerAuthentication')).toMatchObject({ spec: { mtls: { mode: 'STRICT' } } });
+  });
+
+  test('the Deployment environment is a valid phiguard configuration (through the real CLI)', async () => {
+    const d = deploy.find((x) => x['kind'] === 'Deployment');
+    const env = at(d, 'spec', 'template', 'spec', 'containers', 0, 'env') as Array<{ name: string; value: string }>;
+    const saved = { ...process.env };
+    for (const e of env) process.env[e.name] = e.value;
+    let out = '';
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+    try {
+      expect(await main(['node', 'phiguard', 'serve', '--print-config'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+      process.env = saved;
+    }
+    expect(JSON.parse(out)).toMatchObject({ host: '0.0.0.0', port: 9191, metricsPort: 9464, policies: '/etc/phiguard/policies', fhirBase: ['/fhir'], jwtAudience: ['phiguard'] });
+  });
+
+  test('the phiguard pod runs with no service-account token and a read-only root', () => {
+    const d = deploy.find((x) => x['kind'] === 'Deployment');
+    expect(at(d, 'spec', 'template', 'spec', 'automountServiceAccountToken')).toBe(false);
+    expect(at(d, 'spec', 'template', 'spec', 'containers', 0, 'securityContext', 'readOnlyRootFilesystem')).toBe(true);
+  });
+});
