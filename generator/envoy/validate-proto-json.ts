@@ -125,8 +125,7 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
           err(`${path}.@type`, `type ${name} is not known to this checker (not in the loaded Envoy protos)`);
           return;
         }
-        const { '@type': _drop, ...rest } = v;
-        checkMessage(inner, rest, path);
+        checkMessage(inner, Object.fromEntries(Object.entries(v).filter(([k]) => k !== '@type')), path);
         return;
       }
       default:
