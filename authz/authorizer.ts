@@ -9,7 +9,7 @@ import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './
 import { decide } from './decide.js';
 import { requestTimeMs, type CheckInput } from './edge/index.js';
 import { createFhirRequestParser } from './fhir/index.js';
-import { parseSpiffeId, type ClaimsResolver } from './identity/index.js';
+import { parseSpiffeId, type ClaimsResolver, type ClaimsResult } from './identity/index.js';
 import type { PolicyStore } from './policy/index.js';
 import { selectAgent } from './select-agent.js';
 
@@ -27,72 +27,81 @@ export interface Authorization {
 }
 
 export interface Authorizer {
-  /** Decides one request. Never throws: any failure is a deny decision. */
-  authorize(input: CheckInput, options?: { fullTrace?: boolean }): Promise<Authorization>;
+  /**
+   * Decides one request. Never throws and never rejects: any failure is a deny decision. Returns synchronously
+   * unless a bearer token must be verified for the first time.
+   */
+  authorize(input: CheckInput, options?: { fullTrace?: boolean }): Authorization | Promise<Authorization>;
 }
 
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const parseFhir = createFhirRequestParser({ basePaths: options.fhirBasePaths });
   const clock = options.now ?? Date.now;
 
+  function complete(input: CheckInput, claimsResult: ClaimsResult, fullTrace: boolean): Authorization {
+    const set = options.policies.current();
+    const http = input.attributes.request?.http ?? {};
+    const headers = http.headers ?? {};
+    const identity = parseSpiffeId(input.attributes.source?.principal ?? '');
+    const nowMs = requestTimeMs(input) ?? clock();
+    const fhir = parseFhir({
+      method: http.method ?? '',
+      path: http.path ?? '',
+      headers,
+      body: http.body,
+      bodyTruncated: headers['x-envoy-auth-partial-body'] === 'true',
+    });
+    const match = selectAgent(set, identity);
+    const claims = claimsResult.kind === 'verified' ? claimsResult.claims : {};
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const attributes = buildAttributes({
+      input,
+      identity,
+      fhir,
+      agent: match.kind === 'match' ? { name: match.agent.name, tier: match.agent.tier, mode: match.agent.mode } : { name: '', tier: '', mode: '' },
+      claims,
+      auth: {
+        source: claimsResult.kind === 'verified' ? claimsResult.source : 'none',
+        subject: str(claims['sub']),
+        issuer: str(claims['iss']),
+      },
+      now: new Date(nowMs),
+    });
+    const v = set.version;
+    if (match.kind === 'none') {
+      return {
+        attributes,
+        decision: denyDecision({ rule: BUILTIN_RULES.unknownPrincipal, reason: DECISION_REASONS.unknownAgent, message: 'Denied: caller is not a known agent', policyVersion: v }),
+      };
+    }
+    if (match.kind === 'ambiguous') {
+      return {
+        attributes,
+        decision: denyDecision({ rule: BUILTIN_RULES.ambiguousPrincipal, reason: DECISION_REASONS.ambiguousAgent, message: 'Denied: caller matches more than one agent policy', policyVersion: v }),
+      };
+    }
+    if (claimsResult.kind === 'invalid') {
+      // A presented token that fails verification is an attack or a misconfiguration: deny in every mode.
+      return {
+        attributes,
+        decision: denyDecision({
+          agent: match.agent.name, rule: BUILTIN_RULES.invalidToken, reason: DECISION_REASONS.invalidToken, status: 401,
+          message: `Denied: bearer token rejected (${claimsResult.reason})`, policyVersion: v,
+        }),
+      };
+    }
+    return { attributes, decision: decide(match.agent, attributes, v, { fullTrace }) };
+  }
+
   return {
-    async authorize(input, opts = {}) {
-      const set = options.policies.current();
-      const http = input.attributes.request?.http ?? {};
-      const headers = http.headers ?? {};
-      const identity = parseSpiffeId(input.attributes.source?.principal ?? '');
-      const nowMs = requestTimeMs(input) ?? clock();
-      const fhir = parseFhir({
-        method: http.method ?? '',
-        path: http.path ?? '',
-        headers,
-        body: http.body,
-        bodyTruncated: headers['x-envoy-auth-partial-body'] === 'true',
-      });
-      const claimsResult = await options.claims.resolve({
-        filterMetadata: (input.attributes.metadata_context?.filter_metadata ?? {}),
+    authorize(input, opts = {}) {
+      const headers = input.attributes.request?.http?.headers ?? {};
+      const claims = options.claims.resolve({
+        filterMetadata: input.attributes.metadata_context?.filter_metadata ?? {},
         authorization: headers['authorization'],
       });
-      const match = selectAgent(set, identity);
-      const claims = claimsResult.kind === 'verified' ? claimsResult.claims : {};
-      const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-      const attributes = buildAttributes({
-        input,
-        identity,
-        fhir,
-        agent: match.kind === 'match' ? { name: match.agent.name, tier: match.agent.tier, mode: match.agent.mode } : { name: '', tier: '', mode: '' },
-        claims,
-        auth: {
-          source: claimsResult.kind === 'verified' ? claimsResult.source : 'none',
-          subject: str(claims['sub']),
-          issuer: str(claims['iss']),
-        },
-        now: new Date(nowMs),
-      });
-      const v = set.version;
-      if (match.kind === 'none') {
-        return {
-          attributes,
-          decision: denyDecision({ rule: BUILTIN_RULES.unknownPrincipal, reason: DECISION_REASONS.unknownAgent, message: 'Denied: caller is not a known agent', policyVersion: v }),
-        };
-      }
-      if (match.kind === 'ambiguous') {
-        return {
-          attributes,
-          decision: denyDecision({ rule: BUILTIN_RULES.ambiguousPrincipal, reason: DECISION_REASONS.ambiguousAgent, message: 'Denied: caller matches more than one agent policy', policyVersion: v }),
-        };
-      }
-      if (claimsResult.kind === 'invalid') {
-        // A presented token that fails verification is an attack or a misconfiguration: deny in every mode.
-        return {
-          attributes,
-          decision: denyDecision({
-            agent: match.agent.name, rule: BUILTIN_RULES.invalidToken, reason: DECISION_REASONS.invalidToken, status: 401,
-            message: `Denied: bearer token rejected (${claimsResult.reason})`, policyVersion: v,
-          }),
-        };
-      }
-      return { attributes, decision: decide(match.agent, attributes, v, { fullTrace: opts.fullTrace === true }) };
+      const full = opts.fullTrace === true;
+      return claims instanceof Promise ? claims.then((c) => complete(input, c, full)) : complete(input, claims, full);
     },
   };
 }

@@ -29,8 +29,9 @@ function evaluate(rule: CompiledRule, ctx: RequestAttributesModel): { value: boo
 }
 
 export function decide(agent: CompiledAgent, attrs: RequestAttributesModel, policyVersion: string, options: DecideOptions = {}): Decision {
-  const trace: RuleTrace[] = [];
   const full = options.fullTrace === true;
+  // The hot path keeps only the deciding rule's entry; explain (fullTrace) records every rule.
+  const trace: RuleTrace[] = [];
   const base = { agent: agent.name, policyVersion, trace };
   let decided: Decision | undefined;
 

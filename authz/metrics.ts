@@ -14,6 +14,31 @@ export interface Metrics {
   auditErrors: Counter<'code'>;
 }
 
+/**
+ * Records one decision. Label children are cached per label set: prom-client hashes a labels object on every
+ * `inc(labels)`, which is measurable on the Check path.
+ */
+export function createDecisionRecorder(m: Metrics): (agent: string, decision: string, reason: string, rule: string, seconds: number) => void {
+  const counters = new Map<string, { inc(): void }>();
+  const histograms = new Map<string, { observe(v: number): void }>();
+  return (agent, decision, reason, rule, seconds) => {
+    const key = `${agent}\u0000${decision}\u0000${reason}\u0000${rule}`;
+    let c = counters.get(key);
+    if (!c) {
+      if (counters.size > 10_000) counters.clear();
+      c = m.decisions.labels({ agent, decision, reason, rule });
+      counters.set(key, c);
+    }
+    c.inc();
+    let h = histograms.get(decision);
+    if (!h) {
+      h = m.checkDuration.labels({ decision });
+      histograms.set(decision, h);
+    }
+    h.observe(seconds);
+  };
+}
+
 export function createMetrics(auditBuffered: () => number, opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'phiguard_' });

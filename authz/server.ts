@@ -10,15 +10,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { loadAuthzPackageDefinition } from '../proto/envoy-protos.js';
 import { createAuditSink, decisionRecord, type AuditSink } from './audit/index.js';
 import { createAuthorizer, type Authorization } from './authorizer.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
-import { decisionLabel, fromGrpcCheckRequest, toCheckResponse } from './edge/index.js';
+import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest } from './edge/index.js';
 import { applyHttp2Windows } from './http2-windows.js';
 import { createClaimsResolver, ClaimsConfigSchema } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createDecisionRecorder, createMetrics, type Metrics } from './metrics.js';
 import { createPolicyStore, formatFinding, type Finding, type PolicyStore } from './policy/index.js';
 import type { ServerConfig } from './server-config.js';
 
@@ -44,12 +43,6 @@ export class StartupError extends Error {
 
 const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
 
-function authorizationService(): grpc.ServiceDefinition {
-  const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());
-  const svc = ((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject;
-  const ctor = (svc['v3'] as grpc.GrpcObject)['Authorization'] as grpc.ServiceClientConstructor;
-  return ctor.service;
-}
 
 export interface StartOptions {
   logger?: Logger;
@@ -113,26 +106,44 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const authorizer = createAuthorizer({ policies, claims, fhirBasePaths: config.fhirBase });
 
   let draining = false;
+  const responses = createResponseEncoder();
+  const recordDecision = createDecisionRecorder(m);
+  const internalDeny = (version: string): Decision => denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: version });
+  // Encoded once: the answer of last resort if anything on the response path throws.
+  const lastResort = responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
   const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
     const t0 = process.hrtime.bigint();
     const decisionId = randomUUID();
+    let answered = false;
     const finish = (auth: Authorization | undefined, decisionIn: Decision): void => {
+      if (answered) return;
       let decision = decisionIn;
-      const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
-      const rec = decisionRecord(decisionId, decision, auth?.attributes, latencyUs, new Date());
-      if (!audit.write(rec)) {
-        m.auditRejected.inc();
-        decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
+      let bytes: Buffer;
+      try {
+        const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
+        if (!audit.write(decisionRecord(decisionId, decision, auth?.attributes, latencyUs, new Date()))) {
+          m.auditRejected.inc();
+          decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
+        }
+        bytes = responses.encode(decision, decisionId);
+      } catch (e) {
+        log.error({ code: e instanceof Error ? e.name : 'thrown', decisionId }, 'response path failed; denied (fail closed)');
+        decision = internalDeny(decision.policyVersion);
+        bytes = lastResort;
       }
-      callback(null, toCheckResponse(decision, decisionId));
-      const label = decisionLabel(decision);
-      m.decisions.inc({ agent: decision.agent, decision: label, reason: decision.reason, rule: decision.rule });
-      m.checkDuration.observe({ decision: label }, Number(process.hrtime.bigint() - t0) / 1e9);
-      if (auth) for (const o of observers) o({ ...auth, decision }, decisionId);
+      answered = true;
+      callback(null, bytes);
+      try {
+        const label = decisionLabel(decision);
+        recordDecision(decision.agent, label, decision.reason, decision.rule, Number(process.hrtime.bigint() - t0) / 1e9);
+        if (auth && observers.length > 0) for (const o of observers) o({ ...auth, decision }, decisionId);
+      } catch (e) {
+        log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
+      }
     };
     const failClosed = (code: string): void => {
       log.error({ code, decisionId }, 'check failed; denied (fail closed)');
-      finish(undefined, denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: policies.current().version }));
+      finish(undefined, internalDeny(policies.current().version));
     };
     try {
       const n = fromGrpcCheckRequest(call.request);
@@ -140,10 +151,15 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         failClosed(n.error);
         return;
       }
-      authorizer.authorize(n.input).then(
-        (auth) => finish(auth, auth.decision),
-        (e: unknown) => failClosed(e instanceof Error ? e.name : 'rejected'),
-      );
+      const auth = authorizer.authorize(n.input);
+      if (auth instanceof Promise) {
+        auth.then(
+          (a) => finish(a, a.decision),
+          (e: unknown) => failClosed(e instanceof Error ? e.name : 'rejected'),
+        );
+      } else {
+        finish(auth, auth.decision);
+      }
     } catch (e) {
       failClosed(e instanceof Error ? e.name : 'thrown');
     }
@@ -151,7 +167,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
   if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
-  server.addService(authorizationService(), { Check: check });
+  server.addService(authorizationServiceDefinition(), { Check: check });
   const health = new HealthImplementation({ '': 'SERVING', [AUTHZ_SERVICE]: 'SERVING' });
   health.addToServer(server);
   const grpcPort = await new Promise<number>((resolve, reject) => {

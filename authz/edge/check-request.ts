@@ -1,20 +1,37 @@
 /**
- * Edge in: a CheckRequest as @grpc/proto-loader decodes it (keepCase, oneofs) -> CheckInput.
+ * Edge in: a decoded CheckRequest -> CheckInput.
  *
- * Known traps handled here:
+ * Input is the protobufjs message grpc-codec.ts decodes (or an equivalent plain object in proto field names). The
+ * protobuf decoder has already enforced the schema's types; this mapping only reads what phiguard uses, with typed
+ * guards, so nothing untyped flows further. Known traps handled here:
  * - `metadata_context` Structs arrive as `{fields: {k: {kind: "stringValue", stringValue: "..."}}}` (protobufjs
  *   names the well-known Value fields in camelCase even under keepCase) and are unwrapped to plain JSON.
- * - int64 (`size`, Timestamp `seconds`) arrive as strings (`longs: String`).
+ * - int64 (`size`, Timestamp `seconds`) arrive as Long objects or strings, never lossy numbers.
  * - The body arrives as `body` (UTF-8) or, with `pack_as_bytes`, as `raw_body` bytes (ext_authz.proto BufferSettings).
  * - Newer Envoy may send headers as `header_map` (attribute_context.proto) instead of `headers`.
  */
-import { CheckInputSchema, type CheckInput } from './check-input.js';
+import type { CheckInput } from './check-input.js';
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+type Rec = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Rec {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+function rec(v: unknown): Rec | undefined {
+  return isRecord(v) ? v : undefined;
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+/** int64 as a number: Long objects (toNumber), numeric strings, numbers. */
+function int64(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
+  if (isRecord(v) && typeof v['toNumber'] === 'function') return (v['toNumber'] as () => number).call(v);
+  return undefined;
 }
 
-/** Unwraps a google.protobuf.Value (proto-loader object form) to JSON. */
+/** Unwraps a google.protobuf.Value (message or plain object form) to JSON. */
 export function unwrapValue(v: unknown): unknown {
   if (!isRecord(v)) return null;
   const kind = typeof v['kind'] === 'string' ? v['kind'] : Object.keys(v).find((k) => k.endsWith('_value') || k.endsWith('Value'));
@@ -35,44 +52,94 @@ export function unwrapValue(v: unknown): unknown {
 }
 
 /** Unwraps a google.protobuf.Struct to a plain object. */
-export function unwrapStruct(s: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (!isRecord(s) || !isRecord(s['fields'])) return out;
-  for (const [k, v] of Object.entries(s['fields'])) out[k] = unwrapValue(v);
+export function unwrapStruct(s: unknown): Rec {
+  const out: Rec = {};
+  const fields = rec(rec(s)?.['fields']);
+  if (!fields) return out;
+  for (const k of Object.keys(fields)) out[k] = unwrapValue(fields[k]);
   return out;
 }
 
-/** Normalizes a decoded gRPC CheckRequest. Returns an error code (never request content) on bad input. */
+function stringMap(v: unknown): Record<string, string> | undefined {
+  const r = rec(v);
+  if (!r) return undefined;
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(r)) {
+    const x = r[k];
+    if (typeof x === 'string') out[k] = x;
+  }
+  return out;
+}
+
+function headersOf(http: Rec): Record<string, string> {
+  const h = stringMap(http['headers']);
+  if (h && Object.keys(h).length > 0) return h;
+  const list = rec(http['header_map'])?.['headers'];
+  const out: Record<string, string> = {};
+  if (!Array.isArray(list)) return h ?? out;
+  for (const item of list as unknown[]) {
+    const e = rec(item);
+    const key = typeof e?.['key'] === 'string' ? e['key'].toLowerCase() : undefined;
+    if (!e || !key) continue;
+    const raw = e['raw_value'];
+    const value = str(e['value']) ?? (raw instanceof Uint8Array ? Buffer.from(raw).toString('utf8') : '');
+    out[key] = out[key] !== undefined ? `${out[key]},${value}` : value;
+  }
+  return out;
+}
+
+function peer(v: unknown): NonNullable<CheckInput['attributes']['source']> | undefined {
+  const p = rec(v);
+  if (!p) return undefined;
+  const sock = rec(rec(p['address'])?.['socket_address']);
+  const address = str(sock?.['address']);
+  const port = typeof sock?.['port_value'] === 'number' ? sock['port_value'] : undefined;
+  const principal = str(p['principal']);
+  return {
+    ...(principal !== undefined ? { principal } : {}),
+    ...(sock ? { address: { socket_address: { ...(address !== undefined ? { address } : {}), ...(port !== undefined ? { port_value: port } : {}) } } } : {}),
+  };
+}
+
+/** Maps a decoded CheckRequest. Returns an error code (never request content) on a request without attributes. */
 export function fromGrpcCheckRequest(raw: unknown): { ok: true; input: CheckInput } | { ok: false; error: string } {
-  if (!isRecord(raw) || !isRecord(raw['attributes'])) return { ok: false, error: 'check-request-without-attributes' };
-  const attrs = { ...raw['attributes'] };
-  const md = attrs['metadata_context'];
-  if (isRecord(md) && isRecord(md['filter_metadata'])) {
-    const fm: Record<string, unknown> = {};
-    for (const [ns, struct] of Object.entries(md['filter_metadata'])) fm[ns] = unwrapStruct(struct);
-    attrs['metadata_context'] = { filter_metadata: fm };
-  }
-  const req = attrs['request'];
-  if (isRecord(req) && isRecord(req['http'])) {
-    const http = { ...req['http'] };
-    if (http['body'] === undefined && Buffer.isBuffer(http['raw_body']) && http['raw_body'].length > 0) {
-      http['body'] = http['raw_body'].toString('utf8');
-    }
-    delete http['raw_body'];
-    const hm = http['header_map'];
-    if (http['headers'] === undefined && isRecord(hm) && Array.isArray(hm['headers'])) {
-      const headers: Record<string, string> = {};
-      for (const h of hm['headers'] as unknown[]) {
-        if (!isRecord(h) || typeof h['key'] !== 'string') continue;
-        const value = typeof h['value'] === 'string' && h['value'] !== '' ? h['value'] : Buffer.isBuffer(h['raw_value']) ? h['raw_value'].toString('utf8') : '';
-        headers[h['key'].toLowerCase()] = headers[h['key'].toLowerCase()] !== undefined ? `${headers[h['key'].toLowerCase()]},${value}` : value;
+  const attrs = rec(rec(raw)?.['attributes']);
+  if (!attrs) return { ok: false, error: 'check-request-without-attributes' };
+  const out: CheckInput['attributes'] = {};
+  const source = peer(attrs['source']);
+  if (source) out.source = source;
+  const destination = peer(attrs['destination']);
+  if (destination) out.destination = destination;
+
+  const request = rec(attrs['request']);
+  if (request) {
+    const r: NonNullable<CheckInput['attributes']['request']> = {};
+    const time = rec(request['time']);
+    const seconds = int64(time?.['seconds']);
+    if (time && seconds !== undefined) r.time = { seconds, nanos: typeof time['nanos'] === 'number' ? time['nanos'] : 0 };
+    const http = rec(request['http']);
+    if (http) {
+      const rawBody = http['raw_body'];
+      const body = str(http['body']) ?? (rawBody instanceof Uint8Array && rawBody.length > 0 ? Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength).toString('utf8') : undefined);
+      const size = int64(http['size']);
+      const h: NonNullable<typeof r.http> = { headers: headersOf(http) };
+      for (const k of ['id', 'method', 'path', 'host', 'scheme', 'protocol'] as const) {
+        const v = str(http[k]);
+        if (v !== undefined) h[k] = v;
       }
-      http['headers'] = headers;
+      if (body !== undefined) h.body = body;
+      if (size !== undefined) h.size = size;
+      r.http = h;
     }
-    delete http['header_map'];
-    attrs['request'] = { ...req, http };
+    out.request = r;
   }
-  const parsed = CheckInputSchema.safeParse({ attributes: attrs });
-  if (!parsed.success) return { ok: false, error: 'check-request-malformed' };
-  return { ok: true, input: parsed.data };
+  const ext = stringMap(attrs['context_extensions']);
+  if (ext) out.context_extensions = ext;
+  const fm = rec(rec(attrs['metadata_context'])?.['filter_metadata']);
+  if (fm) {
+    const unwrapped: Rec = {};
+    for (const ns of Object.keys(fm)) unwrapped[ns] = unwrapStruct(fm[ns]);
+    out.metadata_context = { filter_metadata: unwrapped };
+  }
+  return { ok: true, input: { attributes: out } };
 }

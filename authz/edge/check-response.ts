@@ -12,13 +12,16 @@ import { operationOutcome } from './operation-outcome.js';
 export const GRPC_OK = 0;
 export const GRPC_PERMISSION_DENIED = 7;
 
+/** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD (base.proto). */
+const OVERWRITE_IF_EXISTS_OR_ADD = 2;
+
 interface HeaderOption {
   header: { key: string; value: string };
-  append_action: 'OVERWRITE_IF_EXISTS_OR_ADD';
+  append_action: number;
 }
 
 function header(key: string, value: string): HeaderOption {
-  return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+  return { header: { key, value }, append_action: OVERWRITE_IF_EXISTS_OR_ADD };
 }
 
 /** A google.protobuf.Struct of strings. protobufjs names Value fields in camelCase (`stringValue`) even under keepCase. */

@@ -51,8 +51,12 @@ export interface ClaimsInput {
 }
 
 export interface ClaimsResolver {
-  /** Resolves verified claims. Never throws; never returns unverified claims. */
-  resolve(input: ClaimsInput): Promise<ClaimsResult>;
+  /**
+   * Resolves verified claims. Synchronous when no signature has to be checked (jwt_authn metadata, no token, a
+   * cached verified token); a Promise only when a token is verified for the first time. Never throws (the Promise
+   * never rejects); never returns unverified claims.
+   */
+  resolve(input: ClaimsInput): ClaimsResult | Promise<ClaimsResult>;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -117,10 +121,14 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
   // Verified-token cache: token -> claims, until exp. Bounded; oldest evicted first.
   const cache = new Map<string, { claims: Record<string, unknown>; expMs: number }>();
 
-  async function verifyBearer(token: string): Promise<ClaimsResult> {
+  function cached(token: string): ClaimsResult | undefined {
     const hit = cache.get(token);
     if (hit && hit.expMs + config.clockSkewSeconds * 1000 > Date.now()) return { kind: 'verified', source: 'jwks', claims: hit.claims };
     if (hit) cache.delete(token);
+    return undefined;
+  }
+
+  async function verifyBearer(token: string): Promise<ClaimsResult> {
     const iss = unverifiedIssuer(token);
     const v = iss === undefined ? undefined : verifiers.get(iss);
     if (!v) return { kind: 'invalid', reason: 'token-issuer-unknown' };
@@ -146,8 +154,10 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
     }
   }
 
+  const ignoreInvalid = (r: ClaimsResult): ClaimsResult => (r.kind === 'invalid' && config.onInvalidToken === 'ignore' ? { kind: 'none' } : r);
+
   return {
-    async resolve(input) {
+    resolve(input) {
       const ns = input.filterMetadata[config.jwtAuthnNamespace];
       if (isRecord(ns)) {
         const payload = ns[config.jwtAuthnPayloadKey];
@@ -157,9 +167,7 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
       if (auth === undefined || verifiers.size === 0) return { kind: 'none' };
       const m = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(auth.trim());
       if (!m?.[1]) return config.onInvalidToken === 'deny' ? { kind: 'invalid', reason: 'authorization-not-a-bearer-jwt' } : { kind: 'none' };
-      const result = await verifyBearer(m[1]);
-      if (result.kind === 'invalid' && config.onInvalidToken === 'ignore') return { kind: 'none' };
-      return result;
+      return cached(m[1]) ?? verifyBearer(m[1]).then(ignoreInvalid);
     },
   };
 }

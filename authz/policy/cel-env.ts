@@ -7,6 +7,14 @@
  * 29-character input ran for 30 s here). phiguard rewrites every `matches` call at compile time to `re2Matches`,
  * backed by re2js (a linear-time RE2 port), and requires the pattern to be a string literal so it is compiled
  * and validated once, at load.
+ *
+ * Two environments, one language: expressions are type-checked in the *checking* environment, where every
+ * variable has its declared schema (so `fhir.resourcetype` is a load error), and evaluated in the *evaluation*
+ * environment, where the same variables are `dyn` and read the plain attribute objects directly. With schema-typed
+ * variables cel-js wraps each object in a typed Map on every field access of every evaluation; measured on the
+ * example scribe policy that is 12 µs per request against 5 µs for the same checked expressions evaluated as dyn.
+ * The results are the same because only expressions that passed the strict check are ever evaluated, and every
+ * attribute is always present (attributes.ts conventions).
  */
 import { Environment } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
@@ -25,18 +33,35 @@ export function compileRe2(pattern: string): RE2JS {
 }
 
 let env: Environment | undefined;
+let evalEnv: Environment | undefined;
 
-/** The shared, frozen-by-use environment. */
+const ENV_OPTIONS = { unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: true, limits: { maxAstNodes: 5_000, maxDepth: 64 } };
+
+function registerRegex(e: Environment): void {
+  e.registerFunction('string.re2Matches(string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+  e.registerFunction('re2Matches(string, string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+}
+
+/** The evaluation environment: the model's variables as `dyn` (see above). Only for expressions already checked. */
+export function celEvalEnvironment(): Environment {
+  if (evalEnv) return evalEnv;
+  const e = new Environment(ENV_OPTIONS);
+  for (const name of Object.keys(CEL_VARIABLES)) e.registerVariable(name, 'dyn');
+  registerRegex(e);
+  evalEnv = e;
+  return e;
+}
+
+/** The checking environment: every variable with its declared type. */
 export function celEnvironment(): Environment {
   if (env) return env;
-  const e = new Environment({ unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: true, limits: { maxAstNodes: 5_000, maxDepth: 64 } });
+  const e = new Environment(ENV_OPTIONS);
   e.registerType('phiguard.FhirEntry', { fields: { ...CEL_ENTRY_FIELDS } });
   for (const [name, decl] of Object.entries(CEL_VARIABLES)) {
     if (typeof decl === 'string') e.registerVariable(name, decl);
     else e.registerVariable({ name, schema: decl as Record<string, unknown> } as never);
   }
-  e.registerFunction('string.re2Matches(string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
-  e.registerFunction('re2Matches(string, string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+  registerRegex(e);
   env = e;
   return e;
 }

@@ -2,7 +2,7 @@
  * Compiles one CEL expression: parse, rewrite `matches` to the RE2-backed `re2Matches`, type-check (must be
  * `bool`), and return an evaluator. Compile once at load; the Check path only evaluates.
  */
-import { celEnvironment, compileRe2 } from './cel-env.js';
+import { celEnvironment, celEvalEnvironment, compileRe2 } from './cel-env.js';
 
 export type CelProgram = (ctx: Record<string, unknown>) => unknown;
 
@@ -105,7 +105,13 @@ export function compileExpression(source: string): CompileResult {
   if (!checked.valid) return { ok: false, message: `CEL type error: ${firstLine(checked.error)}` };
   if (checked.type !== 'bool') return { ok: false, message: `expression must be bool, is ${checked.type ?? 'unknown'}` };
   try {
-    const program = env.parse(rewritten) as unknown as CelProgram;
+    // Checked above in the strict environment; evaluated in the dyn one (cel-env.ts explains why).
+    const parsedForEval = celEvalEnvironment().parse(rewritten);
+    // cel-js type-checks an AST on every evaluation until it has been checked once (it then caches the checked
+    // type on the AST): check it here, at load, so the Check path only evaluates.
+    const evalCheck = parsedForEval.check();
+    if (!evalCheck.valid) return { ok: false, message: `CEL type error: ${firstLine(evalCheck.error)}` };
+    const program = parsedForEval as unknown as CelProgram;
     return { ok: true, program, source };
   } catch (e) {
     return { ok: false, message: `CEL error: ${firstLine(e)}` };

@@ -10,6 +10,6 @@ export function authorizerFor(policyText: string): { authorize(req: { method: st
   const set = loaded.set;
   const a = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
   return {
-    authorize: (r) => a.authorize(checkInputFor({ headers: {}, ...r }), { fullTrace: true }),
+    authorize: (r) => Promise.resolve(a.authorize(checkInputFor({ headers: {}, ...r }), { fullTrace: true })),
   };
 }

@@ -1,0 +1,64 @@
+/**
+ * Encoded CheckResponses, cached per decision shape.
+ *
+ * For one decision shape (outcome, mode, agent, rule, reason, status, message, policy version) the encoded
+ * CheckResponse is the same bytes except the decision id, which is always a 36-character UUID. So the response is
+ * encoded once with a 36-byte placeholder, the placeholder offsets are recorded, and each request copies the bytes
+ * and writes its id in place (string lengths, and so every length prefix, are unchanged). Measured: ~10 µs for
+ * protobufjs fromObject+encode, well under 1 µs for copy+patch.
+ */
+import type { Decision } from '../decision.js';
+import { toCheckResponse, type CheckResponseOptions } from './check-response.js';
+import { authzRoot } from './grpc-codec.js';
+
+/** 36 bytes that cannot occur in agent or rule names (`@` is not allowed there). */
+const PLACEHOLDER = '@@PHIGUARD-DECISION-ID-PLACEHOLDER@@';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface Template {
+  bytes: Buffer;
+  offsets: number[];
+}
+
+export interface ResponseEncoder {
+  /** The encoded CheckResponse for a decision. */
+  encode(d: Decision, decisionId: string): Buffer;
+}
+
+function keyOf(d: Decision): string {
+  return `${d.outcome}\u0000${d.mode}\u0000${d.agent}\u0000${d.rule}\u0000${d.reason}\u0000${d.status}\u0000${d.message}\u0000${d.policyVersion}`;
+}
+
+export function createResponseEncoder(options: CheckResponseOptions = {}, maxEntries = 4096): ResponseEncoder {
+  const Res = authzRoot().lookupType('envoy.service.auth.v3.CheckResponse');
+  const encodeFresh = (d: Decision, id: string): Buffer => Buffer.from(Res.encode(Res.fromObject(toCheckResponse(d, id, options))).finish());
+  const cache = new Map<string, Template | null>();
+  const needle = Buffer.from(PLACEHOLDER);
+
+  const template = (d: Decision): Template | null => {
+    const key = keyOf(d);
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    const bytes = encodeFresh(d, PLACEHOLDER);
+    const offsets: number[] = [];
+    for (let i = bytes.indexOf(needle); i !== -1; i = bytes.indexOf(needle, i + needle.length)) offsets.push(i);
+    // The id appears in the decision-id header and the metadata (and the OperationOutcome on deny). If the
+    // placeholder count is not what we put there (e.g. a policy message contains it), do not template.
+    const expected = d.outcome === 'allow' ? 2 : 3;
+    const t = offsets.length === expected ? { bytes, offsets } : null;
+    if (cache.size >= maxEntries) cache.clear();
+    cache.set(key, t);
+    return t;
+  };
+
+  return {
+    encode(d, decisionId) {
+      const t = UUID.test(decisionId) ? template(d) : null;
+      if (!t) return encodeFresh(d, decisionId);
+      const out = Buffer.allocUnsafe(t.bytes.length);
+      t.bytes.copy(out);
+      for (const o of t.offsets) out.write(decisionId, o, 'latin1');
+      return out;
+    },
+  };
+}

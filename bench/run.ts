@@ -1,0 +1,176 @@
+/**
+ * `npm run bench`: load on the Check service, phiguard (example policies, audit to a file) side by side with a bare
+ * allow-all grpc-js Check server, in the same run, from h2load (Debian nghttp2-client) in its own process.
+ *
+ * Traffic shape like Envoy: one HTTP/2 connection, many concurrent streams. Two measurements per payload:
+ *  1. saturation (closed loop, -m 50): throughput of each server -> ratio;
+ *  2. same offered load (--rps at 60% of phiguard's saturation): p50/p99 of each -> ratio.
+ * HTTP 200 is not gRPC OK: a grpc-js client first checks each payload's decision over gRPC, and after each
+ * phiguard run the decision counter in /metrics must account for every request h2load completed.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../authz/index.js';
+import { loadEnvoyRoot } from '../proto/envoy-protos.js';
+
+const OUT = path.resolve('bench/out');
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '8');
+const STREAMS = Number(process.env['BENCH_STREAMS'] ?? '50');
+/** Rounds per measurement; servers alternate within a round and the median is reported (this VM's runs vary ±25%). */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '3');
+
+interface RunResult { rps: number; p50: number; p99: number; done: number; ok: number }
+
+function h2loadAvailable(): boolean {
+  return spawnSync('h2load', ['--version']).status === 0;
+}
+
+async function waitLine(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const src = stream === 'stdout' ? child.stdout : child.stderr;
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}: ${buf}`)), 20_000);
+    src?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+  });
+}
+
+function grpcFrame(file: string): Buffer {
+  const root = loadEnvoyRoot(['envoy/service/auth/v3/external_auth.proto']);
+  const T = root.lookupType('envoy.service.auth.v3.CheckRequest');
+  const input = CheckInputSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  const payload = Buffer.from(T.encode(T.fromObject(toGrpcCheckRequest(input))).finish());
+  const frame = Buffer.alloc(5 + payload.length);
+  frame.writeUInt32BE(payload.length, 1);
+  payload.copy(frame, 5);
+  return frame;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+/** Runs both servers ROUNDS times, alternating, and returns per-server medians of rps, p50, p99. */
+function alternate(ports: { bare: number; phiguard: number }, dataFile: string, extra: string[]): { bare: RunResult; phiguard: RunResult } {
+  const runs: Record<'bare' | 'phiguard', RunResult[]> = { bare: [], phiguard: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    const order: Array<'bare' | 'phiguard'> = i % 2 === 0 ? ['bare', 'phiguard'] : ['phiguard', 'bare'];
+    for (const s of order) runs[s].push(runH2load(ports[s], dataFile, extra));
+  }
+  const med = (rs: RunResult[]): RunResult => ({
+    rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
+    done: rs.reduce((a, r) => a + r.done, 0), ok: rs.reduce((a, r) => a + r.ok, 0),
+  });
+  return { bare: med(runs.bare), phiguard: med(runs.phiguard) };
+}
+
+function runH2load(port: number, dataFile: string, extra: string[]): RunResult {
+  const log = path.join(OUT, `h2load-${port}-${Date.now()}.log`);
+  const args = [
+    '-c', '1', '-m', String(STREAMS), '-D', String(SECONDS), '--warm-up-time=2',
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    '-d', dataFile, '--log-file', log, ...extra,
+    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+  ];
+  const r = spawnSync('h2load', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}`);
+  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(r.stdout)?.[1] ?? NaN);
+  const ok = Number(/status codes: (\d+) 2xx/.exec(r.stdout)?.[1] ?? NaN);
+  const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  rmSync(log);
+  const lat = lines.map((l) => Number(l.split('\t')[2]) / 1000).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return { rps: lines.length / SECONDS, p50: percentile(lat, 50), p99: percentile(lat, 99), done, ok };
+}
+
+async function decisionsTotal(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith('phiguard_decisions_total{')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+}
+
+async function main(): Promise<void> {
+  if (!h2loadAvailable()) {
+    process.stderr.write('bench: h2load not found. Install it: apt-get install -y nghttp2-client\n');
+    process.exit(2);
+  }
+  mkdirSync(OUT, { recursive: true });
+  const payloads = [
+    { name: 'read (jwt_authn claims, allow)', file: 'examples/requests/scribe-read-encounter.json', expect: 0 },
+    { name: 'transaction Bundle (allow)', file: 'examples/requests/scribe-note-transaction.json', expect: 0 },
+    { name: 'population search (deny)', file: 'examples/requests/scribe-population-search.json', expect: 7 },
+  ];
+
+  const bare = spawn('node', ['--import', 'tsx', 'bench/bare-server.ts', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
+  const audit = path.join(OUT, 'audit.jsonl');
+  rmSync(audit, { force: true });
+  const pg = spawn('node', ['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
+  const pgPort = Number(m[1]);
+  const metricsPort = Number(m[2]);
+
+  const results: Array<Record<string, unknown>> = [];
+  try {
+    for (const p of payloads) {
+      const frame = grpcFrame(p.file);
+      const dataFile = path.join(OUT, `${path.basename(p.file)}.grpc`);
+      writeFileSync(dataFile, frame);
+      // gRPC-level check of what this payload decides (h2load sees only HTTP 200).
+      const client = createCheckClient(`127.0.0.1:${pgPort}`);
+      const res = await client.check(toGrpcCheckRequest(CheckInputSchema.parse(JSON.parse(readFileSync(p.file, 'utf8')))));
+      client.close();
+      const code = (res['status'] as { code: number }).code;
+      if (code !== p.expect) throw new Error(`${p.file}: expected grpc status ${p.expect}, got ${code}`);
+
+      const before = await decisionsTotal(metricsPort);
+      const ports = { bare: barePort, phiguard: pgPort };
+      const sat = alternate(ports, dataFile, []);
+      const counted = (await decisionsTotal(metricsPort)) - before;
+      const rate = Math.max(1, Math.floor(sat.phiguard.rps * 0.6));
+      const same = alternate(ports, dataFile, [`--rps=${rate}`]);
+      results.push({
+        payload: p.name, bytes: frame.length, grpcStatus: code, decisionsCounted: counted,
+        saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.phiguard.rps / sat.bare.rps },
+        sameLoad: { rps: rate, bare: same.bare, phiguard: same.phiguard, p99Ratio: same.phiguard.p99 / same.bare.p99 },
+      });
+      // Every completed h2load request (warm-up included) must be a counted gRPC decision.
+      if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
+    }
+  } finally {
+    bare.kill('SIGTERM');
+    pg.kill('SIGTERM');
+  }
+  const auditLines = readFileSync(audit, 'utf8').split('\n').filter(Boolean).length;
+
+  const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
+  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, median of ${ROUNDS} alternating rounds, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
+  table += `payload                              | server   |   req/s |  p50 ms |  p99 ms || same-load req/s |  p50 ms |  p99 ms\n`;
+  for (const r of results) {
+    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: number };
+    const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: number };
+    for (const s of ['bare', 'phiguard'] as const) {
+      table += `${String(r['payload']).padEnd(36)} | ${s.padEnd(8)} |${f(sat[s].rps)} |${f(sat[s].p50, 2)} |${f(sat[s].p99, 2)} ||        ${f(same.rps)} |${f(same[s].p50, 2)} |${f(same[s].p99, 2)}\n`;
+    }
+    table += `${''.padEnd(36)} | ratio    | throughput ${sat.throughputRatio.toFixed(2)} (target ≥ 0.80) | p99 at same load ${same.p99Ratio.toFixed(2)}× (target ≤ 1.5×)\n`;
+  }
+  table += `audit records written: ${auditLines}\n`;
+  process.stdout.write(table);
+  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, streams: STREAMS, results, auditLines }, null, 2)}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
