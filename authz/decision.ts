@@ -58,8 +58,18 @@ export interface Decision {
   trace: RuleTrace[];
 }
 
-export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Decision>): Decision {
+/** A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see decide.ts). */
+export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Pick<Decision, 'agent' | 'status' | 'policyVersion'>>): Decision {
   return {
-    outcome: 'deny', verdict: 'deny', mode: 'none', agent: '', status: 403, policyVersion: '', trace: [], ...fields,
+    outcome: 'deny',
+    verdict: 'deny',
+    mode: 'none',
+    agent: fields.agent ?? '',
+    rule: fields.rule,
+    reason: fields.reason,
+    status: fields.status ?? 403,
+    message: fields.message,
+    policyVersion: fields.policyVersion ?? '',
+    trace: [],
   };
 }

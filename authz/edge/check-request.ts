@@ -95,10 +95,16 @@ function peer(v: unknown): NonNullable<CheckInput['attributes']['source']> | und
   const address = str(sock?.['address']);
   const port = typeof sock?.['port_value'] === 'number' ? sock['port_value'] : undefined;
   const principal = str(p['principal']);
-  return {
-    ...(principal !== undefined ? { principal } : {}),
-    ...(sock ? { address: { socket_address: { ...(address !== undefined ? { address } : {}), ...(port !== undefined ? { port_value: port } : {}) } } } : {}),
-  };
+  // Built by assignment, not conditional spreads (measurably slow on the Check path in Node 20).
+  const out: NonNullable<CheckInput['attributes']['source']> = {};
+  if (principal !== undefined) out.principal = principal;
+  if (sock) {
+    const socket: { address?: string; port_value?: number } = {};
+    if (address !== undefined) socket.address = address;
+    if (port !== undefined) socket.port_value = port;
+    out.address = { socket_address: socket };
+  }
+  return out;
 }
 
 /** Maps a decoded CheckRequest. Returns an error code (never request content) on a request without attributes. */

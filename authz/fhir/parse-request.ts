@@ -40,7 +40,9 @@ function mediaType(headers: Readonly<Record<string, string>>): string {
 }
 
 function toRecord(params: SearchParams): Record<string, string[]> {
-  return Object.fromEntries(params);
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of params) out[k] = v;
+  return out;
 }
 
 /** Builds a parser for the configured base paths. */

@@ -8,6 +8,7 @@ import { type Result, ok, err } from './result.js';
 export type SearchParams = Map<string, string[]>;
 
 function decodeComponent(s: string): string | undefined {
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {

@@ -43,11 +43,13 @@ export function splitPath(raw: string): Result<SplitPath> {
   const segments: string[] = [];
   for (const part of parts) {
     if (part === '') return err('empty-path-segment');
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(part);
-    } catch {
-      return err('malformed-path-encoding');
+    let decoded = part;
+    if (part.includes('%')) {
+      try {
+        decoded = decodeURIComponent(part);
+      } catch {
+        return err('malformed-path-encoding');
+      }
     }
     if (decoded === '.' || decoded === '..') return err('dot-segment');
     if (hasControlOrSpace(decoded)) return err('control-character-in-path');
