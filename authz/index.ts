@@ -12,3 +12,6 @@ export { createClaimsResolver, ClaimsConfigSchema, parseSpiffeId, type ClaimsRes
 export { loadPolicyDir, parsePolicyText, createPolicyStore, formatFinding, AgentPolicySchema, type AgentPolicy, type Finding, type CompiledPolicySet, type PolicyStore } from './policy/index.js';
 export { createFhirRequestParser, RESOURCE_TYPES, PATIENT_COMPARTMENT_PARAMS } from './fhir/index.js';
 export { createAuditSink, decisionRecord, AUDIT_FORMAT, type AuditSink, type DecisionAuditRecord } from './audit/index.js';
+export { fhirPathTemplate, genericPathTemplate } from './observe/index.js';
+export { EnvelopeSchema, mergeEnvelopes, mergeAll, summarize, readEnvelopes, readEnvelopeFile, parseEnvelope, serializeEnvelope, envelopeFileName, createEnvelopeRecorder, ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload, type EnvelopeRecorder, type EnvelopeSummary } from './observe/index.js';
+export { loadBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema, type BaaRegistry, type Coverage } from './egress/index.js';

@@ -23,6 +23,11 @@ export const ServerConfigSchema = z
     jwtAuthnPayloadKey: z.string().default('jwt_payload'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
+    /** Record behavioral envelopes into this directory (off when unset). */
+    envelopeDir: z.string().optional(),
+    envelopeFlushMs: z.coerce.number().int().min(1000).default(60_000),
+    /** Replica id in envelope file names (default: hostname, pid and start time). */
+    replica: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
     /** HTTP/2 receive window (per stream and per connection) for the Check listener. */
     http2WindowBytes: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(1024 * 1024),
   })

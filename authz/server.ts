@@ -19,12 +19,16 @@ import { createClaimsResolver, ClaimsConfigSchema } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createDecisionRecorder, createMetrics, type Metrics } from './metrics.js';
 import { createPolicyStore, formatFinding, type Finding, type PolicyStore } from './policy/index.js';
+import { createEnvelopeRecorder, type EnvelopeRecorder } from './observe/index.js';
+import { hostname } from 'node:os';
 import type { ServerConfig } from './server-config.js';
 
 /** Observes decisions after they are made (envelope recording). Must not throw or block. */
-export type DecisionObserver = (a: Authorization, decisionId: string) => void;
+export type DecisionObserver = (attributes: Authorization['attributes'], decision: Decision, decisionId: string) => void;
 
 export interface AuthzServer {
+  /** The envelope recorder, when --envelope-dir is set. */
+  recorder: EnvelopeRecorder | undefined;
   grpcPort: number;
   metricsPort: number;
   metrics: Metrics;
@@ -54,7 +58,7 @@ export interface StartOptions {
 /** Starts the service. Throws StartupError (with findings) if policy or configuration is unusable: never starts open. */
 export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {
   const log = options.logger ?? createLogger(config.logLevel);
-  const observers = options.observers ?? [];
+  const observers = [...(options.observers ?? [])];
 
   const metricsRef: { current?: Metrics } = {};
   const audit = createAuditSink({
@@ -105,6 +109,30 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   }
   const authorizer = createAuthorizer({ policies, claims, fhirBasePaths: config.fhirBase });
 
+  let recorder: EnvelopeRecorder | undefined;
+  if (config.envelopeDir !== undefined) {
+    recorder = createEnvelopeRecorder({
+      dir: config.envelopeDir,
+      replica: config.replica ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`,
+      flushMs: config.envelopeFlushMs,
+      workloadFor: (agent, attrs) => {
+        const p = policies.current().agents.find((a) => a.name === agent)?.policy;
+        const w = p?.spec.workload;
+        return {
+          kind: w?.kind ?? 'Deployment',
+          name: w?.name ?? agent,
+          namespace: w?.namespace ?? attrs.source.namespace,
+          serviceAccount: attrs.source.serviceAccount,
+          principal: attrs.source.principal,
+          podLabels: w?.podLabels ?? {},
+        };
+      },
+      onError: (code) => log.error({ code }, 'envelope flush failed'),
+    });
+    const r = recorder;
+    observers.push((attrs, decision) => r.observe(attrs, decision));
+  }
+
   let draining = false;
   const responses = createResponseEncoder();
   const recordDecision = createDecisionRecorder(m);
@@ -136,7 +164,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       try {
         const label = decisionLabel(decision);
         recordDecision(decision.agent, label, decision.reason, decision.rule, Number(process.hrtime.bigint() - t0) / 1e9);
-        if (auth && observers.length > 0) for (const o of observers) o({ ...auth, decision }, decisionId);
+        if (auth) for (const o of observers) o(auth.attributes, decision, decisionId);
       } catch (e) {
         log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
       }
@@ -218,11 +246,15 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         server.tryShutdown(() => { clearTimeout(t); resolve(); });
       });
       policies.close();
+      if (recorder) {
+        recorder.close();
+        recorder.flush();
+      }
       await audit.close();
       await new Promise<void>((resolve) => ops.close(() => resolve()));
       log.info({ audited: audit.written() }, 'phiguard stopped; audit flushed');
     })();
     return closing;
   };
-  return { grpcPort, metricsPort, metrics: m, policies, audit, close };
+  return { recorder, grpcPort, metricsPort, metrics: m, policies, audit, close };
 }

@@ -3,7 +3,11 @@
  * Exit codes: 0 success, 1 findings/deny where a command says so, 2 usage or unreadable input.
  */
 import { Command, CommanderError } from 'commander';
+import { attestCommand } from './commands/attest.js';
 import { callCommand } from './commands/call.js';
+import { envelopeCommand } from './commands/envelope.js';
+import { generateCommand } from './commands/generate.js';
+import { parityCommand } from './commands/parity.js';
 import { explainCommand } from './commands/explain.js';
 import { serveCommand } from './commands/serve.js';
 import { UsageError } from './read-input.js';
@@ -15,7 +19,11 @@ export function buildCli(): Command {
     .exitOverride()
     .addCommand(serveCommand())
     .addCommand(explainCommand())
-    .addCommand(callCommand());
+    .addCommand(callCommand())
+    .addCommand(envelopeCommand())
+    .addCommand(generateCommand())
+    .addCommand(attestCommand())
+    .addCommand(parityCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -57,6 +57,16 @@ export const AgentPolicySchema = z
     spec: z
       .object({
         selector: SelectorSchema,
+        /** The Kubernetes workload this agent runs as (envelopes and generated Cilium policy select it). */
+        workload: z
+          .object({
+            kind: z.enum(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod']).default('Deployment'),
+            name: z.string().min(1),
+            namespace: kubeName.optional(),
+            podLabels: z.record(z.string(), z.string()).default({}),
+          })
+          .strict()
+          .optional(),
         tier: z.enum(TIERS),
         mode: z.enum(MODES).default('enforce'),
         /** The FHIR scope the agent was provisioned for (resource types × interactions). */

@@ -22,6 +22,9 @@ export function serveCommand(): Command {
     .addOption(new Option('--log-level <level>', 'operational log level (stderr)').env('PHIGUARD_LOG_LEVEL'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
     .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
+    .addOption(new Option('--envelope-dir <dir>', 'record behavioral envelopes here (one file per workload and replica)').env('PHIGUARD_ENVELOPE_DIR'))
+    .addOption(new Option('--envelope-flush-ms <ms>', 'envelope snapshot interval').env('PHIGUARD_ENVELOPE_FLUSH_MS'))
+    .addOption(new Option('--replica <id>', 'replica id for envelope files (default: hostname-pid-start)').env('PHIGUARD_REPLICA'))
     .option('--print-config', 'print the validated configuration (flags + PHIGUARD_* env) as JSON and exit')
     .action(async (opts: Record<string, unknown>) => {
       const { printConfig, ...rest } = opts;

@@ -1,0 +1,126 @@
+/**
+ * The Business Associate Agreement registry (45 CFR §164.504(e)): which outside endpoints may receive PHI, under
+ * which agreement, and when. Read by the egress lane and by `generate cilium` / `check` (FQDN allow-lists).
+ *
+ * Endpoint patterns are DNS wildcards with Cilium's meaning (CiliumNetworkPolicy toFQDNs matchPattern):
+ * `*.x` matches exactly one label, `**.x` any number of labels (not `x` itself); matching is case-insensitive.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import yaml from 'js-yaml';
+import { z } from 'zod';
+
+const date = z.union([z.iso.date(), z.iso.datetime()]);
+
+export const BaaEndpointSchema = z
+  .object({
+    host: z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/, 'a DNS name').optional(),
+    pattern: z.string().regex(/^(\*\*?\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+\.?$/, 'a DNS wildcard like *.vendor.com or **.vendor.com').optional(),
+    ports: z.array(z.number().int().min(1).max(65535)).default([443]),
+  })
+  .strict()
+  .refine((e) => (e.host === undefined) !== (e.pattern === undefined), { message: 'exactly one of host or pattern' });
+
+export const BaaVendorSchema = z
+  .object({
+    name: z.string().min(1),
+    agreementId: z.string().min(1),
+    status: z.enum(['active', 'terminated', 'pending']),
+    effective: date,
+    expires: date.optional(),
+    endpoints: z.array(BaaEndpointSchema).min(1),
+  })
+  .strict();
+
+export const BaaRegistrySchema = z
+  .object({
+    apiVersion: z.literal('phiguard.io/v1alpha1'),
+    kind: z.literal('BAARegistry'),
+    metadata: z.object({ name: z.string().min(1) }).strict(),
+    spec: z.object({ vendors: z.array(BaaVendorSchema) }).strict(),
+  })
+  .strict();
+
+export type BaaRegistryDoc = z.infer<typeof BaaRegistrySchema>;
+export type BaaVendor = z.infer<typeof BaaVendorSchema>;
+
+export type Coverage =
+  | { covered: true; vendor: string; agreementId: string; match: string }
+  | { covered: false; reason: 'no-agreement' | 'terminated' | 'pending' | 'expired' | 'not-yet-effective' | 'port-not-covered'; vendor?: string; agreementId?: string };
+
+export interface BaaRegistry {
+  doc: BaaRegistryDoc;
+  /** sha256 prefix of the file content: recorded in every egress decision and generated policy. */
+  version: string;
+  /** Whether an active agreement covers host:port at `at`. */
+  coverage(host: string, port: number, at: Date): Coverage;
+}
+
+const norm = (h: string): string => h.toLowerCase().replace(/\.$/, '');
+
+/** DNS wildcard match with Cilium semantics. */
+export function matchesPattern(pattern: string, host: string): boolean {
+  const p = norm(pattern);
+  const h = norm(host);
+  if (p.startsWith('**.')) {
+    const suffix = p.slice(2); // ".x"
+    return h.endsWith(suffix) && h.length > suffix.length;
+  }
+  if (p.startsWith('*.')) {
+    const suffix = p.slice(1);
+    if (!h.endsWith(suffix)) return false;
+    const head = h.slice(0, h.length - suffix.length);
+    return head.length > 0 && !head.includes('.');
+  }
+  return p === h;
+}
+
+function endOfDay(d: string): number {
+  return d.length === 10 ? Date.parse(`${d}T23:59:59.999Z`) : Date.parse(d);
+}
+
+export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegistry {
+  return {
+    doc,
+    version,
+    coverage(host, port, at) {
+      let best: Coverage = { covered: false, reason: 'no-agreement' };
+      const t = at.getTime();
+      for (const v of doc.spec.vendors) {
+        for (const e of v.endpoints) {
+          const match = e.host !== undefined ? (norm(e.host) === norm(host) ? e.host : undefined) : e.pattern !== undefined && matchesPattern(e.pattern, host) ? e.pattern : undefined;
+          if (match === undefined) continue;
+          const ids = { vendor: v.name, agreementId: v.agreementId };
+          if (!e.ports.includes(port)) { best = { covered: false, reason: 'port-not-covered', ...ids }; continue; }
+          if (v.status === 'terminated') { best = { covered: false, reason: 'terminated', ...ids }; continue; }
+          if (v.status === 'pending') { best = { covered: false, reason: 'pending', ...ids }; continue; }
+          if (t < Date.parse(v.effective)) { best = { covered: false, reason: 'not-yet-effective', ...ids }; continue; }
+          if (v.expires !== undefined && t > endOfDay(v.expires)) { best = { covered: false, reason: 'expired', ...ids }; continue; }
+          return { covered: true, vendor: v.name, agreementId: v.agreementId, match };
+        }
+      }
+      return best;
+    },
+  };
+}
+
+export type LoadBaaResult = { ok: true; registry: BaaRegistry } | { ok: false; error: string };
+
+/** Loads and validates a registry file; errors name the file and field. */
+export function loadBaaRegistry(file: string): LoadBaaResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return { ok: false, error: `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  let doc: unknown;
+  try {
+    doc = yaml.load(text, { filename: file, schema: yaml.CORE_SCHEMA });
+  } catch (e) {
+    return { ok: false, error: `${file}: ${e instanceof yaml.YAMLException ? e.reason : 'unreadable YAML'}` };
+  }
+  const r = BaaRegistrySchema.safeParse(doc);
+  if (!r.success) return { ok: false, error: r.error.issues.map((i) => `${file}: ${i.path.join('.')}: ${i.message}`).join('\n') };
+  return { ok: true, registry: createBaaRegistry(r.data, createHash('sha256').update(text).digest('hex').slice(0, 16)) };
+}

@@ -1,0 +1,160 @@
+/**
+ * Records each agent's behavioral envelope from the decisions the service makes (any mode). Only traffic that was
+ * allowed to flow is recorded (in audit mode, that is everything). Per decision: a few counter updates and a
+ * HyperLogLog add — no I/O; snapshots are written every `flushMs` and on shutdown, one cumulative file per replica
+ * (`<ns>.<workload>.<replica>.envelope.yaml`), for `phiguard envelope merge`.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RequestAttributesModel } from '../attributes.js';
+import type { Decision } from '../decision.js';
+import { ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
+import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
+import { hllAdd, hllEncode, hllNew } from './hll.js';
+import { fhirPathTemplate, genericPathTemplate } from './path-template.js';
+import { parseSpiffeId } from '../identity/index.js';
+
+export interface RecorderOptions {
+  dir: string;
+  replica: string;
+  flushMs: number;
+  /** Workload identity for an agent policy name (from the policy's spec.workload, or derived). */
+  workloadFor: (agent: string, attrs: RequestAttributesModel) => Workload;
+  onError?: (code: string) => void;
+}
+
+interface EgressAcc {
+  host: string;
+  port: number;
+  transports: Set<'tls' | 'plaintext'>;
+  methods: Set<string>;
+  paths: Set<string>;
+  count: number;
+  peer: EnvelopeEgress['peer'];
+}
+
+interface Acc {
+  workload: Workload;
+  start: string;
+  end: string;
+  requests: number;
+  fhir: Map<string, { resourceType: string; interaction: string; operation: string; count: number }>;
+  minutes: Map<string, number>;
+  hours: Map<string, Uint8Array>;
+  egress: Map<string, EgressAcc>;
+}
+
+export interface EnvelopeRecorder {
+  observe(attrs: RequestAttributesModel, decision: Decision): void;
+  /** The envelopes recorded so far. */
+  snapshot(): Envelope[];
+  /** Writes snapshots now. Returns the files written. */
+  flush(): string[];
+  close(): void;
+}
+
+const MAX_PATHS = 200;
+
+function hostAndPort(attrs: RequestAttributesModel): { host: string; port: number } {
+  const authority = attrs.request.host;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+  const host = (m?.[1] ?? authority).toLowerCase();
+  const port = attrs.destination.port > 0n ? Number(attrs.destination.port) : m?.[2] !== undefined ? Number(m[2]) : attrs.request.scheme === 'https' ? 443 : 80;
+  return { host: host === '' ? attrs.destination.address || 'unknown' : host, port };
+}
+
+export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecorder {
+  const accs = new Map<string, Acc>();
+
+  const observe = (attrs: RequestAttributesModel, decision: Decision): void => {
+    if (decision.outcome !== 'allow' || decision.agent === '') return;
+    const now = attrs.now.toISOString();
+    let acc = accs.get(decision.agent);
+    if (!acc) {
+      acc = { workload: options.workloadFor(decision.agent, attrs), start: now, end: now, requests: 0, fhir: new Map(), minutes: new Map(), hours: new Map(), egress: new Map() };
+      accs.set(decision.agent, acc);
+    }
+    if (now < acc.start) acc.start = now;
+    if (now > acc.end) acc.end = now;
+    acc.requests++;
+    const minute = now.slice(0, 16);
+    acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
+    const f = attrs.fhir;
+    if (f.isFhir && f.valid) {
+      const bump = (resourceType: string, interaction: string, operation: string): void => {
+        const k = `${resourceType}|${interaction}|${operation}`;
+        const cur = acc.fhir.get(k);
+        if (cur) cur.count++;
+        else acc.fhir.set(k, { resourceType, interaction, operation, count: 1 });
+      };
+      bump(f.resourceType, f.interaction, f.operation);
+      for (const e of f.entries) bump(e.resourceType, e.interaction, e.operation);
+      if (f.patients.length > 0) {
+        const hour = now.slice(0, 13);
+        let regs = acc.hours.get(hour);
+        if (!regs) {
+          regs = hllNew();
+          acc.hours.set(hour, regs);
+        }
+        for (const p of f.patients) hllAdd(regs, p);
+      }
+    }
+    const { host, port } = hostAndPort(attrs);
+    const ek = `${host}|${port}`;
+    let eg = acc.egress.get(ek);
+    if (!eg) {
+      const peerId = parseSpiffeId(attrs.destination.principal);
+      eg = { host, port, transports: new Set(), methods: new Set(), paths: new Set(), count: 0, peer: peerId ? { namespace: peerId.namespace, serviceAccount: peerId.serviceAccount, labels: {} } : undefined };
+      acc.egress.set(ek, eg);
+    }
+    eg.count++;
+    // What is on the wire: https, or mesh mTLS (Envoy reports a destination principal only under mTLS).
+    eg.transports.add(attrs.request.scheme === 'https' || attrs.destination.principal !== '' ? 'tls' : 'plaintext');
+    eg.methods.add(attrs.request.method);
+    if (eg.paths.size < MAX_PATHS) eg.paths.add(f.isFhir && f.valid ? fhirPathTemplate(f) : genericPathTemplate(attrs.request.path));
+  };
+
+  const snapshot = (): Envelope[] =>
+    [...accs.values()].map((a) => ({
+      apiVersion: ENVELOPE_API_VERSION,
+      kind: 'Envelope',
+      metadata: { name: a.workload.name, namespace: a.workload.namespace },
+      spec: {
+        workload: a.workload,
+        observation: { start: a.start, end: a.end, sources: [`phiguard/${options.replica}`], requests: a.requests },
+        fhir: [...a.fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
+        minutes: Object.fromEntries([...a.minutes].sort(([x], [y]) => (x < y ? -1 : 1))),
+        patientsHourly: Object.fromEntries([...a.hours].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, hllEncode(v)])),
+        egress: [...a.egress.values()].sort((x, y) => (`${x.host}|${x.port}` < `${y.host}|${y.port}` ? -1 : 1)).map((e) => {
+          const out: EnvelopeEgress = {
+            host: e.host, port: e.port, protocol: 'TCP', transports: [...e.transports].sort(), methods: [...e.methods].sort(), paths: [...e.paths].sort(), count: e.count,
+          };
+          if (e.peer) out.peer = e.peer;
+          return out;
+        }),
+        dnsNames: [],
+        breakGlass: {},
+      },
+    }));
+
+  const flush = (): string[] => {
+    const written: string[] = [];
+    try {
+      mkdirSync(options.dir, { recursive: true });
+      for (const e of snapshot()) {
+        const file = path.join(options.dir, envelopeFileName(e, `.${options.replica}`));
+        const tmp = `${file}.tmp`;
+        writeFileSync(tmp, serializeEnvelope(e));
+        renameSync(tmp, file); // atomic: readers never see half a file
+        written.push(file);
+      }
+    } catch (e) {
+      options.onError?.((e as NodeJS.ErrnoException).code ?? 'error');
+    }
+    return written;
+  };
+
+  const timer = setInterval(flush, options.flushMs);
+  timer.unref();
+  return { observe, snapshot, flush, close: () => clearInterval(timer) };
+}

@@ -1,0 +1,68 @@
+/** `phiguard generate cilium`: envelopes -> CiliumNetworkPolicy files, validated before they are written. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import yaml from 'js-yaml';
+import { loadBaaRegistry } from '../../authz/index.js';
+import { generateCilium, loadCrdValidator, validateCiliumPolicy, checkImportRules, type CrdValidator } from '../cilium/index.js';
+import { UsageError } from '../read-input.js';
+import { loadMergedEnvelopes } from './load-envelopes.js';
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+export function generateCommand(): Command {
+  const cmd = new Command('generate').description('generate enforcement config from recorded behavior');
+  cmd
+    .command('cilium')
+    .description('one CiliumNetworkPolicy per workload: BAA-covered FQDN egress + DNS rule, in-cluster peers, L7 HTTP, metadata and API-server denies')
+    .requiredOption('--envelopes <paths...>', 'envelope files or directories (replicas are merged per workload)')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--baa <file>', 'BAA registry; without it no outside endpoint is allowed')
+    .option('--cilium-crd <file>', "the CRD of the Cilium version you run (kubectl get crd ciliumnetworkpolicies.cilium.io -o yaml); repeatable", collect)
+    .option('--at <time>', 'evaluate BAA coverage at this time (default now)')
+    .option('--allow-metadata <exception>', 'honour a recorded metadata-endpoint exception, e.g. eks-pod-identity', collect)
+    .option('--cluster-domain <domain>', 'cluster DNS domain', 'cluster.local')
+    .option('--dns-port <port>', 'cluster DNS backend port (5353 on OpenShift)', '53')
+    .option('--findings-json <file>', 'also write findings as JSON')
+    .action((opts: { envelopes: string[]; out: string; baa?: string; ciliumCrd?: string[]; at?: string; allowMetadata?: string[]; clusterDomain: string; dnsPort: string; findingsJson?: string }) => {
+      const envs = loadMergedEnvelopes(opts.envelopes);
+      let registry;
+      if (opts.baa !== undefined) {
+        const r = loadBaaRegistry(opts.baa);
+        if (!r.ok) throw new UsageError(r.error);
+        registry = r.registry;
+      }
+      const at = opts.at !== undefined ? new Date(opts.at) : new Date();
+      if (Number.isNaN(at.getTime())) throw new UsageError(`--at: not a time: ${opts.at ?? ''}`);
+      const validators: Record<string, CrdValidator> = {};
+      for (const f of opts.ciliumCrd ?? []) {
+        try {
+          const v = loadCrdValidator(f);
+          validators[v.kind] = v;
+        } catch (e) {
+          throw new UsageError(`${f}: ${e instanceof Error ? e.message : 'unusable CRD'}`);
+        }
+      }
+      const result = generateCilium(envs, {
+        registry, at, clusterDomain: opts.clusterDomain, dnsPort: Number(opts.dnsPort), allowMetadata: opts.allowMetadata ?? [],
+      });
+      mkdirSync(opts.out, { recursive: true });
+      let invalid = 0;
+      for (const p of result.policies) {
+        const problems = Object.keys(validators).length > 0 ? validateCiliumPolicy(p.policy, validators) : checkImportRules(p.policy).map((f) => ({ source: 'import-rules', ...f }));
+        if (problems.length > 0) {
+          invalid++;
+          for (const x of problems) process.stderr.write(`INVALID ${p.namespace}/${p.name} ${x.path}: ${x.message}\n`);
+          continue;
+        }
+        const file = path.join(opts.out, `${p.namespace}.${p.name}.yaml`);
+        writeFileSync(file, yaml.dump(p.policy, { lineWidth: 200, noRefs: true, quotingType: '"' }));
+        process.stdout.write(`${file}\n`);
+      }
+      if (Object.keys(validators).length === 0) process.stderr.write('note: no --cilium-crd given; checked the agent import rules only, not the CRD schema\n');
+      for (const f of result.findings) process.stderr.write(`${f.severity} ${f.code} ${f.workload}: ${f.message}\n`);
+      if (opts.findingsJson !== undefined) writeFileSync(opts.findingsJson, `${JSON.stringify(result.findings, null, 2)}\n`);
+      if (invalid > 0) process.exitCode = 1;
+    });
+  return cmd;
+}
