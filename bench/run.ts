@@ -120,6 +120,11 @@ async function main(): Promise<void> {
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
   const pgPort = Number(m[1]);
   const metricsPort = Number(m[2]);
+  // The same service with envelope recording on, to show what recording costs on the Check path.
+  const envDir = path.join(OUT, 'envelopes');
+  rmSync(envDir, { recursive: true, force: true });
+  const rec = spawn('node', ['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const recPort = Number((await waitLine(rec, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
 
   const results: Array<Record<string, unknown>> = [];
   try {
@@ -148,9 +153,14 @@ async function main(): Promise<void> {
       // Every completed h2load request (warm-up included) must be a counted gRPC decision.
       if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
     }
+    // Recording on vs off, same payload mix member (read), alternating rounds.
+    const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
+    const recording = alternate({ bare: pgPort, phiguard: recPort }, readFrame, []);
+    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.phiguard.rps / recording.bare.rps });
   } finally {
     bare.kill('SIGTERM');
     pg.kill('SIGTERM');
+    rec.kill('SIGTERM');
   }
   const auditLines = readFileSync(audit, 'utf8').split('\n').filter(Boolean).length;
 
@@ -158,6 +168,12 @@ async function main(): Promise<void> {
   let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, median of ${ROUNDS} alternating rounds, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
   table += `payload                              | server   |   req/s |  p50 ms |  p99 ms || same-load req/s |  p50 ms |  p99 ms\n`;
   for (const r of results) {
+    if ('recordingOn' in r) {
+      const off = r['recordingOff'] as RunResult;
+      const on = r['recordingOn'] as RunResult;
+      table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${(on.rps / off.rps).toFixed(2)}\n`;
+      continue;
+    }
     const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: number };
     const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: number };
     for (const s of ['bare', 'phiguard'] as const) {

@@ -73,13 +73,14 @@ export function attest(policy: AgentPolicy, envelope: Envelope | undefined): Age
   const outside: AgentAttestation['outside'] = [];
   const usedDeclared = new Set<string>();
   for (const [k, o] of [...observed].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    // Writes of a type inside transactions exercise a declared `transaction` scope on that type.
+    const viaTx = hasTx && txTypes.has(o.resourceType) && (o.interaction === 'create' || o.interaction === 'update');
+    if (viaTx) usedDeclared.add(key({ resourceType: o.resourceType, interaction: 'transaction', operation: '' }));
     if (declaredKeys.has(k)) {
       exercised.push(o);
       usedDeclared.add(k);
-    } else if (hasTx && txTypes.has(o.resourceType) && (o.interaction === 'create' || o.interaction === 'update')) {
-      const tk = key({ resourceType: o.resourceType, interaction: 'transaction', operation: '' });
+    } else if (viaTx) {
       exercised.push({ ...o, interaction: 'transaction' });
-      usedDeclared.add(tk);
     } else {
       outside.push(o);
     }

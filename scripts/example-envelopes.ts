@@ -92,7 +92,7 @@ for (let day = 0; day < 7; day++) {
     for (let c = 0; c < 40; c++) {
       const p = pick(patients);
       const t = start + day * 86_400_000 + 3_600_000 + c * 150_000;
-      for (const path of [`/fhir/Coverage?beneficiary=${p}`, `/fhir/ServiceRequest?patient=${p}&status=active`, `/fhir/Condition?patient=${p}`, `/fhir/DocumentReference?patient=${p}&category=clinical-note`]) {
+      for (const path of [`/fhir/Coverage?beneficiary=${p}`, `/fhir/ServiceRequest?patient=${p}&status=active`, `/fhir/Condition?patient=${p}`, `/fhir/DocumentReference?patient=${p}&category=clinical-note`, `/fhir/Encounter?patient=${p}&date=ge2026-01-01`]) {
         send(at(checkInputFor({ method: 'GET', path, principal: PA, headers: {}, host }), new Date(t)), 0);
       }
       send(at(checkInputFor({ method: 'POST', path: '/fhir/Claim/$submit', principal: PA, headers: { 'content-type': 'application/fhir+json' }, host, body: JSON.stringify({ resourceType: 'Bundle', type: 'collection' }) }), new Date(t + 60_000)), 0);

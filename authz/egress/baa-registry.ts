@@ -80,16 +80,26 @@ function endOfDay(d: string): number {
 }
 
 export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegistry {
+  // Exact hosts are indexed; patterns are scanned (registries hold few of them).
+  type Entry = { v: BaaVendor; e: BaaVendor['endpoints'][number] };
+  const exact = new Map<string, Entry[]>();
+  const patterns: Entry[] = [];
+  for (const v of doc.spec.vendors) {
+    for (const e of v.endpoints) {
+      if (e.host !== undefined) exact.set(norm(e.host), [...(exact.get(norm(e.host)) ?? []), { v, e }]);
+      else patterns.push({ v, e });
+    }
+  }
   return {
     doc,
     version,
     coverage(host, port, at) {
       let best: Coverage = { covered: false, reason: 'no-agreement' };
       const t = at.getTime();
-      for (const v of doc.spec.vendors) {
-        for (const e of v.endpoints) {
-          const match = e.host !== undefined ? (norm(e.host) === norm(host) ? e.host : undefined) : e.pattern !== undefined && matchesPattern(e.pattern, host) ? e.pattern : undefined;
-          if (match === undefined) continue;
+      const candidates = [...(exact.get(norm(host)) ?? []), ...patterns.filter((p) => p.e.pattern !== undefined && matchesPattern(p.e.pattern, host))];
+      for (const { v, e } of candidates) {
+        {
+          const match = e.host ?? e.pattern ?? '';
           const ids = { vendor: v.name, agreementId: v.agreementId };
           if (!e.ports.includes(port)) { best = { covered: false, reason: 'port-not-covered', ...ids }; continue; }
           if (v.status === 'terminated') { best = { covered: false, reason: 'terminated', ...ids }; continue; }

@@ -35,12 +35,13 @@ interface EgressAcc {
 
 interface Acc {
   workload: Workload;
-  start: string;
-  end: string;
+  /** Epoch milliseconds; keys below are epoch minutes / hours (numbers: no date formatting per request). */
+  start: number;
+  end: number;
   requests: number;
   fhir: Map<string, { resourceType: string; interaction: string; operation: string; count: number }>;
-  minutes: Map<string, number>;
-  hours: Map<string, Uint8Array>;
+  minutes: Map<number, number>;
+  hours: Map<number, Uint8Array>;
   egress: Map<string, EgressAcc>;
 }
 
@@ -68,7 +69,7 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
 
   const observe = (attrs: RequestAttributesModel, decision: Decision): void => {
     if (decision.outcome !== 'allow' || decision.agent === '') return;
-    const now = attrs.now.toISOString();
+    const now = attrs.now.getTime();
     let acc = accs.get(decision.agent);
     if (!acc) {
       acc = { workload: options.workloadFor(decision.agent, attrs), start: now, end: now, requests: 0, fhir: new Map(), minutes: new Map(), hours: new Map(), egress: new Map() };
@@ -77,7 +78,7 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
     if (now < acc.start) acc.start = now;
     if (now > acc.end) acc.end = now;
     acc.requests++;
-    const minute = now.slice(0, 16);
+    const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
     const f = attrs.fhir;
     if (f.isFhir && f.valid) {
@@ -90,7 +91,7 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
       bump(f.resourceType, f.interaction, f.operation);
       for (const e of f.entries) bump(e.resourceType, e.interaction, e.operation);
       if (f.patients.length > 0) {
-        const hour = now.slice(0, 13);
+        const hour = Math.floor(now / 3_600_000);
         let regs = acc.hours.get(hour);
         if (!regs) {
           regs = hllNew();
@@ -121,10 +122,10 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
       metadata: { name: a.workload.name, namespace: a.workload.namespace },
       spec: {
         workload: a.workload,
-        observation: { start: a.start, end: a.end, sources: [`phiguard/${options.replica}`], requests: a.requests },
+        observation: { start: new Date(a.start).toISOString(), end: new Date(a.end).toISOString(), sources: [`phiguard/${options.replica}`], requests: a.requests },
         fhir: [...a.fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
-        minutes: Object.fromEntries([...a.minutes].sort(([x], [y]) => (x < y ? -1 : 1))),
-        patientsHourly: Object.fromEntries([...a.hours].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, hllEncode(v)])),
+        minutes: Object.fromEntries([...a.minutes].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 60_000).toISOString().slice(0, 16), v])),
+        patientsHourly: Object.fromEntries([...a.hours].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 3_600_000).toISOString().slice(0, 13), hllEncode(v)])),
         egress: [...a.egress.values()].sort((x, y) => (`${x.host}|${x.port}` < `${y.host}|${y.port}` ? -1 : 1)).map((e) => {
           const out: EnvelopeEgress = {
             host: e.host, port: e.port, protocol: 'TCP', transports: [...e.transports].sort(), methods: [...e.methods].sort(), paths: [...e.paths].sort(), count: e.count,

@@ -44,7 +44,8 @@ export function crdValidatorFromDoc(doc: unknown): CrdValidator {
   const crd = isObj(doc) && doc['kind'] === 'List' && Array.isArray(doc['items']) ? (doc['items'] as unknown[])[0] : doc;
   if (!isObj(crd) || crd['kind'] !== 'CustomResourceDefinition') throw new Error('not a CustomResourceDefinition');
   const spec = crd['spec'] as Json | undefined;
-  const kind = String((spec?.['names'] as Json | undefined)?.['kind'] ?? '');
+  const kindValue = (spec?.['names'] as Json | undefined)?.['kind'];
+  const kind = typeof kindValue === 'string' ? kindValue : '';
   const versions = (spec?.['versions'] as Json[] | undefined) ?? [];
   const v2 = versions.find((v) => v['name'] === 'v2') ?? versions.find((v) => v['storage'] === true);
   const schema = (v2?.['schema'] as Json | undefined)?.['openAPIV3Schema'];
@@ -80,7 +81,9 @@ function allowedProps(schema: Json): { props: Record<string, Json>; open: boolea
     for (const b of branches as unknown[]) {
       if (!isObj(b)) continue;
       const sub = allowedProps(b);
-      Object.assign(props, sub.props);
+      // Branches often restate a property with an empty schema (`anyOf: [{properties: {egress: {}}, required: …}]`):
+      // the real definition at this level must win.
+      for (const [k, v] of Object.entries(sub.props)) if (!(k in props) || Object.keys(props[k] ?? {}).length === 0) props[k] = v;
       open ||= sub.open;
     }
   }

@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { BaaRegistry, Envelope, EnvelopeEgress } from '../../authz/index.js';
-import { serializeEnvelope } from '../../authz/index.js';
 import { METADATA_ENDPOINTS, METADATA_HOSTS } from './metadata-endpoints.js';
 
 export interface GenerateOptions {
@@ -191,7 +190,8 @@ export function generateCilium(envelopes: readonly Envelope[], options: Generate
     if (egress.length > 0) spec['egress'] = egress;
     spec['egressDeny'] = [{ toCIDRSet: denied }, { toEntities: ['kube-apiserver'] }];
 
-    const envHash = createHash('sha256').update(serializeEnvelope(env)).digest('hex').slice(0, 16);
+    // Provenance: a hash of the envelope's recorded data (its JSON; the readable YAML summary is derived from it).
+    const envHash = createHash('sha256').update(JSON.stringify(env.spec)).digest('hex').slice(0, 16);
     policies.push({
       name: policyName(env),
       namespace: w.namespace,

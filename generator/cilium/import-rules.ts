@@ -21,13 +21,19 @@ const MATCH_NAME = /^([-a-zA-Z0-9_]+[.]?)+$/;
 const MATCH_PATTERN = /^([-a-zA-Z0-9_*]+[.]?)+$/;
 const SERVER_NAME = /^(\*?\*\.)?([-a-zA-Z0-9_]+\.?)+$/;
 
+/** RE2 syntax check, cached per pattern (generated policies repeat the same path patterns many times). */
+const re2Verdicts = new Map<string, string | undefined>();
 function re2(pattern: string): string | undefined {
+  if (re2Verdicts.has(pattern)) return re2Verdicts.get(pattern);
+  let verdict: string | undefined;
   try {
     RE2JS.compile(pattern);
-    return undefined;
   } catch (e) {
-    return e instanceof Error ? e.message : 'invalid';
+    verdict = e instanceof Error ? e.message : 'invalid';
   }
+  if (re2Verdicts.size > 50_000) re2Verdicts.clear();
+  re2Verdicts.set(pattern, verdict);
+  return verdict;
 }
 
 /** A CIDR with a contiguous mask (RV CIDRRule.sanitize). */
@@ -73,12 +79,13 @@ function checkPortRules(toPorts: unknown[], path: string, opts: { ingress: boole
     const hasHttpLike = l7kinds.some((k) => k !== 'dns');
     for (const [j, port] of ports.entries()) {
       if (!isObj(port)) continue;
-      const proto = String(port['protocol'] ?? 'ANY');
-      const num = Number(port['port'] ?? 0);
+      const proto = typeof port['protocol'] === 'string' ? port['protocol'] : 'ANY';
+      const portText = typeof port['port'] === 'string' || typeof port['port'] === 'number' ? String(port['port']) : '';
+      const num = Number(portText || 0);
       if (hasDns && port['endPort'] !== undefined) out.push({ path: `${p}/ports/${j}`, message: 'DNS rules do not support port ranges' });
-      if (hasDns && num === 0 && /^\d*$/.test(String(port['port'] ?? ''))) out.push({ path: `${p}/ports/${j}`, message: 'port 53 must be specified for DNS rules (a port, not 0)' });
+      if (hasDns && num === 0 && /^\d*$/.test(portText)) out.push({ path: `${p}/ports/${j}`, message: 'port 53 must be specified for DNS rules (a port, not 0)' });
       if (hasHttpLike && proto !== 'TCP') out.push({ path: `${p}/ports/${j}`, message: `L7 rules can only apply to TCP, not ${proto} (except DNS rules)` });
-      if (hasHttpLike && num === 0 && /^\d*$/.test(String(port['port'] ?? ''))) out.push({ path: `${p}/ports/${j}`, message: 'L7 rules need a port other than 0' });
+      if (hasHttpLike && num === 0 && /^\d*$/.test(portText)) out.push({ path: `${p}/ports/${j}`, message: 'L7 rules need a port other than 0' });
     }
     if (hasDns && opts.ingress) out.push({ path: `${p}/rules/dns`, message: 'DNS rules are not allowed on ingress' });
     if (opts.host && hasHttpLike) out.push({ path: `${p}/rules`, message: 'host policies (nodeSelector) allow only DNS L7 rules' });

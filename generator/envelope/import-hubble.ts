@@ -83,7 +83,7 @@ export function importHubble(text: string): HubbleImportResult {
       skip('not-json');
       continue;
     }
-    const candidate = typeof raw === 'object' && raw !== null && 'flow' in raw ? (raw as { flow: unknown }).flow : raw;
+    const candidate: unknown = typeof raw === 'object' && raw !== null && 'flow' in raw ? raw.flow : raw;
     const parsed = Flow.safeParse(candidate);
     if (!parsed.success) { skip('not-a-flow'); continue; }
     const f = parsed.data;

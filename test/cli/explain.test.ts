@@ -32,7 +32,7 @@ describe('phiguard explain', () => {
     // explain evaluates every rule, not just up to the deciding one
     expect(j.decision.trace.map((t) => t.rule)).toEqual([
       'require-clinician', 'no-bulk-export', 'no-population-queries', 'no-unresolvable-patient-scope', 'only-the-encounter-patient',
-      'read-chart-of-context-patient', 'write-draft-note', 'note-transaction',
+      'draft-note-with-model', 'read-chart-of-context-patient', 'write-draft-note', 'note-transaction',
     ]);
   });
 
