@@ -3,6 +3,7 @@ export { FHIR_INTERACTIONS, CEL_VARIABLES, type RequestAttributesModel, type Fhi
 export { explain, checkInputFor, toJson, type ExplainRequest, type Explanation } from './explain.js';
 export { createAuthorizer, type Authorizer, type Authorization, type AuthorizerOptions } from './authorizer.js';
 export { decide } from './decide.js';
+export { selectAgent, type AgentMatch } from './select-agent.js';
 export { DECISION_REASONS, BUILTIN_RULES, type Decision, type DecisionReason, type RuleTrace } from './decision.js';
 export { startAuthzServer, StartupError, type AuthzServer, type DecisionObserver, type StartOptions } from './server.js';
 export { ServerConfigSchema, type ServerConfig } from './server-config.js';

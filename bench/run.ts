@@ -155,6 +155,7 @@ async function main(): Promise<void> {
     }
     // Recording on vs off, same payload mix member (read), alternating rounds.
     const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
+    runH2load(recPort, readFrame, []); // warm-up: the recording server has had no traffic yet
     const recording = alternate({ bare: pgPort, phiguard: recPort }, readFrame, []);
     results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.phiguard.rps / recording.bare.rps });
   } finally {

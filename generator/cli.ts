@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { attestCommand } from './commands/attest.js';
 import { callCommand } from './commands/call.js';
+import { checkCommand } from './commands/check.js';
 import { envelopeCommand } from './commands/envelope.js';
 import { generateCommand } from './commands/generate.js';
 import { parityCommand } from './commands/parity.js';
@@ -23,7 +24,8 @@ export function buildCli(): Command {
     .addCommand(envelopeCommand())
     .addCommand(generateCommand())
     .addCommand(attestCommand())
-    .addCommand(parityCommand());
+    .addCommand(parityCommand())
+    .addCommand(checkCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -1,0 +1,109 @@
+/**
+ * Reads the manifests `phiguard check` looks at: files, folders (recursive *.yaml, *.yml, *.json) and stdin;
+ * multi-document YAML as kubectl, Helm and Kustomize render it. Every document keeps its file and can locate a field
+ * path to a line, so findings point at the line.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+
+export interface ManifestDoc {
+  file: string;
+  /** Document index in the file (0-based). */
+  index: number;
+  /** Line (1-based) where the document starts. */
+  line: number;
+  value: Record<string, unknown>;
+  /** The line of a field path inside this document (falls back to the document's line). */
+  lineOf(pathParts: ReadonlyArray<string | number>): number;
+}
+
+export interface ReadProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+function listFiles(p: string): string[] {
+  const st = statSync(p);
+  if (!st.isDirectory()) return [p];
+  return readdirSync(p)
+    .filter((f) => !f.startsWith('.') && f !== 'node_modules')
+    .sort()
+    .flatMap((f) => {
+      const full = path.join(p, f);
+      return statSync(full).isDirectory() ? listFiles(full) : /\.(ya?ml|json)$/.test(f) ? [full] : [];
+    });
+}
+
+export function parseManifestText(text: string, file: string): { docs: ManifestDoc[]; problems: ReadProblem[] } {
+  const lc = new LineCounter();
+  const docs: ManifestDoc[] = [];
+  const problems: ReadProblem[] = [];
+  const parsed: Document.Parsed[] = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false }) as Document.Parsed[];
+  parsed.forEach((doc, index) => {
+    const start = doc.range[0];
+    const line = lc.linePos(start).line;
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      problems.push({ file, line: e ? lc.linePos(e.pos[0]).line : line, message: `YAML: ${e?.message.split('\n')[0] ?? 'invalid'}` });
+      return;
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return;
+    if (typeof value !== 'object' || Array.isArray(value)) return;
+    docs.push({
+      file,
+      index,
+      line: doc.contents ? lc.linePos(doc.contents.range?.[0] ?? start).line : line,
+      value: value as Record<string, unknown>,
+      lineOf(parts) {
+        for (let n = parts.length; n > 0; n--) {
+          const node = doc.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+          if (node && typeof node === 'object' && Array.isArray(node.range)) return lc.linePos(node.range[0]).line;
+        }
+        return this.line;
+      },
+    });
+  });
+  return { docs, problems };
+}
+
+/** Reads every input. Unreadable inputs are problems (exit 2), not findings. */
+export function readManifests(inputs: readonly string[]): { docs: ManifestDoc[]; problems: ReadProblem[] } {
+  const docs: ManifestDoc[] = [];
+  const problems: ReadProblem[] = [];
+  for (const input of inputs) {
+    let files: string[];
+    try {
+      files = input === '-' ? ['-'] : listFiles(input);
+    } catch (e) {
+      problems.push({ file: input, line: 0, message: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+      continue;
+    }
+    for (const f of files) {
+      let text: string;
+      try {
+        text = readFileSync(f === '-' ? 0 : f, 'utf8');
+      } catch (e) {
+        problems.push({ file: f, line: 0, message: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+        continue;
+      }
+      const r = parseManifestText(text, f === '-' ? '<stdin>' : f);
+      docs.push(...r.docs);
+      problems.push(...r.problems);
+    }
+  }
+  // A List (kubectl get -o yaml) holds documents in items.
+  const expanded: ManifestDoc[] = [];
+  for (const d of docs) {
+    if (d.value['kind'] === 'List' && Array.isArray(d.value['items'])) {
+      (d.value['items'] as unknown[]).forEach((item, i) => {
+        if (typeof item === 'object' && item !== null) expanded.push({ ...d, value: item as Record<string, unknown>, lineOf: (p) => d.lineOf(['items', i, ...p]) });
+      });
+    } else {
+      expanded.push(d);
+    }
+  }
+  return { docs: expanded, problems };
+}
