@@ -21,6 +21,11 @@ export const ENVOY_CONFIG_PROTOS = [
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/resource_monitors/fixed_heap/v3/fixed_heap.proto',
+  'envoy/extensions/resource_monitors/injected_resource/v3/injected_resource.proto',
+  'envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto',
+  'envoy/config/resource_monitor/fixed_heap/v2alpha/fixed_heap.proto',
+  'envoy/config/resource_monitor/injected_resource/v2alpha/injected_resource.proto',
 ];
 
 let root: protobuf.Root | undefined;

@@ -161,3 +161,10 @@ describe('phiguard check through the CLI', () => {
     expect((await cli(['check', 'no/such/path'])).code).toBe(2);
   });
 });
+
+describe('documentation', () => {
+  test('the README documents every rule with its id, name and severity', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    for (const r of RULES) expect(readme).toContain(`| ${r.id} | ${r.name} | ${r.severity} |`);
+  });
+});
