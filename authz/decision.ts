@@ -15,6 +15,8 @@ export const DECISION_REASONS = {
   internalError: 'internal-error',
   auditUnavailable: 'audit-unavailable',
   noPolicy: 'no-policy',
+  breakGlass: 'break-glass',
+  breakGlassExpired: 'break-glass-expired',
 } as const;
 export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
 
@@ -56,6 +58,18 @@ export interface Decision {
   message: string;
   policyVersion: string;
   trace: RuleTrace[];
+  /** Set when a break-glass lane decided (allowed, or denied because its window had passed). */
+  lane?: LaneUse;
+}
+
+/** A break-glass lane use: what the attestation record says. */
+export interface LaneUse {
+  class: string;
+  purposeOfUse: 'BTG' | 'ETREAT';
+  activatedAt: string;
+  expiresAt: string;
+  /** The standard decision the lane overrode (rule and reason). */
+  overrode: { rule: string; reason: DecisionReason };
 }
 
 /** A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see decide.ts). */

@@ -14,6 +14,8 @@ export const ServerConfigSchema = z
     policies: z.string().min(1),
     fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
     auditFile: z.string().default('-'),
+    /** Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset). */
+    auditEventFile: z.string().optional(),
     auditMaxBufferBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
     jwksFile: z.string().optional(),
     jwksUri: z.url().optional(),

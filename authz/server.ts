@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { createAuditSink, decisionRecord, type AuditSink } from './audit/index.js';
+import { breakGlassAttestation, createAuditSink, decisionRecord, toAuditEvent, type AuditSink } from './audit/index.js';
 import { createAuthorizer, type Authorization } from './authorizer.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
 import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest } from './edge/index.js';
@@ -69,6 +69,9 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       metricsRef.current?.auditErrors.inc({ code });
     },
   });
+  const auditEvents = config.auditEventFile !== undefined
+    ? createAuditSink({ target: config.auditEventFile, maxBufferBytes: config.auditMaxBufferBytes, onError: (code) => log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart') })
+    : undefined;
   const m = createMetrics(() => audit.bufferedBytes(), { defaultMetrics: options.defaultMetrics !== false });
   metricsRef.current = m;
 
@@ -88,6 +91,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   });
   if (!loaded.ok) {
     await audit.close();
+    await auditEvents?.close();
     throw new StartupError(`policy directory ${config.policies} did not load`, loaded.findings);
   }
   const policies = loaded.store;
@@ -149,7 +153,14 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       let bytes: Buffer;
       try {
         const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
-        if (!audit.write(decisionRecord(decisionId, decision, auth?.attributes, latencyUs, new Date()))) {
+        const now = new Date();
+        let accepted = audit.write(decisionRecord(decisionId, decision, auth?.attributes, latencyUs, now));
+        if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
+          // Every access through a lane is attested; without the attestation there is no access.
+          const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, now);
+          accepted = audit.write(att) && (auditEvents === undefined || auditEvents.write(toAuditEvent(att)));
+        }
+        if (!accepted) {
           m.auditRejected.inc();
           decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
         }
@@ -251,6 +262,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         recorder.flush();
       }
       await audit.close();
+      await auditEvents?.close();
       await new Promise<void>((resolve) => ops.close(() => resolve()));
       log.info({ audited: audit.written() }, 'phiguard stopped; audit flushed');
     })();

@@ -39,6 +39,8 @@ export interface DecisionAuditRecord {
   status: number;
   policyVersion: string;
   latencyUs: number;
+  /** Break-glass class when a lane decided, else "". */
+  breakGlass: string;
 }
 
 export function decisionRecord(decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, time: Date): DecisionAuditRecord {
@@ -71,5 +73,6 @@ export function decisionRecord(decisionId: string, d: Decision, a: RequestAttrib
     status: d.outcome === 'allow' ? 200 : d.status,
     policyVersion: d.policyVersion,
     latencyUs,
+    breakGlass: d.lane?.class ?? '',
   };
 }

@@ -16,7 +16,18 @@ export interface CompiledRule {
   message: string | undefined;
 }
 
+export interface CompiledLane {
+  class: string;
+  activation: CelProgram;
+  allow: CelProgram;
+  activatedAtClaim: string;
+  ttlMs: number;
+  purposeOfUse: 'BTG' | 'ETREAT';
+}
+
 export interface CompiledAgent {
+  lanes: CompiledLane[];
+  clockSkewMs: number;
   name: string;
   selector: Selector;
   /** Higher is more specific: principal > namespace+serviceAccount > namespace. */
@@ -90,7 +101,22 @@ export function compilePolicies(docs: readonly LoadedDocument[], contentHash: st
       };
       (effect === 'deny' ? denyRules : allowRules).push(compiled);
     });
+    const lanes: CompiledLane[] = [];
+    const classes = new Set<string>();
+    policy.spec.breakGlass.forEach((bg, i) => {
+      if (classes.has(bg.class)) at(`spec.breakGlass[${i}].class`, 'duplicate-break-glass-class', `class "${bg.class}" appears twice`);
+      classes.add(bg.class);
+      const act = compileExpression(bg.activation);
+      if (!act.ok) at(`spec.breakGlass[${i}].activation`, 'cel-compile-error', act.message);
+      const allow = compileExpression(bg.allow);
+      if (!allow.ok) at(`spec.breakGlass[${i}].allow`, 'cel-compile-error', allow.message);
+      if (act.ok && allow.ok) {
+        lanes.push({ class: bg.class, activation: act.program, allow: allow.program, activatedAtClaim: bg.activatedAtClaim, ttlMs: bg.ttlMinutes * 60_000, purposeOfUse: bg.purposeOfUse });
+      }
+    });
     agents.push({
+      lanes,
+      clockSkewMs: policy.spec.breakGlassClockSkewSeconds * 1000,
       name: policy.metadata.name,
       selector: policy.spec.selector,
       specificity: specificityOf(policy.spec.selector),

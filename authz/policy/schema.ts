@@ -49,6 +49,27 @@ export const RuleSchema = z
   .strict()
   .refine((r) => (r.allow === undefined) !== (r.deny === undefined), { message: 'a rule has exactly one of allow or deny' });
 
+/**
+ * A break-glass class: a sanctioned exception lane. It opens only for a request whose verified claims satisfy
+ * `activation`, within `ttlMinutes` of the activation time the claim carries (never beyond the token's own `exp`),
+ * and only for what `allow` permits. Every access through it is attested in the audit trail.
+ */
+export const BreakGlassClassSchema = z
+  .object({
+    class: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'class names are lower-case kebab-case'),
+    description: z.string().optional(),
+    /** CEL over the attribute model (verified `claims`, `agent`, ...): does this request activate the lane? */
+    activation: z.string().min(1),
+    /** The claim holding the activation time (NumericDate, seconds since the epoch). */
+    activatedAtClaim: z.string().min(1).default('btg_activated_at'),
+    ttlMinutes: z.number().int().min(1).max(24 * 60),
+    /** CEL: what the lane allows (its scope). */
+    allow: z.string().min(1),
+    /** Purpose of use recorded in the attestation (HL7 v3 ActReason), e.g. BTG or ETREAT. */
+    purposeOfUse: z.enum(['BTG', 'ETREAT']).default('BTG'),
+  })
+  .strict();
+
 export const AgentPolicySchema = z
   .object({
     apiVersion: z.literal('phiguard.io/v1alpha1'),
@@ -72,6 +93,9 @@ export const AgentPolicySchema = z
         /** The FHIR scope the agent was provisioned for (resource types × interactions). */
         scope: z.array(ScopeEntrySchema).default([]),
         rules: z.array(RuleSchema).min(1),
+        breakGlass: z.array(BreakGlassClassSchema).default([]),
+        /** Allowed clock skew when judging break-glass windows. */
+        breakGlassClockSkewSeconds: z.number().int().min(0).max(300).default(60),
       })
       .strict(),
   })
@@ -80,3 +104,4 @@ export const AgentPolicySchema = z
 export type AgentPolicy = z.infer<typeof AgentPolicySchema>;
 export type PolicyRule = z.infer<typeof RuleSchema>;
 export type Selector = z.infer<typeof SelectorSchema>;
+export type BreakGlassClass = z.infer<typeof BreakGlassClassSchema>;

@@ -13,6 +13,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
     .addOption(new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list))
     .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))
+    .addOption(new Option('--audit-event-file <path>', 'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines').env('PHIGUARD_AUDIT_EVENT_FILE'))
     .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
     .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
     .addOption(new Option('--jwt-issuer <iss>', 'expected token issuer').env('PHIGUARD_JWT_ISSUER'))
