@@ -42,6 +42,7 @@ interface Acc {
   fhir: Map<string, { resourceType: string; interaction: string; operation: string; count: number }>;
   minutes: Map<number, number>;
   hours: Map<number, Uint8Array>;
+  breakGlass: Map<string, number>;
   egress: Map<string, EgressAcc>;
 }
 
@@ -72,12 +73,13 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
     const now = attrs.now.getTime();
     let acc = accs.get(decision.agent);
     if (!acc) {
-      acc = { workload: options.workloadFor(decision.agent, attrs), start: now, end: now, requests: 0, fhir: new Map(), minutes: new Map(), hours: new Map(), egress: new Map() };
+      acc = { workload: options.workloadFor(decision.agent, attrs), start: now, end: now, requests: 0, fhir: new Map(), minutes: new Map(), hours: new Map(), egress: new Map(), breakGlass: new Map() };
       accs.set(decision.agent, acc);
     }
     if (now < acc.start) acc.start = now;
     if (now > acc.end) acc.end = now;
     acc.requests++;
+    if (decision.lane && decision.reason === 'break-glass') acc.breakGlass.set(decision.lane.class, (acc.breakGlass.get(decision.lane.class) ?? 0) + 1);
     const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
     const f = attrs.fhir;
@@ -134,7 +136,7 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
           return out;
         }),
         dnsNames: [],
-        breakGlass: {},
+        breakGlass: Object.fromEntries([...a.breakGlass].sort(([x], [y]) => (x < y ? -1 : 1))),
       },
     }));
 

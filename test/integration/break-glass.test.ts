@@ -37,7 +37,7 @@ describe('break-glass lanes', () => {
     ({ privateKey: otherKey } = await generateKeyPair('ES256'));
     const jwksFile = path.join(t.dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    s = await startTestServer({ jwksFile, jwtIssuer: ISS, jwtAudience: ['phiguard'], auditEventFile: eventsFile });
+    s = await startTestServer({ jwksFile, jwtIssuer: ISS, jwtAudience: ['phiguard'], auditEventFile: eventsFile, envelopeDir: path.join(t.dir, 'envelopes'), replica: 'bg' });
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
@@ -83,6 +83,9 @@ describe('break-glass lanes', () => {
       overrode: { rule: 'only-the-encounter-patient', reason: 'rule-deny' },
     });
     expect(records.find((r) => r['decisionId'] === att?.['decisionId'] && r['type'] === 'decision')).toMatchObject({ decision: 'allow', reason: 'break-glass', breakGlass: 'code-blue' });
+    // The envelope records the break-glass class the agent was seen using.
+    const env = readFileSync(path.join(t.dir, 'envelopes', 'scribe.ambient-scribe.bg.envelope.yaml'), 'utf8');
+    expect(env).toMatch(/breakGlass:\n\s+code-blue: 1/);
     const events = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
