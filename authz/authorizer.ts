@@ -10,11 +10,17 @@ import { decide } from './decide.js';
 import { requestTimeMs, type CheckInput } from './edge/index.js';
 import { createFhirRequestParser } from './fhir/index.js';
 import { parseSpiffeId, type ClaimsResolver, type ClaimsResult } from './identity/index.js';
+import { classifyEgress, coverageInfo, type BaaRegistry, type EgressOptions } from './egress/index.js';
+
+/** Internal host suffixes when none are configured: in-cluster names and private DNS zones. */
+export const DEFAULT_INTERNAL_SUFFIXES = ['.svc.cluster.local', '.svc', '.cluster.local', '.internal', '.local', '.localdomain'];
 import type { PolicyStore } from './policy/index.js';
 import { selectAgent } from './select-agent.js';
 
 export interface AuthorizerOptions {
   policies: Pick<PolicyStore, 'current'>;
+  /** The egress lane: the BAA registry in force (undefined: outside egress is denied) and what counts as internal. */
+  egress?: { registry: () => BaaRegistry | undefined; options: EgressOptions };
   claims: ClaimsResolver;
   fhirBasePaths: readonly string[];
   /** Clock, for tests. */
@@ -90,7 +96,29 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         }),
       };
     }
-    return { attributes, decision: decide(match.agent, attributes, v, { fullTrace }) };
+    const eg = classifyEgress(attributes, options.egress?.options ?? { internalSuffixes: DEFAULT_INTERNAL_SUFFIXES });
+    let exception: string | undefined;
+    if (eg.kind === 'hard') {
+      exception = match.agent.policy.spec.egressExceptions.find((e) => e.target === eg.target)?.target;
+      if (exception === undefined) {
+        // Whatever the policy says, in every mode: credentials and cluster control live there.
+        return {
+          attributes,
+          decision: denyDecision({ agent: match.agent.name, rule: `protected:${eg.target}`, reason: DECISION_REASONS.protectedEndpoint, message: `Denied: ${eg.target} is never reachable for agents`, policyVersion: v }),
+        };
+      }
+    }
+    let d = decide(match.agent, attributes, v, { fullTrace });
+    if (exception !== undefined) d.exception = exception;
+    if (eg.kind === 'outside') {
+      const info = coverageInfo(options.egress?.registry(), eg.host, eg.port, attributes.now);
+      if (d.outcome === 'allow' && !info.covered) {
+        // Policy allow AND an active BAA at the moment of contact; a BAA gap is denied in every mode.
+        d = denyDecision({ agent: match.agent.name, rule: 'baa-registry', reason: DECISION_REASONS.baaNotCovered, message: `Denied: ${eg.host}:${eg.port} is not covered by an active Business Associate Agreement (${info.reason})`, policyVersion: v });
+      }
+      d.egress = info;
+    }
+    return { attributes, decision: d };
   }
 
   return {

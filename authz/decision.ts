@@ -2,6 +2,8 @@
  * The decision value. A deny is a value, not an exception.
  */
 
+import type { EgressDecisionInfo } from './egress/index.js';
+
 /** Why a decision came out the way it did. Closed set; stable strings (they appear in audit records and metrics). */
 export const DECISION_REASONS = {
   ruleAllow: 'rule-allow',
@@ -16,6 +18,8 @@ export const DECISION_REASONS = {
   auditUnavailable: 'audit-unavailable',
   noPolicy: 'no-policy',
   breakGlass: 'break-glass',
+  protectedEndpoint: 'protected-endpoint',
+  baaNotCovered: 'baa-not-covered',
   breakGlassExpired: 'break-glass-expired',
 } as const;
 export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
@@ -60,6 +64,10 @@ export interface Decision {
   trace: RuleTrace[];
   /** Set when a break-glass lane decided (allowed, or denied because its window had passed). */
   lane?: LaneUse;
+  /** Set for requests to an outside host: BAA coverage at the moment of contact and the registry version. */
+  egress?: EgressDecisionInfo;
+  /** Set when a hard deny was lifted by an explicit policy exception (e.g. `eks-pod-identity`). */
+  exception?: string;
 }
 
 /** A break-glass lane use: what the attestation record says. */

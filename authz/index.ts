@@ -1,7 +1,7 @@
 /** The public surface of the authz wing. */
 export { FHIR_INTERACTIONS, CEL_VARIABLES, type RequestAttributesModel, type FhirAttributes, type FhirEntryAttributes, type FhirInteraction } from './attributes.js';
 export { explain, checkInputFor, toJson, type ExplainRequest, type Explanation } from './explain.js';
-export { createAuthorizer, type Authorizer, type Authorization, type AuthorizerOptions } from './authorizer.js';
+export { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorizer, type Authorization, type AuthorizerOptions } from './authorizer.js';
 export { decide } from './decide.js';
 export { selectAgent, type AgentMatch } from './select-agent.js';
 export { DECISION_REASONS, BUILTIN_RULES, type Decision, type DecisionReason, type RuleTrace } from './decision.js';

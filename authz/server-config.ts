@@ -13,6 +13,10 @@ export const ServerConfigSchema = z
     metricsPort: port.default(9464),
     policies: z.string().min(1),
     fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
+    /** BAA registry (hot-reloaded). Without it, requests to outside hosts are denied. */
+    baaRegistry: z.string().optional(),
+    /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */
+    internalDomains: z.array(z.string().startsWith('.')).optional(),
     auditFile: z.string().default('-'),
     /** Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset). */
     auditEventFile: z.string().optional(),

@@ -11,7 +11,9 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { breakGlassAttestation, createAuditSink, decisionRecord, toAuditEvent, type AuditSink } from './audit/index.js';
-import { createAuthorizer, type Authorization } from './authorizer.js';
+import { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorization } from './authorizer.js';
+import { createBaaStore, type BaaStore } from './egress/index.js';
+import { AUDIT_FORMAT, type AiBomRecord } from './audit/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
 import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest } from './edge/index.js';
 import { applyHttp2Windows } from './http2-windows.js';
@@ -111,7 +113,28 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   } catch (e) {
     throw new StartupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
   }
-  const authorizer = createAuthorizer({ policies, claims, fhirBasePaths: config.fhirBase });
+  let baa: BaaStore | undefined;
+  if (config.baaRegistry !== undefined) {
+    const b = createBaaStore(config.baaRegistry, {
+      onReloaded: (version) => {
+        m.baaReloads.inc({ result: 'success' });
+        log.info({ version }, 'BAA registry reloaded');
+      },
+      onReloadFailed: (error, kept) => {
+        m.baaReloads.inc({ result: 'failure' });
+        log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
+      },
+    });
+    if (!b.ok) throw new StartupError(`BAA registry unusable: ${b.error}`);
+    baa = b.store;
+  }
+  const baaStore = baa;
+  const authorizer = createAuthorizer({
+    policies, claims, fhirBasePaths: config.fhirBase,
+    egress: { registry: () => baaStore?.current(), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
+  });
+  // AI bill of materials: the first contact of each agent with each outside endpoint (per replica).
+  const contacted = new Set<string>();
 
   let recorder: EnvelopeRecorder | undefined;
   if (config.envelopeDir !== undefined) {
@@ -155,6 +178,16 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
         const now = new Date();
         let accepted = audit.write(decisionRecord(decisionId, decision, auth?.attributes, latencyUs, now));
+        const eg = decision.egress;
+        if (accepted && eg && decision.agent !== '' && !contacted.has(`${decision.agent}|${eg.host}:${eg.port}`)) {
+          contacted.add(`${decision.agent}|${eg.host}:${eg.port}`);
+          const bom: AiBomRecord = {
+            format: AUDIT_FORMAT, type: 'aibom-first-contact', time: now.toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
+            endpoint: `${eg.host}:${eg.port}`, covered: eg.covered, baaStatus: eg.reason, vendor: eg.vendor, agreementId: eg.agreementId, registryVersion: eg.registryVersion,
+            decision: decision.outcome,
+          };
+          accepted = audit.write(bom);
+        }
         if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
           // Every access through a lane is attested; without the attestation there is no access.
           const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, now);
@@ -257,6 +290,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         server.tryShutdown(() => { clearTimeout(t); resolve(); });
       });
       policies.close();
+      baaStore?.close();
       if (recorder) {
         recorder.close();
         recorder.flush();

@@ -6,14 +6,20 @@
  */
 import { rmSync } from 'node:fs';
 import {
-  checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, loadPolicyDir, type CheckInput,
+  checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, DEFAULT_INTERNAL_SUFFIXES, loadBaaRegistry, loadPolicyDir, type CheckInput,
 } from '../authz/index.js';
 
 const OUT = 'examples/envelopes';
 const loaded = loadPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('examples/policies do not load');
 const set = loaded.set;
-const authorizer = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+const baa = loadBaaRegistry('examples/baa/registry.yaml');
+if (!baa.ok) throw new Error(baa.error);
+const registry = baa.registry;
+const authorizer = createAuthorizer({
+  policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'],
+  egress: { registry: () => registry, options: { internalSuffixes: DEFAULT_INTERNAL_SUFFIXES } },
+});
 
 let seed = 20261116;
 function rand(): number {

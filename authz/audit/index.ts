@@ -1,3 +1,3 @@
-export { decisionRecord, AUDIT_FORMAT, type DecisionAuditRecord } from './record.js';
+export { decisionRecord, AUDIT_FORMAT, type DecisionAuditRecord, type AiBomRecord } from './record.js';
 export { breakGlassAttestation, toAuditEvent, type BreakGlassAttestation } from './break-glass.js';
 export { createAuditSink, type AuditSink, type AuditSinkOptions } from './sink.js';

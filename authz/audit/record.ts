@@ -41,6 +41,26 @@ export interface DecisionAuditRecord {
   latencyUs: number;
   /** Break-glass class when a lane decided, else "". */
   breakGlass: string;
+  /** Outside egress: host, port, BAA coverage at contact and the registry version; null for internal requests. */
+  egress: { host: string; port: number; covered: boolean; reason: string; vendor: string; agreementId: string; registryVersion: string } | null;
+  /** Hard-deny exception applied (e.g. eks-pod-identity), else "". */
+  exception: string;
+}
+
+/** The first time a replica sees an agent contact an outside endpoint (AI bill of materials). */
+export interface AiBomRecord {
+  format: typeof AUDIT_FORMAT;
+  type: 'aibom-first-contact';
+  time: string;
+  agent: string;
+  principal: string;
+  endpoint: string;
+  covered: boolean;
+  baaStatus: string;
+  vendor: string;
+  agreementId: string;
+  registryVersion: string;
+  decision: string;
 }
 
 export function decisionRecord(decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, time: Date): DecisionAuditRecord {
@@ -74,5 +94,7 @@ export function decisionRecord(decisionId: string, d: Decision, a: RequestAttrib
     policyVersion: d.policyVersion,
     latencyUs,
     breakGlass: d.lane?.class ?? '',
+    egress: d.egress ?? null,
+    exception: d.exception ?? '',
   };
 }

@@ -1,1 +1,3 @@
 export { loadBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema, type BaaRegistry, type BaaRegistryDoc, type Coverage, type LoadBaaResult } from './baa-registry.js';
+export { createBaaStore, type BaaStore } from './baa-store.js';
+export { classifyEgress, coverageInfo, hostPort, type EgressClass, type EgressDecisionInfo, type EgressOptions } from './egress-lane.js';

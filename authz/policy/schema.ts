@@ -94,6 +94,10 @@ export const AgentPolicySchema = z
         scope: z.array(ScopeEntrySchema).default([]),
         rules: z.array(RuleSchema).min(1),
         breakGlass: z.array(BreakGlassClassSchema).default([]),
+        /** Explicit, audited exceptions to the hard denies (cloud metadata endpoints, the Kubernetes API server). */
+        egressExceptions: z
+          .array(z.object({ target: z.enum(['instance-metadata', 'ecs-task-metadata', 'eks-pod-identity', 'azure-wireserver', 'kube-apiserver']), reason: z.string().min(10) }).strict())
+          .default([]),
         /** Allowed clock skew when judging break-glass windows. */
         breakGlassClockSkewSeconds: z.number().int().min(0).max(300).default(60),
       })

@@ -48,11 +48,18 @@ describe('generate cilium: example agents', () => {
     expect(again.findings).toEqual(result.findings);
   });
 
+  test('the example envelopes hold only traffic the egress lane let through: no findings', () => {
+    expect(result.findings).toEqual([]);
+  });
+
   test('an endpoint without an active BAA is not allowed and becomes a finding with evidence', () => {
-    expect(result.findings).toEqual([
+    const pa = exampleEnvelopes().find((e) => e.spec.workload.name === 'pa-bot') as Envelope;
+    const seen = { ...pa, spec: { ...pa.spec, egress: [...pa.spec.egress, { host: 'api.payer-b-clearinghouse.example', port: 443, protocol: 'TCP' as const, transports: ['tls' as const], methods: ['POST'], paths: ['/v2/eligibility'], count: 20 }] } };
+    const r = generateCilium([seen], { registry, at: AT });
+    expect(r.findings).toEqual([
       expect.objectContaining({ severity: 'error', code: 'egress-not-covered-by-baa', workload: 'prior-auth/pa-bot', evidence: expect.objectContaining({ host: 'api.payer-b-clearinghouse.example', port: 443, count: 20, vendor: 'Payer B clearinghouse' }) }),
     ]);
-    expect(JSON.stringify(result.policies)).not.toContain('payer-b-clearinghouse');
+    expect(JSON.stringify(r.policies)).not.toContain('payer-b-clearinghouse');
   });
 
   test('every toFQDNs name is in the DNS allow-list, which never holds a bare *', () => {

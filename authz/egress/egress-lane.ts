@@ -1,0 +1,73 @@
+/**
+ * The egress lane: the same ext_authz service on the outbound path (Istio egress gateway or sidecar outbound).
+ *
+ * - Cloud metadata endpoints and the Kubernetes API server are denied for agents whatever the policy says, in every
+ *   mode, unless the agent's policy names an explicit exception (which the decision and audit record carry).
+ * - A request to an outside host (`:authority` not under an internal domain) is allowed only if the policy allows it
+ *   AND an active BAA covers host:port at the moment of contact (45 CFR §164.504(e)). Without a registry, outside
+ *   egress is denied (fail closed). The registry version is recorded with every egress decision.
+ */
+import type { RequestAttributesModel } from '../attributes.js';
+import type { BaaRegistry } from './baa-registry.js';
+
+/** Exact metadata addresses (see generator/cilium/metadata-endpoints.ts for sources) and names. */
+const METADATA_TARGETS = new Map<string, string>([
+  ['169.254.169.254', 'instance-metadata'], ['fd00:ec2::254', 'instance-metadata'], ['169.254.170.2', 'ecs-task-metadata'],
+  ['169.254.170.23', 'eks-pod-identity'], ['fd00:ec2::23', 'eks-pod-identity'], ['fd20:ce::254', 'instance-metadata'],
+  ['168.63.129.16', 'azure-wireserver'], ['fd00:c1::a9fe:a9fe', 'instance-metadata'], ['100.100.100.200', 'instance-metadata'],
+  ['metadata.google.internal', 'instance-metadata'], ['metadata', 'instance-metadata'], ['instance-data', 'instance-metadata'],
+  ['instance-data.ec2.internal', 'instance-metadata'],
+]);
+const APISERVER_HOSTS = new Set(['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']);
+
+export type EgressClass =
+  | { kind: 'internal' }
+  | { kind: 'hard'; target: string; host: string }
+  | { kind: 'outside'; host: string; port: number };
+
+export interface EgressOptions {
+  /** Host suffixes that are in-cluster or internal (e.g. `.svc.cluster.local`, `.hospital.internal`). */
+  internalSuffixes: readonly string[];
+  /** API server addresses (KUBERNETES_SERVICE_HOST), treated like kubernetes.default. */
+  apiServerAddresses?: readonly string[];
+}
+
+export function hostPort(attrs: RequestAttributesModel): { host: string; port: number } {
+  const authority = attrs.request.host.toLowerCase();
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+  const host = (m?.[1] ?? authority).replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const port = m?.[2] !== undefined ? Number(m[2]) : attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443;
+  return { host, port };
+}
+
+export function classifyEgress(attrs: RequestAttributesModel, opts: EgressOptions): EgressClass {
+  const { host, port } = hostPort(attrs);
+  const dest = attrs.destination.address.toLowerCase();
+  for (const h of [host, dest]) {
+    const meta = METADATA_TARGETS.get(h);
+    if (meta !== undefined) return { kind: 'hard', target: meta, host: h };
+    if (APISERVER_HOSTS.has(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
+  }
+  // A single-label name (`fhir-server`) resolves through the pod's search path to an in-cluster Service.
+  const singleLabel = !host.includes('.') && !host.includes(':');
+  if (host === '' || host === 'localhost' || singleLabel || opts.internalSuffixes.some((s) => host === s.replace(/^\./, '') || host.endsWith(s))) return { kind: 'internal' };
+  return { kind: 'outside', host, port };
+}
+
+export interface EgressDecisionInfo {
+  host: string;
+  port: number;
+  covered: boolean;
+  reason: string;
+  vendor: string;
+  agreementId: string;
+  registryVersion: string;
+}
+
+export function coverageInfo(registry: BaaRegistry | undefined, host: string, port: number, at: Date): EgressDecisionInfo {
+  if (!registry) return { host, port, covered: false, reason: 'no-baa-registry', vendor: '', agreementId: '', registryVersion: 'none' };
+  const c = registry.coverage(host, port, at);
+  return c.covered
+    ? { host, port, covered: true, reason: 'active-agreement', vendor: c.vendor, agreementId: c.agreementId, registryVersion: registry.version }
+    : { host, port, covered: false, reason: c.reason, vendor: c.vendor ?? '', agreementId: c.agreementId ?? '', registryVersion: registry.version };
+}

@@ -1,0 +1,125 @@
+/**
+ * The egress lane through the real gRPC service: BAA coverage at the moment of contact, hot registry reload, AI-BOM
+ * first-contact events, and the hard denies for cloud metadata endpoints and the Kubernetes API server.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createCheckClient, type CheckClient } from '../../authz/index.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { policyYaml, tempDir } from '../helpers/temp.js';
+
+const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
+const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
+
+function req(principal: string, host: string, reqPath: string, method = 'POST', destination?: string) {
+  return {
+    attributes: {
+      source: { principal },
+      ...(destination ? { destination: { address: { socket_address: { address: destination, port_value: 80 } } } } : {}),
+      request: { http: { method, path: reqPath, host, scheme: 'https', headers: {} } },
+    },
+  };
+}
+
+async function decision(c: CheckClient, r: Record<string, unknown>) {
+  const res = await c.check(r);
+  const denied = res['denied_response'] as { body: string } | undefined;
+  return {
+    code: (res['status'] as { code: number }).code,
+    reason: denied ? (JSON.parse(denied.body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> }).issue[0]?.details.coding[0]?.code : undefined,
+  };
+}
+
+describe('egress lane', () => {
+  let s: TestServer;
+  let client: CheckClient;
+  const t = tempDir();
+  const registry = path.join(t.dir, 'registry.yaml');
+
+  beforeAll(async () => {
+    copyFileSync('examples/baa/registry.yaml', registry);
+    s = await startTestServer({ baaRegistry: registry });
+    client = createCheckClient(s.addr);
+  });
+  afterAll(async () => {
+    client.close();
+    await s.stop();
+    t.remove();
+  });
+
+  test('a policy-allowed call to a BAA-covered endpoint is allowed; its coverage and registry version are audited', async () => {
+    const call = req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions');
+    expect(await decision(client, call)).toEqual({ code: 0, reason: undefined });
+    expect(await decision(client, call)).toEqual({ code: 0, reason: undefined });
+  });
+
+  test('an endpoint whose BAA was terminated is denied even for an audit-mode agent', async () => {
+    expect(await decision(client, req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility'))).toEqual({ code: 7, reason: 'baa-not-covered' });
+    expect(await decision(client, req(PA, 'east.pas.payer-a.example', '/pas/Claim/$submit'))).toEqual({ code: 0, reason: undefined });
+  });
+
+  test.each([
+    ['AWS/GCP/Azure IMDS by address', '169.254.169.254', undefined],
+    ['IMDS reached by destination IP under another name', 'innocent.example', '169.254.169.254'],
+    ['GCP metadata by name', 'metadata.google.internal', undefined],
+    ['the Kubernetes API server', 'kubernetes.default.svc', undefined],
+  ])('%s is denied whatever the policy says (audit-mode agent)', async (_n, host, dest) => {
+    expect(await decision(client, req(PA, host, '/latest/meta-data/iam/security-credentials/', 'GET', dest))).toEqual({ code: 7, reason: 'protected-endpoint' });
+  });
+
+  test('a registry change takes effect at the next request; a broken registry keeps the last good one', async () => {
+    const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
+    writeFileSync(registry, readFileSync(registry, 'utf8').replace('status: terminated', 'status: active').replace('expires: "2026-03-01"', 'expires: "2027-03-01"'));
+    const deadline = Date.now() + 5000;
+    let d = await decision(client, payerB);
+    while (d.code !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      d = await decision(client, payerB);
+    }
+    expect(d).toEqual({ code: 0, reason: undefined });
+    writeFileSync(registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined }); // last good registry
+    expect(await s.metrics()).toMatch(/^phiguard_baa_registry_reloads_total\{result="failure"\} [1-9]/m);
+  });
+
+  test('the audit trail carries coverage, registry version and one AI-BOM record per first contact', async () => {
+    await s.server.close();
+    const records = s.auditRecords();
+    const egress = records.filter((r) => r['type'] === 'decision' && r['egress'] !== null);
+    expect(egress.find((r) => (r['egress'] as { host: string }).host === 'contoso-health.openai.azure.com')).toMatchObject({
+      decision: 'allow', egress: { host: 'contoso-health.openai.azure.com', port: 443, covered: true, vendor: 'Contoso Health Azure OpenAI tenant', agreementId: 'BAA-2025-0042', registryVersion: expect.stringMatching(/^[0-9a-f]{16}$/) },
+    });
+    const bom = records.filter((r) => r['type'] === 'aibom-first-contact');
+    expect(bom.map((r) => [r['agent'], r['endpoint'], r['covered'], r['baaStatus']])).toEqual([
+      ['ambient-scribe', 'contoso-health.openai.azure.com:443', true, 'active-agreement'],
+      ['prior-auth', 'api.payer-b-clearinghouse.example:443', false, 'terminated'],
+      ['prior-auth', 'east.pas.payer-a.example:443', true, 'active-agreement'],
+    ]);
+  });
+});
+
+describe('egress without a registry, and explicit exceptions', () => {
+  test('without a BAA registry, outside egress is denied (fail closed)', async () => {
+    const s = await startTestServer();
+    const c = createCheckClient(s.addr);
+    expect(await decision(c, req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions'))).toEqual({ code: 7, reason: 'baa-not-covered' });
+    c.close();
+    await s.stop();
+  });
+
+  test('an explicit, audited exception lifts one hard deny and only that one', async () => {
+    const principal = 'spiffe://cluster.local/ns/lab/sa/lab';
+    const s = await startTestServer({}, {
+      'lab.yaml': policyYaml('lab', '    - name: creds\n      allow: request.path == "/v1/credentials"', `principal: ${principal}`, `  egressExceptions:\n    - target: eks-pod-identity\n      reason: EKS Pod Identity provides the agent's AWS credentials (change CR-4411)\n`),
+    });
+    const c = createCheckClient(s.addr);
+    expect(await decision(c, req(principal, '169.254.170.23', '/v1/credentials', 'GET'))).toEqual({ code: 0, reason: undefined });
+    expect(await decision(c, req(principal, '169.254.169.254', '/v1/credentials', 'GET'))).toEqual({ code: 7, reason: 'protected-endpoint' });
+    c.close();
+    await s.server.close();
+    expect(s.auditRecords().find((r) => r['exception'] === 'eks-pod-identity')).toMatchObject({ decision: 'allow', rule: 'creds' });
+    await s.stop();
+  });
+});
