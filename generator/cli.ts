@@ -9,6 +9,7 @@ import { checkCommand } from './commands/check.js';
 import { envelopeCommand } from './commands/envelope.js';
 import { generateCommand } from './commands/generate.js';
 import { parityCommand } from './commands/parity.js';
+import { reportCommand } from './commands/report.js';
 import { explainCommand } from './commands/explain.js';
 import { serveCommand } from './commands/serve.js';
 import { UsageError } from './read-input.js';
@@ -25,7 +26,8 @@ export function buildCli(): Command {
     .addCommand(generateCommand())
     .addCommand(attestCommand())
     .addCommand(parityCommand())
-    .addCommand(checkCommand());
+    .addCommand(checkCommand())
+    .addCommand(reportCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -13,7 +13,10 @@ export const AUDIT_FORMAT = 'phiguard.audit/v1';
 export interface DecisionAuditRecord {
   format: typeof AUDIT_FORMAT;
   type: 'decision';
+  /** When phiguard decided. */
   time: string;
+  /** When the request was made (Envoy's attributes.request.time, else the time of receipt): the access time. */
+  requestTime: string;
   decisionId: string;
   requestId: string;
   agent: string;
@@ -69,6 +72,7 @@ export function decisionRecord(decisionId: string, d: Decision, a: RequestAttrib
     format: AUDIT_FORMAT,
     type: 'decision',
     time: time.toISOString(),
+    requestTime: (a?.now ?? time).toISOString(),
     decisionId,
     requestId: a?.request.id ?? '',
     agent: d.agent,
