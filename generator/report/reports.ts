@@ -23,7 +23,7 @@ const inPeriod = (r: AuditRow, p: Period): boolean => {
 export async function accounting(files: readonly string[], patient: string, period: Period, includeDenied = false): Promise<AuditRow[]> {
   const needle = JSON.stringify(patient);
   const rows: AuditRow[] = [];
-  for await (const r of auditRecords(files, (l) => l.includes(needle) && l.includes('"type":"decision"'))) {
+  for await (const r of auditRecords(files, [needle])) {
     if (r['type'] !== 'decision' || !inPeriod(r, period)) continue;
     const patients = Array.isArray(r['patients']) ? r['patients'] : [];
     if (!patients.includes(patient)) continue;
@@ -39,7 +39,8 @@ export async function accounting(files: readonly string[], patient: string, peri
 
 export async function breakglass(files: readonly string[], period: Period): Promise<AuditRow[]> {
   const rows: AuditRow[] = [];
-  for await (const r of auditRecords(files, (l) => l.includes('"type":"break-glass-attestation"'))) {
+  for await (const r of auditRecords(files, ['"type":"break-glass-attestation"'])) {
+    if (r['type'] !== 'break-glass-attestation') continue;
     if (!inPeriod(r, period)) continue;
     rows.push({
       time: r['time'], class: r['class'], clinician: r['clinician'], agent: r['agent'], activatedAt: r['activatedAt'], expiresAt: r['expiresAt'],
@@ -52,7 +53,7 @@ export async function breakglass(files: readonly string[], period: Period): Prom
 export async function aibom(files: readonly string[]): Promise<AuditRow[]> {
   const first = new Map<string, AuditRow>();
   const counts = new Map<string, { allowed: number; denied: number }>();
-  for await (const r of auditRecords(files, (l) => l.includes('"type":"aibom-first-contact"') || l.includes('"egress":{'))) {
+  for await (const r of auditRecords(files, ['"type":"aibom-first-contact"', '"egress":{'])) {
     if (r['type'] === 'aibom-first-contact') {
       const k = `${str(r['agent'])}|${str(r['endpoint'])}`;
       const prev = first.get(k);
@@ -74,7 +75,7 @@ export async function aibom(files: readonly string[]): Promise<AuditRow[]> {
 
 export async function baaViolations(files: readonly string[], period: Period): Promise<AuditRow[]> {
   const rows: AuditRow[] = [];
-  for await (const r of auditRecords(files, (l) => l.includes('"reason":"baa-not-covered"'))) {
+  for await (const r of auditRecords(files, ['"reason":"baa-not-covered"'])) {
     if (r['type'] !== 'decision' || r['reason'] !== 'baa-not-covered' || !inPeriod(r, period)) continue;
     const e = (r['egress'] ?? {}) as AuditRow;
     rows.push({ time: r['time'], agent: r['agent'], endpoint: `${str(e['host'])}:${str(e['port'])}`, baaStatus: e['reason'], vendor: e['vendor'], agreementId: e['agreementId'], registryVersion: e['registryVersion'], requestId: r['requestId'] });
