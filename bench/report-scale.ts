@@ -30,7 +30,7 @@ async function generate(): Promise<void> {
       patients: [p], patientsUnresolved: [], entries: [], invalidReason: '', decision: rand() < 0.97 ? 'allow' : 'deny', reason: 'rule-allow', rule: 'read-chart',
       mode: 'enforce', status: 200, policyVersion: 'bcb9945a520ade06', latencyUs: 150, breakGlass: '', egress: null, exception: '',
     };
-    if (!out.write(`${JSON.stringify(rec)}\n`)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(`${JSON.stringify(rec)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r) => out.end(() => r()));
 }
