@@ -10,7 +10,7 @@ import { decide } from './decide.js';
 import { requestTimeMs, type CheckInput } from './edge/index.js';
 import { createFhirRequestParser } from './fhir/index.js';
 import { parseSpiffeId, type ClaimsResolver, type ClaimsResult } from './identity/index.js';
-import { classifyEgress, coverageInfo, type BaaRegistry, type EgressOptions } from './egress/index.js';
+import { classifyEgress, coverageInfo, type BaaRegistry, type CredentialStore, type EgressOptions, type RateLimiter } from './egress/index.js';
 
 /** Internal host suffixes when none are configured: in-cluster names and private DNS zones. */
 export const DEFAULT_INTERNAL_SUFFIXES = ['.svc.cluster.local', '.svc', '.cluster.local', '.internal', '.local', '.localdomain'];
@@ -20,7 +20,7 @@ import { selectAgent } from './select-agent.js';
 export interface AuthorizerOptions {
   policies: Pick<PolicyStore, 'current'>;
   /** The egress lane: the BAA registry in force (undefined: outside egress is denied) and what counts as internal. */
-  egress?: { registry: () => BaaRegistry | undefined; options: EgressOptions };
+  egress?: { registry: () => BaaRegistry | undefined; options: EgressOptions; credentials?: CredentialStore; rateLimiter?: RateLimiter };
   claims: ClaimsResolver;
   fhirBasePaths: readonly string[];
   /** Clock, for tests. */
@@ -116,7 +116,15 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         // Policy allow AND an active BAA at the moment of contact; a BAA gap is denied in every mode.
         d = denyDecision({ agent: match.agent.name, rule: 'baa-registry', reason: DECISION_REASONS.baaNotCovered, message: `Denied: ${eg.host}:${eg.port} is not covered by an active Business Associate Agreement (${info.reason})`, policyVersion: v });
       }
+      const limit = match.agent.policy.spec.egressRateLimit;
+      if (d.outcome === 'allow' && limit && options.egress?.rateLimiter && !options.egress.rateLimiter.take(match.agent.name, limit, attributes.now.getTime())) {
+        d = denyDecision({ agent: match.agent.name, rule: 'egress-rate-limit', reason: DECISION_REASONS.rateLimited, status: 429, message: `Denied: egress rate limit of ${limit.requests} requests per ${limit.perSeconds}s exceeded`, policyVersion: v });
+      }
       d.egress = info;
+      if (d.outcome === 'allow' && info.covered) {
+        const inj = options.egress?.credentials?.forHost(eg.host);
+        if (inj) d.inject = inj;
+      }
     }
     return { attributes, decision: d };
   }

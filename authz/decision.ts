@@ -2,7 +2,7 @@
  * The decision value. A deny is a value, not an exception.
  */
 
-import type { EgressDecisionInfo } from './egress/index.js';
+import type { EgressDecisionInfo, Injection } from './egress/index.js';
 
 /** Why a decision came out the way it did. Closed set; stable strings (they appear in audit records and metrics). */
 export const DECISION_REASONS = {
@@ -20,6 +20,7 @@ export const DECISION_REASONS = {
   breakGlass: 'break-glass',
   protectedEndpoint: 'protected-endpoint',
   baaNotCovered: 'baa-not-covered',
+  rateLimited: 'rate-limited',
   breakGlassExpired: 'break-glass-expired',
 } as const;
 export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
@@ -68,6 +69,8 @@ export interface Decision {
   egress?: EgressDecisionInfo;
   /** Set when a hard deny was lifted by an explicit policy exception (e.g. `eks-pod-identity`). */
   exception?: string;
+  /** Credential injection for the upstream request. Never logged, never audited. */
+  inject?: Injection;
 }
 
 /** A break-glass lane use: what the attestation record says. */

@@ -15,6 +15,8 @@ export const ServerConfigSchema = z
     fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
     /** BAA registry (hot-reloaded). Without it, requests to outside hosts are denied. */
     baaRegistry: z.string().optional(),
+    /** Egress credentials to inject (EgressCredentials file); agents then hold no provider keys. */
+    egressCredentials: z.string().optional(),
     /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */
     internalDomains: z.array(z.string().startsWith('.')).optional(),
     auditFile: z.string().default('-'),

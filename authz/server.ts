@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { breakGlassAttestation, createAuditSink, decisionRecord, toAuditEvent, type AuditSink } from './audit/index.js';
 import { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorization } from './authorizer.js';
-import { createBaaStore, type BaaStore } from './egress/index.js';
+import { createBaaStore, createRateLimiter, loadCredentialStore, type BaaStore, type CredentialStore } from './egress/index.js';
 import { AUDIT_FORMAT, type AiBomRecord } from './audit/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
 import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest } from './edge/index.js';
@@ -129,9 +129,15 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     baa = b.store;
   }
   const baaStore = baa;
+  let credentials: CredentialStore | undefined;
+  if (config.egressCredentials !== undefined) {
+    const c = loadCredentialStore(config.egressCredentials, (code) => log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'));
+    if (!c.ok) throw new StartupError(`egress credentials unusable: ${c.error}`);
+    credentials = c.store;
+  }
   const authorizer = createAuthorizer({
     policies, claims, fhirBasePaths: config.fhirBase,
-    egress: { registry: () => baaStore?.current(), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
+    egress: { registry: () => baaStore?.current(), rateLimiter: createRateLimiter(), ...(credentials ? { credentials } : {}), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
   });
   // AI bill of materials: the first contact of each agent with each outside endpoint (per replica).
   const contacted = new Set<string>();

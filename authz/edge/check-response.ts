@@ -54,16 +54,20 @@ export function toCheckResponse(d: Decision, decisionId: string, options: CheckR
     policy_version: d.policyVersion,
   });
   if (d.outcome === 'allow') {
+    const ok: Record<string, unknown> = {
+      headers: [
+        header(`${p}decision`, label),
+        header(`${p}decision-id`, decisionId),
+        header(`${p}agent`, d.agent),
+        header(`${p}rule`, d.rule),
+        ...(d.inject?.set.map((h) => header(h.key, h.value)) ?? []),
+      ],
+    };
+    // Credentials the agent sent itself never reach the upstream (external_auth.proto OkHttpResponse.headers_to_remove).
+    if (d.inject) ok['headers_to_remove'] = d.inject.remove.filter((h) => !d.inject?.set.some((s) => s.key === h));
     return {
       status: { code: GRPC_OK },
-      ok_response: {
-        headers: [
-          header(`${p}decision`, label),
-          header(`${p}decision-id`, decisionId),
-          header(`${p}agent`, d.agent),
-          header(`${p}rule`, d.rule),
-        ],
-      },
+      ok_response: ok,
       dynamic_metadata: metadata,
     };
   }

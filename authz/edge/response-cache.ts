@@ -53,7 +53,8 @@ export function createResponseEncoder(options: CheckResponseOptions = {}, maxEnt
 
   return {
     encode(d, decisionId) {
-      const t = UUID.test(decisionId) ? template(d) : null;
+      // Injected credentials differ per endpoint and rotate: never templated or cached.
+      const t = UUID.test(decisionId) && d.inject === undefined ? template(d) : null;
       if (!t) return encodeFresh(d, decisionId);
       const out = Buffer.allocUnsafe(t.bytes.length);
       t.bytes.copy(out);

@@ -94,6 +94,8 @@ export const AgentPolicySchema = z
         scope: z.array(ScopeEntrySchema).default([]),
         rules: z.array(RuleSchema).min(1),
         breakGlass: z.array(BreakGlassClassSchema).default([]),
+        /** Per-agent egress rate limit (per replica), e.g. {requests: 120, perSeconds: 60}. */
+        egressRateLimit: z.object({ requests: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict().optional(),
         /** Explicit, audited exceptions to the hard denies (cloud metadata endpoints, the Kubernetes API server). */
         egressExceptions: z
           .array(z.object({ target: z.enum(['instance-metadata', 'ecs-task-metadata', 'eks-pod-identity', 'azure-wireserver', 'kube-apiserver']), reason: z.string().min(10) }).strict())

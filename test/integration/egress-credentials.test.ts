@@ -1,0 +1,77 @@
+/** Credential injection (agents hold no provider keys) and per-agent egress rate limits, through gRPC. */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createCheckClient, type CheckClient } from '../../authz/index.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { policyYaml, tempDir } from '../helpers/temp.js';
+
+const P = 'spiffe://cluster.local/ns/lab/sa/lab';
+const call = (authorization?: string) => ({
+  attributes: {
+    source: { principal: P },
+    request: { http: { method: 'POST', path: '/openai/deployments/scribe-gpt/chat/completions', host: 'contoso-health.openai.azure.com', scheme: 'https', headers: authorization ? { authorization, 'api-key': 'agent-held-key' } : {} } },
+  },
+});
+
+describe('egress credentials and rate limits', () => {
+  const t = tempDir();
+  const secret = path.join(t.dir, 'api-key');
+  let s: TestServer;
+  let client: CheckClient;
+
+  beforeAll(async () => {
+    writeFileSync(secret, 'sk-live-first\n');
+    copyFileSync('examples/baa/registry.yaml', path.join(t.dir, 'registry.yaml'));
+    writeFileSync(path.join(t.dir, 'credentials.yaml'), `apiVersion: phiguard.io/v1alpha1
+kind: EgressCredentials
+spec:
+  endpoints:
+    - host: contoso-health.openai.azure.com
+      header: api-key
+      secretFile: ${secret}
+`);
+    s = await startTestServer(
+      { baaRegistry: path.join(t.dir, 'registry.yaml'), egressCredentials: path.join(t.dir, 'credentials.yaml') },
+      { 'lab.yaml': policyYaml('lab', '    - name: model\n      allow: request.host == "contoso-health.openai.azure.com"', `principal: ${P}`, '  egressRateLimit: { requests: 3, perSeconds: 3600 }\n') },
+    );
+    client = createCheckClient(s.addr);
+  });
+  afterAll(async () => {
+    client.close();
+    await s.stop();
+    t.remove();
+  });
+
+  test('the endpoint credential is injected and the agent\'s own credentials are stripped', async () => {
+    const res = await client.check(call('Bearer agent-token'));
+    expect((res['status'] as { code: number }).code).toBe(0);
+    const ok = res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }>; headers_to_remove: string[] };
+    expect(ok.headers.find((h) => h.header.key === 'api-key')?.header.value).toBe('sk-live-first');
+    expect(ok.headers_to_remove).toEqual(['authorization', 'proxy-authorization', 'x-api-key']);
+  });
+
+  test('a rotated secret is used at the next request after it changes', async () => {
+    writeFileSync(secret, 'sk-live-second\n');
+    await new Promise((r) => setTimeout(r, 1100));
+    const res = await client.check(call());
+    const ok = res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }> };
+    expect(ok.headers.find((h) => h.header.key === 'api-key')?.header.value).toBe('sk-live-second');
+  });
+
+  test('over the agent\'s egress rate limit, requests are denied with 429', async () => {
+    const res = await client.check(call()); // third request: still within 3 per hour
+    expect((res['status'] as { code: number }).code).toBe(0);
+    const over = await client.check(call());
+    expect((over['status'] as { code: number }).code).toBe(7);
+    expect((over['denied_response'] as { status: { code: string } }).status.code).toBe('TooManyRequests');
+  });
+
+  test('credentials never reach the audit trail', async () => {
+    await s.server.close();
+    const text = readFileSync(s.auditFile, 'utf8');
+    expect(text).not.toContain('sk-live');
+    expect(text).not.toContain('agent-held-key');
+    expect(text).toContain('"reason":"rate-limited"');
+  });
+});
