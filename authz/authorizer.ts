@@ -10,6 +10,7 @@ import { decide } from './decide.js';
 import { requestTimeMs, type CheckInput } from './edge/index.js';
 import { createFhirRequestParser } from './fhir/index.js';
 import { parseSpiffeId, type ClaimsResolver, type ClaimsResult } from './identity/index.js';
+import { hashPatient, type ContainmentStore, type createPatientContext } from './containment/index.js';
 import { classifyEgress, coverageInfo, type BaaRegistry, type CredentialStore, type EgressOptions, type RateLimiter } from './egress/index.js';
 
 /** Internal host suffixes when none are configured: in-cluster names and private DNS zones. */
@@ -21,6 +22,8 @@ export interface AuthorizerOptions {
   policies: Pick<PolicyStore, 'current'>;
   /** The egress lane: the BAA registry in force (undefined: outside egress is denied) and what counts as internal. */
   egress?: { registry: () => BaaRegistry | undefined; options: EgressOptions; credentials?: CredentialStore; rateLimiter?: RateLimiter };
+  /** Containment state (shared across replicas) and the per-agent patient context window. */
+  containment?: { store: ContainmentStore; context: ReturnType<typeof createPatientContext> };
   claims: ClaimsResolver;
   fhirBasePaths: readonly string[];
   /** Clock, for tests. */
@@ -97,6 +100,16 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       };
     }
     const eg = classifyEgress(attributes, options.egress?.options ?? { internalSuffixes: DEFAULT_INTERNAL_SUFFIXES });
+    const contained = options.containment?.store.get(match.agent.name, attributes.now.getTime());
+    if (contained) {
+      const deny = (why: string): Authorization => ({
+        attributes,
+        decision: denyDecision({ agent: match.agent.name, rule: `containment:${contained.action}`, reason: DECISION_REASONS.contained, status: 403, message: `Denied: agent contained (${contained.action}, ${contained.trigger}) until ${contained.until}: ${why}`, policyVersion: v }),
+      });
+      if (contained.action === 'stop') return deny('all requests are denied');
+      if (contained.action === 'soft-quarantine' && eg.kind !== 'internal') return deny('outside egress is denied');
+      if (contained.action === 'pause' && fhir.patients.some((p) => !contained.contextPatients.includes(hashPatient(contained.salt, p)))) return deny('only patients already in the active context are served');
+    }
     let exception: string | undefined;
     if (eg.kind === 'hard') {
       exception = match.agent.policy.spec.egressExceptions.find((e) => e.target === eg.target)?.target;
@@ -126,6 +139,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         if (inj) d.inject = inj;
       }
     }
+    if (d.outcome === 'allow') options.containment?.context.see(match.agent.name, fhir.patients, attributes.now.getTime());
     return { attributes, decision: d };
   }
 

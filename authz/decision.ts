@@ -21,6 +21,7 @@ export const DECISION_REASONS = {
   protectedEndpoint: 'protected-endpoint',
   baaNotCovered: 'baa-not-covered',
   rateLimited: 'rate-limited',
+  contained: 'contained',
   breakGlassExpired: 'break-glass-expired',
 } as const;
 export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];

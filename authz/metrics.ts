@@ -12,6 +12,7 @@ export interface Metrics {
   policyInfo: Gauge<'version'>;
   auditRejected: Counter;
   baaReloads: Counter<'result'>;
+  contained: Gauge<'agent' | 'action'>;
   auditErrors: Counter<'code'>;
 }
 
@@ -53,6 +54,7 @@ export function createMetrics(auditBuffered: () => number, opts: { defaultMetric
     reloads: new Counter({ name: 'phiguard_policy_reloads_total', help: 'Policy reload attempts by result', labelNames: ['result'], registers: [registry] }),
     policyStale: new Gauge({ name: 'phiguard_policy_stale', help: 'Whether the last policy reload failed, leaving an older policy set in force (1 = stale)', registers: [registry] }),
     policyInfo: new Gauge({ name: 'phiguard_policy_info', help: 'The policy set version in force (value 1)', labelNames: ['version'], registers: [registry] }),
+    contained: new Gauge({ name: 'phiguard_contained', help: 'Agents in a containment state (1), by action', labelNames: ['agent', 'action'], registers: [registry] }),
     baaReloads: new Counter({ name: 'phiguard_baa_registry_reloads_total', help: 'BAA registry reload attempts by result', labelNames: ['result'], registers: [registry] }),
     auditRejected: new Counter({ name: 'phiguard_audit_rejected_total', help: 'Decisions denied because the audit sink could not accept the record', registers: [registry] }),
     auditErrors: new Counter({ name: 'phiguard_audit_errors_total', help: 'Audit sink I/O errors', labelNames: ['code'], registers: [registry] }),

@@ -15,6 +15,8 @@ export const ServerConfigSchema = z
     fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
     /** BAA registry (hot-reloaded). Without it, requests to outside hosts are denied. */
     baaRegistry: z.string().optional(),
+    /** Containment state directory (a shared mount all replicas see); containment is off when unset. */
+    containmentDir: z.string().optional(),
     /** Egress credentials to inject (EgressCredentials file); agents then hold no provider keys. */
     egressCredentials: z.string().optional(),
     /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */

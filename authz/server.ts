@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { breakGlassAttestation, createAuditSink, decisionRecord, toAuditEvent, type AuditSink } from './audit/index.js';
 import { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorization } from './authorizer.js';
+import { createContainmentStore, createPatientContext, hashPatient, triggerOf, type ContainmentStore } from './containment/index.js';
 import { createBaaStore, createRateLimiter, loadCredentialStore, type BaaStore, type CredentialStore } from './egress/index.js';
 import { AUDIT_FORMAT, type AiBomRecord } from './audit/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
@@ -129,6 +130,19 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     baa = b.store;
   }
   const baaStore = baa;
+  let containment: { store: ContainmentStore; context: ReturnType<typeof createPatientContext> } | undefined;
+  if (config.containmentDir !== undefined) {
+    const store = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+      m.contained.reset();
+      for (const s of store.list(Date.now())) m.contained.set({ agent: s.agent, action: s.action }, 1);
+      if (!state) {
+        audit.write({ format: AUDIT_FORMAT, type: 'containment-lifted', time: new Date().toISOString(), agent });
+        log.warn({ agent }, 'containment lifted');
+      }
+    });
+    containment = { store, context: createPatientContext(60 * 60_000) };
+  }
+  const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
   let credentials: CredentialStore | undefined;
   if (config.egressCredentials !== undefined) {
     const c = loadCredentialStore(config.egressCredentials, (code) => log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'));
@@ -137,6 +151,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   }
   const authorizer = createAuthorizer({
     policies, claims, fhirBasePaths: config.fhirBase,
+    ...(containment ? { containment } : {}),
     egress: { registry: () => baaStore?.current(), rateLimiter: createRateLimiter(), ...(credentials ? { credentials } : {}), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
   });
   // AI bill of materials: the first contact of each agent with each outside endpoint (per replica).
@@ -193,6 +208,24 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
             decision: decision.outcome,
           };
           accepted = audit.write(bom);
+        }
+        if (accepted && containment && decision.outcome === 'deny' && decision.agent !== '' && decision.reason !== DECISION_REASONS.contained) {
+          const agentPolicy = policies.current().agents.find((x) => x.name === decision.agent);
+          const trigger = triggerOf(decision.reason);
+          const cfg = agentPolicy?.policy.spec.containment;
+          const inEnforce = agentPolicy?.mode === 'enforce';
+          if (agentPolicy && cfg && trigger && inEnforce && cfg.triggers.includes(trigger) && !containment.store.get(decision.agent, now.getTime())) {
+            const salt = randomUUID();
+            const state = {
+              agent: decision.agent, action: cfg.action ?? (agentPolicy.tier === 'batch' ? 'stop' as const : 'soft-quarantine' as const), trigger,
+              since: now.toISOString(), until: new Date(now.getTime() + cfg.durationMinutes * 60_000).toISOString(), decisionId, replica: replicaId,
+              contextPatients: containment.context.recent(decision.agent, now.getTime()).map((p) => hashPatient(salt, p)), salt,
+            };
+            containment.store.enter(state);
+            m.contained.set({ agent: state.agent, action: state.action }, 1);
+            log.warn({ agent: state.agent, action: state.action, trigger }, 'agent contained');
+            accepted = audit.write({ format: AUDIT_FORMAT, type: 'containment-entered', time: state.since, agent: state.agent, action: state.action, trigger, until: state.until, decisionId, replica: replicaId });
+          }
         }
         if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
           // Every access through a lane is attested; without the attestation there is no access.
@@ -297,6 +330,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       });
       policies.close();
       baaStore?.close();
+      containment?.store.close();
       if (recorder) {
         recorder.close();
         recorder.flush();

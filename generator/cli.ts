@@ -10,6 +10,7 @@ import { envelopeCommand } from './commands/envelope.js';
 import { generateCommand } from './commands/generate.js';
 import { parityCommand } from './commands/parity.js';
 import { reportCommand } from './commands/report.js';
+import { containCommand, statusCommand } from './commands/status.js';
 import { explainCommand } from './commands/explain.js';
 import { serveCommand } from './commands/serve.js';
 import { UsageError } from './read-input.js';
@@ -27,7 +28,9 @@ export function buildCli(): Command {
     .addCommand(attestCommand())
     .addCommand(parityCommand())
     .addCommand(checkCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(statusCommand())
+    .addCommand(containCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

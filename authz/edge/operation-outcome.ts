@@ -11,6 +11,7 @@ function issueCode(d: Decision): string {
     case 'invalid-token': return 'security';
     case 'internal-error': case 'audit-unavailable': case 'no-policy': return 'exception';
     case 'rate-limited': return 'throttled';
+    case 'contained': return 'suppressed';
     case 'rule-allow': case 'rule-deny': case 'no-rule-matched': case 'unknown-agent': case 'ambiguous-agent': case 'rule-error':
     case 'break-glass': case 'break-glass-expired': case 'protected-endpoint': case 'baa-not-covered':
       return 'forbidden';

@@ -94,6 +94,16 @@ export const AgentPolicySchema = z
         scope: z.array(ScopeEntrySchema).default([]),
         rules: z.array(RuleSchema).min(1),
         breakGlass: z.array(BreakGlassClassSchema).default([]),
+        /** Containment on violation (when the service runs with --containment-dir). Defaults by tier. */
+        containment: z
+          .object({
+            action: z.enum(['soft-quarantine', 'pause', 'stop', 'alert']).optional(),
+            triggers: z.array(z.enum(['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit'])).default(['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit']),
+            durationMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+            contextMinutes: z.number().int().min(1).max(24 * 60).default(30),
+          })
+          .strict()
+          .default({ triggers: ['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit'], durationMinutes: 60, contextMinutes: 30 }),
         /** Per-agent egress rate limit (per replica), e.g. {requests: 120, perSeconds: 60}. */
         egressRateLimit: z.object({ requests: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict().optional(),
         /** Explicit, audited exceptions to the hard denies (cloud metadata endpoints, the Kubernetes API server). */

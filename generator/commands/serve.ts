@@ -13,6 +13,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
     .addOption(new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list))
     .addOption(new Option('--baa-registry <file>', 'BAA registry (hot-reloaded); without it, outside egress is denied').env('PHIGUARD_BAA_REGISTRY'))
+    .addOption(new Option('--containment-dir <dir>', 'containment state on a shared mount (enables tiered containment)').env('PHIGUARD_CONTAINMENT_DIR'))
     .addOption(new Option('--egress-credentials <file>', 'EgressCredentials: per-endpoint secrets to inject on allowed egress').env('PHIGUARD_EGRESS_CREDENTIALS'))
     .addOption(new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)').env('PHIGUARD_INTERNAL_DOMAINS').argParser(list))
     .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))

@@ -1,0 +1,4 @@
+export {
+  createContainmentStore, createPatientContext, triggerOf, hashPatient, ContainmentStateSchema, CONTAINMENT_ACTIONS, CONTAINMENT_TRIGGERS,
+  type ContainmentStore, type ContainmentState, type ContainmentAction, type ContainmentTrigger,
+} from './containment.js';
