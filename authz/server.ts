@@ -136,8 +136,8 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       m.contained.reset();
       for (const s of store.list(Date.now())) m.contained.set({ agent: s.agent, action: s.action }, 1);
       if (!state) {
-        audit.write({ format: AUDIT_FORMAT, type: 'containment-lifted', time: new Date().toISOString(), agent });
-        log.warn({ agent }, 'containment lifted');
+        audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
+        log.warn({ agent }, 'containment ended (lifted or expired)');
       }
     });
     containment = { store, context: createPatientContext(60 * 60_000) };

@@ -77,10 +77,12 @@ export function createContainmentStore(dir: string, pollMs = 1000, onChange?: (a
     } catch {
       return; // keep the last view if the mount hiccups
     }
+    const now = Date.now();
     for (const f of names) {
       try {
         const r = ContainmentStateSchema.safeParse(JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
-        if (r.success) next.set(r.data.agent, r.data);
+        // Expired states drop out here, so their end is reported like a lift.
+        if (r.success && Date.parse(r.data.until) > now) next.set(r.data.agent, r.data);
       } catch {
         // a file being replaced; the next poll sees it
       }

@@ -147,7 +147,7 @@ describe('envoy/istio manifests', () => {
       spy.mockRestore();
       process.env = saved;
     }
-    expect(JSON.parse(out)).toMatchObject({ host: '0.0.0.0', port: 9191, metricsPort: 9464, policies: '/etc/phiguard/policies', fhirBase: ['/fhir'], jwtAudience: ['phiguard'] });
+    expect(JSON.parse(out)).toMatchObject({ host: '0.0.0.0', port: 9191, metricsPort: 9464, policies: '/etc/phiguard/policies', fhirBase: ['/fhir'], jwtAudience: ['phiguard'], baaRegistry: '/etc/phiguard/baa/registry.yaml', containmentDir: '/var/lib/phiguard/containment' });
   });
 
   test('the phiguard pod runs with no service-account token and a read-only root', () => {

@@ -70,7 +70,7 @@ describe('containment', () => {
     await a.server.close();
     const records = readFileSync(a.auditFile, 'utf8');
     expect(records).toContain('"type":"containment-entered"');
-    expect(records).toContain('"type":"containment-lifted"');
+    expect(records).toContain('"type":"containment-ended"');
     } finally {
       ca.close();
       cb.close();
