@@ -70,6 +70,20 @@ export function loadCrdValidator(file: string): CrdValidator {
   return crdValidatorFromDoc(yaml.load(readFileSync(file, 'utf8')));
 }
 
+/** Loads several CRD files into validators by kind; throws naming the file that is unusable. */
+export function loadCrdValidators(files: readonly string[]): Record<string, CrdValidator> {
+  const out: Record<string, CrdValidator> = {};
+  for (const f of files) {
+    try {
+      const v = loadCrdValidator(f);
+      out[v.kind] = v;
+    } catch (e) {
+      throw new Error(`${f}: ${e instanceof Error ? e.message : 'unusable CRD'}`);
+    }
+  }
+  return out;
+}
+
 /** Properties a schema node allows at this level, including those of its allOf/anyOf/oneOf branches. */
 function allowedProps(schema: Json): { props: Record<string, Json>; open: boolean } {
   const props: Record<string, Json> = {};

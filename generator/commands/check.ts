@@ -1,6 +1,6 @@
 /** `phiguard check PATH...`: the CI gate for mesh, Cilium, Kubernetes and phiguard configuration. */
 import { Command, Option } from 'commander';
-import { loadCrdValidator, type CrdValidator } from '../cilium/index.js';
+import { loadCrdValidators, type CrdValidator } from '../cilium/index.js';
 import { formatJson, formatSarif, formatText, readManifests, runCheck, SEVERITY_RANK, type Severity } from '../check/index.js';
 import { UsageError } from '../read-input.js';
 
@@ -21,14 +21,11 @@ export function checkCommand(): Command {
     .action((paths: string[], opts: { format: string; failOn: Severity; baa?: string; policies?: string; ciliumCrd?: string[]; agentSelector: string; agentNamespaces: string; trustDomain: string }) => {
       const sel = /^([^=]+)=(.*)$/.exec(opts.agentSelector);
       if (!sel?.[1] || sel[2] === undefined) throw new UsageError('--agent-selector must be label=value');
-      const validators: Record<string, CrdValidator> = {};
-      for (const f of opts.ciliumCrd ?? []) {
-        try {
-          const v = loadCrdValidator(f);
-          validators[v.kind] = v;
-        } catch (e) {
-          throw new UsageError(`${f}: ${e instanceof Error ? e.message : 'unusable CRD'}`);
-        }
+      let validators: Record<string, CrdValidator>;
+      try {
+        validators = loadCrdValidators(opts.ciliumCrd ?? []);
+      } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message : 'unusable CRD');
       }
       const { docs, problems } = readManifests(paths);
       if (problems.length > 0) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import yaml from 'js-yaml';
 import { loadBaaRegistry } from '../../authz/index.js';
-import { generateCilium, loadCrdValidator, validateCiliumPolicy, checkImportRules, type CrdValidator } from '../cilium/index.js';
+import { generateCilium, loadCrdValidators, validateCiliumPolicy, checkImportRules, type CrdValidator } from '../cilium/index.js';
 import { UsageError } from '../read-input.js';
 import { loadMergedEnvelopes } from './load-envelopes.js';
 
@@ -34,14 +34,11 @@ export function generateCommand(): Command {
       }
       const at = opts.at !== undefined ? new Date(opts.at) : new Date();
       if (Number.isNaN(at.getTime())) throw new UsageError(`--at: not a time: ${opts.at ?? ''}`);
-      const validators: Record<string, CrdValidator> = {};
-      for (const f of opts.ciliumCrd ?? []) {
-        try {
-          const v = loadCrdValidator(f);
-          validators[v.kind] = v;
-        } catch (e) {
-          throw new UsageError(`${f}: ${e instanceof Error ? e.message : 'unusable CRD'}`);
-        }
+      let validators: Record<string, CrdValidator>;
+      try {
+        validators = loadCrdValidators(opts.ciliumCrd ?? []);
+      } catch (e) {
+        throw new UsageError(e instanceof Error ? e.message : 'unusable CRD');
       }
       const result = generateCilium(envs, {
         registry, at, clusterDomain: opts.clusterDomain, dnsPort: Number(opts.dnsPort), allowMetadata: opts.allowMetadata ?? [],

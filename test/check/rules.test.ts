@@ -4,12 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { parseManifestText, readManifests, runCheck, RULES, type CheckOptions } from '../../generator/check/index.js';
 import { loadCrdValidator, type CrdValidator } from '../../generator/cilium/index.js';
-import { main } from '../../generator/cli.js';
 import { sharedDir } from '../helpers/shared.js';
+import { cli } from '../helpers/cli.js';
 
 const scribeCnp = readFileSync('cilium/generated/scribe.phiguard-ambient-scribe.yaml', 'utf8');
 const cnpDoc = yaml.load(scribeCnp) as Record<string, unknown>;
@@ -110,21 +110,6 @@ describe('phiguard check rules', () => {
     expect(runCheck(docs, { validators }).filter((f) => /^CIL01/.test(f.ruleId))).toEqual([]);
   });
 });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(['node', 'phiguard', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 describe('phiguard check through the CLI', () => {
   const crdArgs = dir ? ['--cilium-crd', path.join(dir, 'ciliumnetworkpolicies.crd.yaml'), '--cilium-crd', path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')] : [];

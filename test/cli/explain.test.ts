@@ -1,26 +1,10 @@
 /** `phiguard explain` end to end through the CLI entry point (in-process), with output captured. */
-import { describe, expect, jest, test } from '@jest/globals';
-import { main } from '../../generator/cli.js';
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  process.exitCode = undefined;
-  try {
-    const code = await main(['node', 'phiguard', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+import { describe, expect, test } from '@jest/globals';
+import { cli } from '../helpers/cli.js';
 
 describe('phiguard explain', () => {
   test('prints attributes and the full decision trace for a method and path', async () => {
-    const r = await run([
+    const r = await cli([
       'explain', 'GET', '/fhir/Encounter?patient=p-1001', '--policies', 'examples/policies',
       '--principal', 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', '--claims', '{"sub":"Practitioner/dr-okafor","patient":"p-1001"}',
     ]);
@@ -37,20 +21,20 @@ describe('phiguard explain', () => {
   });
 
   test('reads a CheckRequest file; --expect turns it into a CI gate', async () => {
-    const allow = await run(['explain', '--policies', 'examples/policies', '--check-request', 'examples/requests/scribe-note-transaction.json', '--expect', 'allow']);
+    const allow = await cli(['explain', '--policies', 'examples/policies', '--check-request', 'examples/requests/scribe-note-transaction.json', '--expect', 'allow']);
     expect(allow.code).toBe(0);
-    const deny = await run(['explain', '--policies', 'examples/policies', '--check-request', 'examples/requests/scribe-population-search.json', '--expect', 'allow']);
+    const deny = await cli(['explain', '--policies', 'examples/policies', '--check-request', 'examples/requests/scribe-population-search.json', '--expect', 'allow']);
     expect(deny.code).toBe(1);
   });
 
   test('bad policy directory: findings on stderr, exit 2', async () => {
-    const r = await run(['explain', 'GET', '/fhir/metadata', '--policies', 'does-not-exist']);
+    const r = await cli(['explain', 'GET', '/fhir/metadata', '--policies', 'does-not-exist']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/cannot read policy directory/);
   });
 
   test('usage errors exit 2', async () => {
-    expect((await run(['explain', '--policies', 'examples/policies'])).code).toBe(2);
-    expect((await run(['explain', 'GET', '/x', '--policies', 'examples/policies', '-H', 'no-colon'])).code).toBe(2);
+    expect((await cli(['explain', '--policies', 'examples/policies'])).code).toBe(2);
+    expect((await cli(['explain', 'GET', '/x', '--policies', 'examples/policies', '-H', 'no-colon'])).code).toBe(2);
   });
 });

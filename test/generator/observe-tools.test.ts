@@ -1,34 +1,19 @@
 /** Hubble import, minimum-necessary attestation and staging parity, on the realistic data in examples/. */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { loadPolicyDir, readEnvelopes, mergeAll, summarize, type Envelope } from '../../authz/index.js';
 import { importHubble } from '../../generator/envelope/import-hubble.js';
 import { attest, attestationMarkdown } from '../../generator/attest.js';
 import { checkParity, expectationsFrom } from '../../generator/parity.js';
-import { main } from '../../generator/cli.js';
 import { tempDir } from '../helpers/temp.js';
+import { cli } from '../helpers/cli.js';
 
 function merged(name: string): Envelope {
   const all = readEnvelopes('examples/envelopes').flatMap((r) => (r.ok && r.envelope.spec.workload.name === name ? [r.envelope] : []));
   const m = mergeAll(all);
   if (!m.ok) throw new Error(m.error);
   return m.envelope;
-}
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(['node', 'phiguard', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
 }
 
 describe('envelope import-hubble', () => {

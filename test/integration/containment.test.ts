@@ -1,11 +1,11 @@
 /** Tiered containment through gRPC, with two replicas sharing the containment directory. */
 import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient } from '../../authz/index.js';
-import { main } from '../../generator/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import { policyYaml, tempDir } from '../helpers/temp.js';
+import { cli, eventually } from '../helpers/cli.js';
 
 const P = 'spiffe://cluster.local/ns/lab/sa/lab';
 const fhir = (p: string) => ({ attributes: { source: { principal: P }, request: { http: { method: 'GET', path: p, host: 'fhir.hospital.internal', headers: {} } } } });
@@ -14,27 +14,6 @@ const rules = `    - name: reads
       allow: fhir.interaction in ["read", "search-type"]
     - name: model
       allow: request.host == "contoso-health.openai.azure.com"`;
-
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  let o = '';
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((o += String(c)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(['node', 'phiguard', ...args]), out: o };
-  } finally {
-    spy.mockRestore();
-    process.exitCode = undefined;
-  }
-}
-
-async function eventually(fn: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not reached');
-}
 
 describe('containment', () => {
   const t = tempDir();

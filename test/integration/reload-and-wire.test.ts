@@ -10,19 +10,11 @@ import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
 import { createCheckClient, type CheckClient } from '../../authz/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { policyYaml } from '../helpers/temp.js';
+import { eventually } from '../helpers/cli.js';
 
 const principal = 'spiffe://cluster.local/ns/lab/sa/lab';
 const read = { attributes: { source: { principal }, request: { http: { method: 'GET', path: '/fhir/Patient/p-1', headers: {} } } } };
 const statusOf = async (c: CheckClient) => ((await c.check(read))['status'] as { code: number }).code;
-
-async function eventually(fn: () => Promise<boolean>, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not reached');
-}
 
 describe('policy hot reload', () => {
   let s: TestServer;

@@ -1,29 +1,17 @@
 /** Reports over an audit trail written by the real service (chart reads, a break-glass access, egress). */
 import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createCheckClient } from '../../authz/index.js';
-import { main } from '../../generator/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
+import { cli } from '../helpers/cli.js';
 
 const ISS = 'https://idp.hospital.example';
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
 const T0 = Math.floor(Date.parse('2026-11-25T14:00:00Z') / 1000);
-
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await main(['node', 'phiguard', ...args]), out };
-  } finally {
-    o.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 describe('phiguard report', () => {
   const t = tempDir();
