@@ -152,7 +152,8 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const authorizer = createAuthorizer({
     policies, claims, fhirBasePaths: config.fhirBase,
     ...(containment ? { containment } : {}),
-    egress: { registry: () => baaStore?.current(), rateLimiter: createRateLimiter(), ...(credentials ? { credentials } : {}), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
+    // Outside requests only: a stat of the registry file first, so a change applies to the very next request.
+    egress: { registry: () => { baaStore?.refresh(); return baaStore?.current(); }, rateLimiter: createRateLimiter(), ...(credentials ? { credentials } : {}), options: { internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES, ...(process.env['KUBERNETES_SERVICE_HOST'] !== undefined ? { apiServerAddresses: [process.env['KUBERNETES_SERVICE_HOST']] } : {}) } },
   });
   // AI bill of materials: the first contact of each agent with each outside endpoint (per replica).
   const contacted = new Set<string>();
