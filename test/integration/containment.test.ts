@@ -34,22 +34,22 @@ describe('containment', () => {
     const ca = createCheckClient(a.addr);
     const cb = createCheckClient(b.addr);
     try {
-    expect(await code(cb, out('contoso-health.openai.azure.com'))).toEqual({ code: 0, reason: undefined });
-    // Violation on replica A: egress outside the envelope (no rule allows it).
-    expect(await code(ca, out('api.unknown-llm.example'))).toEqual({ code: 7, reason: 'no-rule-matched' });
-    expect(await code(ca, out('contoso-health.openai.azure.com'))).toEqual({ code: 7, reason: 'contained' });
-    expect(await code(ca, fhir('/fhir/Patient/p-1'))).toEqual({ code: 0, reason: undefined }); // the encounter can finish
-    // Replica B sees the shared state within its poll interval.
-    await eventually(async () => (await code(cb, out('contoso-health.openai.azure.com'))).reason === 'contained');
-    const status = await cli(['status', '--containment-dir', dir, '--format', 'json']);
-    expect(JSON.parse(status.out)).toEqual([expect.objectContaining({ agent: 'lab', action: 'soft-quarantine', trigger: 'outside-envelope', replica: 'r1' })]);
-    expect(await a.metrics()).toMatch(/^phiguard_contained\{agent="lab",action="soft-quarantine"\} 1$/m);
-    expect((await cli(['contain', 'lift', 'lab', '--containment-dir', dir])).code).toBe(0);
-    await eventually(async () => (await code(ca, out('contoso-health.openai.azure.com'))).code === 0 && (await code(cb, out('contoso-health.openai.azure.com'))).code === 0);
-    await a.server.close();
-    const records = readFileSync(a.auditFile, 'utf8');
-    expect(records).toContain('"type":"containment-entered"');
-    expect(records).toContain('"type":"containment-ended"');
+      expect(await code(cb, out('contoso-health.openai.azure.com'))).toEqual({ code: 0, reason: undefined });
+      // Violation on replica A: egress outside the envelope (no rule allows it).
+      expect(await code(ca, out('api.unknown-llm.example'))).toEqual({ code: 7, reason: 'no-rule-matched' });
+      expect(await code(ca, out('contoso-health.openai.azure.com'))).toEqual({ code: 7, reason: 'contained' });
+      expect(await code(ca, fhir('/fhir/Patient/p-1'))).toEqual({ code: 0, reason: undefined }); // the encounter can finish
+      // Replica B sees the shared state within its poll interval.
+      await eventually(async () => (await code(cb, out('contoso-health.openai.azure.com'))).reason === 'contained');
+      const status = await cli(['status', '--containment-dir', dir, '--format', 'json']);
+      expect(JSON.parse(status.out)).toEqual([expect.objectContaining({ agent: 'lab', action: 'soft-quarantine', trigger: 'outside-envelope', replica: 'r1' })]);
+      expect(await a.metrics()).toMatch(/^phiguard_contained\{agent="lab",action="soft-quarantine"\} 1$/m);
+      expect((await cli(['contain', 'lift', 'lab', '--containment-dir', dir])).code).toBe(0);
+      await eventually(async () => (await code(ca, out('contoso-health.openai.azure.com'))).code === 0 && (await code(cb, out('contoso-health.openai.azure.com'))).code === 0);
+      await a.server.close();
+      const records = readFileSync(a.auditFile, 'utf8');
+      expect(records).toContain('"type":"containment-entered"');
+      expect(records).toContain('"type":"containment-ended"');
     } finally {
       ca.close();
       cb.close();
