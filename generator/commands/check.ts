@@ -18,7 +18,10 @@ export function checkCommand(): Command {
     .option('--agent-selector <label=value>', 'pod label that marks an agent workload', 'phiguard.io/agent=true')
     .option('--agent-namespaces <list>', 'namespaces whose workloads are all agents (comma-separated)', '')
     .option('--trust-domain <td>', 'SPIFFE trust domain for matching agents to policies', 'cluster.local')
-    .action((paths: string[], opts: { format: string; failOn: Severity; baa?: string; policies?: string; ciliumCrd?: string[]; agentSelector: string; agentNamespaces: string; trustDomain: string }) => {
+    .option('--at <time>', 'evaluate BAA coverage at this time (default now)')
+    .action((paths: string[], opts: { format: string; failOn: Severity; baa?: string; policies?: string; ciliumCrd?: string[]; agentSelector: string; agentNamespaces: string; trustDomain: string; at?: string }) => {
+      const now = opts.at !== undefined ? new Date(opts.at) : new Date();
+      if (Number.isNaN(now.getTime())) throw new UsageError(`--at: not a time: ${opts.at ?? ''}`);
       const sel = /^([^=]+)=(.*)$/.exec(opts.agentSelector);
       if (!sel?.[1] || sel[2] === undefined) throw new UsageError('--agent-selector must be label=value');
       let validators: Record<string, CrdValidator>;
@@ -35,7 +38,7 @@ export function checkCommand(): Command {
       }
       const findings = runCheck(docs, {
         validators, ...(opts.baa !== undefined ? { baaFile: opts.baa } : {}), ...(opts.policies !== undefined ? { policiesDir: opts.policies } : {}),
-        agentSelector: { [sel[1]]: sel[2] }, agentNamespaces: opts.agentNamespaces.split(',').map((s) => s.trim()).filter(Boolean), trustDomain: opts.trustDomain,
+        agentSelector: { [sel[1]]: sel[2] }, agentNamespaces: opts.agentNamespaces.split(',').map((s) => s.trim()).filter(Boolean), trustDomain: opts.trustDomain, now,
       });
       const notes: string[] = [];
       if (Object.keys(validators).length === 0) notes.push('no --cilium-crd: CIL010/CIL011 (CRD schema, unknown fields) not checked');

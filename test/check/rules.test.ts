@@ -113,7 +113,7 @@ describe('phiguard check rules', () => {
 
 describe('phiguard check through the CLI', () => {
   const crdArgs = dir ? ['--cilium-crd', path.join(dir, 'ciliumnetworkpolicies.crd.yaml'), '--cilium-crd', path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')] : [];
-  const all = ['examples/manifests', 'cilium/generated', 'envoy', '--baa', 'examples/baa/registry.yaml', '--policies', 'examples/policies', ...crdArgs];
+  const all = ['examples/manifests', 'cilium/generated', 'envoy', '--baa', 'examples/baa/registry.yaml', '--policies', 'examples/policies', '--at', '2026-11-25T00:00:00Z', ...crdArgs];
 
   test('the example cluster (agents, generated Cilium, Envoy, Istio, RBAC) is clean: exit 0', async () => {
     const r = await cli(['check', ...all]);

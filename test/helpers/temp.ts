@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -27,4 +27,14 @@ spec:
 ${extra}  rules:
 ${rules}
 `;
+}
+
+/**
+ * The example BAA registry with its agreements' expiry dates pushed to 2099, for tests that evaluate coverage at the
+ * real current time (so the suite does not start failing when an example agreement lapses).
+ */
+export function timelessRegistry(dest: string): string {
+  const text = readFileSync('examples/baa/registry.yaml', 'utf8').replace(/expires: "20\d\d-\d\d-\d\d"/g, (m) => (m.includes('2026-03-01') ? m : 'expires: "2099-12-31"'));
+  writeFileSync(dest, text);
+  return dest;
 }

@@ -13,7 +13,9 @@ import { tempDir } from '../helpers/temp.js';
 
 const ISS = 'https://idp.hospital.example';
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
-const T0 = Math.floor(Date.parse('2026-11-25T14:00:00Z') / 1000);
+// Relative to the real clock: jose checks the token's exp against it.
+const T0 = Math.floor(Date.now() / 60_000) * 60;
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
 
 describe('break-glass lanes', () => {
   let s: TestServer;
@@ -79,7 +81,7 @@ describe('break-glass lanes', () => {
     const att = records.find((r) => r['type'] === 'break-glass-attestation');
     expect(att).toMatchObject({
       class: 'code-blue', purposeOfUse: 'BTG', clinician: 'Practitioner/dr-adeyemi', agent: 'ambient-scribe', principal: SCRIBE,
-      activatedAt: '2026-11-25T14:00:00.000Z', expiresAt: '2026-11-25T15:00:00.000Z', interaction: 'search-type', resources: ['Observation'], patients: ['p-9999'],
+      activatedAt: iso(T0), expiresAt: iso(T0 + 3600), interaction: 'search-type', resources: ['Observation'], patients: ['p-9999'],
       overrode: { rule: 'only-the-encounter-patient', reason: 'rule-deny' },
     });
     expect(records.find((r) => r['decisionId'] === att?.['decisionId'] && r['type'] === 'decision')).toMatchObject({ decision: 'allow', reason: 'break-glass', breakGlass: 'code-blue' });
@@ -124,6 +126,6 @@ describe('break-glass lanes', () => {
 
   test('the expired-lane denial says when the lane expired', async () => {
     const r = await read(`Bearer ${await token({ ...btg, btg_activated_at: T0 - 2 * 3600 })}`, 5);
-    expect(r.text).toBe('Denied: break-glass lane "code-blue" expired at 2026-11-25T13:00:00.000Z');
+    expect(r.text).toBe(`Denied: break-glass lane "code-blue" expired at ${iso(T0 - 3600)}`);
   });
 });

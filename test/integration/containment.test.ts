@@ -1,10 +1,10 @@
 /** Tiered containment through gRPC, with two replicas sharing the containment directory. */
-import { copyFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient } from '../../authz/index.js';
 import { startTestServer } from '../helpers/server.js';
-import { policyYaml, tempDir } from '../helpers/temp.js';
+import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 import { cli, eventually } from '../helpers/cli.js';
 
 const P = 'spiffe://cluster.local/ns/lab/sa/lab';
@@ -26,7 +26,7 @@ describe('containment', () => {
 
   test('a live agent is soft-quarantined: outside egress denied on every replica, FHIR keeps working; lift restores it', async () => {
     const dir = path.join(t.dir, 'live');
-    copyFileSync('examples/baa/registry.yaml', path.join(t.dir, 'registry.yaml'));
+    timelessRegistry(path.join(t.dir, 'registry.yaml'));
     const files = { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`) };
     const cfg = { containmentDir: dir, baaRegistry: path.join(t.dir, 'registry.yaml'), replica: 'r1' };
     const a = await startTestServer(cfg, files);

@@ -1,10 +1,10 @@
 /** Credential injection (agents hold no provider keys) and per-agent egress rate limits, through gRPC. */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../authz/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { policyYaml, tempDir } from '../helpers/temp.js';
+import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
 const P = 'spiffe://cluster.local/ns/lab/sa/lab';
 const call = (authorization?: string) => ({
@@ -22,7 +22,7 @@ describe('egress credentials and rate limits', () => {
 
   beforeAll(async () => {
     writeFileSync(secret, 'sk-live-first\n');
-    copyFileSync('examples/baa/registry.yaml', path.join(t.dir, 'registry.yaml'));
+    timelessRegistry(path.join(t.dir, 'registry.yaml'));
     writeFileSync(path.join(t.dir, 'credentials.yaml'), `apiVersion: phiguard.io/v1alpha1
 kind: EgressCredentials
 spec:

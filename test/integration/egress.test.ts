@@ -2,12 +2,12 @@
  * The egress lane through the real gRPC service: BAA coverage at the moment of contact, hot registry reload, AI-BOM
  * first-contact events, and the hard denies for cloud metadata endpoints and the Kubernetes API server.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../authz/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { policyYaml, tempDir } from '../helpers/temp.js';
+import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
@@ -38,7 +38,7 @@ describe('egress lane', () => {
   const registry = path.join(t.dir, 'registry.yaml');
 
   beforeAll(async () => {
-    copyFileSync('examples/baa/registry.yaml', registry);
+    timelessRegistry(registry);
     s = await startTestServer({ baaRegistry: registry });
     client = createCheckClient(s.addr);
   });
@@ -70,7 +70,7 @@ describe('egress lane', () => {
 
   test('a registry change takes effect at the next request; a broken registry keeps the last good one', async () => {
     const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
-    writeFileSync(registry, readFileSync(registry, 'utf8').replace('status: terminated', 'status: active').replace('expires: "2026-03-01"', 'expires: "2027-03-01"'));
+    writeFileSync(registry, readFileSync(registry, 'utf8').replace('status: terminated', 'status: active').replace('expires: "2026-03-01"', 'expires: "2099-03-01"'));
     // The very next request sees the change (no restart, no waiting for a poll).
     expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined });
     writeFileSync(registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');

@@ -5,13 +5,14 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createCheckClient } from '../../authz/index.js';
 import { startTestServer } from '../helpers/server.js';
-import { tempDir } from '../helpers/temp.js';
+import { tempDir, timelessRegistry } from '../helpers/temp.js';
 import { cli } from '../helpers/cli.js';
 
 const ISS = 'https://idp.hospital.example';
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
-const T0 = Math.floor(Date.parse('2026-11-25T14:00:00Z') / 1000);
+// Relative to the real clock: jose checks the token's exp against it.
+const T0 = Math.floor(Date.now() / 60_000) * 60;
 
 describe('phiguard report', () => {
   const t = tempDir();
@@ -23,7 +24,7 @@ describe('phiguard report', () => {
     key = pair.privateKey;
     const jwksFile = path.join(t.dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    copyFileSync('examples/baa/registry.yaml', path.join(t.dir, 'registry.yaml'));
+    timelessRegistry(path.join(t.dir, 'registry.yaml'));
     const s = await startTestServer({ jwksFile, jwtIssuer: ISS, jwtAudience: ['phiguard'], baaRegistry: path.join(t.dir, 'registry.yaml') });
     const c = createCheckClient(s.addr);
     const tok = (extra: Record<string, unknown> = {}) => new SignJWT({ patient: 'p-1001', ...extra }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISS).setAudience('phiguard').setSubject('Practitioner/dr-adeyemi').setExpirationTime(T0 + 3 * 3600).sign(key);
@@ -47,14 +48,14 @@ describe('phiguard report', () => {
   afterAll(() => t.remove());
 
   test('accounting lists every access to one patient in the period, break-glass included', async () => {
-    const r = await cli(['report', 'accounting', audit, '--patient', 'p-9999', '--since', '2026-11-25T00:00:00Z', '--format', 'json']);
+    const r = await cli(['report', 'accounting', audit, '--patient', 'p-9999', '--since', new Date((T0 - 3600) * 1000).toISOString(), '--format', 'json']);
     const rows = JSON.parse(r.out) as Array<Record<string, unknown>>;
     expect(rows).toEqual([expect.objectContaining({ agent: 'ambient-scribe', clinician: 'Practitioner/dr-adeyemi', interaction: 'search-type', resource: 'Observation', decision: 'allow', breakGlass: 'code-blue' })]);
     const withDenied = JSON.parse((await cli(['report', 'accounting', audit, '--patient', 'p-9999', '--include-denied', '--format', 'json'])).out) as unknown[];
     expect(withDenied).toHaveLength(2);
     const p1001 = await cli(['report', 'accounting', audit, '--patient', 'p-1001']);
     expect(p1001.out).toMatch(/2 record\(s\)/);
-    expect((await cli(['report', 'accounting', audit, '--patient', 'p-1001', '--until', '2026-11-25T14:01:30Z', '--format', 'csv'])).out.trim().split('\n')).toHaveLength(2);
+    expect((await cli(['report', 'accounting', audit, '--patient', 'p-1001', '--until', new Date((T0 + 90) * 1000).toISOString(), '--format', 'csv'])).out.trim().split('\n')).toHaveLength(2);
   });
 
   test('breakglass lists each lane access and what it touched', async () => {
