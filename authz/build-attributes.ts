@@ -9,6 +9,10 @@ import type { SpiffeIdentity } from './identity/index.js';
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 export function policyHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  // Copy only when a credential header must be hidden (most checks carry none, or only jwt_authn metadata).
+  let hidden = false;
+  for (const k of HIDDEN_HEADERS) if (headers[k] !== undefined) hidden = true;
+  if (!hidden) return headers;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (!HIDDEN_HEADERS.has(k)) out[k] = v;
   return out;

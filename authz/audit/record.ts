@@ -66,6 +66,8 @@ export interface AiBomRecord {
   decision: string;
 }
 
+const NO_ENTRIES: DecisionAuditRecord['entries'] = [];
+
 export function decisionRecord(decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, time: Date): DecisionAuditRecord {
   const f = a?.fhir;
   return {
@@ -88,7 +90,7 @@ export function decisionRecord(decisionId: string, d: Decision, a: RequestAttrib
     compartment: f && f.compartment.type !== '' ? `${f.compartment.type}/${f.compartment.id}` : '',
     patients: f?.patients ?? [],
     patientsUnresolved: f?.patientsUnresolved ?? [],
-    entries: (f?.entries ?? []).map((e) => ({ interaction: e.interaction, resourceType: e.resourceType, id: e.id, patients: e.patients })),
+    entries: f && f.entries.length > 0 ? f.entries.map((e) => ({ interaction: e.interaction, resourceType: e.resourceType, id: e.id, patients: e.patients })) : NO_ENTRIES,
     invalidReason: f?.invalidReason ?? '',
     decision: decisionLabel(d),
     reason: d.reason,

@@ -71,7 +71,16 @@ function stringMap(v: unknown): Record<string, string> | undefined {
   return out;
 }
 
+/** True when every value is a string (protobuf map<string,string> guarantees it; plain objects are checked). */
+function allStrings(r: Rec): r is Record<string, string> {
+  for (const k in r) if (typeof r[k] !== 'string') return false;
+  return true;
+}
+
 function headersOf(http: Rec): Record<string, string> {
+  const raw = rec(http['headers']);
+  // The decoded map is a fresh object per request: use it as is rather than copying it.
+  if (raw && allStrings(raw) && Object.keys(raw).length > 0) return raw;
   const h = stringMap(http['headers']);
   if (h && Object.keys(h).length > 0) return h;
   const list = rec(http['header_map'])?.['headers'];
