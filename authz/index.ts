@@ -15,4 +15,4 @@ export { createFhirRequestParser, RESOURCE_TYPES, PATIENT_COMPARTMENT_PARAMS } f
 export { createAuditSink, decisionRecord, AUDIT_FORMAT, type AuditSink, type DecisionAuditRecord } from './audit/index.js';
 export { fhirPathTemplate, genericPathTemplate } from './observe/index.js';
 export { EnvelopeSchema, mergeEnvelopes, mergeAll, summarize, readEnvelopes, readEnvelopeFile, parseEnvelope, serializeEnvelope, envelopeFileName, createEnvelopeRecorder, ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload, type EnvelopeRecorder, type EnvelopeSummary } from './observe/index.js';
-export { loadBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema, type BaaRegistry, type Coverage } from './egress/index.js';
+export { loadBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema, METADATA_ENDPOINTS, METADATA_HOSTS, isApiServerHost, type BaaRegistry, type Coverage, type MetadataEndpoint } from './egress/index.js';

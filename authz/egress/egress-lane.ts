@@ -9,16 +9,7 @@
  */
 import type { RequestAttributesModel } from '../attributes.js';
 import type { BaaRegistry } from './baa-registry.js';
-
-/** Exact metadata addresses (see generator/cilium/metadata-endpoints.ts for sources) and names. */
-const METADATA_TARGETS = new Map<string, string>([
-  ['169.254.169.254', 'instance-metadata'], ['fd00:ec2::254', 'instance-metadata'], ['169.254.170.2', 'ecs-task-metadata'],
-  ['169.254.170.23', 'eks-pod-identity'], ['fd00:ec2::23', 'eks-pod-identity'], ['fd20:ce::254', 'instance-metadata'],
-  ['168.63.129.16', 'azure-wireserver'], ['fd00:c1::a9fe:a9fe', 'instance-metadata'], ['100.100.100.200', 'instance-metadata'],
-  ['metadata.google.internal', 'instance-metadata'], ['metadata', 'instance-metadata'], ['instance-data', 'instance-metadata'],
-  ['instance-data.ec2.internal', 'instance-metadata'],
-]);
-const APISERVER_HOSTS = new Set(['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']);
+import { isApiServerHost, metadataTarget } from './protected-endpoints.js';
 
 export type EgressClass =
   | { kind: 'internal' }
@@ -44,9 +35,9 @@ export function classifyEgress(attrs: RequestAttributesModel, opts: EgressOption
   const { host, port } = hostPort(attrs);
   const dest = attrs.destination.address.toLowerCase();
   for (const h of [host, dest]) {
-    const meta = METADATA_TARGETS.get(h);
+    const meta = metadataTarget(h);
     if (meta !== undefined) return { kind: 'hard', target: meta, host: h };
-    if (APISERVER_HOSTS.has(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
+    if (isApiServerHost(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
   }
   // A single-label name (`fhir-server`) resolves through the pod's search path to an in-cluster Service.
   const singleLabel = !host.includes('.') && !host.includes(':');

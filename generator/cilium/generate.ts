@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { BaaRegistry, Envelope, EnvelopeEgress } from '../../authz/index.js';
-import { METADATA_ENDPOINTS, METADATA_HOSTS } from './metadata-endpoints.js';
+import { isApiServerHost, METADATA_ENDPOINTS, METADATA_HOSTS } from '../../authz/index.js';
 
 export interface GenerateOptions {
   registry: BaaRegistry | undefined;
@@ -46,7 +46,6 @@ export interface GenerateResult {
 }
 
 const DEFAULT_DNS = { 'k8s:io.kubernetes.pod.namespace': 'kube-system', 'k8s:k8s-app': 'kube-dns' };
-const APISERVER_HOSTS = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc'];
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -133,7 +132,7 @@ export function generateCilium(envelopes: readonly Envelope[], options: Generate
         }
         continue;
       }
-      if (APISERVER_HOSTS.includes(host) || host === `kubernetes.default.svc.${domain}`) {
+      if (isApiServerHost(host, domain)) {
         find('warning', 'egress-to-kube-apiserver', 'the envelope shows traffic to the Kubernetes API server; it stays denied', evidence);
         continue;
       }

@@ -2,4 +2,4 @@ export { generateCilium, pathRegex, type GenerateOptions, type GenerateResult, t
 export { crdValidatorFromDoc, loadCrdValidator, loadCrdValidators, type CrdValidator, type SchemaFinding } from './crd-schema.js';
 export { checkImportRules, checkSpec, type RuleFinding } from './import-rules.js';
 export { validateCiliumPolicy, type PolicyFinding } from './validate.js';
-export { METADATA_ENDPOINTS } from './metadata-endpoints.js';
+export { METADATA_ENDPOINTS } from '../../authz/index.js';
