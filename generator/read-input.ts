@@ -13,3 +13,6 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** commander argParser for a repeatable option: every occurrence is collected, in order. */
+export const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];

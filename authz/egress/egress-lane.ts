@@ -23,11 +23,17 @@ export interface EgressOptions {
   apiServerAddresses?: readonly string[];
 }
 
+/** Splits an `:authority` into its lower-cased host (as written, brackets included) and explicit port, if any. */
+export function splitAuthority(authority: string): { host: string; port: number | undefined } {
+  const a = authority.toLowerCase();
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(a);
+  return { host: m?.[1] ?? a, port: m?.[2] !== undefined ? Number(m[2]) : undefined };
+}
+
 export function hostPort(attrs: RequestAttributesModel): { host: string; port: number } {
-  const authority = attrs.request.host.toLowerCase();
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
-  const host = (m?.[1] ?? authority).replace(/^\[|\]$/g, '').replace(/\.$/, '');
-  const port = m?.[2] !== undefined ? Number(m[2]) : attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443;
+  const a = splitAuthority(attrs.request.host);
+  const host = a.host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const port = a.port ?? (attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443);
   return { host, port };
 }
 

@@ -30,11 +30,15 @@ export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
 /** Host names that resolve to a metadata service. */
 export const METADATA_HOSTS: ReadonlySet<string> = new Set(['metadata.google.internal', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
 
+/** Address or name -> hard-deny target, built once (the egress lane asks on every Check). */
+const TARGETS: ReadonlyMap<string, MetadataEndpoint['target']> = new Map([
+  ...METADATA_ENDPOINTS.map((m) => [m.cidr.slice(0, m.cidr.indexOf('/')), m.target] as const),
+  ...[...METADATA_HOSTS].map((h) => [h, 'instance-metadata'] as const),
+]);
+
 /** The hard-deny target for a host name or address, if it is a metadata endpoint. */
 export function metadataTarget(hostOrAddress: string): MetadataEndpoint['target'] | undefined {
-  const h = hostOrAddress.toLowerCase();
-  if (METADATA_HOSTS.has(h)) return 'instance-metadata';
-  return METADATA_ENDPOINTS.find((m) => m.cidr.slice(0, m.cidr.indexOf('/')) === h)?.target;
+  return TARGETS.get(hostOrAddress.toLowerCase());
 }
 
 /** The in-cluster names of the Kubernetes API server (`kubernetes.default.svc.<cluster domain>` included). */

@@ -13,6 +13,7 @@ import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
 import { hllAdd, hllEncode, hllNew } from './hll.js';
 import { fhirPathTemplate, genericPathTemplate } from './path-template.js';
 import { parseSpiffeId } from '../identity/index.js';
+import { splitAuthority } from '../egress/index.js';
 
 export interface RecorderOptions {
   dir: string;
@@ -57,12 +58,11 @@ export interface EnvelopeRecorder {
 
 const MAX_PATHS = 200;
 
+/** The envelope's view of the destination: the connected port first (what Cilium sees), then the authority's. */
 function hostAndPort(attrs: RequestAttributesModel): { host: string; port: number } {
-  const authority = attrs.request.host;
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
-  const host = (m?.[1] ?? authority).toLowerCase();
-  const port = attrs.destination.port > 0n ? Number(attrs.destination.port) : m?.[2] !== undefined ? Number(m[2]) : attrs.request.scheme === 'https' ? 443 : 80;
-  return { host: host === '' ? attrs.destination.address || 'unknown' : host, port };
+  const a = splitAuthority(attrs.request.host);
+  const port = attrs.destination.port > 0n ? Number(attrs.destination.port) : a.port ?? (attrs.request.scheme === 'https' ? 443 : 80);
+  return { host: a.host === '' ? attrs.destination.address || 'unknown' : a.host, port };
 }
 
 export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecorder {

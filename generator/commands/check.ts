@@ -2,9 +2,8 @@
 import { Command, Option } from 'commander';
 import { loadCrdValidators, type CrdValidator } from '../cilium/index.js';
 import { formatJson, formatSarif, formatText, readManifests, runCheck, SEVERITY_RANK, type Severity } from '../check/index.js';
-import { UsageError } from '../read-input.js';
+import { UsageError, collect } from '../read-input.js';
 
-const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 export function checkCommand(): Command {
   return new Command('check')

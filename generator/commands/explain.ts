@@ -5,9 +5,8 @@ import { z } from 'zod';
 import {
   CheckInputSchema, checkInputFor, ClaimsConfigSchema, createClaimsResolver, explain, formatFinding, loadPolicyDir, toJson, type CheckInput,
 } from '../../authz/index.js';
-import { readArg, UsageError } from '../read-input.js';
+import { readArg, UsageError, collect } from '../read-input.js';
 
-const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 export function explainCommand(): Command {
   return new Command('explain')

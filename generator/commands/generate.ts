@@ -5,10 +5,9 @@ import { Command } from 'commander';
 import yaml from 'js-yaml';
 import { loadBaaRegistry } from '../../authz/index.js';
 import { generateCilium, loadCrdValidators, validateCiliumPolicy, checkImportRules, type CrdValidator } from '../cilium/index.js';
-import { UsageError } from '../read-input.js';
+import { UsageError, collect } from '../read-input.js';
 import { loadMergedEnvelopes } from './load-envelopes.js';
 
-const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 export function generateCommand(): Command {
   const cmd = new Command('generate').description('generate enforcement config from recorded behavior');
