@@ -1,3 +1,4 @@
 export { decisionRecord, AUDIT_FORMAT, type DecisionAuditRecord, type AiBomRecord } from './record.js';
 export { breakGlassAttestation, toAuditEvent, type BreakGlassAttestation } from './break-glass.js';
 export { createAuditSink, type AuditSink, type AuditSinkOptions } from './sink.js';
+export { decisionLine } from './decision-line.js';

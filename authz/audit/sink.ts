@@ -13,6 +13,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 export interface AuditSink {
   /** Queues one record. Returns false if it could not be accepted (the caller must fail closed). */
   write(record: object): boolean;
+  /** Queues one record already serialized as a JSON line (no newline). Same contract as `write`. */
+  writeLine(line: string): boolean;
   /** True while the sink accepts records. */
   healthy(): boolean;
   /** Bytes accepted and not yet written. */
@@ -51,15 +53,17 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     pending = '';
     stream.write(chunk);
   };
+  const writeLine = (line: string): boolean => {
+    if (failed || stream.destroyed || stream.writableEnded) return false;
+    if (stream.writableLength + pending.length > max) return false;
+    pending += `${line}\n`;
+    count++;
+    scheduled ??= setImmediate(flush);
+    return true;
+  };
   return {
-    write(record) {
-      if (failed || stream.destroyed || stream.writableEnded) return false;
-      if (stream.writableLength + pending.length > max) return false;
-      pending += `${JSON.stringify(record)}\n`;
-      count++;
-      scheduled ??= setImmediate(flush);
-      return true;
-    },
+    write: (record) => writeLine(JSON.stringify(record)),
+    writeLine,
     healthy: () => !failed && !stream.destroyed,
     bufferedBytes: () => stream.writableLength + pending.length,
     written: () => count,
