@@ -10,17 +10,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { breakGlassAttestation, createAuditSink, decisionRecord, toAuditEvent, type AuditSink } from './audit/index.js';
+import { breakGlassAttestation, createAuditSink, decisionLine, toAuditEvent, type AuditSink } from './audit/index.js';
 import { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorization } from './authorizer.js';
 import { createContainmentStore, createPatientContext, hashPatient, triggerOf, type ContainmentStore } from './containment/index.js';
 import { createBaaStore, createRateLimiter, loadCredentialStore, type BaaStore, type CredentialStore } from './egress/index.js';
 import { AUDIT_FORMAT, type AiBomRecord } from './audit/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
-import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest } from './edge/index.js';
+import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest, isDecodedCheck } from './edge/index.js';
 import { applyHttp2Windows } from './http2-windows.js';
 import { createClaimsResolver, ClaimsConfigSchema } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
-import { createDecisionRecorder, createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createPolicyStore, formatFinding, type Finding, type PolicyStore } from './policy/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from './observe/index.js';
 import { hostname } from 'node:os';
@@ -184,7 +184,6 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
 
   let draining = false;
   const responses = createResponseEncoder();
-  const recordDecision = createDecisionRecorder(m);
   const internalDeny = (version: string): Decision => denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: version });
   // Encoded once: the answer of last resort if anything on the response path throws.
   const lastResort = responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
@@ -199,7 +198,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       try {
         const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
         const now = new Date();
-        let accepted = audit.write(decisionRecord(decisionId, decision, auth?.attributes, latencyUs, now));
+        let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
         const eg = decision.egress;
         if (accepted && eg && decision.agent !== '' && !contacted.has(`${decision.agent}|${eg.host}:${eg.port}`)) {
           contacted.add(`${decision.agent}|${eg.host}:${eg.port}`);
@@ -247,7 +246,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       callback(null, bytes);
       try {
         const label = decisionLabel(decision);
-        recordDecision(decision.agent, label, decision.reason, decision.rule, Number(process.hrtime.bigint() - t0) / 1e9);
+        m.hot.record(decision.agent, label, decision.reason, decision.rule, Number(process.hrtime.bigint() - t0) / 1e9);
         if (auth) for (const o of observers) o(auth.attributes, decision, decisionId);
       } catch (e) {
         log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
@@ -258,7 +257,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       finish(undefined, internalDeny(policies.current().version));
     };
     try {
-      const n = fromGrpcCheckRequest(call.request);
+      const n = isDecodedCheck(call.request) ? call.request : fromGrpcCheckRequest(call.request);
       if (!n.ok) {
         failClosed(n.error);
         return;
@@ -292,7 +291,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const ops = http.createServer((req, res) => {
     const url = (req.url ?? '').split('?')[0];
     if (url === '/metrics') {
-      m.registry.metrics().then(
+      m.exposition().then(
         (body) => { res.writeHead(200, { 'content-type': m.registry.contentType }); res.end(body); },
         () => { res.writeHead(500); res.end(); },
       );

@@ -2,15 +2,16 @@
  * The wire codec for envoy.service.auth.v3.Authorization/Check, used instead of proto-loader's default one.
  *
  * proto-loader decodes into a message and then converts it to a plain object (`toObject`), and encodes by first
- * converting from one (`fromObject`); on the Check path those conversions cost ~6 µs per call. Here the request is
- * decoded once into the protobufjs message (the decoder enforces the proto schema: that is the boundary check for
- * gRPC input; check-request.ts maps it into CheckInput with typed guards), and a response may be handed over
- * already encoded (see response-cache.ts).
+ * converting from one (`fromObject`). Here the request bytes are decoded straight into CheckInput
+ * (check-request-wire.ts; the decoder enforces the wire types of the proto schema: that is the boundary check for
+ * gRPC input, and a malformed request is a value the handler denies, not an exception), and a response may be
+ * handed over already encoded (see response-cache.ts).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
 import { AUTHZ_PROTO } from '../../proto/envoy-protos.js';
+import { decodeCheckRequest, type DecodedCheck } from './check-request-wire.js';
 
 let root: protobuf.Root | undefined;
 
@@ -33,9 +34,15 @@ export function authorizationServiceDefinition(): grpc.ServiceDefinition {
       responseStream: false,
       originalName: 'Check',
       requestSerialize: (value: unknown) => Buffer.from(Req.encode(Req.fromObject(value as Record<string, unknown>)).finish()),
-      requestDeserialize: (bytes: Buffer) => Req.decode(bytes),
+      requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes),
       responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : Buffer.from(Res.encode(Res.fromObject(value as Record<string, unknown>)).finish())),
       responseDeserialize: (bytes: Buffer) => Res.toObject(Res.decode(bytes), { longs: String, enums: String, oneofs: true }),
     } as grpc.MethodDefinition<unknown, unknown>,
   };
+}
+
+/** The request value the handler receives from this codec. */
+export function isDecodedCheck(v: unknown): v is DecodedCheck {
+  if (typeof v !== 'object' || v === null || !('ok' in v)) return false;
+  return v.ok === true ? 'input' in v && typeof v.input === 'object' : 'error' in v && typeof v.error === 'string';
 }
