@@ -12,6 +12,7 @@
 import type { RequestAttributesModel } from './attributes.js';
 import { BUILTIN_RULES, DECISION_REASONS, type Decision, type DecisionReason, type RuleTrace } from './decision.js';
 import type { CompiledAgent, CompiledRule } from './policy/index.js';
+import { CelKeyError } from './policy/cel-fast-path.js';
 
 export interface DecideOptions {
   /** Evaluate every rule and return the full trace (explain); otherwise stop at the deciding rule. */
@@ -28,7 +29,7 @@ function evaluate(program: CompiledRule['program'], ctx: RequestAttributesModel)
   } catch (e) {
     // Engine messages describe the expression, but may quote values from the request: keep only the first line
     // and strip quoted strings, so no PHI leaves through the trace.
-    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'evaluation error';
+    const msg = e instanceof Error || e instanceof CelKeyError ? (e.message.split('\n')[0] ?? '') : 'evaluation error';
     return { ok: false, error: msg.replace(/"[^"]*"/g, '"…"') };
   }
 }

@@ -37,9 +37,14 @@ let evalEnv: Environment | undefined;
 
 const ENV_OPTIONS = { unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: true, limits: { maxAstNodes: 5_000, maxDepth: 64 } };
 
+/** `s.matches(p)` as policies are evaluated: RE2 semantics, linear time. */
+export function re2Matches(s: string, p: string): boolean {
+  return compileRe2(p).matcher(s).find();
+}
+
 function registerRegex(e: Environment): void {
-  e.registerFunction('string.re2Matches(string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
-  e.registerFunction('re2Matches(string, string): bool', (s: string, p: string) => compileRe2(p).matcher(s).find());
+  e.registerFunction('string.re2Matches(string): bool', re2Matches);
+  e.registerFunction('re2Matches(string, string): bool', re2Matches);
 }
 
 /** The evaluation environment: the model's variables as `dyn` (see above). Only for expressions already checked. */

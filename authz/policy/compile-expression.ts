@@ -2,11 +2,23 @@
  * Compiles one CEL expression: parse, rewrite `matches` to the RE2-backed `re2Matches`, type-check (must be
  * `bool`), and return an evaluator. Compile once at load; the Check path only evaluates.
  */
-import { celEnvironment, celEvalEnvironment, compileRe2 } from './cel-env.js';
+import { celEnvironment, celEvalEnvironment, compileRe2, re2Matches } from './cel-env.js';
+import { withFastPath, type CelProgram } from './cel-fast-path.js';
 
-export type CelProgram = (ctx: Record<string, unknown>) => unknown;
+export type { CelProgram };
 
-export type CompileResult = { ok: true; program: CelProgram; source: string } | { ok: false; message: string };
+export type CompileResult =
+  | {
+    ok: true;
+    /** The evaluator: the fast path where it applies, cel-js otherwise. */
+    program: CelProgram;
+    /** cel-js alone (the authority the fast path is tested against). */
+    reference: CelProgram;
+    source: string;
+    /** Whether the expression compiled to the fast path. */
+    fastPath: boolean;
+  }
+  | { ok: false; message: string };
 
 interface AstNode {
   op: string;
@@ -111,8 +123,10 @@ export function compileExpression(source: string): CompileResult {
     // type on the AST): check it here, at load, so the Check path only evaluates.
     const evalCheck = parsedForEval.check();
     if (!evalCheck.valid) return { ok: false, message: `CEL type error: ${firstLine(evalCheck.error)}` };
-    const program = parsedForEval as unknown as CelProgram;
-    return { ok: true, program, source };
+    const slow = parsedForEval as unknown as CelProgram;
+    // The common subset runs as compiled closures; cel-js stays the authority (cel-fast-path.ts).
+    const { program, fast } = withFastPath(parsedForEval.ast, slow, re2Matches);
+    return { ok: true, program, reference: slow, source, fastPath: fast };
   } catch (e) {
     return { ok: false, message: `CEL error: ${firstLine(e)}` };
   }
