@@ -39,6 +39,11 @@ function mediaType(headers: Readonly<Record<string, string>>): string {
   return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
+function joined(a: string[] | undefined, b: string[] | undefined): string[] {
+  if (a === undefined) return b === undefined ? [] : [...b];
+  return b === undefined ? [...a] : [...a, ...b];
+}
+
 function toRecord(params: SearchParams): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [k, v] of params) out[k] = v;
@@ -158,7 +163,7 @@ function parseFhirRequest(req: HttpRequestView, bases: readonly (readonly string
         return invalid(out, 'body-not-a-resource');
       }
       addPatientsFromResource(json, scope);
-    } else if (['create', 'update', 'patch'].includes(rt.interaction) || (rt.interaction === 'operation' && method === 'POST')) {
+    } else if (rt.interaction === 'create' || rt.interaction === 'update' || rt.interaction === 'patch' || (rt.interaction === 'operation' && method === 'POST')) {
       if (req.bodyTruncated) scope.unresolved.add('body-incomplete');
       else if (!hasBody) scope.unresolved.add('body-not-available');
       else if (!isPostSearch) scope.unresolved.add('body-not-json');
@@ -166,10 +171,10 @@ function parseFhirRequest(req: HttpRequestView, bases: readonly (readonly string
   }
 
   out.params = toRecord(params);
-  out.includes = [...(params.get('_include') ?? []), ...(params.get('_include:iterate') ?? [])];
-  out.revincludes = [...(params.get('_revinclude') ?? []), ...(params.get('_revinclude:iterate') ?? [])];
-  out.patients = [...scope.patients].sort();
-  out.patientsUnresolved = [...scope.unresolved].sort();
+  out.includes = joined(params.get('_include'), params.get('_include:iterate'));
+  out.revincludes = joined(params.get('_revinclude'), params.get('_revinclude:iterate'));
+  out.patients = scope.patients.size === 0 ? [] : [...scope.patients].sort();
+  out.patientsUnresolved = scope.unresolved.size === 0 ? [] : [...scope.unresolved].sort();
   return out;
 }
 

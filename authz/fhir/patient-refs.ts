@@ -56,7 +56,10 @@ export function addPatientsFromParams(resourceType: string, params: SearchParams
     }
     const colon = name.indexOf(':');
     const dot = name.indexOf('.');
-    const base = name.slice(0, Math.min(...[colon, dot, name.length].filter((i) => i >= 0)));
+    let end = name.length;
+    if (colon >= 0 && colon < end) end = colon;
+    if (dot >= 0 && dot < end) end = dot;
+    const base = name.slice(0, end);
     if (!linking.includes(base)) continue;
     if (dot >= 0) {
       scope.unresolved.add(`chained-parameter:${base}`);
@@ -86,18 +89,23 @@ export function addPatientsFromParams(resourceType: string, params: SearchParams
  * is a Patient, and every `reference` element pointing at `Patient/…`. Depth and node count are bounded.
  */
 export function addPatientsFromResource(resource: unknown, scope: PatientScope, bundleFullUrl?: string): void {
-  const stack: Array<{ v: unknown; depth: number }> = [{ v: resource, depth: 0 }];
+  // Two parallel stacks (value, depth) and for-in: on the Check path an object per node and Object.entries per
+  // object were most of this walk's cost.
+  const values: unknown[] = [resource];
+  const depths: number[] = [0];
   let nodes = 0;
-  while (stack.length > 0) {
-    const item = stack.pop();
-    if (item === undefined) break;
-    const { v, depth } = item;
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop() ?? 0;
     if (++nodes > 200_000 || depth > 64) {
       scope.unresolved.add('body-too-complex');
       return;
     }
     if (Array.isArray(v)) {
-      for (const x of v) stack.push({ v: x, depth: depth + 1 });
+      for (const x of v) {
+        values.push(x);
+        depths.push(depth + 1);
+      }
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
@@ -106,13 +114,16 @@ export function addPatientsFromResource(resource: unknown, scope: PatientScope, 
       if (typeof obj['id'] === 'string' && FHIR_ID.test(obj['id'])) scope.patients.add(obj['id']);
       else if (bundleFullUrl?.startsWith('urn:uuid:')) scope.patients.add(bundleFullUrl);
     }
-    for (const [k, child] of Object.entries(obj)) {
+    for (const k in obj) {
+      if (!Object.hasOwn(obj, k)) continue;
+      const child = obj[k];
       if (k === 'reference' && typeof child === 'string') {
         const c = classifyReference(child, false);
         if (c.kind === 'patient') scope.patients.add(c.id);
         else if (child.startsWith('Patient?')) scope.unresolved.add('conditional-reference:Patient');
       } else if (typeof child === 'object' && child !== null) {
-        stack.push({ v: child, depth: depth + 1 });
+        values.push(child);
+        depths.push(depth + 1);
       }
     }
   }
