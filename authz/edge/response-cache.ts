@@ -25,20 +25,35 @@ export interface ResponseEncoder {
   encode(d: Decision, decisionId: string): Buffer;
 }
 
-function keyOf(d: Decision): string {
-  return `${d.outcome}\u0000${d.mode}\u0000${d.agent}\u0000${d.rule}\u0000${d.reason}\u0000${d.status}\u0000${d.message}\u0000${d.policyVersion}`;
+/** The fields that make a decision's response bytes (besides the id). */
+interface Shaped {
+  outcome: string;
+  mode: string;
+  agent: string;
+  reason: string;
+  status: number;
+  message: string;
+  policyVersion: string;
+  template: Template | null;
+}
+
+function sameShape(a: Shaped, d: Decision): boolean {
+  // Usually the very same string objects (from the compiled policy): === is a pointer compare then.
+  return a.outcome === d.outcome && a.mode === d.mode && a.agent === d.agent && a.reason === d.reason && a.status === d.status
+    && a.message === d.message && a.policyVersion === d.policyVersion;
 }
 
 export function createResponseEncoder(options: CheckResponseOptions = {}, maxEntries = 4096): ResponseEncoder {
   const Res = authzRoot().lookupType('envoy.service.auth.v3.CheckResponse');
   const encodeFresh = (d: Decision, id: string): Buffer => Buffer.from(Res.encode(Res.fromObject(toCheckResponse(d, id, options))).finish());
-  const cache = new Map<string, Template | null>();
+  // Per rule name, the shapes seen for it: no key string is built per Check.
+  const cache = new Map<string, Shaped[]>();
+  let size = 0;
   const needle = Buffer.from(PLACEHOLDER);
 
   const template = (d: Decision): Template | null => {
-    const key = keyOf(d);
-    const hit = cache.get(key);
-    if (hit !== undefined) return hit;
+    const shapes = cache.get(d.rule);
+    if (shapes) for (const sh of shapes) if (sameShape(sh, d)) return sh.template;
     const bytes = encodeFresh(d, PLACEHOLDER);
     const offsets: number[] = [];
     for (let i = bytes.indexOf(needle); i !== -1; i = bytes.indexOf(needle, i + needle.length)) offsets.push(i);
@@ -46,8 +61,15 @@ export function createResponseEncoder(options: CheckResponseOptions = {}, maxEnt
     // placeholder count is not what we put there (e.g. a policy message contains it), do not template.
     const expected = d.outcome === 'allow' ? 2 : 3;
     const t = offsets.length === expected ? { bytes, offsets } : null;
-    if (cache.size >= maxEntries) cache.clear();
-    cache.set(key, t);
+    if (size >= maxEntries) {
+      cache.clear();
+      size = 0;
+    }
+    const entry: Shaped = { outcome: d.outcome, mode: d.mode, agent: d.agent, reason: d.reason, status: d.status, message: d.message, policyVersion: d.policyVersion, template: t };
+    const list = cache.get(d.rule);
+    if (list) list.push(entry);
+    else cache.set(d.rule, [entry]);
+    size++;
     return t;
   };
 
