@@ -188,7 +188,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   // Encoded once: the answer of last resort if anything on the response path throws.
   const lastResort = responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
   const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     const decisionId = randomUUID();
     let answered = false;
     const finish = (auth: Authorization | undefined, decisionIn: Decision): void => {
@@ -196,7 +196,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       let decision = decisionIn;
       let bytes: Buffer;
       try {
-        const latencyUs = Number((process.hrtime.bigint() - t0) / 1000n);
+        const latencyUs = Math.trunc((performance.now() - t0) * 1000);
         const now = new Date();
         let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
         const eg = decision.egress;
@@ -246,7 +246,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       callback(null, bytes);
       try {
         const label = decisionLabel(decision);
-        m.hot.record(decision.agent, label, decision.reason, decision.rule, Number(process.hrtime.bigint() - t0) / 1e9);
+        m.hot.record(decision.agent, label, decision.reason, decision.rule, (performance.now() - t0) / 1000);
         if (auth) for (const o of observers) o(auth.attributes, decision, decisionId);
       } catch (e) {
         log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');

@@ -32,7 +32,9 @@ export function splitAuthority(authority: string): { host: string; port: number 
 
 export function hostPort(attrs: RequestAttributesModel): { host: string; port: number } {
   const a = splitAuthority(attrs.request.host);
-  const host = a.host.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  let host = a.host;
+  if (host.startsWith('[') || host.endsWith(']')) host = host.replace(/^\[|\]$/g, '');
+  if (host.endsWith('.')) host = host.slice(0, -1);
   const port = a.port ?? (attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443);
   return { host, port };
 }
@@ -40,15 +42,25 @@ export function hostPort(attrs: RequestAttributesModel): { host: string; port: n
 export function classifyEgress(attrs: RequestAttributesModel, opts: EgressOptions): EgressClass {
   const { host, port } = hostPort(attrs);
   const dest = attrs.destination.address.toLowerCase();
-  for (const h of [host, dest]) {
-    const meta = metadataTarget(h);
-    if (meta !== undefined) return { kind: 'hard', target: meta, host: h };
-    if (isApiServerHost(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
-  }
+  const hard = hardTarget(host, opts) ?? hardTarget(dest, opts);
+  if (hard) return hard;
   // A single-label name (`fhir-server`) resolves through the pod's search path to an in-cluster Service.
   const singleLabel = !host.includes('.') && !host.includes(':');
-  if (host === '' || host === 'localhost' || singleLabel || opts.internalSuffixes.some((s) => host === s.replace(/^\./, '') || host.endsWith(s))) return { kind: 'internal' };
+  if (host === '' || host === 'localhost' || singleLabel || opts.internalSuffixes.some((s) => underSuffix(host, s))) return { kind: 'internal' };
   return { kind: 'outside', host, port };
+}
+
+function hardTarget(h: string, opts: EgressOptions): EgressClass | undefined {
+  const meta = metadataTarget(h);
+  if (meta !== undefined) return { kind: 'hard', target: meta, host: h };
+  if (isApiServerHost(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
+  return undefined;
+}
+
+/** `host` is the suffix's own name (`.svc` -> `svc`) or ends with it. */
+function underSuffix(host: string, suffix: string): boolean {
+  if (host.endsWith(suffix)) return true;
+  return suffix.startsWith('.') ? host.length === suffix.length - 1 && suffix.endsWith(host) : host === suffix;
 }
 
 export interface EgressDecisionInfo {
