@@ -9,7 +9,7 @@
  * phiguard run the decision counter in /metrics must account for every request h2load completed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../authz/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
@@ -18,7 +18,17 @@ const OUT = path.resolve('bench/out');
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '8');
 const STREAMS = Number(process.env['BENCH_STREAMS'] ?? '50');
 /** Rounds per measurement; servers alternate within a round and the median is reported (this VM's runs vary ±25%). */
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '3');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '5');
+/** Requests per payload and server before anything is measured, so both run JIT-compiled code (steady state). */
+const WARMUP_REQUESTS = Number(process.env['BENCH_WARMUP_REQUESTS'] ?? '60000');
+/**
+ * BENCH_PIN=1: CPU pinning (taskset), servers on CPU 1 and h2load on CPU 0. Each server's helper threads (GC,
+ * libuv: the audit file writes) then share its one core with the event loop. Off by default: the default run lets
+ * the scheduler place threads on both cores, as the earlier runs did. docs/performance.md has both.
+ */
+const PIN = process.env['BENCH_PIN'] === '1' && (await import('node:os')).cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const serverCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '1', 'node', ...args]] : ['node', args]);
+const loadCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args]);
 
 interface RunResult { rps: number; p50: number; p99: number; done: number; ok: number }
 
@@ -85,7 +95,8 @@ function runH2load(port: number, dataFile: string, extra: string[]): RunResult {
     '-d', dataFile, '--log-file', log, ...extra,
     `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
   ];
-  const r = spawnSync('h2load', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const [cmd, argv] = loadCmd(args);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}`);
   const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(r.stdout)?.[1] ?? NaN);
   const ok = Number(/status codes: (\d+) 2xx/.exec(r.stdout)?.[1] ?? NaN);
@@ -93,6 +104,30 @@ function runH2load(port: number, dataFile: string, extra: string[]): RunResult {
   rmSync(log);
   const lat = lines.map((l) => Number(l.split('\t')[2]) / 1000).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   return { rps: lines.length / SECONDS, p50: percentile(lat, 50), p99: percentile(lat, 99), done, ok };
+}
+
+/** Newlines in a file, read in chunks (the audit file of a run is larger than a JavaScript string may be). */
+function countLines(file: string): number {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let n = 0;
+  try {
+    for (let got = readSync(fd, buf); got > 0; got = readSync(fd, buf)) {
+      for (let i = buf.indexOf(10); i !== -1 && i < got; i = buf.indexOf(10, i + 1)) n++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return n;
+}
+
+function warmUp(port: number, dataFile: string): void {
+  const [cmd, argv] = loadCmd([
+    '-c', '1', '-m', String(STREAMS), '-n', String(WARMUP_REQUESTS), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', dataFile,
+    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+  ]);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`h2load warm-up failed: ${r.stderr}`);
 }
 
 async function decisionsTotal(metricsPort: number): Promise<number> {
@@ -112,22 +147,23 @@ async function main(): Promise<void> {
     { name: 'population search (deny)', file: 'examples/requests/scribe-population-search.json', expect: 7 },
   ];
 
-  const bare = spawn('node', ['--import', 'tsx', 'bench/bare-server.ts', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bare = spawn(...serverCmd(['--import', 'tsx', 'bench/bare-server.ts', '0']), { stdio: ['ignore', 'pipe', 'inherit'] });
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
-  const pg = spawn('node', ['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pg = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn']), { stdio: ['ignore', 'pipe', 'pipe'] });
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
   const pgPort = Number(m[1]);
   const metricsPort = Number(m[2]);
   // The same service with envelope recording on, to show what recording costs on the Check path.
   const envDir = path.join(OUT, 'envelopes');
   rmSync(envDir, { recursive: true, force: true });
-  const rec = spawn('node', ['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const rec = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench']), { stdio: ['ignore', 'pipe', 'pipe'] });
   const recPort = Number((await waitLine(rec, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
 
   const results: Array<Record<string, unknown>> = [];
   try {
+    const prepared: Array<{ p: (typeof payloads)[number]; frame: Buffer; dataFile: string; code: number }> = [];
     for (const p of payloads) {
       const frame = grpcFrame(p.file);
       const dataFile = path.join(OUT, `${path.basename(p.file)}.grpc`);
@@ -138,6 +174,14 @@ async function main(): Promise<void> {
       client.close();
       const code = (res['status'] as { code: number }).code;
       if (code !== p.expect) throw new Error(`${p.file}: expected grpc status ${p.expect}, got ${code}`);
+      prepared.push({ p, frame, dataFile, code });
+    }
+    // Warm-up: every server runs every payload before anything is measured, so each is measured on JIT-optimized
+    // code. (Unwarmed, phiguard's first ~60,000 checks ran ~25% slower than its steady state; the bare server has
+    // far less code to warm.)
+    for (const port of [barePort, pgPort, recPort]) for (const w of prepared) warmUp(port, w.dataFile);
+
+    for (const { p, frame, dataFile, code } of prepared) {
 
       const before = await decisionsTotal(metricsPort);
       const ports = { bare: barePort, phiguard: pgPort };
@@ -155,7 +199,6 @@ async function main(): Promise<void> {
     }
     // Recording on vs off, same payload mix member (read), alternating rounds.
     const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
-    runH2load(recPort, readFrame, []); // warm-up: the recording server has had no traffic yet
     const recording = alternate({ bare: pgPort, phiguard: recPort }, readFrame, []);
     results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.phiguard.rps / recording.bare.rps });
   } finally {
@@ -163,10 +206,10 @@ async function main(): Promise<void> {
     pg.kill('SIGTERM');
     rec.kill('SIGTERM');
   }
-  const auditLines = readFileSync(audit, 'utf8').split('\n').filter(Boolean).length;
+  const auditLines = countLines(audit);
 
   const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
-  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, median of ${ROUNDS} alternating rounds, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
+  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, median of ${ROUNDS} alternating rounds after ${WARMUP_REQUESTS} warm-up checks per payload, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
   table += `payload                              | server   |   req/s |  p50 ms |  p99 ms || same-load req/s |  p50 ms |  p99 ms\n`;
   for (const r of results) {
     if ('recordingOn' in r) {
@@ -184,7 +227,7 @@ async function main(): Promise<void> {
   }
   table += `audit records written: ${auditLines}\n`;
   process.stdout.write(table);
-  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, streams: STREAMS, results, auditLines }, null, 2)}\n`);
+  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, streams: STREAMS, rounds: ROUNDS, warmupRequests: WARMUP_REQUESTS, pinned: PIN, results, auditLines }, null, 2)}\n`);
 }
 
 main().catch((e: unknown) => {
