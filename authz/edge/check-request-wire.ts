@@ -177,10 +177,12 @@ function list(r: Reader, to: number, depth: number): unknown[] {
   return out;
 }
 
-/** google.protobuf.Struct (map<string, Value> fields = 1). */
-function struct(r: Reader, to: number, depth: number): Rec {
-  if (depth > MAX_DEPTH) throw new WireError('too-deep');
-  const out: Rec = {};
+/**
+ * A map field whose entries are messages (map entry: key = 1, value = 2), as field 1 of the message ending at `to`.
+ * An entry without a value gets `absent()`.
+ */
+function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: number) => V): Record<string, V> {
+  const out: Record<string, V> = {};
   while (r.pos < to) {
     const tag = r.varint();
     if (tag >>> 3 !== 1) {
@@ -190,7 +192,7 @@ function struct(r: Reader, to: number, depth: number): Rec {
     expectWire(tag & 7, 2);
     const entryEnd = r.delimited(to);
     let key = '';
-    let v: unknown = null;
+    let v: V | undefined;
     while (r.pos < entryEnd) {
       const t = r.varint();
       const f = t >>> 3;
@@ -199,41 +201,23 @@ function struct(r: Reader, to: number, depth: number): Rec {
         key = r.string(entryEnd);
       } else if (f === 2) {
         expectWire(t & 7, 2);
-        v = value(r, r.delimited(entryEnd), depth + 1);
+        v = read(r.delimited(entryEnd));
       } else r.skip(t & 7, entryEnd);
     }
-    out[key] = v;
+    out[key] = v ?? absent();
   }
   return out;
 }
 
+/** google.protobuf.Struct (map<string, Value> fields = 1). */
+function struct(r: Reader, to: number, depth: number): Rec {
+  if (depth > MAX_DEPTH) throw new WireError('too-deep');
+  return messageMap<unknown>(r, to, () => null, (end) => value(r, end, depth + 1));
+}
+
 /** envoy.config.core.v3.Metadata: filter_metadata = 1 (map<string, Struct>). */
 function metadata(r: Reader, to: number): Rec {
-  const fm: Rec = {};
-  while (r.pos < to) {
-    const tag = r.varint();
-    if (tag >>> 3 !== 1) {
-      r.skip(tag & 7, to);
-      continue;
-    }
-    expectWire(tag & 7, 2);
-    const entryEnd = r.delimited(to);
-    let key = '';
-    let v: Rec = {};
-    while (r.pos < entryEnd) {
-      const t = r.varint();
-      const f = t >>> 3;
-      if (f === 1) {
-        expectWire(t & 7, 2);
-        key = r.string(entryEnd);
-      } else if (f === 2) {
-        expectWire(t & 7, 2);
-        v = struct(r, r.delimited(entryEnd), 3);
-      } else r.skip(t & 7, entryEnd);
-    }
-    fm[key] = v;
-  }
-  return fm;
+  return messageMap<Rec>(r, to, () => ({}), (end) => struct(r, end, 3));
 }
 
 /** SocketAddress: address = 2, port_value = 3. */

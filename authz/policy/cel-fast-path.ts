@@ -296,16 +296,19 @@ function compileCall(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
   if (name === 'has' && args.length === 1 && args[0]) return compileHas(args[0], scope, re2);
   if (name === 're2Matches' && args.length === 2 && args[0] && args[1]?.op === 'value' && typeof args[1].args === 'string') {
     const x = compileNode(args[0], scope, re2);
-    const pattern = args[1].args;
-    if (!x) return undefined;
-    return (c, s) => {
-      const v = x(c, s);
-      if (v instanceof CelKeyError) return v;
-      if (typeof v !== 'string') return bail();
-      return re2(v, pattern);
-    };
+    return x ? matcher(x, args[1].args, re2) : undefined;
   }
   return undefined;
+}
+
+/** `s.matches(p)` after the load-time rewrite to re2Matches (cel-env.ts): the pattern is a string literal. */
+function matcher(subject: Fn, pattern: string, re2: Re2): Fn {
+  return (c, s) => {
+    const v = subject(c, s);
+    if (v instanceof CelKeyError) return v;
+    if (typeof v !== 'string') return bail();
+    return re2(v, pattern);
+  };
 }
 
 /** `has(a.b.c)`: macros.js createHasExpander — every step but the last must exist; the last is tested. */
@@ -364,15 +367,7 @@ function compileReceiverCall(a: unknown, scope: Scope, re2: Re2): Fn | undefined
       return name === 'startsWith' ? v.startsWith(p) : name === 'endsWith' ? v.endsWith(p) : v.includes(p);
     });
   }
-  if (name === 're2Matches' && args.length === 1 && args[0]?.op === 'value' && typeof args[0].args === 'string') {
-    const pattern = args[0].args;
-    return (c, s) => {
-      const v = recv(c, s);
-      if (v instanceof CelKeyError) return v;
-      if (typeof v !== 'string') return bail();
-      return re2(v, pattern);
-    };
-  }
+  if (name === 're2Matches' && args.length === 1 && args[0]?.op === 'value' && typeof args[0].args === 'string') return matcher(recv, args[0].args, re2);
   return undefined;
 }
 
