@@ -102,23 +102,27 @@ function expectWire(actual: number, expected: number): void {
   if (actual !== expected) throw new WireError('wrong-wire-type');
 }
 
-/** map<string, string> entry (key = 1, value = 2), into `out`. */
-function mapEntry(r: Reader, end: number, out: Record<string, string>): void {
-  const to = r.delimited(end);
-  let key = '';
-  let value = '';
+/**
+ * String fields 1..n of the message ending at `to`, into the shared `fields` (fields above n are skipped). One
+ * scratch array for every call: decoding is synchronous, and entries are read once each.
+ */
+const fields = ['', '', ''];
+function stringFields(r: Reader, to: number, n: number): void {
+  fields.fill('');
   while (r.pos < to) {
     const tag = r.varint();
     const f = tag >>> 3;
-    if (f === 1) {
+    if (f >= 1 && f <= n) {
       expectWire(tag & 7, 2);
-      key = r.string(to);
-    } else if (f === 2) {
-      expectWire(tag & 7, 2);
-      value = r.string(to);
+      fields[f - 1] = r.string(to);
     } else r.skip(tag & 7, to);
   }
-  out[key] = value;
+}
+
+/** map<string, string> entry (key = 1, value = 2), into `out`. */
+function mapEntry(r: Reader, end: number, out: Record<string, string>): void {
+  stringFields(r, r.delimited(end), 2);
+  out[fields[0] ?? ''] = fields[1] ?? '';
 }
 
 /** google.protobuf.Value -> JSON (null for an empty Value, as the reference mapping). */
@@ -279,24 +283,8 @@ function headerMap(r: Reader, to: number, out: Record<string, string>): void {
       continue;
     }
     expectWire(tag & 7, 2);
-    const hvEnd = r.delimited(to);
-    let key = '';
-    let val = '';
-    let raw = '';
-    while (r.pos < hvEnd) {
-      const t = r.varint();
-      const f = t >>> 3;
-      if (f === 1) {
-        expectWire(t & 7, 2);
-        key = r.string(hvEnd);
-      } else if (f === 2) {
-        expectWire(t & 7, 2);
-        val = r.string(hvEnd);
-      } else if (f === 3) {
-        expectWire(t & 7, 2);
-        raw = r.string(hvEnd);
-      } else r.skip(t & 7, hvEnd);
-    }
+    stringFields(r, r.delimited(to), 3);
+    const [key = '', val = '', raw = ''] = fields;
     const k = key.toLowerCase();
     if (k === '') continue;
     const v = val !== '' ? val : raw;

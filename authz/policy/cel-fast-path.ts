@@ -116,6 +116,19 @@ function strict2(x: Fn, y: Fn, op: (p: unknown, q: unknown) => unknown): Fn {
   };
 }
 
+/** Compiles exactly `count` argument nodes, or undefined if any is outside the subset. */
+function compileArgs(a: unknown, count: number, scope: Scope, re2: Re2): Fn[] | undefined {
+  const nodes = nodeArray(a);
+  if (nodes?.length !== count) return undefined;
+  const fns: Fn[] = [];
+  for (const node of nodes) {
+    const f = compileNode(node, scope, re2);
+    if (!f) return undefined;
+    fns.push(f);
+  }
+  return fns;
+}
+
 function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
   const a = n.args;
   switch (n.op) {
@@ -144,10 +157,7 @@ function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
       return (c, s) => field(obj(c, s), key);
     }
     case '[]': {
-      const [l, r] = nodeArray(a) ?? [];
-      if (!l || !r) return undefined;
-      const obj = compileNode(l, scope, re2);
-      const idx = compileNode(r, scope, re2);
+      const [obj, idx] = compileArgs(a, 2, scope, re2) ?? [];
       if (!obj || !idx) return undefined;
       return strict2(obj, idx, (o, k) => {
         if (typeof k === 'string') return field(o, k);
@@ -172,10 +182,7 @@ function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
     }
     case '&&':
     case '||': {
-      const [l, r] = nodeArray(a) ?? [];
-      if (!l || !r) return undefined;
-      const x = compileNode(l, scope, re2);
-      const y = compileNode(r, scope, re2);
+      const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
       if (!x || !y) return undefined;
       // operators.js: the left is evaluated as a value-or-error; the deciding value (false for &&, true for ||)
       // on either side wins over an error on the other; two errors report the right one (it is thrown last).
@@ -192,11 +199,7 @@ function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
       };
     }
     case '?:': {
-      const [k, t, f] = nodeArray(a) ?? [];
-      if (!k || !t || !f) return undefined;
-      const cond = compileNode(k, scope, re2);
-      const yes = compileNode(t, scope, re2);
-      const no = compileNode(f, scope, re2);
+      const [cond, yes, no] = compileArgs(a, 3, scope, re2) ?? [];
       if (!cond || !yes || !no) return undefined;
       return (c, s) => {
         const v = cond(c, s);
@@ -213,10 +216,7 @@ function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
     case '>':
     case '>=':
     case 'in': {
-      const [l, r] = nodeArray(a) ?? [];
-      if (!l || !r) return undefined;
-      const x = compileNode(l, scope, re2);
-      const y = compileNode(r, scope, re2);
+      const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
       if (!x || !y) return undefined;
       switch (n.op) {
         case '==': return strict2(x, y, eq);
