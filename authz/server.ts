@@ -16,7 +16,7 @@ import { createContainmentStore, createPatientContext, hashPatient, triggerOf, t
 import { createBaaStore, createRateLimiter, loadCredentialStore, type BaaStore, type CredentialStore } from './egress/index.js';
 import { AUDIT_FORMAT, type AiBomRecord } from './audit/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from './decision.js';
-import { authorizationServiceDefinition, createResponseEncoder, decisionLabel, fromGrpcCheckRequest, isDecodedCheck } from './edge/index.js';
+import { authorizationServiceDefinition, createResponseEncoder, createTurnBatch, decisionLabel, fromGrpcCheckRequest, isDecodedCheck } from './edge/index.js';
 import { applyHttp2Windows } from './http2-windows.js';
 import { createClaimsResolver, ClaimsConfigSchema } from './identity/index.js';
 import { createLogger, type Logger } from './logger.js';
@@ -187,93 +187,106 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const internalDeny = (version: string): Decision => denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: version });
   // Encoded once: the answer of last resort if anything on the response path throws.
   const lastResort = responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
-  const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
-    const t0 = performance.now();
-    const decisionId = randomUUID();
-    let answered = false;
-    const finish = (auth: Authorization | undefined, decisionIn: Decision): void => {
-      if (answered) return;
-      let decision = decisionIn;
-      let bytes: Buffer;
-      try {
-        const latencyUs = Math.trunc((performance.now() - t0) * 1000);
-        const now = new Date();
-        let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
-        const eg = decision.egress;
-        if (accepted && eg && decision.agent !== '' && !contacted.has(`${decision.agent}|${eg.host}:${eg.port}`)) {
-          contacted.add(`${decision.agent}|${eg.host}:${eg.port}`);
-          const bom: AiBomRecord = {
-            format: AUDIT_FORMAT, type: 'aibom-first-contact', time: now.toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
-            endpoint: `${eg.host}:${eg.port}`, covered: eg.covered, baaStatus: eg.reason, vendor: eg.vendor, agreementId: eg.agreementId, registryVersion: eg.registryVersion,
-            decision: decision.outcome,
-          };
-          accepted = audit.write(bom);
-        }
-        if (accepted && containment && decision.outcome === 'deny' && decision.agent !== '' && decision.reason !== DECISION_REASONS.contained) {
-          const agentPolicy = policies.current().agents.find((x) => x.name === decision.agent);
-          const trigger = triggerOf(decision.reason);
-          const cfg = agentPolicy?.policy.spec.containment;
-          const inEnforce = agentPolicy?.mode === 'enforce';
-          if (agentPolicy && cfg && trigger && inEnforce && cfg.triggers.includes(trigger) && !containment.store.get(decision.agent, now.getTime())) {
-            const salt = randomUUID();
-            const state = {
-              agent: decision.agent, action: cfg.action ?? (agentPolicy.tier === 'batch' ? 'stop' as const : 'soft-quarantine' as const), trigger,
-              since: now.toISOString(), until: new Date(now.getTime() + cfg.durationMinutes * 60_000).toISOString(), decisionId, replica: replicaId,
-              contextPatients: containment.context.recent(decision.agent, now.getTime()).map((p) => hashPatient(salt, p)), salt,
-            };
-            containment.store.enter(state);
-            m.contained.set({ agent: state.agent, action: state.action }, 1);
-            log.warn({ agent: state.agent, action: state.action, trigger }, 'agent contained');
-            accepted = audit.write({ format: AUDIT_FORMAT, type: 'containment-entered', time: state.since, agent: state.agent, action: state.action, trigger, until: state.until, decisionId, replica: replicaId });
-          }
-        }
-        if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
-          // Every access through a lane is attested; without the attestation there is no access.
-          const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, now);
-          accepted = audit.write(att) && (auditEvents === undefined || auditEvents.write(toAuditEvent(att)));
-        }
-        if (!accepted) {
-          m.auditRejected.inc();
-          decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
-        }
-        bytes = responses.encode(decision, decisionId);
-      } catch (e) {
-        log.error({ code: e instanceof Error ? e.name : 'thrown', decisionId }, 'response path failed; denied (fail closed)');
-        decision = internalDeny(decision.policyVersion);
-        bytes = lastResort;
-      }
-      answered = true;
-      callback(null, bytes);
-      try {
-        const label = decisionLabel(decision);
-        m.hot.record(decision.agent, label, decision.reason, decision.rule, (performance.now() - t0) / 1000);
-        if (auth) for (const o of observers) o(auth.attributes, decision, decisionId);
-      } catch (e) {
-        log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
-      }
-    };
-    const failClosed = (code: string): void => {
-      log.error({ code, decisionId }, 'check failed; denied (fail closed)');
-      finish(undefined, internalDeny(policies.current().version));
-    };
+  /** One Check from its arrival to its answer. */
+  interface PendingCheck { call: grpc.ServerUnaryCall<unknown, unknown>; callback: grpc.sendUnaryData<unknown>; t0: number }
+  interface Answer { bytes: Buffer; decision: Decision; auth: Authorization | undefined; decisionId: string }
+
+  /** Audits a decision and encodes its response. Anything unexpected here is a deny (fail closed). */
+  const record = (p: PendingCheck, auth: Authorization | undefined, decisionIn: Decision, decisionId: string): Answer => {
+    let decision = decisionIn;
     try {
-      const n = isDecodedCheck(call.request) ? call.request : fromGrpcCheckRequest(call.request);
-      if (!n.ok) {
-        failClosed(n.error);
-        return;
+      const latencyUs = Math.trunc((performance.now() - p.t0) * 1000);
+      const now = new Date();
+      let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
+      const eg = decision.egress;
+      if (accepted && eg && decision.agent !== '' && !contacted.has(`${decision.agent}|${eg.host}:${eg.port}`)) {
+        contacted.add(`${decision.agent}|${eg.host}:${eg.port}`);
+        const bom: AiBomRecord = {
+          format: AUDIT_FORMAT, type: 'aibom-first-contact', time: now.toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
+          endpoint: `${eg.host}:${eg.port}`, covered: eg.covered, baaStatus: eg.reason, vendor: eg.vendor, agreementId: eg.agreementId, registryVersion: eg.registryVersion,
+          decision: decision.outcome,
+        };
+        accepted = audit.write(bom);
       }
-      const auth = authorizer.authorize(n.input);
-      if (auth instanceof Promise) {
-        auth.then(
-          (a) => finish(a, a.decision),
-          (e: unknown) => failClosed(e instanceof Error ? e.name : 'rejected'),
-        );
-      } else {
-        finish(auth, auth.decision);
+      if (accepted && containment && decision.outcome === 'deny' && decision.agent !== '' && decision.reason !== DECISION_REASONS.contained) {
+        const agentPolicy = policies.current().agents.find((x) => x.name === decision.agent);
+        const trigger = triggerOf(decision.reason);
+        const cfg = agentPolicy?.policy.spec.containment;
+        const inEnforce = agentPolicy?.mode === 'enforce';
+        if (agentPolicy && cfg && trigger && inEnforce && cfg.triggers.includes(trigger) && !containment.store.get(decision.agent, now.getTime())) {
+          const salt = randomUUID();
+          const state = {
+            agent: decision.agent, action: cfg.action ?? (agentPolicy.tier === 'batch' ? 'stop' as const : 'soft-quarantine' as const), trigger,
+            since: now.toISOString(), until: new Date(now.getTime() + cfg.durationMinutes * 60_000).toISOString(), decisionId, replica: replicaId,
+            contextPatients: containment.context.recent(decision.agent, now.getTime()).map((patient) => hashPatient(salt, patient)), salt,
+          };
+          containment.store.enter(state);
+          m.contained.set({ agent: state.agent, action: state.action }, 1);
+          log.warn({ agent: state.agent, action: state.action, trigger }, 'agent contained');
+          accepted = audit.write({ format: AUDIT_FORMAT, type: 'containment-entered', time: state.since, agent: state.agent, action: state.action, trigger, until: state.until, decisionId, replica: replicaId });
+        }
       }
+      if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
+        // Every access through a lane is attested; without the attestation there is no access.
+        const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, now);
+        accepted = audit.write(att) && (auditEvents === undefined || auditEvents.write(toAuditEvent(att)));
+      }
+      if (!accepted) {
+        m.auditRejected.inc();
+        decision = denyDecision({ agent: decision.agent, rule: BUILTIN_RULES.auditUnavailable, reason: DECISION_REASONS.auditUnavailable, message: 'Denied: the PHI access audit trail is unavailable', status: 503, policyVersion: decision.policyVersion });
+      }
+      return { bytes: responses.encode(decision, decisionId), decision, auth, decisionId };
     } catch (e) {
-      failClosed(e instanceof Error ? e.name : 'thrown');
+      log.error({ code: e instanceof Error ? e.name : 'thrown', decisionId }, 'response path failed; denied (fail closed)');
+      return { bytes: lastResort, decision: internalDeny(decision.policyVersion), auth, decisionId };
     }
+  };
+  /** Hands the answer to grpc-js, then metrics and observers (which must not hold the answer back). */
+  const send = (p: PendingCheck, a: Answer): void => {
+    try {
+      p.callback(null, a.bytes);
+    } catch (e) {
+      log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'grpc-js rejected a Check answer');
+    }
+    try {
+      m.hot.record(a.decision.agent, decisionLabel(a.decision), a.decision.reason, a.decision.rule, (performance.now() - p.t0) / 1000);
+      if (a.auth) for (const o of observers) o(a.auth.attributes, a.decision, a.decisionId);
+    } catch (e) {
+      log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
+    }
+  };
+  const failClosed = (p: PendingCheck, code: string, decisionId: string): Answer => {
+    log.error({ code, decisionId }, 'check failed; denied (fail closed)');
+    return record(p, undefined, internalDeny(policies.current().version), decisionId);
+  };
+  /** Decides one Check. Returns its answer, or undefined when the decision is asynchronous and answers by itself. */
+  const evaluate = (p: PendingCheck): Answer | undefined => {
+    const decisionId = randomUUID();
+    try {
+      const n = isDecodedCheck(p.call.request) ? p.call.request : fromGrpcCheckRequest(p.call.request);
+      if (!n.ok) return failClosed(p, n.error, decisionId);
+      const auth = authorizer.authorize(n.input);
+      if (!(auth instanceof Promise)) return record(p, auth, auth.decision, decisionId);
+      auth.then(
+        (a) => send(p, record(p, a, a.decision, decisionId)),
+        (e: unknown) => send(p, failClosed(p, e instanceof Error ? e.name : 'rejected', decisionId)),
+      );
+      return undefined;
+    } catch (e) {
+      return failClosed(p, e instanceof Error ? e.name : 'thrown', decisionId);
+    }
+  };
+  // The checks of one turn are decided together, then answered together (edge/turn-batch.ts says why).
+  const batch = createTurnBatch<PendingCheck>((items) => {
+    const answers = items.map(evaluate);
+    for (let i = 0; i < items.length; i++) {
+      const a = answers[i];
+      const p = items[i];
+      if (a !== undefined && p !== undefined) send(p, a);
+    }
+  });
+  const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    batch.add({ call, callback, t0: performance.now() });
   };
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });

@@ -6,3 +6,4 @@ export { decodeCheckRequest, type DecodedCheck } from './check-request-wire.js';
 export { createResponseEncoder, type ResponseEncoder } from './response-cache.js';
 export { operationOutcome } from './operation-outcome.js';
 export { createCheckClient, toGrpcCheckRequest, wrapStruct, wrapValue, type CheckClient } from './check-client.js';
+export { createTurnBatch, type TurnBatch } from './turn-batch.js';

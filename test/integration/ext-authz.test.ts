@@ -152,6 +152,43 @@ describe('ext_authz Check over gRPC', () => {
   });
 });
 
+describe('many checks in flight on one connection (decided together per event-loop turn)', () => {
+  test('every answer belongs to its own request: decision, rule, decision id and audit record', async () => {
+    const s = await startTestServer();
+    const client = createCheckClient(s.addr);
+    const kinds = [
+      { file: 'scribe-read-encounter.json', code: 0, rule: 'read-chart-of-context-patient' },
+      { file: 'scribe-population-search.json', code: 7, rule: 'no-population-queries' },
+      { file: 'scribe-note-transaction.json', code: 0, rule: 'note-transaction' },
+      { file: 'unknown-agent.json', code: 7, rule: 'default-deny-unknown-principal' },
+    ];
+    const n = 120;
+    const order = Array.from({ length: n }, (_, i) => kinds[(i * 7 + Math.floor(i / 5)) % kinds.length]!);
+    const responses = await Promise.all(order.map((k) => client.check(req(k.file))));
+    const ids = new Set<string>();
+    responses.forEach((res, i) => {
+      const k = order[i]!;
+      expect((res['status'] as { code: number }).code).toBe(k.code);
+      const id = headerValue(res, 'x-phiguard-decision-id') ?? '';
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      ids.add(id);
+      const md = res['dynamic_metadata'] as { fields: Record<string, { stringValue?: string }> };
+      expect(md.fields['rule']?.stringValue).toBe(k.rule);
+      expect(md.fields['decision_id']?.stringValue).toBe(id);
+    });
+    expect(ids.size).toBe(n);
+    client.close();
+    await s.server.close();
+    const records = new Map(s.auditRecords().map((r) => [r['decisionId'], r]));
+    responses.forEach((res, i) => {
+      const r = records.get(headerValue(res, 'x-phiguard-decision-id'));
+      expect(r?.['decision']).toBe(order[i]!.code === 0 ? 'allow' : 'deny');
+      expect(r?.['rule']).toBe(order[i]!.rule);
+    });
+    await s.stop();
+  });
+});
+
 describe('audit trail and shutdown', () => {
   test('one record per decision, patient ids in, bodies and tokens out; SIGTERM-style close drains and flushes', async () => {
     const s = await startTestServer();
