@@ -2,8 +2,10 @@
  * Wiring: the gRPC listener (envoy.service.auth.v3.Authorization/Check + grpc.health.v1.Health), the ops HTTP
  * listener (/metrics, /healthz, /readyz), policy hot reload, the audit sink, and SIGTERM drain.
  *
- * The Check handler holds the one catch of the hot path: anything unexpected becomes a DENY (fail closed); the
- * cause goes to the operational log as a code, never to the wire.
+ * The Check handler queues each check; the checks of one event-loop turn are decided, then answered, together
+ * (edge/turn-batch.ts). Deciding (`evaluate`) and auditing (`record`) each hold a catch for their one check:
+ * anything unexpected becomes a DENY for that check alone (fail closed), and the cause goes to the operational log as
+ * a code, never to the wire.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';

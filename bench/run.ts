@@ -15,10 +15,15 @@ import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../auth
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
 
 const OUT = path.resolve('bench/out');
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '8');
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '3');
 const STREAMS = Number(process.env['BENCH_STREAMS'] ?? '50');
-/** Rounds per measurement; servers alternate within a round and the median is reported (this VM's runs vary ±25%). */
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '5');
+/**
+ * Rounds per measurement. Each round runs both servers back to back (the order alternates between rounds) and gives
+ * one paired ratio; the report is the median of those ratios and their quartiles. This VM's speed drifts by tens of
+ * percent from minute to minute, so a ratio of two runs minutes apart measures the drift; runs seconds apart mostly
+ * do not.
+ */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '11');
 /** Requests per payload and server before anything is measured, so both run JIT-compiled code (steady state). */
 const WARMUP_REQUESTS = Number(process.env['BENCH_WARMUP_REQUESTS'] ?? '60000');
 /**
@@ -31,6 +36,8 @@ const serverCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-
 const loadCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args]);
 
 interface RunResult { rps: number; p50: number; p99: number; done: number; ok: number }
+/** Per-round ratios phiguard/bare: median and quartiles. */
+interface PairedRatio { median: number; q1: number; q3: number; rounds: number[] }
 
 function h2loadAvailable(): boolean {
   return spawnSync('h2load', ['--version']).status === 0;
@@ -73,8 +80,20 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-/** Runs both servers ROUNDS times, alternating, and returns per-server medians of rps, p50, p99. */
-function alternate(ports: { bare: number; phiguard: number }, dataFile: string, extra: string[]): { bare: RunResult; phiguard: RunResult } {
+function quantile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+}
+
+function paired(xs: number[]): PairedRatio {
+  return { median: median(xs), q1: quantile(xs, 0.25), q3: quantile(xs, 0.75), rounds: xs };
+}
+
+/**
+ * Runs both servers ROUNDS times, alternating, and returns per-server medians of rps, p50, p99, and the paired
+ * per-round ratios (phiguard / bare) of throughput and p99.
+ */
+function alternate(ports: { bare: number; phiguard: number }, dataFile: string, extra: string[]): { bare: RunResult; phiguard: RunResult; rps: PairedRatio; p99: PairedRatio } {
   const runs: Record<'bare' | 'phiguard', RunResult[]> = { bare: [], phiguard: [] };
   for (let i = 0; i < ROUNDS; i++) {
     const order: Array<'bare' | 'phiguard'> = i % 2 === 0 ? ['bare', 'phiguard'] : ['phiguard', 'bare'];
@@ -84,13 +103,17 @@ function alternate(ports: { bare: number; phiguard: number }, dataFile: string, 
     rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
     done: rs.reduce((a, r) => a + r.done, 0), ok: rs.reduce((a, r) => a + r.ok, 0),
   });
-  return { bare: med(runs.bare), phiguard: med(runs.phiguard) };
+  return {
+    bare: med(runs.bare), phiguard: med(runs.phiguard),
+    rps: paired(runs.phiguard.map((r, i) => r.rps / (runs.bare[i]?.rps ?? NaN))),
+    p99: paired(runs.phiguard.map((r, i) => r.p99 / (runs.bare[i]?.p99 ?? NaN))),
+  };
 }
 
 function runH2load(port: number, dataFile: string, extra: string[]): RunResult {
   const log = path.join(OUT, `h2load-${port}-${Date.now()}.log`);
   const args = [
-    '-c', '1', '-m', String(STREAMS), '-D', String(SECONDS), '--warm-up-time=2',
+    '-c', '1', '-m', String(STREAMS), '-D', String(SECONDS), '--warm-up-time=1',
     '-H', 'content-type: application/grpc', '-H', 'te: trailers',
     '-d', dataFile, '--log-file', log, ...extra,
     `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
@@ -191,8 +214,8 @@ async function main(): Promise<void> {
       const same = alternate(ports, dataFile, [`--rps=${rate}`]);
       results.push({
         payload: p.name, bytes: frame.length, grpcStatus: code, decisionsCounted: counted,
-        saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.phiguard.rps / sat.bare.rps },
-        sameLoad: { rps: rate, bare: same.bare, phiguard: same.phiguard, p99Ratio: same.phiguard.p99 / same.bare.p99 },
+        saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.rps },
+        sameLoad: { rps: rate, bare: same.bare, phiguard: same.phiguard, p99Ratio: same.p99 },
       });
       // Every completed h2load request (warm-up included) must be a counted gRPC decision.
       if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
@@ -200,7 +223,7 @@ async function main(): Promise<void> {
     // Recording on vs off, same payload mix member (read), alternating rounds.
     const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
     const recording = alternate({ bare: pgPort, phiguard: recPort }, readFrame, []);
-    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.phiguard.rps / recording.bare.rps });
+    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps });
   } finally {
     bare.kill('SIGTERM');
     pg.kill('SIGTERM');
@@ -209,21 +232,24 @@ async function main(): Promise<void> {
   const auditLines = countLines(audit);
 
   const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
-  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, median of ${ROUNDS} alternating rounds after ${WARMUP_REQUESTS} warm-up checks per payload, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
+  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, medians over ${ROUNDS} alternating rounds (ratios: median of the per-round ratios) after ${WARMUP_REQUESTS} warm-up checks per payload, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
   table += `payload                              | server   |   req/s |  p50 ms |  p99 ms || same-load req/s |  p50 ms |  p99 ms\n`;
   for (const r of results) {
     if ('recordingOn' in r) {
       const off = r['recordingOff'] as RunResult;
       const on = r['recordingOn'] as RunResult;
-      table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${(on.rps / off.rps).toFixed(2)}\n`;
+      const ratio = r['ratio'] as PairedRatio;
+      table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${ratio.median.toFixed(2)} (quartiles ${ratio.q1.toFixed(2)}–${ratio.q3.toFixed(2)})\n`;
       continue;
     }
-    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: number };
-    const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: number };
+    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: PairedRatio };
+    const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: PairedRatio };
     for (const s of ['bare', 'phiguard'] as const) {
       table += `${String(r['payload']).padEnd(36)} | ${s.padEnd(8)} |${f(sat[s].rps)} |${f(sat[s].p50, 2)} |${f(sat[s].p99, 2)} ||        ${f(same.rps)} |${f(same[s].p50, 2)} |${f(same[s].p99, 2)}\n`;
     }
-    table += `${''.padEnd(36)} | ratio    | throughput ${sat.throughputRatio.toFixed(2)} (target ≥ 0.80) | p99 at same load ${same.p99Ratio.toFixed(2)}× (target ≤ 1.5×)\n`;
+    const tr = sat.throughputRatio;
+    const pr = same.p99Ratio;
+    table += `${''.padEnd(36)} | ratio    | throughput ${tr.median.toFixed(2)} (quartiles ${tr.q1.toFixed(2)}–${tr.q3.toFixed(2)}; target ≥ 0.80) | p99 at same load ${pr.median.toFixed(2)}× (quartiles ${pr.q1.toFixed(2)}–${pr.q3.toFixed(2)}; target ≤ 1.5×)\n`;
   }
   table += `audit records written: ${auditLines}\n`;
   process.stdout.write(table);
