@@ -6,9 +6,9 @@
  * response code alternate for every check and evict each other from the CPU caches: in the server, the decision
  * work measured 3-4x its cost in a tight loop. Queued and handled at the end of the turn (setImmediate: after the
  * I/O callbacks of this loop iteration), in two passes (every decision, then every response), each stays warm.
- * On this project's benchmark that is the difference between ~0.7 and ~0.9 of a bare server's throughput
- * (docs/performance.md). It adds no waiting: node's HTTP/2 session writes the responses of a turn to the socket
- * together at the end of the turn either way.
+ * With alternating runs on this project's benchmark (read payload), that took phiguard from ~0.70 to ~0.94 of a bare
+ * server's throughput (docs/performance.md). At a fixed request rate it added no measurable latency: node's HTTP/2
+ * session writes the responses of a turn to the socket together either way.
  *
  * `max` bounds a batch: a turn with more checks is handled in several batches, one per turn, so a burst does not
  * hold the first responses back behind a long queue.
