@@ -201,8 +201,9 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       const now = new Date();
       let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
       const eg = decision.egress;
-      if (accepted && eg && decision.agent !== '' && !contacted.has(`${decision.agent}|${eg.host}:${eg.port}`)) {
-        contacted.add(`${decision.agent}|${eg.host}:${eg.port}`);
+      const contact = eg && decision.agent !== '' ? `${decision.agent}|${eg.host}:${eg.port}` : undefined;
+      if (accepted && eg && contact !== undefined && !contacted.has(contact)) {
+        contacted.add(contact);
         const bom: AiBomRecord = {
           format: AUDIT_FORMAT, type: 'aibom-first-contact', time: now.toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
           endpoint: `${eg.host}:${eg.port}`, covered: eg.covered, baaStatus: eg.reason, vendor: eg.vendor, agreementId: eg.agreementId, registryVersion: eg.registryVersion,
@@ -281,11 +282,10 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   // The checks of one turn are decided together, then answered together (edge/turn-batch.ts says why).
   const batch = createTurnBatch<PendingCheck>((items) => {
     const answers = items.map(evaluate);
-    for (let i = 0; i < items.length; i++) {
+    items.forEach((p, i) => {
       const a = answers[i];
-      const p = items[i];
-      if (a !== undefined && p !== undefined) send(p, a);
-    }
+      if (a !== undefined) send(p, a);
+    });
   });
   const check = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
     batch.add({ call, callback, t0: performance.now() });

@@ -70,23 +70,21 @@ function grpcFrame(file: string): Buffer {
   return frame;
 }
 
+/** The p-th percentile (0-100) of an ascending array (nearest rank, lower). */
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
+const ascending = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
-function quantile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+function median(xs: number[]): number {
+  return percentile(ascending(xs), 50);
 }
 
 function paired(xs: number[]): PairedRatio {
-  return { median: median(xs), q1: quantile(xs, 0.25), q3: quantile(xs, 0.75), rounds: xs };
+  const s = ascending(xs);
+  return { median: percentile(s, 50), q1: percentile(s, 25), q3: percentile(s, 75), rounds: xs };
 }
 
 /**

@@ -22,12 +22,11 @@ export interface TurnBatch<T> {
 
 export function createTurnBatch<T>(run: (items: readonly T[]) => void, max = 256): TurnBatch<T> {
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`turn batch max must be a positive integer, got ${max}`);
-  let queue: T[] = [];
+  const queue: T[] = [];
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
-    const items = queue.length <= max ? queue : queue.slice(0, max);
-    queue = queue.length <= max ? [] : queue.slice(max);
+    const items = queue.splice(0, max);
     if (queue.length > 0) schedule();
     run(items);
   };
