@@ -7,14 +7,20 @@
  *  2. same offered load (--rps at 60% of phiguard's saturation): p50/p99 of each -> ratio.
  * HTTP 200 is not gRPC OK: a grpc-js client first checks each payload's decision over gRPC, and after each
  * phiguard run the decision counter in /metrics must account for every request h2load completed.
+ *
+ * Every run sends a fixed number of requests (h2load -n; about SECONDS of work at the rate measured in the warm-up),
+ * so the CPU each server process used for them (/proc/PID/stat, all threads, and its main thread alone) divides
+ * exactly into CPU time per check. That number is what capacity planning needs, and it drifts less than throughput.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../authz/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
 
 const OUT = path.resolve('bench/out');
+/** Target length of one measured run, in seconds (runs send a fixed number of requests sized from the warm-up). */
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '3');
 const STREAMS = Number(process.env['BENCH_STREAMS'] ?? '50');
 /**
@@ -35,9 +41,15 @@ const PIN = process.env['BENCH_PIN'] === '1' && (await import('node:os')).cpus()
 const serverCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '1', 'node', ...args]] : ['node', args]);
 const loadCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args]);
 
-interface RunResult { rps: number; p50: number; p99: number; done: number; ok: number }
-/** Per-round ratios phiguard/bare: median and quartiles. */
-interface PairedRatio { median: number; q1: number; q3: number; rounds: number[] }
+interface RunResult {
+  rps: number; p50: number; p99: number; done: number; ok: number;
+  /** CPU time per request in µs: the whole server process, and its main (event-loop) thread alone. */
+  cpuUs: number; mainCpuUs: number;
+}
+/** A server under test: its port and its process (for CPU accounting). */
+interface Target { port: number; pid: number }
+/** A per-round paired statistic (phiguard/bare ratio, or phiguard − bare difference): median and quartiles. */
+interface Paired { median: number; q1: number; q3: number; rounds: number[] }
 
 function h2loadAvailable(): boolean {
   return spawnSync('h2load', ['--version']).status === 0;
@@ -70,6 +82,15 @@ function grpcFrame(file: string): Buffer {
   return frame;
 }
 
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime + stime of a process or thread, in µs (/proc/PID/stat fields 14 and 15, after the parenthesized comm). */
+function cpuTimeUs(statFile: string): number {
+  const text = readFileSync(statFile, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
+}
+
 /** The p-th percentile (0-100) of an ascending array (nearest rank, lower). */
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -82,7 +103,7 @@ function median(xs: number[]): number {
   return percentile(ascending(xs), 50);
 }
 
-function paired(xs: number[]): PairedRatio {
+function paired(xs: number[]): Paired {
   const s = ascending(xs);
   return { median: percentile(s, 50), q1: percentile(s, 25), q3: percentile(s, 75), rounds: xs };
 }
@@ -91,40 +112,51 @@ function paired(xs: number[]): PairedRatio {
  * Runs both servers ROUNDS times, alternating, and returns per-server medians of rps, p50, p99, and the paired
  * per-round ratios (phiguard / bare) of throughput and p99.
  */
-function alternate(ports: { bare: number; phiguard: number }, dataFile: string, extra: string[]): { bare: RunResult; phiguard: RunResult; rps: PairedRatio; p99: PairedRatio } {
+function alternate(targets: { bare: Target; phiguard: Target }, dataFile: string, requests: { bare: number; phiguard: number }, extra: string[]): { bare: RunResult; phiguard: RunResult; rps: Paired; p99: Paired; addedCpuUs: Paired } {
   const runs: Record<'bare' | 'phiguard', RunResult[]> = { bare: [], phiguard: [] };
   for (let i = 0; i < ROUNDS; i++) {
     const order: Array<'bare' | 'phiguard'> = i % 2 === 0 ? ['bare', 'phiguard'] : ['phiguard', 'bare'];
-    for (const s of order) runs[s].push(runH2load(ports[s], dataFile, extra));
+    for (const s of order) runs[s].push(runH2load(targets[s], dataFile, requests[s], extra));
   }
   const med = (rs: RunResult[]): RunResult => ({
     rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
     done: rs.reduce((a, r) => a + r.done, 0), ok: rs.reduce((a, r) => a + r.ok, 0),
+    cpuUs: median(rs.map((r) => r.cpuUs)), mainCpuUs: median(rs.map((r) => r.mainCpuUs)),
   });
   return {
     bare: med(runs.bare), phiguard: med(runs.phiguard),
     rps: paired(runs.phiguard.map((r, i) => r.rps / (runs.bare[i]?.rps ?? NaN))),
     p99: paired(runs.phiguard.map((r, i) => r.p99 / (runs.bare[i]?.p99 ?? NaN))),
+    addedCpuUs: paired(runs.phiguard.map((r, i) => r.cpuUs - (runs.bare[i]?.cpuUs ?? NaN))),
   };
 }
 
-function runH2load(port: number, dataFile: string, extra: string[]): RunResult {
-  const log = path.join(OUT, `h2load-${port}-${Date.now()}.log`);
+/** One h2load run of `requests` checks against a server; its throughput, latency and CPU time per check. */
+function runH2load(target: Target, dataFile: string, requests: number, extra: string[]): RunResult {
+  const log = path.join(OUT, `h2load-${target.port}-${Date.now()}.log`);
   const args = [
-    '-c', '1', '-m', String(STREAMS), '-D', String(SECONDS), '--warm-up-time=1',
+    '-c', '1', '-m', String(STREAMS), '-n', String(requests),
     '-H', 'content-type: application/grpc', '-H', 'te: trailers',
     '-d', dataFile, '--log-file', log, ...extra,
-    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+    `http://127.0.0.1:${target.port}/envoy.service.auth.v3.Authorization/Check`,
   ];
   const [cmd, argv] = loadCmd(args);
+  const proc = `/proc/${target.pid}/stat`;
+  const main = `/proc/${target.pid}/task/${target.pid}/stat`;
+  const cpu0 = cpuTimeUs(proc);
+  const main0 = cpuTimeUs(main);
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const cpu1 = cpuTimeUs(proc);
+  const main1 = cpuTimeUs(main);
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}`);
   const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(r.stdout)?.[1] ?? NaN);
   const ok = Number(/status codes: (\d+) 2xx/.exec(r.stdout)?.[1] ?? NaN);
+  const rps = Number(/finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(r.stdout)?.[1] ?? NaN);
   const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
   rmSync(log);
+  if (done !== requests || lines.length !== requests) throw new Error(`h2load completed ${done} of ${requests} requests (${lines.length} logged)`);
   const lat = lines.map((l) => Number(l.split('\t')[2]) / 1000).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return { rps: lines.length / SECONDS, p50: percentile(lat, 50), p99: percentile(lat, 99), done, ok };
+  return { rps, p50: percentile(lat, 50), p99: percentile(lat, 99), done, ok, cpuUs: (cpu1 - cpu0) / requests, mainCpuUs: (main1 - main0) / requests };
 }
 
 /** Newlines in a file, read in chunks (the audit file of a run is larger than a JavaScript string may be). */
@@ -142,17 +174,34 @@ function countLines(file: string): number {
   return n;
 }
 
-function warmUp(port: number, dataFile: string): void {
+/** Warm-up run; returns its throughput (req/s), which sizes the measured runs. */
+function warmUp(port: number, dataFile: string): number {
   const [cmd, argv] = loadCmd([
     '-c', '1', '-m', String(STREAMS), '-n', String(WARMUP_REQUESTS), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', dataFile,
     `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
   ]);
   const r = spawnSync(cmd, argv, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`h2load warm-up failed: ${r.stderr}`);
+  return Number(/finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(r.stdout)?.[1] ?? NaN);
 }
 
+function pidOf(child: ChildProcess): number {
+  if (child.pid === undefined) throw new Error('server process has no pid');
+  return child.pid;
+}
+
+/** phiguard's decision counter, from /metrics. A fresh connection each time: a kept-alive one may be closed by the
+ * server's keep-alive timeout between two scrapes minutes apart. */
 async function decisionsTotal(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const text = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
   return text.split('\n').filter((l) => l.startsWith('phiguard_decisions_total{')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
 }
 
@@ -199,29 +248,32 @@ async function main(): Promise<void> {
     }
     // Warm-up: every server runs every payload before anything is measured, so each is measured on JIT-optimized
     // code. (Unwarmed, phiguard's first ~60,000 checks ran ~25% slower than its steady state; the bare server has
-    // far less code to warm.)
-    for (const port of [barePort, pgPort, recPort]) for (const w of prepared) warmUp(port, w.dataFile);
+    // far less code to warm.) The warm-up's throughput sizes each measured run to about SECONDS.
+    const targets = { bare: { port: barePort, pid: pidOf(bare) }, phiguard: { port: pgPort, pid: pidOf(pg) }, recording: { port: recPort, pid: pidOf(rec) } };
+    const warmRate = new Map<string, number>();
+    for (const [name, t] of Object.entries(targets)) for (const w of prepared) warmRate.set(`${name} ${w.dataFile}`, warmUp(t.port, w.dataFile));
+    const sized = (name: string, dataFile: string): number => Math.max(1000, Math.round((warmRate.get(`${name} ${dataFile}`) ?? 1000) * SECONDS));
 
     for (const { p, frame, dataFile, code } of prepared) {
-
       const before = await decisionsTotal(metricsPort);
-      const ports = { bare: barePort, phiguard: pgPort };
-      const sat = alternate(ports, dataFile, []);
+      const pair = { bare: targets.bare, phiguard: targets.phiguard };
+      const sat = alternate(pair, dataFile, { bare: sized('bare', dataFile), phiguard: sized('phiguard', dataFile) }, []);
       const counted = (await decisionsTotal(metricsPort)) - before;
       const rate = Math.max(1, Math.floor(sat.phiguard.rps * 0.6));
-      const same = alternate(ports, dataFile, [`--rps=${rate}`]);
+      const n = Math.round(rate * SECONDS);
+      const same = alternate(pair, dataFile, { bare: n, phiguard: n }, [`--rps=${rate}`]);
       results.push({
         payload: p.name, bytes: frame.length, grpcStatus: code, decisionsCounted: counted,
-        saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.rps },
+        saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.rps, addedCpuUs: sat.addedCpuUs },
         sameLoad: { rps: rate, bare: same.bare, phiguard: same.phiguard, p99Ratio: same.p99 },
       });
-      // Every completed h2load request (warm-up included) must be a counted gRPC decision.
+      // Every completed h2load request must be a counted gRPC decision.
       if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
     }
     // Recording on vs off, same payload mix member (read), alternating rounds.
     const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
-    const recording = alternate({ bare: pgPort, phiguard: recPort }, readFrame, []);
-    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps });
+    const recording = alternate({ bare: targets.phiguard, phiguard: targets.recording }, readFrame, { bare: sized('phiguard', readFrame), phiguard: sized('recording', readFrame) }, []);
+    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps, addedCpuUs: recording.addedCpuUs });
   } finally {
     bare.kill('SIGTERM');
     pg.kill('SIGTERM');
@@ -231,23 +283,25 @@ async function main(): Promise<void> {
 
   const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
   let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, medians over ${ROUNDS} alternating rounds (ratios: median of the per-round ratios) after ${WARMUP_REQUESTS} warm-up checks per payload, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
-  table += `payload                              | server   |   req/s |  p50 ms |  p99 ms || same-load req/s |  p50 ms |  p99 ms\n`;
+  table += `payload                              | server   |   req/s |  p50 ms |  p99 ms | CPU µs/check (main thread) || same-load req/s |  p50 ms |  p99 ms\n`;
   for (const r of results) {
     if ('recordingOn' in r) {
       const off = r['recordingOff'] as RunResult;
       const on = r['recordingOn'] as RunResult;
-      const ratio = r['ratio'] as PairedRatio;
-      table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${ratio.median.toFixed(2)} (quartiles ${ratio.q1.toFixed(2)}–${ratio.q3.toFixed(2)})\n`;
+      const ratio = r['ratio'] as Paired;
+      const added = r['addedCpuUs'] as Paired;
+      table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${ratio.median.toFixed(2)} (quartiles ${ratio.q1.toFixed(2)}–${ratio.q3.toFixed(2)}) | recording adds ${added.median.toFixed(1)} µs CPU per check\n`;
       continue;
     }
-    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: PairedRatio };
-    const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: PairedRatio };
+    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: Paired; addedCpuUs: Paired };
+    const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: Paired };
     for (const s of ['bare', 'phiguard'] as const) {
-      table += `${String(r['payload']).padEnd(36)} | ${s.padEnd(8)} |${f(sat[s].rps)} |${f(sat[s].p50, 2)} |${f(sat[s].p99, 2)} ||        ${f(same.rps)} |${f(same[s].p50, 2)} |${f(same[s].p99, 2)}\n`;
+      table += `${String(r['payload']).padEnd(36)} | ${s.padEnd(8)} |${f(sat[s].rps)} |${f(sat[s].p50, 2)} |${f(sat[s].p99, 2)} | ${f(sat[s].cpuUs, 1)} (${sat[s].mainCpuUs.toFixed(1)})${''.padEnd(8)} ||        ${f(same.rps)} |${f(same[s].p50, 2)} |${f(same[s].p99, 2)}\n`;
     }
     const tr = sat.throughputRatio;
     const pr = same.p99Ratio;
-    table += `${''.padEnd(36)} | ratio    | throughput ${tr.median.toFixed(2)} (quartiles ${tr.q1.toFixed(2)}–${tr.q3.toFixed(2)}; target ≥ 0.80) | p99 at same load ${pr.median.toFixed(2)}× (quartiles ${pr.q1.toFixed(2)}–${pr.q3.toFixed(2)}; target ≤ 1.5×)\n`;
+    const ac = sat.addedCpuUs;
+    table += `${''.padEnd(36)} | ratio    | throughput ${tr.median.toFixed(2)} (quartiles ${tr.q1.toFixed(2)}–${tr.q3.toFixed(2)}; target ≥ 0.80) | p99 at same load ${pr.median.toFixed(2)}× (quartiles ${pr.q1.toFixed(2)}–${pr.q3.toFixed(2)}; target ≤ 1.5×) | phiguard adds ${ac.median.toFixed(1)} µs CPU per check (quartiles ${ac.q1.toFixed(1)}–${ac.q3.toFixed(1)})\n`;
   }
   table += `audit records written: ${auditLines}\n`;
   process.stdout.write(table);
@@ -255,6 +309,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`bench failed: ${e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ""}` : String(e)}\n`);
   process.exit(1);
 });
