@@ -109,8 +109,9 @@ function paired(xs: number[]): Paired {
 }
 
 /**
- * Runs both servers ROUNDS times, alternating, and returns per-server medians of rps, p50, p99, and the paired
- * per-round ratios (phiguard / bare) of throughput and p99.
+ * Runs both servers ROUNDS times, alternating, `requests[server]` checks per run, and returns per-server medians
+ * (rps, p50, p99, CPU per check), the paired per-round ratios (phiguard / bare) of throughput and p99, and the paired
+ * per-round difference (phiguard − bare) of CPU per check.
  */
 function alternate(targets: { bare: Target; phiguard: Target }, dataFile: string, requests: { bare: number; phiguard: number }, extra: string[]): { bare: RunResult; phiguard: RunResult; rps: Paired; p99: Paired; addedCpuUs: Paired } {
   const runs: Record<'bare' | 'phiguard', RunResult[]> = { bare: [], phiguard: [] };
