@@ -132,27 +132,37 @@ function alternate(targets: { bare: Target; phiguard: Target }, dataFile: string
   };
 }
 
+/**
+ * h2load with the traffic shape of every run (one connection, STREAMS streams, gRPC-framed `dataFile`) sending
+ * `requests` Checks to `port`; returns its stdout.
+ */
+function h2load(port: number, dataFile: string, requests: number, extra: string[]): string {
+  const [cmd, argv] = loadCmd([
+    '-c', '1', '-m', String(STREAMS), '-n', String(requests),
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', dataFile, ...extra,
+    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+  ]);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** h2load's overall rate: "finished in 3.01s, 7000.00 req/s". */
+const rateOf = (stdout: string): number => Number(/finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(stdout)?.[1] ?? NaN);
+
 /** One h2load run of `requests` checks against a server; its throughput, latency and CPU time per check. */
 function runH2load(target: Target, dataFile: string, requests: number, extra: string[]): RunResult {
   const log = path.join(OUT, `h2load-${target.port}-${Date.now()}.log`);
-  const args = [
-    '-c', '1', '-m', String(STREAMS), '-n', String(requests),
-    '-H', 'content-type: application/grpc', '-H', 'te: trailers',
-    '-d', dataFile, '--log-file', log, ...extra,
-    `http://127.0.0.1:${target.port}/envoy.service.auth.v3.Authorization/Check`,
-  ];
-  const [cmd, argv] = loadCmd(args);
   const proc = `/proc/${target.pid}/stat`;
   const main = `/proc/${target.pid}/task/${target.pid}/stat`;
   const cpu0 = cpuTimeUs(proc);
   const main0 = cpuTimeUs(main);
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const stdout = h2load(target.port, dataFile, requests, ['--log-file', log, ...extra]);
   const cpu1 = cpuTimeUs(proc);
   const main1 = cpuTimeUs(main);
-  if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr}`);
-  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(r.stdout)?.[1] ?? NaN);
-  const ok = Number(/status codes: (\d+) 2xx/.exec(r.stdout)?.[1] ?? NaN);
-  const rps = Number(/finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(r.stdout)?.[1] ?? NaN);
+  const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)?.[1] ?? NaN);
+  const ok = Number(/status codes: (\d+) 2xx/.exec(stdout)?.[1] ?? NaN);
+  const rps = rateOf(stdout);
   const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
   rmSync(log);
   if (done !== requests || lines.length !== requests) throw new Error(`h2load completed ${done} of ${requests} requests (${lines.length} logged)`);
@@ -183,13 +193,7 @@ function countLines(file: string): number {
 
 /** Warm-up run; returns its throughput (req/s), which sizes the measured runs. */
 function warmUp(port: number, dataFile: string): number {
-  const [cmd, argv] = loadCmd([
-    '-c', '1', '-m', String(STREAMS), '-n', String(WARMUP_REQUESTS), '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', dataFile,
-    `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
-  ]);
-  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`h2load warm-up failed: ${r.stderr}`);
-  return Number(/finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(r.stdout)?.[1] ?? NaN);
+  return rateOf(h2load(port, dataFile, WARMUP_REQUESTS, []));
 }
 
 function pidOf(child: ChildProcess): number {
