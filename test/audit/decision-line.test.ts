@@ -9,7 +9,8 @@ import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
 import { checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, decisionRecord, DECISION_REASONS, loadPolicyDir, type Decision } from '../../authz/index.js';
-import { decisionLine } from '../../authz/audit/index.js';
+import { decisionLine, decisionRow } from '../../authz/audit/index.js';
+import { DecisionRowSchema } from '../../authz/audit/decision-row.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const loaded = loadPolicyDir(path.join(here, '../../examples/policies'));
@@ -24,6 +25,8 @@ const principals = ['spiffe://cluster.local/ns/scribe/sa/ambient-scribe', 'spiff
 const at = new Date('2026-11-25T10:00:00.123Z');
 const same = (id: string, d: Decision, a: Parameters<typeof decisionRecord>[2], us: number, t: Date): void => {
   expect(decisionLine(id, d, a, us, t)).toBe(JSON.stringify(decisionRecord(id, d, a, us, t)));
+  // The row crosses to the writer thread as a structured clone and is validated there: every row must pass.
+  expect(DecisionRowSchema.safeParse(structuredClone(decisionRow(id, d, a, us, t.getTime()))).success).toBe(true);
 };
 
 describe('decision audit line', () => {
