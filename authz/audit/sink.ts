@@ -9,14 +9,19 @@
  * - `close()` flushes everything pending and queued (SIGTERM drain).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { createDecisionRowFormatter, type DecisionRow } from './decision-row.js';
 
 export interface AuditSink {
   /** Queues one record. Returns false if it could not be accepted (the caller must fail closed). */
   write(record: object): boolean;
   /** Queues one record already serialized as a JSON line (no newline). Same contract as `write`. */
   writeLine(line: string): boolean;
+  /** Queues one decision record, as a row (decision-row.ts). Same contract as `write`. */
+  writeDecision(row: DecisionRow): boolean;
   /** True while the sink accepts records. */
   healthy(): boolean;
+  /** Resolves once the target is open or failed to open (then `healthy()` is false). Never rejects. */
+  ready(): Promise<void>;
   /** Bytes accepted and not yet written. */
   bufferedBytes(): number;
   /** Records accepted since start. */
@@ -30,6 +35,10 @@ export interface AuditSinkOptions {
   target: string;
   maxBufferBytes?: number;
   onError?: (code: string) => void;
+  /** Called when a chunk of records has been written to the target (after the write completed). */
+  onWritten?: (records: number, bytes: number) => void;
+  /** Called once the target is open (a file) or at once (stdout). */
+  onOpen?: () => void;
 }
 
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
@@ -41,8 +50,18 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   let failed = false;
   let count = 0;
   let pending = '';
+  let pendingRecords = 0;
   let scheduled: NodeJS.Immediate | undefined;
+  let opened: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => { opened = resolve; });
+  const open = (): void => {
+    opened();
+    options.onOpen?.();
+  };
+  if (toStdout) queueMicrotask(open);
+  else stream.once('open', open);
   stream.on('error', (e: NodeJS.ErrnoException) => {
+    opened();
     failed = true;
     options.onError?.(e.code ?? 'error');
   });
@@ -50,21 +69,29 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     scheduled = undefined;
     if (pending === '' || failed || stream.destroyed) return;
     const chunk = pending;
+    const records = pendingRecords;
     pending = '';
-    stream.write(chunk);
+    pendingRecords = 0;
+    const onWritten = options.onWritten;
+    if (onWritten) stream.write(chunk, (e) => { if (!e) onWritten(records, Buffer.byteLength(chunk)); });
+    else stream.write(chunk);
   };
   const writeLine = (line: string): boolean => {
     if (failed || stream.destroyed || stream.writableEnded) return false;
     if (stream.writableLength + pending.length > max) return false;
     pending += `${line}\n`;
+    pendingRecords++;
     count++;
     scheduled ??= setImmediate(flush);
     return true;
   };
+  const format = createDecisionRowFormatter();
   return {
     write: (record) => writeLine(JSON.stringify(record)),
     writeLine,
+    writeDecision: (row) => writeLine(format(row)),
     healthy: () => !failed && !stream.destroyed,
+    ready: () => ready,
     bufferedBytes: () => stream.writableLength + pending.length,
     written: () => count,
     close: () =>

@@ -1,0 +1,32 @@
+/**
+ * Messages between the Check path's thread and the audit writer thread (audit-writer.ts). Both sides validate what
+ * they receive: a thread boundary is a boundary.
+ */
+import { z } from 'zod';
+import { DecisionRowSchema } from './decision-row.js';
+
+/** `workerData` of the writer thread. */
+export const WriterInitSchema = z.object({
+  /** File path (appended to, created 0600), or `-` for stdout. */
+  target: z.string().min(1),
+});
+
+/** To the writer: the records of one event-loop turn, in order (a decision row, or any other record as a JSON line). */
+export const ToWriterSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('records'), records: z.array(z.union([z.string(), DecisionRowSchema])) }),
+  z.object({ t: z.literal('close') }),
+]);
+export type ToWriter = z.infer<typeof ToWriterSchema>;
+
+/** From the writer. */
+export const FromWriterSchema = z.discriminatedUnion('t', [
+  /** The target is open: records will be written. */
+  z.object({ t: z.literal('ready') }),
+  /** `records` records (`bytes` bytes) reached the target. */
+  z.object({ t: z.literal('written'), records: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+  /** The writer cannot write (a code such as ENOSPC, or `invalid-message`): every later record is refused. */
+  z.object({ t: z.literal('error'), code: z.string() }),
+  /** Everything received was written and the target closed. */
+  z.object({ t: z.literal('closed') }),
+]);
+export type FromWriter = z.infer<typeof FromWriterSchema>;
