@@ -25,6 +25,13 @@ export const ServerConfigSchema = z
     /** Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset). */
     auditEventFile: z.string().optional(),
     auditMaxBufferBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
+    /**
+     * Where decision audit lines are formatted and written: `thread` (default), a writer thread beside the Check path,
+     * which then only hands over each decision's values; `inline`, on the Check path itself. `thread` takes the
+     * line off the event loop (higher throughput, lower tail latency) but uses more CPU in all; with one CPU or a CPU
+     * limit of about one core, `inline` uses less. See audit/threaded-sink.ts and docs/performance.md.
+     */
+    auditWriter: z.enum(['thread', 'inline']).default('thread'),
     jwksFile: z.string().optional(),
     jwksUri: z.url().optional(),
     jwtIssuer: z.string().optional(),

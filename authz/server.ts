@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { breakGlassAttestation, createAuditSink, decisionLine, toAuditEvent, type AuditSink } from './audit/index.js';
+import { breakGlassAttestation, createAuditSink, createThreadedAuditSink, decisionRow, toAuditEvent, type AuditSink } from './audit/index.js';
 import { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorization } from './authorizer.js';
 import { createContainmentStore, createPatientContext, hashPatient, triggerOf, type ContainmentStore } from './containment/index.js';
 import { createBaaStore, createRateLimiter, loadCredentialStore, type BaaStore, type CredentialStore } from './egress/index.js';
@@ -66,17 +66,25 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const observers = [...(options.observers ?? [])];
 
   const metricsRef: { current?: Metrics } = {};
-  const audit = createAuditSink({
+  // The PHI access trail, by default formatted and written by its own thread (audit/threaded-sink.ts says why).
+  const auditOptions = {
     target: config.auditFile,
     maxBufferBytes: config.auditMaxBufferBytes,
-    onError: (code) => {
+    onError: (code: string) => {
       log.error({ code }, 'audit sink failed: every request will be denied until restart');
       metricsRef.current?.auditErrors.inc({ code });
     },
-  });
+  };
+  const audit = config.auditWriter === 'thread' ? createThreadedAuditSink(auditOptions) : createAuditSink(auditOptions);
   const auditEvents = config.auditEventFile !== undefined
     ? createAuditSink({ target: config.auditEventFile, maxBufferBytes: config.auditMaxBufferBytes, onError: (code) => log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart') })
     : undefined;
+  /** A startup failure once the audit sinks exist: they are closed first (the writer thread would keep the process alive). */
+  const startupFailed = async (message: string, findings: Finding[] = []): Promise<StartupError> => {
+    await audit.close();
+    await auditEvents?.close();
+    return new StartupError(message, findings);
+  };
   const m = createMetrics(() => audit.bufferedBytes(), { defaultMetrics: options.defaultMetrics !== false });
   metricsRef.current = m;
 
@@ -95,9 +103,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     },
   });
   if (!loaded.ok) {
-    await audit.close();
-    await auditEvents?.close();
-    throw new StartupError(`policy directory ${config.policies} did not load`, loaded.findings);
+    throw await startupFailed(`policy directory ${config.policies} did not load`, loaded.findings);
   }
   const policies = loaded.store;
   m.policyInfo.set({ version: policies.current().version }, 1);
@@ -109,12 +115,12 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       ? [{ issuer: config.jwtIssuer, audiences: config.jwtAudience, ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }) }]
       : [],
   });
-  if (!claimsConfig.success) throw new StartupError(`JWT configuration invalid: ${claimsConfig.error.issues.map((i) => i.message).join('; ')}`);
+  if (!claimsConfig.success) throw await startupFailed(`JWT configuration invalid: ${claimsConfig.error.issues.map((i) => i.message).join('; ')}`);
   let claims;
   try {
     claims = createClaimsResolver(claimsConfig.data);
   } catch (e) {
-    throw new StartupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
+    throw await startupFailed(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
   }
   let baa: BaaStore | undefined;
   if (config.baaRegistry !== undefined) {
@@ -128,7 +134,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
       },
     });
-    if (!b.ok) throw new StartupError(`BAA registry unusable: ${b.error}`);
+    if (!b.ok) throw await startupFailed(`BAA registry unusable: ${b.error}`);
     baa = b.store;
   }
   const baaStore = baa;
@@ -148,7 +154,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   let credentials: CredentialStore | undefined;
   if (config.egressCredentials !== undefined) {
     const c = loadCredentialStore(config.egressCredentials, (code) => log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'));
-    if (!c.ok) throw new StartupError(`egress credentials unusable: ${c.error}`);
+    if (!c.ok) throw await startupFailed(`egress credentials unusable: ${c.error}`);
     credentials = c.store;
   }
   const authorizer = createAuthorizer({
@@ -198,8 +204,9 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     let decision = decisionIn;
     try {
       const latencyUs = Math.trunc((performance.now() - p.t0) * 1000);
-      const now = new Date();
-      let accepted = audit.writeLine(decisionLine(decisionId, decision, auth?.attributes, latencyUs, now));
+      const nowMs = Date.now();
+      let accepted = audit.writeDecision(decisionRow(decisionId, decision, auth?.attributes, latencyUs, nowMs));
+      const now = new Date(nowMs);
       const eg = decision.egress;
       const contact = eg && decision.agent !== '' ? `${decision.agent}|${eg.host}:${eg.port}` : undefined;
       if (accepted && eg && contact !== undefined && !contacted.has(contact)) {
@@ -291,6 +298,8 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     batch.add({ call, callback, t0: performance.now() });
   };
 
+  // Serve only once the audit target is open (or known to have failed: then every check is denied and /readyz says so).
+  await audit.ready();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
   if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
   server.addService(authorizationServiceDefinition(), { Check: check });
@@ -298,8 +307,8 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   health.addToServer(server);
   const grpcPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-  }).catch((e: unknown) => {
-    throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : 'error'}`);
+  }).catch(async (e: unknown) => {
+    throw await startupFailed(`cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : 'error'}`);
   });
 
   const ready = (): boolean => !draining && audit.healthy();
@@ -325,9 +334,9 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const metricsPort = await new Promise<number>((resolve, reject) => {
     ops.once('error', reject);
     ops.listen(config.metricsPort, config.host, () => resolve((ops.address() as AddressInfo).port));
-  }).catch((e: unknown) => {
+  }).catch(async (e: unknown) => {
     server.forceShutdown();
-    throw new StartupError(`cannot listen for metrics on ${config.host}:${config.metricsPort}: ${e instanceof Error ? e.message : 'error'}`);
+    throw await startupFailed(`cannot listen for metrics on ${config.host}:${config.metricsPort}: ${e instanceof Error ? e.message : 'error'}`);
   });
 
   log.info({ grpc: `${config.host}:${grpcPort}`, ops: `${config.host}:${metricsPort}`, policyVersion: policies.current().version, agents: policies.current().agents.map((a) => a.name) }, 'phiguard ext_authz listening');

@@ -17,6 +17,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--egress-credentials <file>', 'EgressCredentials: per-endpoint secrets to inject on allowed egress').env('PHIGUARD_EGRESS_CREDENTIALS'))
     .addOption(new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)').env('PHIGUARD_INTERNAL_DOMAINS').argParser(list))
     .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))
+    .addOption(new Option('--audit-max-buffer-bytes <n>', 'audit bytes queued and not yet written before requests are denied').env('PHIGUARD_AUDIT_MAX_BUFFER_BYTES'))
+    .addOption(new Option('--audit-writer <where>', 'thread (default): audit lines formatted and written by a writer thread; inline: on the Check path (less CPU in all; for one CPU)').env('PHIGUARD_AUDIT_WRITER'))
     .addOption(new Option('--audit-event-file <path>', 'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines').env('PHIGUARD_AUDIT_EVENT_FILE'))
     .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
     .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
