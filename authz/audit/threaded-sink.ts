@@ -3,9 +3,9 @@
  * writing done by a writer thread (audit-writer.ts).
  *
  * On the Check path a decision costs one row (decision-row.ts) pushed onto this turn's batch; the batch goes to the
- * writer as one message at the end of the turn (setImmediate), a structured clone of ~1 µs per record. Building the
- * ~1 KB JSON line on the Check path measured 10-20 µs per check inside the server (docs/performance.md, fifth
- * session). The writer runs on another core when there is one; with one CPU it shares it, and saves nothing.
+ * writer as one message at the end of the turn (setImmediate), a structured clone of ~1 µs per record. The ~1 KB
+ * JSON line on the Check path measured 15-20 µs per check inside the server: 10-12 µs to build it and 5-8 µs to
+ * encode it for the write (docs/performance.md, fifth session). The writer runs on another core when there is one; with one CPU it shares it, and saves nothing.
  *
  * Fail closed, as the in-thread sink:
  * - `write*` returns false (the caller denies) once the writer reported an error, crashed or exited, and while the
