@@ -206,13 +206,12 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       const latencyUs = Math.trunc((performance.now() - p.t0) * 1000);
       const nowMs = Date.now();
       let accepted = audit.writeDecision(decisionRow(decisionId, decision, auth?.attributes, latencyUs, nowMs));
-      const now = new Date(nowMs);
       const eg = decision.egress;
       const contact = eg && decision.agent !== '' ? `${decision.agent}|${eg.host}:${eg.port}` : undefined;
       if (accepted && eg && contact !== undefined && !contacted.has(contact)) {
         contacted.add(contact);
         const bom: AiBomRecord = {
-          format: AUDIT_FORMAT, type: 'aibom-first-contact', time: now.toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
+          format: AUDIT_FORMAT, type: 'aibom-first-contact', time: new Date(nowMs).toISOString(), agent: decision.agent, principal: auth?.attributes.source.principal ?? '',
           endpoint: `${eg.host}:${eg.port}`, covered: eg.covered, baaStatus: eg.reason, vendor: eg.vendor, agreementId: eg.agreementId, registryVersion: eg.registryVersion,
           decision: decision.outcome,
         };
@@ -223,12 +222,12 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
         const trigger = triggerOf(decision.reason);
         const cfg = agentPolicy?.policy.spec.containment;
         const inEnforce = agentPolicy?.mode === 'enforce';
-        if (agentPolicy && cfg && trigger && inEnforce && cfg.triggers.includes(trigger) && !containment.store.get(decision.agent, now.getTime())) {
+        if (agentPolicy && cfg && trigger && inEnforce && cfg.triggers.includes(trigger) && !containment.store.get(decision.agent, nowMs)) {
           const salt = randomUUID();
           const state = {
             agent: decision.agent, action: cfg.action ?? (agentPolicy.tier === 'batch' ? 'stop' as const : 'soft-quarantine' as const), trigger,
-            since: now.toISOString(), until: new Date(now.getTime() + cfg.durationMinutes * 60_000).toISOString(), decisionId, replica: replicaId,
-            contextPatients: containment.context.recent(decision.agent, now.getTime()).map((patient) => hashPatient(salt, patient)), salt,
+            since: new Date(nowMs).toISOString(), until: new Date(nowMs + cfg.durationMinutes * 60_000).toISOString(), decisionId, replica: replicaId,
+            contextPatients: containment.context.recent(decision.agent, nowMs).map((patient) => hashPatient(salt, patient)), salt,
           };
           containment.store.enter(state);
           m.contained.set({ agent: state.agent, action: state.action }, 1);
@@ -238,7 +237,7 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
       }
       if (accepted && decision.lane && decision.outcome === 'allow' && decision.reason === DECISION_REASONS.breakGlass && auth) {
         // Every access through a lane is attested; without the attestation there is no access.
-        const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, now);
+        const att = breakGlassAttestation(decisionId, { ...decision, lane: decision.lane }, auth.attributes, new Date(nowMs));
         accepted = audit.write(att) && (auditEvents === undefined || auditEvents.write(toAuditEvent(att)));
       }
       if (!accepted) {

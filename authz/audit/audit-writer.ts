@@ -9,11 +9,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createAuditSink } from './sink.js';
-import { FromWriterSchema, ToWriterSchema, WriterInitSchema, type FromWriter } from './writer-protocol.js';
+import { ToWriterSchema, WriterInitSchema, type FromWriter } from './writer-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('audit-writer.ts runs as a worker thread (threaded-sink.ts starts it)');
-const post = (m: FromWriter): void => port.postMessage(FromWriterSchema.parse(m));
+const post = (m: FromWriter): void => port.postMessage(m);
 const init = WriterInitSchema.safeParse(workerData);
 if (!init.success) {
   post({ t: 'error', code: 'invalid-writer-init' });
@@ -31,7 +31,10 @@ if (!init.success) {
     maxBufferBytes: Number.MAX_SAFE_INTEGER,
     onError: fail,
     onWritten: (records, bytes) => post({ t: 'written', records, bytes }),
-    onOpen: () => post({ t: 'ready' }),
+  });
+  // A target that fails to open reports its error through onError instead.
+  void sink.ready().then(() => {
+    if (sink.healthy()) post({ t: 'ready' });
   });
   port.on('message', (m: unknown) => {
     const msg = ToWriterSchema.safeParse(m);

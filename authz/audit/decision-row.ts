@@ -51,16 +51,17 @@ export function decisionRow(decisionId: string, d: Decision, a: RequestAttribute
   ];
 }
 
-/** The range `Date#toISOString` accepts (ECMA-262 time values: ±8.64e15 ms). */
+/** The range of ECMA-262 time values, which `Date#toISOString` accepts: ±8.64e15 ms. */
+const MAX_TIME_MS = 8.64e15;
 function isIsoDate(ms: number): boolean {
-  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS;
 }
 
 const str = z.string();
 /** Any number: JSON.stringify writes NaN and ±Infinity as null, as it does for the record object. */
 const num = z.custom<number>((v) => typeof v === 'number');
 /** A time `toISOString` accepts (decisionRow checks this before a row leaves the Check path). */
-const time = z.number().min(-8.64e15).max(8.64e15);
+const time = z.number().min(-MAX_TIME_MS).max(MAX_TIME_MS);
 const strs = z.array(z.string()).readonly();
 /** A row as it arrives from another thread (the writer validates every row: a thread is a boundary too). */
 export const DecisionRowSchema = z.tuple([

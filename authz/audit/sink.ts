@@ -37,8 +37,6 @@ export interface AuditSinkOptions {
   onError?: (code: string) => void;
   /** Called when a chunk of records has been written to the target (after the write completed). */
   onWritten?: (records: number, bytes: number) => void;
-  /** Called once the target is open (a file) or at once (stdout). */
-  onOpen?: () => void;
 }
 
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
@@ -54,12 +52,8 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   let scheduled: NodeJS.Immediate | undefined;
   let opened: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => { opened = resolve; });
-  const open = (): void => {
-    opened();
-    options.onOpen?.();
-  };
-  if (toStdout) queueMicrotask(open);
-  else stream.once('open', open);
+  if (toStdout) opened();
+  else stream.once('open', () => opened());
   stream.on('error', (e: NodeJS.ErrnoException) => {
     opened();
     failed = true;
