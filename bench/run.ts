@@ -222,11 +222,15 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   mkdirSync(OUT, { recursive: true });
-  const payloads = [
+  const allPayloads = [
     { name: 'read (jwt_authn claims, allow)', file: 'examples/requests/scribe-read-encounter.json', expect: 0 },
     { name: 'transaction Bundle (allow)', file: 'examples/requests/scribe-note-transaction.json', expect: 0 },
     { name: 'population search (deny)', file: 'examples/requests/scribe-population-search.json', expect: 7 },
   ];
+  // BENCH_PAYLOADS=read,transaction: only the payloads whose file name contains one of these (default: all three).
+  const only = (process.env['BENCH_PAYLOADS'] ?? '').split(',').filter((s) => s !== '');
+  const payloads = only.length === 0 ? allPayloads : allPayloads.filter((p) => only.some((o) => p.file.includes(o)));
+  if (payloads.length === 0) throw new Error(`BENCH_PAYLOADS=${only.join(',')} matches no payload`);
 
   const bare = spawn(...serverCmd(['--import', 'tsx', 'bench/bare-server.ts', '0']), { stdio: ['ignore', 'pipe', 'inherit'] });
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
@@ -282,9 +286,11 @@ async function main(): Promise<void> {
       if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
     }
     // Recording on vs off, same payload mix member (read), alternating rounds.
-    const readFrame = path.join(OUT, 'scribe-read-encounter.json.grpc');
-    const recording = alternate({ bare: targets.phiguard, phiguard: targets.recording }, readFrame, { bare: sized('phiguard', readFrame), phiguard: sized('recording', readFrame) }, []);
-    results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps, addedCpuUs: recording.addedCpuUs });
+    const readFrame = prepared.find((w) => w.p.file.includes('scribe-read-encounter'))?.dataFile;
+    if (readFrame !== undefined) {
+      const recording = alternate({ bare: targets.phiguard, phiguard: targets.recording }, readFrame, { bare: sized('phiguard', readFrame), phiguard: sized('recording', readFrame) }, []);
+      results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps, addedCpuUs: recording.addedCpuUs });
+    }
   } finally {
     bare.kill('SIGTERM');
     pg.kill('SIGTERM');
