@@ -26,12 +26,18 @@ export const ServerConfigSchema = z
     auditEventFile: z.string().optional(),
     auditMaxBufferBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
     /**
-     * Where decision audit lines are formatted and written: `thread` (default), a writer thread beside the Check path,
-     * which then only hands over each decision's values; `inline`, on the Check path itself. `thread` takes the
-     * line off the event loop (higher throughput, lower tail latency) but uses more CPU in all; with one CPU or a CPU
-     * limit of about one core, `inline` uses less. See audit/threaded-sink.ts and docs/performance.md.
+     * Where decision audit lines are formatted and written: `thread`, a writer thread beside the thread that decides,
+     * which then only hands over each decision's values; `inline`, on the deciding thread itself. Default: `inline`
+     * when decisions run on the decision thread (it is off the gRPC thread already: a third thread only costs CPU),
+     * `thread` when they run inline on the gRPC thread. See audit/threaded-sink.ts and docs/performance.md.
      */
-    auditWriter: z.enum(['thread', 'inline']).default('thread'),
+    auditWriter: z.enum(['thread', 'inline']).optional(),
+    /**
+     * Where Checks are decided: `thread` (default), on a decision thread beside the gRPC thread, which then runs only
+     * grpc-js (threaded-server.ts); `inline`, on the gRPC thread (server.ts). `thread` needs a second core to pay off
+     * (CPU request/limit of 2); with one core, `inline` uses less CPU. See docs/performance.md.
+     */
+    decisions: z.enum(['thread', 'inline']).default('thread'),
     jwksFile: z.string().optional(),
     jwksUri: z.url().optional(),
     jwtIssuer: z.string().optional(),

@@ -13,7 +13,7 @@
  * - A record is accepted when it is queued in memory, as with any buffered writer: a crash of the process loses what
  *   was not yet written. `close()` (SIGTERM) sends what is queued and waits until the writer has written everything.
  */
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../start-worker.js';
 import type { DecisionRow } from './decision-row.js';
 import type { AuditSink, AuditSinkOptions } from './sink.js';
 import { FromWriterSchema, type ToWriter } from './writer-protocol.js';
@@ -23,7 +23,7 @@ const INITIAL_BYTES_PER_RECORD = 1024;
 
 export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
   const max = options.maxBufferBytes ?? 64 * 1024 * 1024;
-  const worker = startWriter(options.target);
+  const worker = startWorker(import.meta.url, 'audit-writer', { target: options.target });
   let failed = false;
   let closing = false;
   let exited = false;
@@ -112,19 +112,4 @@ export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
       await worker.terminate();
     },
   };
-}
-
-/**
- * Starts the writer thread. From the compiled build, `audit-writer.js` beside this file. From the TypeScript sources
- * (tests, `tsx`), `audit-writer.ts` with tsx's loader registered in the thread first: a worker does not inherit the
- * module hooks of the thread that starts it.
- */
-function startWriter(target: string): Worker {
-  const here = import.meta.url;
-  const workerData = { target };
-  if (!here.endsWith('.ts')) return new Worker(new URL('./audit-writer.js', here), { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./audit-writer.ts', here).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData });
 }

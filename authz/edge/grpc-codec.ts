@@ -41,6 +41,17 @@ export function authorizationServiceDefinition(): grpc.ServiceDefinition {
   };
 }
 
+/**
+ * The same method with the request left as its wire bytes: for the listener that hands each CheckRequest to the
+ * decision thread (threaded-server.ts), which decodes it there. Responses are encoded bytes already.
+ */
+export function rawAuthorizationServiceDefinition(): grpc.ServiceDefinition {
+  const def = authorizationServiceDefinition();
+  const check = def['Check'];
+  if (check === undefined) throw new Error('Check method missing from the Authorization service definition');
+  return { Check: { ...check, requestDeserialize: (bytes: Buffer) => bytes } };
+}
+
 /** The request value the handler receives from this codec. */
 export function isDecodedCheck(v: unknown): v is DecodedCheck {
   if (typeof v !== 'object' || v === null || !('ok' in v)) return false;
