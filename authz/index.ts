@@ -5,7 +5,8 @@ export { createAuthorizer, DEFAULT_INTERNAL_SUFFIXES, type Authorizer, type Auth
 export { decide } from './decide.js';
 export { selectAgent, type AgentMatch } from './select-agent.js';
 export { DECISION_REASONS, BUILTIN_RULES, type Decision, type DecisionReason, type RuleTrace } from './decision.js';
-export { startAuthzServer, StartupError, type AuthzServer, type DecisionObserver, type StartOptions } from './server.js';
+export { startAuthzServer, StartupError, type AuthzServer, type AuthzService, type DecisionObserver, type StartOptions } from './server.js';
+export { startThreadedAuthzServer, type ThreadedStartOptions } from './threaded-server.js';
 export { ServerConfigSchema, type ServerConfig } from './server-config.js';
 export { createLogger, type Logger } from './logger.js';
 export { CheckInputSchema, fromGrpcCheckRequest, toCheckResponse, createCheckClient, toGrpcCheckRequest, type CheckInput, type CheckClient } from './edge/index.js';

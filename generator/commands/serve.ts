@@ -1,6 +1,6 @@
 /** `phiguard serve`: the ext_authz gRPC service. */
 import { Command, Option } from 'commander';
-import { createLogger, formatFinding, ServerConfigSchema, startAuthzServer, StartupError } from '../../authz/index.js';
+import { createLogger, formatFinding, ServerConfigSchema, startAuthzServer, startThreadedAuthzServer, StartupError, type AuthzService } from '../../authz/index.js';
 
 const list = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
@@ -18,7 +18,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)').env('PHIGUARD_INTERNAL_DOMAINS').argParser(list))
     .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))
     .addOption(new Option('--audit-max-buffer-bytes <n>', 'audit bytes queued and not yet written before requests are denied').env('PHIGUARD_AUDIT_MAX_BUFFER_BYTES'))
-    .addOption(new Option('--audit-writer <where>', 'thread (default): audit lines formatted and written by a writer thread; inline: on the Check path (less CPU in all; for one CPU)').env('PHIGUARD_AUDIT_WRITER'))
+    .addOption(new Option('--audit-writer <where>', 'thread: audit lines formatted and written by a writer thread; inline: on the thread that decides (default: inline with --decisions thread, thread with --decisions inline)').env('PHIGUARD_AUDIT_WRITER'))
+    .addOption(new Option('--decisions <where>', 'thread (default): Checks decided on a decision thread beside the gRPC thread (needs 2 cores); inline: on the gRPC thread').env('PHIGUARD_DECISIONS'))
     .addOption(new Option('--audit-event-file <path>', 'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines').env('PHIGUARD_AUDIT_EVENT_FILE'))
     .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
     .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
@@ -49,7 +50,13 @@ export function serveCommand(): Command {
       }
       const log = createLogger(config.logLevel);
       try {
-        const server = await startAuthzServer(config, { logger: log });
+        const server: AuthzService = config.decisions === 'thread'
+          ? await startThreadedAuthzServer(config, {
+            logger: log,
+            // Every Check is already denied; exiting lets Kubernetes restart the pod (Envoy denies while it is down).
+            onFailure: () => { setTimeout(() => process.exit(70), 100).unref(); },
+          })
+          : await startAuthzServer(config, { logger: log });
         process.stderr.write(
           `\nphiguard ext_authz is listening on ${config.host}:${server.grpcPort} (gRPC: envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health)\n` +
             `  metrics/health: http://${config.host}:${server.metricsPort}/metrics  /healthz  /readyz\n` +

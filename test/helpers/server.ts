@@ -1,6 +1,7 @@
 import { cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ServerConfigSchema, startAuthzServer, createLogger, type AuthzServer, type ServerConfig } from '../../authz/index.js';
+import type { Worker } from 'node:worker_threads';
+import { ServerConfigSchema, startAuthzServer, startThreadedAuthzServer, createLogger, type AuthzServer, type AuthzService, type ServerConfig, type ThreadedStartOptions } from '../../authz/index.js';
 import { tempDir } from './temp.js';
 
 export interface TestServer {
@@ -53,4 +54,50 @@ function tempDirWrite(dir: string, files: Record<string, string>): void {
 /** Loads an example CheckRequest JSON file. */
 export function exampleRequest(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join('examples/requests', name), 'utf8')) as Record<string, unknown>;
+}
+
+/** The service with its decision thread (`--decisions thread`), as `phiguard serve` runs it by default. */
+export interface ThreadedTestServer {
+  service: AuthzService;
+  addr: string;
+  auditFile: string;
+  dir: string;
+  /** The decision thread (to test its failure path). */
+  thread(): Worker;
+  auditRecords(): Array<Record<string, unknown>>;
+  metrics(): Promise<string>;
+  readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export async function startThreadedTestServer(overrides: Partial<ServerConfig> = {}, options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {}): Promise<ThreadedTestServer> {
+  const t = tempDir();
+  const policiesDir = path.join(t.dir, 'policies');
+  cpSync('examples/policies', policiesDir, { recursive: true });
+  const auditFile = path.join(t.dir, 'audit.jsonl');
+  const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: policiesDir, auditFile, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides });
+  let worker: Worker | undefined;
+  const service = await startThreadedAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false, onThread: (w) => { worker = w; }, ...options });
+  let stopped = false;
+  return {
+    service,
+    addr: `127.0.0.1:${service.grpcPort}`,
+    auditFile,
+    dir: t.dir,
+    thread: () => {
+      if (worker === undefined) throw new Error('no decision thread');
+      return worker;
+    },
+    auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
+    readyz: async () => {
+      const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    },
+    stop: async () => {
+      if (!stopped) await service.close();
+      stopped = true;
+      t.remove();
+    },
+  };
 }

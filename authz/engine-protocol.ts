@@ -1,0 +1,78 @@
+/**
+ * Messages between the gRPC thread and the decision thread (threaded-server.ts, engine-thread.ts). Both sides
+ * validate what they receive with these schemas: a thread boundary is a boundary.
+ *
+ * Checks and answers travel in batches: the wire bytes of a batch in one transferred ArrayBuffer (no copy across the
+ * boundary), `ends[i]` the end offset of item i, `seqs[i]` its sequence number on the gRPC thread, which pairs each
+ * answer with its call.
+ */
+import { z } from 'zod';
+
+/** `workerData` of the decision thread: the validated server configuration (validated again on arrival). */
+export const EngineInitSchema = z.object({ config: z.unknown(), defaultMetrics: z.boolean() });
+
+const batch = {
+  bytes: z.instanceof(ArrayBuffer),
+  ends: z.array(z.number().int().nonnegative()),
+  seqs: z.array(z.number().int().nonnegative()),
+};
+
+/** To the decision thread. */
+export const ToEngineSchema = z.discriminatedUnion('t', [
+  /** CheckRequests in wire bytes, with their arrival times (epoch ms, sub-millisecond). */
+  z.object({ t: z.literal('checks'), ...batch, t0s: z.array(z.number()) }),
+  /** The listener is draining: /readyz turns 503. */
+  z.object({ t: z.literal('drain') }),
+  /** Every Check has been answered: flush the audit trail, close, report `closed`. */
+  z.object({ t: z.literal('close') }),
+]);
+export type ToEngine = z.infer<typeof ToEngineSchema>;
+
+const FindingSchema = z.object({
+  code: z.string(), severity: z.enum(['error', 'warning']), file: z.string(), document: z.number(), path: z.string(), message: z.string(),
+});
+
+/** From the decision thread. */
+export const FromEngineSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('started'), metricsPort: z.number().int(), policyVersion: z.string(), agents: z.array(z.string()) }),
+  /** The engine did not start (policy, configuration, ops port): the service must not serve. */
+  z.object({ t: z.literal('startup-failed'), message: z.string(), findings: z.array(FindingSchema) }),
+  /** Encoded CheckResponses. */
+  z.object({ t: z.literal('answers'), ...batch }),
+  /** Closed after `close`: the audit trail is flushed. */
+  z.object({ t: z.literal('closed'), audited: z.number().int().nonnegative() }),
+]);
+export type FromEngine = z.infer<typeof FromEngineSchema>;
+
+/** True when a batch's arrays agree with each other and with its buffer. */
+export function batchConsistent(b: { bytes: ArrayBuffer; ends: number[]; seqs: number[]; t0s?: number[] }): boolean {
+  if (b.ends.length !== b.seqs.length || (b.t0s !== undefined && b.t0s.length !== b.ends.length)) return false;
+  let prev = 0;
+  for (const e of b.ends) {
+    if (e < prev) return false;
+    prev = e;
+  }
+  return prev <= b.bytes.byteLength;
+}
+
+/** Packs byte strings into one transferable buffer and their end offsets. */
+export function packBytes(items: readonly Uint8Array[]): { bytes: ArrayBuffer; ends: number[] } {
+  let total = 0;
+  for (const b of items) total += b.length;
+  const bytes = new ArrayBuffer(total);
+  const view = new Uint8Array(bytes);
+  const ends: number[] = [];
+  let at = 0;
+  for (const b of items) {
+    view.set(b, at);
+    at += b.length;
+    ends.push(at);
+  }
+  return { bytes, ends };
+}
+
+/** Item i of a packed batch, as a Buffer over the same memory. */
+export function unpackItem(bytes: ArrayBuffer, ends: readonly number[], i: number): Buffer {
+  const start = i === 0 ? 0 : (ends[i - 1] ?? 0);
+  return Buffer.from(bytes, start, (ends[i] ?? start) - start);
+}
