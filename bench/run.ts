@@ -37,6 +37,11 @@ const WARMUP_REQUESTS = Number(process.env['BENCH_WARMUP_REQUESTS'] ?? '60000');
  * libuv: the audit file writes) then share its one core with the event loop. Off by default: the default run lets
  * the scheduler place threads on both cores, as the earlier runs did. docs/performance.md has both.
  */
+/**
+ * BENCH_DECISIONS=inline: phiguard decides on its gRPC thread (`--decisions inline`). Default `thread`, what
+ * `phiguard serve` runs by default: grpc-js alone on the main thread, the decisions on a decision thread.
+ */
+const DECISIONS = process.env['BENCH_DECISIONS'] === 'inline' ? 'inline' : 'thread';
 const PIN = process.env['BENCH_PIN'] === '1' && (await import('node:os')).cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const serverCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '1', 'node', ...args]] : ['node', args]);
 const loadCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args]);
@@ -236,14 +241,14 @@ async function main(): Promise<void> {
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
-  const pg = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pg = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn', '--decisions', DECISIONS]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
   const pgPort = Number(m[1]);
   const metricsPort = Number(m[2]);
   // The same service with envelope recording on, to show what recording costs on the Check path.
   const envDir = path.join(OUT, 'envelopes');
   rmSync(envDir, { recursive: true, force: true });
-  const rec = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const rec = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench', '--decisions', DECISIONS]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const recPort = Number((await waitLine(rec, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
 
   const results: Array<Record<string, unknown>> = [];
@@ -299,7 +304,7 @@ async function main(): Promise<void> {
   const auditLines = countLines(audit);
 
   const f = (n: number, d = 0) => n.toFixed(d).padStart(8);
-  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, medians over ${ROUNDS} alternating rounds (ratios: median of the per-round ratios) after ${WARMUP_REQUESTS} warm-up checks per payload, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
+  let table = `\nphiguard Check benchmark — h2load, 1 connection × ${STREAMS} streams, ${SECONDS}s per run, medians over ${ROUNDS} alternating rounds (ratios: median of the per-round ratios) after ${WARMUP_REQUESTS} warm-up checks per payload, phiguard --decisions ${DECISIONS}, ${PIN ? 'servers pinned to CPU 1 and h2load to CPU 0' : 'not pinned'}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`;
   table += `payload                              | server   |   req/s |  p50 ms |  p99 ms | CPU µs/check (main thread) || same-load req/s |  p50 ms |  p99 ms\n`;
   for (const r of results) {
     if ('recordingOn' in r) {
@@ -322,7 +327,7 @@ async function main(): Promise<void> {
   }
   table += `audit records written: ${auditLines}\n`;
   process.stdout.write(table);
-  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, streams: STREAMS, rounds: ROUNDS, warmupRequests: WARMUP_REQUESTS, pinned: PIN, results, auditLines }, null, 2)}\n`);
+  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), decisions: DECISIONS, seconds: SECONDS, streams: STREAMS, rounds: ROUNDS, warmupRequests: WARMUP_REQUESTS, pinned: PIN, results, auditLines }, null, 2)}\n`);
 }
 
 main().catch((e: unknown) => {
