@@ -221,7 +221,8 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   const record = (p: CheckItem, auth: Authorization | undefined, decisionIn: Decision, decisionId: string): Answer => {
     let decision = decisionIn;
     try {
-      const latencyUs = Math.trunc((clockMs() - p.t0) * 1000);
+      // t0 may come from the gRPC thread's clock: never below zero.
+      const latencyUs = Math.max(0, Math.trunc((clockMs() - p.t0) * 1000));
       const nowMs = Date.now();
       let accepted = audit.writeDecision(decisionRow(decisionId, decision, auth?.attributes, latencyUs, nowMs));
       const eg = decision.egress;
@@ -276,7 +277,7 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
       log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'the transport rejected a Check answer');
     }
     try {
-      m.hot.record(a.decision.agent, decisionLabel(a.decision), a.decision.reason, a.decision.rule, (clockMs() - p.t0) / 1000);
+      m.hot.record(a.decision.agent, decisionLabel(a.decision), a.decision.reason, a.decision.rule, Math.max(0, clockMs() - p.t0) / 1000);
       if (a.auth) for (const o of observers) o(a.auth.attributes, a.decision, a.decisionId);
     } catch (e) {
       log.error({ code: e instanceof Error ? e.name : 'thrown' }, 'metrics or observer failed after the decision was sent');
