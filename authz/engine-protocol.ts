@@ -71,6 +71,37 @@ export function packBytes(items: readonly Uint8Array[]): { bytes: ArrayBuffer; e
   return { bytes, ends };
 }
 
+/** Byte strings queued for the other thread, sent together as one packed batch. */
+export interface BatchOutbox {
+  /** Queues one item; returns how many are queued. */
+  add(bytes: Uint8Array, seq: number, t0?: number): number;
+  /** Sends what is queued (nothing when empty). */
+  flush(): void;
+}
+
+export function createBatchOutbox(send: (batch: { bytes: ArrayBuffer; ends: number[]; seqs: number[]; t0s: number[] }) => void): BatchOutbox {
+  let items: Uint8Array[] = [];
+  let seqs: number[] = [];
+  let t0s: number[] = [];
+  return {
+    add: (bytes, seq, t0) => {
+      items.push(bytes);
+      seqs.push(seq);
+      if (t0 !== undefined) t0s.push(t0);
+      return items.length;
+    },
+    flush: () => {
+      if (items.length === 0) return;
+      const { bytes, ends } = packBytes(items);
+      const batch = { bytes, ends, seqs, t0s };
+      items = [];
+      seqs = [];
+      t0s = [];
+      send(batch);
+    },
+  };
+}
+
 /** Item i of a packed batch, as a Buffer over the same memory. */
 export function unpackItem(bytes: ArrayBuffer, ends: readonly number[], i: number): Buffer {
   const start = i === 0 ? 0 : (ends[i - 1] ?? 0);

@@ -8,8 +8,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { clockMs, startDecisionEngine, StartupError, type CheckItem, type DecisionEngine } from './engine.js';
-import { batchConsistent, EngineInitSchema, packBytes, ToEngineSchema, unpackItem, type FromEngine } from './engine-protocol.js';
-import { createLogger } from './logger.js';
+import { batchConsistent, createBatchOutbox, EngineInitSchema, ToEngineSchema, unpackItem, type FromEngine } from './engine-protocol.js';
+import { createLogger, type Logger } from './logger.js';
 import { ServerConfigSchema } from './server-config.js';
 
 const port = parentPort;
@@ -31,24 +31,17 @@ if (!init.success || config === undefined || !config.success) {
   if (engine !== undefined) serve(engine, log);
 }
 
-function serve(engine: DecisionEngine, log: ReturnType<typeof createLogger>): void {
+function serve(engine: DecisionEngine, log: Logger): void {
   if (port === null) return;
-  let seqs: number[] = [];
-  let out: Buffer[] = [];
+  const outbox = createBatchOutbox((b) => post({ t: 'answers', bytes: b.bytes, ends: b.ends, seqs: b.seqs }, [b.bytes]));
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
     scheduled = undefined;
-    if (out.length === 0) return;
-    const { bytes, ends } = packBytes(out);
-    const s = seqs;
-    seqs = [];
-    out = [];
-    post({ t: 'answers', bytes, ends, seqs: s }, [bytes]);
+    outbox.flush();
   };
   let inBatch = false;
   const answer = (seq: number) => (bytes: Buffer): void => {
-    seqs.push(seq);
-    out.push(bytes);
+    outbox.add(bytes, seq);
     if (!inBatch) scheduled ??= setImmediate(flush);
   };
   let broken = false;

@@ -17,7 +17,7 @@ import type { Worker } from 'node:worker_threads';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from './decision.js';
 import { createResponseEncoder, rawAuthorizationServiceDefinition } from './edge/index.js';
 import { clockMs, StartupError } from './engine.js';
-import { batchConsistent, FromEngineSchema, packBytes, unpackItem, type FromEngine, type ToEngine } from './engine-protocol.js';
+import { batchConsistent, createBatchOutbox, FromEngineSchema, unpackItem, type FromEngine, type ToEngine } from './engine-protocol.js';
 import { listenForChecks, type CheckListener } from './grpc-listener.js';
 import { createLogger, type Logger } from './logger.js';
 import type { AuthzService } from './server.js';
@@ -108,19 +108,11 @@ export async function startThreadedAuthzServer(config: ServerConfig, options: Th
   });
 
   const post = (m: ToEngine, transfer: ArrayBuffer[] = []): void => worker.postMessage(m, transfer);
-  let queue: Buffer[] = [];
-  let seqs: number[] = [];
-  let t0s: number[] = [];
+  const outbox = createBatchOutbox((b) => post({ t: 'checks', ...b }, [b.bytes]));
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
     scheduled = undefined;
-    if (queue.length === 0) return;
-    const { bytes, ends } = packBytes(queue);
-    const batch: ToEngine = { t: 'checks', bytes, ends, seqs, t0s };
-    queue = [];
-    seqs = [];
-    t0s = [];
-    post(batch, [bytes]);
+    outbox.flush();
   };
   const check = (request: unknown, reply: (bytes: Buffer) => void): void => {
     if (failed !== undefined || !Buffer.isBuffer(request)) {
@@ -129,10 +121,7 @@ export async function startThreadedAuthzServer(config: ServerConfig, options: Th
     }
     const seq = nextSeq++;
     pending.set(seq, reply);
-    queue.push(request);
-    seqs.push(seq);
-    t0s.push(clockMs());
-    if (queue.length >= chunk) flush();
+    if (outbox.add(request, seq, clockMs()) >= chunk) outbox.flush();
     else scheduled ??= setImmediate(flush);
   };
 

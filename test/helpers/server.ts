@@ -51,6 +51,14 @@ function tempDirWrite(dir: string, files: Record<string, string>): void {
   for (const [k, v] of Object.entries(files)) writeFileSync(path.join(dir, k), v);
 }
 
+/** Example requests of four different outcomes, for tests that mix many checks on one connection. */
+export const MIXED_CHECKS = [
+  { file: 'scribe-read-encounter.json', code: 0, rule: 'read-chart-of-context-patient' },
+  { file: 'scribe-population-search.json', code: 7, rule: 'no-population-queries' },
+  { file: 'scribe-note-transaction.json', code: 0, rule: 'note-transaction' },
+  { file: 'unknown-agent.json', code: 7, rule: 'default-deny-unknown-principal' },
+] as const;
+
 /** Loads an example CheckRequest JSON file. */
 export function exampleRequest(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join('examples/requests', name), 'utf8')) as Record<string, unknown>;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { CheckInputSchema, createCheckClient, startThreadedAuthzServer, StartupError, toGrpcCheckRequest, ServerConfigSchema, createLogger, type CheckClient } from '../../authz/index.js';
-import { exampleRequest, startTestServer, startThreadedTestServer, type TestServer, type ThreadedTestServer } from '../helpers/server.js';
+import { exampleRequest, MIXED_CHECKS, startTestServer, startThreadedTestServer, type TestServer, type ThreadedTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 
 const req = (name: string): Record<string, unknown> => toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest(name)));
@@ -68,12 +68,7 @@ describe('answers stay with their requests', () => {
   test.each([1, 7, 16, 256])('120 mixed checks in flight on one connection, batches of %d: decision, rule, id and audit record each its own', async (chunk) => {
     const s = await startThreadedTestServer({}, { chunk });
     const client = createCheckClient(s.addr);
-    const kinds = [
-      { file: 'scribe-read-encounter.json', code: 0, rule: 'read-chart-of-context-patient' },
-      { file: 'scribe-population-search.json', code: 7, rule: 'no-population-queries' },
-      { file: 'scribe-note-transaction.json', code: 0, rule: 'note-transaction' },
-      { file: 'unknown-agent.json', code: 7, rule: 'default-deny-unknown-principal' },
-    ];
+    const kinds = MIXED_CHECKS;
     const order = Array.from({ length: 120 }, (_, i) => kinds[(i * 7 + Math.floor(i / 5)) % kinds.length]!);
     const responses = await Promise.all(order.map((k) => client.check(req(k.file))));
     responses.forEach((res, i) => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { CheckInputSchema, createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../authz/index.js';
-import { exampleRequest, startTestServer, type TestServer } from '../helpers/server.js';
+import { exampleRequest, MIXED_CHECKS, startTestServer, type TestServer } from '../helpers/server.js';
 
 function req(name: string, mutate?: (a: Record<string, unknown>) => void): Record<string, unknown> {
   const input = CheckInputSchema.parse(exampleRequest(name));
@@ -156,12 +156,7 @@ describe('many checks in flight on one connection (decided together per event-lo
   test('every answer belongs to its own request: decision, rule, decision id and audit record', async () => {
     const s = await startTestServer();
     const client = createCheckClient(s.addr);
-    const kinds = [
-      { file: 'scribe-read-encounter.json', code: 0, rule: 'read-chart-of-context-patient' },
-      { file: 'scribe-population-search.json', code: 7, rule: 'no-population-queries' },
-      { file: 'scribe-note-transaction.json', code: 0, rule: 'note-transaction' },
-      { file: 'unknown-agent.json', code: 7, rule: 'default-deny-unknown-principal' },
-    ];
+    const kinds = MIXED_CHECKS;
     const n = 120;
     const order = Array.from({ length: n }, (_, i) => kinds[(i * 7 + Math.floor(i / 5)) % kinds.length]!);
     const responses = await Promise.all(order.map((k) => client.check(req(k.file))));
