@@ -7,6 +7,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { CheckInputSchema, createCheckClient, startThreadedAuthzServer, StartupError, toGrpcCheckRequest, ServerConfigSchema, createLogger, type CheckClient } from '../../authz/index.js';
 import { exampleRequest, MIXED_CHECKS, startTestServer, startThreadedTestServer, type TestServer, type ThreadedTestServer } from '../helpers/server.js';
@@ -137,12 +138,20 @@ describe('shutdown, audit and startup', () => {
 });
 
 describe('fail closed when the decision thread is gone', () => {
-  test('pending and later checks are denied, onFailure is told, /readyz no longer answers', async () => {
+  test('pending and later checks are answered (later ones denied), gRPC health turns NOT_SERVING, onFailure is told, /readyz no longer answers', async () => {
     const failures: string[] = [];
     const s = await startThreadedTestServer({}, { onFailure: (c) => failures.push(c) });
     const client = createCheckClient(s.addr);
+    const { service } = await import('grpc-health-check');
+    const Health = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
+    const hc = new Health(s.addr, grpc.credentials.createInsecure()) as unknown as { check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void; close(): void };
+    const health = async (svc: string) => new Promise<string>((resolve, reject) => hc.check({ service: svc }, (e, r) => (e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status))));
     expect(code(await client.check(req('scribe-read-encounter.json')))).toBe(0);
+    expect(await health('envoy.service.auth.v3.Authorization')).toBe('SERVING');
+    // Checks in flight while the thread goes: each is answered, with its decision or with the internal-error deny.
+    const inFlight = Array.from({ length: 60 }, () => client.check(req('scribe-read-encounter.json')));
     await s.thread().terminate();
+    for (const r of await Promise.all(inFlight)) expect(meta(r, 'rule')).toBe(code(r) === 0 ? 'read-chart-of-context-patient' : 'internal-error');
     const res = await client.check(req('scribe-read-encounter.json'));
     expect(code(res)).toBe(7);
     expect(meta(res, 'rule')).toBe('internal-error');
@@ -150,6 +159,9 @@ describe('fail closed when the decision thread is gone', () => {
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatch(/^decision-thread-exited/);
     await expect(s.readyz()).rejects.toThrow();
+    expect(await health('')).toBe('NOT_SERVING');
+    expect(await health('envoy.service.auth.v3.Authorization')).toBe('NOT_SERVING');
+    hc.close();
     client.close();
     await s.stop();
   });
