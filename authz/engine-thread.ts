@@ -6,7 +6,7 @@
  * The answers of a batch go back as one message right after it is decided; an answer that comes later (a bearer
  * token verified against a JWKS URL for the first time) goes back at the end of the turn it arrives in.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { clockMs, startDecisionEngine, StartupError, type CheckItem, type DecisionEngine } from './engine.js';
 import { batchConsistent, createBatchOutbox, EngineInitSchema, ToEngineSchema, unpackItem, type FromEngine } from './engine-protocol.js';
 import { createLogger, type Logger } from './logger.js';
@@ -28,11 +28,10 @@ if (!init.success || config === undefined || !config.success) {
   } catch (e) {
     post({ t: 'startup-failed', message: e instanceof Error ? e.message : 'decision engine did not start', findings: e instanceof StartupError ? e.findings : [] });
   }
-  if (engine !== undefined) serve(engine, log);
+  if (engine !== undefined) serve(engine, port, log);
 }
 
-function serve(engine: DecisionEngine, log: Logger): void {
-  if (port === null) return;
+function serve(engine: DecisionEngine, port: MessagePort, log: Logger): void {
   const outbox = createBatchOutbox((b) => post({ t: 'answers', bytes: b.bytes, ends: b.ends, seqs: b.seqs }, [b.bytes]));
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {

@@ -15,8 +15,8 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts the real service on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}, policyFiles?: Record<string, string>): Promise<TestServer> {
+/** A temp directory with a copy of examples/policies (or only the given files) and a config on ephemeral ports. */
+function prepare(overrides: Partial<ServerConfig>, policyFiles?: Record<string, string>): { t: ReturnType<typeof tempDir>; policiesDir: string; auditFile: string; config: ServerConfig } {
   const t = tempDir();
   const policiesDir = path.join(t.dir, 'policies');
   if (policyFiles) {
@@ -27,22 +27,31 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}, pol
   }
   const auditFile = path.join(t.dir, 'audit.jsonl');
   const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: policiesDir, auditFile, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides });
-  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false });
+  return { t, policiesDir, auditFile, config };
+}
+
+/** What a test needs of a started service, whichever its form. */
+function handles(service: AuthzService, t: ReturnType<typeof tempDir>, auditFile: string): Pick<TestServer, 'addr' | 'auditFile' | 'dir' | 'auditRecords' | 'metrics' | 'stop'> {
   let stopped = false;
   return {
-    server,
-    addr: `127.0.0.1:${server.grpcPort}`,
-    policiesDir,
+    addr: `127.0.0.1:${service.grpcPort}`,
     auditFile,
     dir: t.dir,
     auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
-    metrics: async () => (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text(),
+    metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
     stop: async () => {
-      if (!stopped) await server.close();
+      if (!stopped) await service.close();
       stopped = true;
       t.remove();
     },
   };
+}
+
+/** Starts the real service on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, policyFiles?: Record<string, string>): Promise<TestServer> {
+  const { t, policiesDir, auditFile, config } = prepare(overrides, policyFiles);
+  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false });
+  return { server, policiesDir, ...handles(server, t, auditFile) };
 }
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -79,33 +88,19 @@ export interface ThreadedTestServer {
 }
 
 export async function startThreadedTestServer(overrides: Partial<ServerConfig> = {}, options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {}): Promise<ThreadedTestServer> {
-  const t = tempDir();
-  const policiesDir = path.join(t.dir, 'policies');
-  cpSync('examples/policies', policiesDir, { recursive: true });
-  const auditFile = path.join(t.dir, 'audit.jsonl');
-  const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: policiesDir, auditFile, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides });
+  const { t, auditFile, config } = prepare(overrides);
   let worker: Worker | undefined;
   const service = await startThreadedAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false, onThread: (w) => { worker = w; }, ...options });
-  let stopped = false;
   return {
     service,
-    addr: `127.0.0.1:${service.grpcPort}`,
-    auditFile,
-    dir: t.dir,
+    ...handles(service, t, auditFile),
     thread: () => {
       if (worker === undefined) throw new Error('no decision thread');
       return worker;
     },
-    auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
-    metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
     readyz: async () => {
       const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-    },
-    stop: async () => {
-      if (!stopped) await service.close();
-      stopped = true;
-      t.remove();
     },
   };
 }
