@@ -1,11 +1,13 @@
 /**
  * The gRPC listener: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health on one grpc-js server, with
- * the HTTP/2 windows Envoy's traffic shape needs (http2-windows.ts). It decides nothing: every Check goes to `check`
+ * the HTTP/2 windows Envoy's traffic shape needs (http2-windows.ts) and a stream table per session that keeps the
+ * garbage collector out of a promotion spiral under that traffic (http2-stream-table.ts). It decides nothing: every Check goes to `check`
  * with a `reply` that hands the encoded CheckResponse back to grpc-js. server.ts (engine in the same thread) and
  * threaded-server.ts (engine on a decision thread) both listen through it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { applyStreamTable } from './http2-stream-table.js';
 import { applyHttp2Windows } from './http2-windows.js';
 import type { Logger } from './logger.js';
 import type { ServerConfig } from './server-config.js';
@@ -29,6 +31,13 @@ export async function listenForChecks(
 ): Promise<CheckListener> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
   if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
+  let missed = false;
+  const tabled = applyStreamTable(server, () => {
+    if (missed) return;
+    missed = true;
+    log.warn('HTTP/2 sessions keep Node\'s stream Map (node internals changed): expect longer GC pauses under load');
+  });
+  if (!tabled) log.warn('could not install the HTTP/2 stream table (grpc-js internals changed): expect longer GC pauses under load');
   server.addService(service, {
     Check: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       check(call.request, (bytes) => callback(null, bytes));

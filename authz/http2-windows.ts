@@ -3,19 +3,16 @@
  *
  * Envoy multiplexes every check of a worker over one HTTP/2 connection. With Node's default 64 KiB receive windows,
  * 50 concurrent ~2.5 KB checks on one connection stall on WINDOW_UPDATE round trips (p99 ≈ 1.1 s measured; ≈ 0.18 s
- * with 1 MiB). grpc-js 1.14 has no server option for this, so we wrap its (internal) `createHttp2Server` to apply
- * Node's public `Http2Server.updateSettings({initialWindowSize})` and `Http2Session.setLocalWindowSize()`.
+ * with 1 MiB). grpc-js 1.14 has no server option for this, so each HTTP/2 server it creates (http2-server-hook.ts)
+ * gets Node's public `Http2Server.updateSettings({initialWindowSize})` and each session `setLocalWindowSize()`.
  * A test asserts the advertised settings, so a grpc-js change that breaks this fails loudly.
  */
-import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { ServerHttp2Session } from 'node:http2';
 import type { Server } from '@grpc/grpc-js';
+import { onHttp2Server } from './http2-server-hook.js';
 
 export function applyHttp2Windows(server: Server, windowBytes: number): boolean {
-  const target = server as unknown as Record<string, unknown>;
-  const original = target['createHttp2Server'];
-  if (typeof original !== 'function') return false;
-  target['createHttp2Server'] = function (this: unknown, ...args: unknown[]): unknown {
-    const h2 = (original as (...a: unknown[]) => Http2Server).apply(this, args);
+  return onHttp2Server(server, (h2) => {
     h2.updateSettings({ initialWindowSize: windowBytes });
     h2.on('session', (session: ServerHttp2Session) => {
       const apply = (): void => {
@@ -28,7 +25,5 @@ export function applyHttp2Windows(server: Server, windowBytes: number): boolean 
       if (session.connecting) session.once('connect', apply);
       else apply();
     });
-    return h2;
-  };
-  return true;
+  });
 }
