@@ -19,6 +19,7 @@ import { createResponseEncoder, rawAuthorizationServiceDefinition } from './edge
 import { clockMs, StartupError } from './engine.js';
 import { batchConsistent, createBatchOutbox, FromEngineSchema, unpackItem, type FromEngine, type ToEngine } from './engine-protocol.js';
 import { listenForChecks, type CheckListener } from './grpc-listener.js';
+import { IdTable } from './id-table.js';
 import { createLogger, type Logger } from './logger.js';
 import type { AuthzService } from './server.js';
 import type { ServerConfig } from './server-config.js';
@@ -48,7 +49,8 @@ export async function startThreadedAuthzServer(config: ServerConfig, options: Th
     '00000000-0000-4000-8000-000000000000',
   );
 
-  const pending = new Map<number, (bytes: Buffer) => void>();
+  // Not a Map: one insert and one delete per Check on a long-lived Map keeps the gRPC thread's GC busy (id-table.ts).
+  const pending = new IdTable<(bytes: Buffer) => void>();
   let nextSeq = 0;
   let failed: string | undefined;
   let closing = false;
