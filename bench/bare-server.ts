@@ -1,11 +1,13 @@
 /**
- * The baseline: a bare allow-all grpc-js ext_authz server. Same Envoy protos and the same HTTP/2 windows as
- * phiguard, so the comparison measures phiguard's decision work (parse, CEL, audit), nothing else.
+ * The baseline: a bare allow-all grpc-js ext_authz server. Same Envoy protos, the same HTTP/2 windows and the same
+ * per-session stream table (authz/http2-stream-table.ts) as phiguard, so the comparison measures phiguard's decision
+ * work (parse, CEL, audit), nothing else.
  * Usage: tsx bench/bare-server.ts PORT   (prints "listening PORT"; on SIGTERM prints "served N")
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadAuthzPackageDefinition } from '../proto/envoy-protos.js';
 import { applyHttp2Windows } from '../authz/http2-windows.js';
+import { applyStreamTable } from '../authz/http2-stream-table.js';
 
 const port = Number(process.argv[2] ?? '0');
 const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());
@@ -14,6 +16,8 @@ const service = (v3['Authorization'] as grpc.ServiceClientConstructor).service;
 let served = 0;
 const server = new grpc.Server();
 applyHttp2Windows(server, 1024 * 1024);
+// BENCH_BARE_STREAM_TABLE=0: the bare server with Node's own stream Map (docs/performance.md, seventh session).
+if (process.env['BENCH_BARE_STREAM_TABLE'] !== '0') applyStreamTable(server);
 server.addService(service, {
   Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
     served++;
