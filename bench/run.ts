@@ -4,7 +4,9 @@
  *
  * Traffic shape like Envoy: one HTTP/2 connection, many concurrent streams. Two measurements per payload:
  *  1. saturation (closed loop, -m 50): throughput of each server -> ratio;
- *  2. same offered load (--rps at 60% of phiguard's saturation): p50/p99 of each -> ratio.
+ *  2. same offered load (--rps at 60% of phiguard's saturation): p50/p99 of each -> ratio. h2load's rate timer fires
+ *     at most every 10 ms (h2load.cc: `rps_watcher.repeat = std::max(0.01, 1. / config.rps)`) and submits what is due
+ *     at once, so this is the latency of bursts of rate/100 checks, at most STREAMS in flight (docs/performance.md).
  * HTTP 200 is not gRPC OK: a grpc-js client first checks each payload's decision over gRPC, and after each
  * phiguard run the decision counter in /metrics must account for every request h2load completed.
  *
