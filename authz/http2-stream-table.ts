@@ -38,18 +38,23 @@ export function useStreamTable(session: ServerHttp2Session): boolean {
     if (Object.prototype.toString.call(streams) !== '[object Map]') continue;
     const table = new IdTable<object>();
     let complete = true;
-    Map.prototype.forEach.call(streams, (value: unknown, id: unknown) => {
-      if (typeof id === 'number' && typeof value === 'object' && value !== null) table.set(id, value);
-      else complete = false;
-    });
+    try {
+      Map.prototype.forEach.call(streams, (value: unknown, id: unknown) => {
+        if (typeof id === 'number' && typeof value === 'object' && value !== null) table.set(id, value);
+        else complete = false;
+      });
+    } catch {
+      return false; // not a real Map after all: leave the session as it is
+    }
     return complete && Reflect.set(state, 'streams', table);
   }
   return false;
 }
 
 /**
- * Gives every session of every HTTP/2 server `server` creates from now on an IdTable for its streams. `onMiss` is told (once per
- * session) when a session keeps Node's Map. False if grpc-js no longer has the hook (http2-server-hook.ts).
+ * Gives every session of every HTTP/2 server `server` creates from now on an IdTable for its streams. `onMiss` is
+ * told (once per session) when a session keeps Node's Map. False if grpc-js no longer has the hook
+ * (http2-server-hook.ts).
  */
 export function applyStreamTable(server: Server, onMiss: () => void = () => undefined): boolean {
   return onHttp2Server(server, (h2) => {

@@ -17,7 +17,7 @@
  */
 /** A Map from integer id to object with Map's semantics, without the chain. */
 export class IdTable<V extends object> {
-  #entries: Record<number, V> = {};
+  #entries = noPrototype<V>();
   #size = 0;
 
   get size(): number {
@@ -46,7 +46,7 @@ export class IdTable<V extends object> {
   }
 
   clear(): void {
-    this.#entries = {};
+    this.#entries = noPrototype<V>();
     this.#size = 0;
   }
 
@@ -79,4 +79,11 @@ export class IdTable<V extends object> {
   [Symbol.iterator](): IterableIterator<[number, V]> {
     return this.entries()[Symbol.iterator]();
   }
+}
+
+/** An empty record with no prototype, so no inherited (or polluted) integer key can read as an entry. */
+function noPrototype<V>(): Record<number, V> {
+  const entries: Record<number, V> = {};
+  Object.setPrototypeOf(entries, null);
+  return entries;
 }

@@ -106,8 +106,15 @@ describe('HTTP/2 stream table on a grpc-js server', () => {
     await new Promise<void>((resolve) => second.close(resolve));
   });
 
-  test('useStreamTable refuses an object that is not a Node session, and leaves it untouched', () => {
-    const fake = { [Symbol('state')]: { streams: { get: () => undefined } } };
-    expect(useStreamTable(fake as unknown as http2.ServerHttp2Session)).toBe(false);
+  test('useStreamTable refuses what is not a Node session (no state, a plain object, a fake Map brand) and leaves it untouched', () => {
+    const plain = { get: () => undefined };
+    const branded = { [Symbol.toStringTag]: 'Map' };
+    for (const streams of [plain, branded]) {
+      const state = { streams };
+      const fake = { [Symbol('state')]: state };
+      expect(useStreamTable(fake as unknown as http2.ServerHttp2Session)).toBe(false);
+      expect(state.streams).toBe(streams);
+    }
+    expect(useStreamTable({} as unknown as http2.ServerHttp2Session)).toBe(false);
   });
 });

@@ -54,6 +54,19 @@ describe('IdTable keeps Map semantics', () => {
     expect(table.get(2 ** 40)).toEqual({ v: String(2 ** 40) });
   });
 
+  test('an integer key on Object.prototype (prototype pollution) does not read as an entry', () => {
+    const table = new IdTable<{ v: string }>();
+    Reflect.set(Object.prototype, 424242, { v: 'polluted' });
+    try {
+      expect(table.get(424242)).toBeUndefined();
+      expect(table.has(424242)).toBe(false);
+      expect(table.delete(424242)).toBe(false);
+      expect(table.size).toBe(0);
+    } finally {
+      Reflect.deleteProperty(Object.prototype, 424242);
+    }
+  });
+
   test('forEach passes (value, id, table) and skips entries deleted during the walk, as Map.forEach does', () => {
     const table = new IdTable<{ v: number }>();
     for (const id of [1, 3, 5, 7]) table.set(id, { v: id });
