@@ -24,31 +24,35 @@ import type { Server } from '@grpc/grpc-js';
 import { onHttp2Server } from './http2-server-hook.js';
 import { IdTable } from './id-table.js';
 
+/** Node's internal state of a session (`session[kState]`) and the streams it holds, if it has them. */
+export function sessionStreams(session: ServerHttp2Session): { state: object; streams: unknown } | undefined {
+  for (const key of Object.getOwnPropertySymbols(session)) {
+    if (key.description !== 'state') continue;
+    const state: unknown = Reflect.get(session, key);
+    if (typeof state === 'object' && state !== null && Reflect.has(state, 'streams')) return { state, streams: Reflect.get(state, 'streams') };
+  }
+  return undefined;
+}
+
 /**
  * Replaces the stream Map of one server session with an IdTable (moving any entries it holds). False, and the
  * session untouched, if Node's session state is not where and what this expects.
  */
 export function useStreamTable(session: ServerHttp2Session): boolean {
-  for (const key of Object.getOwnPropertySymbols(session)) {
-    if (key.description !== 'state') continue;
-    const state: unknown = Reflect.get(session, key);
-    if (typeof state !== 'object' || state === null) continue;
-    const streams: unknown = Reflect.get(state, 'streams');
-    // Node's internal SafeMap is a Map without Map.prototype in its chain: recognise it by its brand, not instanceof.
-    if (Object.prototype.toString.call(streams) !== '[object Map]') continue;
-    const table = new IdTable<object>();
-    let complete = true;
-    try {
-      Map.prototype.forEach.call(streams, (value: unknown, id: unknown) => {
-        if (typeof id === 'number' && typeof value === 'object' && value !== null) table.set(id, value);
-        else complete = false;
-      });
-    } catch {
-      return false; // not a real Map after all: leave the session as it is
-    }
-    return complete && Reflect.set(state, 'streams', table);
+  const found = sessionStreams(session);
+  // Node's internal SafeMap is a Map without Map.prototype in its chain: recognise it by its brand, not instanceof.
+  if (found === undefined || Object.prototype.toString.call(found.streams) !== '[object Map]') return false;
+  const table = new IdTable<object>();
+  let complete = true;
+  try {
+    Map.prototype.forEach.call(found.streams, (value: unknown, id: unknown) => {
+      if (typeof id === 'number' && typeof value === 'object' && value !== null) table.set(id, value);
+      else complete = false;
+    });
+  } catch {
+    return false; // not a real Map after all: leave the session as it is
   }
-  return false;
+  return complete && Reflect.set(found.state, 'streams', table);
 }
 
 /**

@@ -7,21 +7,14 @@
 import http2 from 'node:http2';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
-import { applyStreamTable, useStreamTable } from '../authz/http2-stream-table.js';
+import { applyStreamTable, sessionStreams, useStreamTable } from '../authz/http2-stream-table.js';
 import { onHttp2Server } from '../authz/http2-server-hook.js';
 import { IdTable } from '../authz/id-table.js';
 
 const PATH = '/test.Echo/Echo';
 
 /** The stream table of a server session: Node's internal `session[kState].streams`. */
-function streamsOf(session: http2.ServerHttp2Session): unknown {
-  for (const key of Object.getOwnPropertySymbols(session)) {
-    if (key.description !== 'state') continue;
-    const state: unknown = Reflect.get(session, key);
-    if (typeof state === 'object' && state !== null && Reflect.has(state, 'streams')) return Reflect.get(state, 'streams');
-  }
-  return undefined;
-}
+const streamsOf = (session: http2.ServerHttp2Session): unknown => sessionStreams(session)?.streams;
 
 interface Running { port: number; sessions: http2.ServerHttp2Session[]; maxOpen: () => number; hold: Set<() => void>; server: grpc.Server; misses: () => number }
 
