@@ -8,9 +8,10 @@
  * Prints µs per step and per check (median of 5 runs of N checks after a warm-up).
  */
 import { readFileSync } from 'node:fs';
-import { CheckInputSchema, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, toGrpcCheckRequest } from '../authz/index.js';
+import { CheckInputSchema, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir } from '../authz/index.js';
+import { toGrpcCheckRequest } from '../generator/call/index.js';
 import { decisionLine, decisionRow } from '../authz/audit/index.js';
-import { authzRoot, createResponseEncoder, decodeCheckRequest } from '../authz/edge/index.js';
+import { authzRoot, createResponseEncoder, decodeCheckRequest } from '../authz/transport/index.js';
 
 const N = Number(process.env['OWN_WORK_CHECKS'] ?? '100000');
 const loaded = loadPolicyDir('examples/policies');

@@ -18,7 +18,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../authz/index.js';
+import { CheckInputSchema } from '../authz/index.js';
+import { createCheckClient, toGrpcCheckRequest } from '../generator/call/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
 
 const OUT = path.resolve('bench/out');

@@ -5,9 +5,8 @@
  * Run: npx tsx scripts/example-envelopes.ts
  */
 import { rmSync } from 'node:fs';
-import {
-  checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, DEFAULT_INTERNAL_SUFFIXES, loadBaaRegistry, loadPolicyDir, type CheckInput,
-} from '../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, DEFAULT_INTERNAL_SUFFIXES, loadBaaRegistry, loadPolicyDir, type CheckInput } from '../authz/index.js';
+import { checkInputFor } from '../generator/explain/index.js';
 
 const OUT = 'examples/envelopes';
 const loaded = loadPolicyDir('examples/policies');

@@ -3,8 +3,8 @@
  * as a FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns (BALP) shape, purposeOfEvent BTG or ETREAT, for the
  * EHR's audit repository.
  */
-import type { RequestAttributesModel } from '../attributes.js';
-import type { Decision, LaneUse } from '../decision.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
+import type { Decision, LaneUse } from '../model/decision.js';
 import { AUDIT_FORMAT } from './record.js';
 
 export interface BreakGlassAttestation {

@@ -3,8 +3,8 @@
  * The Check path hands rows to the audit writer thread instead (audit-writer.ts); this is for the in-thread sink and
  * for tests and tools.
  */
-import type { RequestAttributesModel } from '../attributes.js';
-import type { Decision } from '../decision.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
+import type { Decision } from '../model/decision.js';
 import { createDecisionRowFormatter, decisionRow } from './decision-row.js';
 
 const format = createDecisionRowFormatter();

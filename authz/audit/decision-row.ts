@@ -8,9 +8,9 @@
  * (test/audit/decision-line.test.ts holds the two equal): the record object in record.ts is the documented format.
  */
 import { z } from 'zod';
-import type { RequestAttributesModel } from '../attributes.js';
-import type { Decision } from '../decision.js';
-import { decisionLabel } from '../edge/index.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
+import type { Decision } from '../model/decision.js';
+import { decisionLabel } from '../transport/index.js';
 import { AUDIT_FORMAT } from './record.js';
 import { createIsoTime } from './iso-time.js';
 

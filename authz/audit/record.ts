@@ -4,9 +4,9 @@
  *
  * Format `phiguard.audit/v1`; fields are stable (reports and SIEM parsers depend on them).
  */
-import type { RequestAttributesModel } from '../attributes.js';
-import type { Decision } from '../decision.js';
-import { decisionLabel } from '../edge/index.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
+import type { Decision } from '../model/decision.js';
+import { decisionLabel } from '../transport/index.js';
 
 export const AUDIT_FORMAT = 'phiguard.audit/v1';
 

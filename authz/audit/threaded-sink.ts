@@ -13,7 +13,7 @@
  * - A record is accepted when it is queued in memory, as with any buffered writer: a crash of the process loses what
  *   was not yet written. `close()` (SIGTERM) sends what is queued and waits until the writer has written everything.
  */
-import { startWorker } from '../start-worker.js';
+import { startWorker } from '../transport/start-worker.js';
 import type { DecisionRow } from './decision-row.js';
 import type { AuditSink, AuditSinkOptions } from './sink.js';
 import { FromWriterSchema, type ToWriter } from './writer-protocol.js';

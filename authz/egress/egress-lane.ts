@@ -7,7 +7,7 @@
  *   AND an active BAA covers host:port at the moment of contact (45 CFR §164.504(e)). Without a registry, outside
  *   egress is denied (fail closed). The registry version is recorded with every egress decision.
  */
-import type { RequestAttributesModel } from '../attributes.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
 import type { BaaRegistry } from './baa-registry.js';
 import { isApiServerHost, metadataTarget } from './protected-endpoints.js';
 

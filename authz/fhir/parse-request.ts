@@ -2,7 +2,7 @@
  * Derives the `fhir` attributes of a request from method, raw `:path`, headers and (when Envoy forwards it) body,
  * per the FHIR R4 RESTful API (http.html). Pure and total: it never throws; bad input yields `valid: false`.
  */
-import { emptyFhirAttributes, type FhirAttributes } from '../attributes.js';
+import { emptyFhirAttributes, type FhirAttributes } from '../model/attributes.js';
 import { parseBundle } from './bundle.js';
 import { addPatientsFromParams, addPatientsFromResource, emptyScope } from './patient-refs.js';
 import { mergeParams, parseQuery, type SearchParams } from './query.js';

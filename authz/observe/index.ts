@@ -1,5 +1,4 @@
 export { EnvelopeSchema, WorkloadSchema, EgressSchema, ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
-export { mergeEnvelopes, mergeAll, egressKey, type MergeResult } from './merge.js';
 export { summarize, type EnvelopeSummary } from './summary.js';
 export { parseEnvelope, readEnvelopeFile, readEnvelopes, serializeEnvelope, envelopeFileName, type ReadResult } from './envelope-io.js';
 export { createEnvelopeRecorder, type EnvelopeRecorder, type RecorderOptions } from './recorder.js';

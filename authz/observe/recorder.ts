@@ -6,8 +6,8 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RequestAttributesModel } from '../attributes.js';
-import type { Decision } from '../decision.js';
+import type { RequestAttributesModel } from '../model/attributes.js';
+import type { Decision } from '../model/decision.js';
 import { ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
 import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
 import { hllAdd, hllEncode, hllNew } from './hll.js';

@@ -18,7 +18,7 @@
  */
 import { Environment } from '@marcbachmann/cel-js';
 import { RE2JS } from 're2js';
-import { CEL_ENTRY_FIELDS, CEL_VARIABLES } from '../attributes.js';
+import { CEL_ENTRY_FIELDS, CEL_VARIABLES } from '../model/attributes.js';
 
 const compiled = new Map<string, RE2JS>();
 

@@ -3,7 +3,7 @@
  * Defaults live here; types come from z.infer. Unknown keys are errors: a typo must not silently drop a rule.
  */
 import { z } from 'zod';
-import { FHIR_INTERACTIONS } from '../attributes.js';
+import { FHIR_INTERACTIONS } from '../model/attributes.js';
 
 export const TIERS = ['live', 'batch'] as const;
 export const MODES = ['enforce', 'audit'] as const;

@@ -1,7 +1,8 @@
 /** `phiguard call`: send CheckRequest JSON files to a running service over gRPC and print the responses. */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { CheckInputSchema, createCheckClient, toGrpcCheckRequest } from '../../authz/index.js';
+import { CheckInputSchema } from '../../authz/index.js';
+import { createCheckClient, toGrpcCheckRequest } from '../call/index.js';
 import { UsageError } from '../read-input.js';
 
 export function callCommand(): Command {

@@ -2,9 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
-import {
-  CheckInputSchema, checkInputFor, ClaimsConfigSchema, createClaimsResolver, explain, formatFinding, loadPolicyDir, toJson, type CheckInput,
-} from '../../authz/index.js';
+import { CheckInputSchema, ClaimsConfigSchema, createClaimsResolver, formatFinding, loadPolicyDir, type CheckInput } from '../../authz/index.js';
+import { checkInputFor, explain, toJson } from '../explain/index.js';
 import { readArg, UsageError, collect } from '../read-input.js';
 
 

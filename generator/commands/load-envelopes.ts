@@ -1,5 +1,6 @@
 /** Shared by commands: read envelope paths, fail loudly on any unreadable one, merge per workload. */
-import { mergeAll, readEnvelopes, type Envelope } from '../../authz/index.js';
+import { readEnvelopes, type Envelope } from '../../authz/index.js';
+import { mergeAll } from '../envelope/index.js';
 import { UsageError } from '../read-input.js';
 
 export function loadMergedEnvelopes(paths: readonly string[]): Envelope[] {

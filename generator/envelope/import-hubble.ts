@@ -8,7 +8,8 @@
  * Only forwarded egress requests from pods count (not replies, not drops).
  */
 import { z } from 'zod';
-import { ENVELOPE_API_VERSION, mergeAll, genericPathTemplate, type Envelope, type EnvelopeEgress } from '../../authz/index.js';
+import { ENVELOPE_API_VERSION, genericPathTemplate, type Envelope, type EnvelopeEgress } from '../../authz/index.js';
+import { mergeAll } from './merge.js';
 
 const Endpoint = z.object({
   namespace: z.string().optional(),

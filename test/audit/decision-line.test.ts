@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
-import { checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, decisionRecord, DECISION_REASONS, loadPolicyDir, type Decision } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, decisionRecord, DECISION_REASONS, loadPolicyDir, type Decision } from '../../authz/index.js';
+import { checkInputFor } from '../../generator/explain/index.js';
 import { decisionLine, decisionRow } from '../../authz/audit/index.js';
 import { DecisionRowSchema } from '../../authz/audit/decision-row.js';
 

@@ -9,7 +9,7 @@ import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
 import { createFhirRequestParser } from '../../authz/fhir/index.js';
-import { FHIR_INTERACTIONS } from '../../authz/attributes.js';
+import { FHIR_INTERACTIONS } from '../../authz/model/attributes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const Case = z.object({

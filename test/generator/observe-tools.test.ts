@@ -2,7 +2,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { loadPolicyDir, readEnvelopes, mergeAll, summarize, type Envelope } from '../../authz/index.js';
+import { loadPolicyDir, readEnvelopes, summarize, type Envelope } from '../../authz/index.js';
+import { mergeAll } from '../../generator/envelope/index.js';
 import { importHubble } from '../../generator/envelope/import-hubble.js';
 import { attest, attestationMarkdown } from '../../generator/attest.js';
 import { checkParity, expectationsFrom } from '../../generator/parity.js';

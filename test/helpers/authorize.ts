@@ -1,4 +1,5 @@
-import { checkInputFor, ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, type Authorization } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, type Authorization } from '../../authz/index.js';
+import { checkInputFor } from '../../generator/explain/index.js';
 import { tempDir } from './temp.js';
 
 /** Compiles policy text into a real authorizer (no stubs: real parser, CEL, decide). */

@@ -4,7 +4,7 @@
  * event-loop turn, each value holding ~4 KB of young objects. One forced mark-compact part-way in plays the part of
  * the mark-compact that, in a server, promotes the table's current backing store. Usage: map-chain.ts map|id-table
  */
-import { IdTable } from '../../authz/id-table.js';
+import { IdTable } from '../../authz/transport/id-table.js';
 
 const kind = process.argv[2];
 if (kind !== 'map' && kind !== 'id-table') throw new Error('usage: map-chain.ts map|id-table');

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { createCheckClient } from '../../authz/index.js';
+import { createCheckClient } from '../../generator/call/index.js';
 import { startTestServer } from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 import { cli, eventually } from '../helpers/cli.js';

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { CheckInputSchema, createCheckClient, startThreadedAuthzServer, StartupError, toGrpcCheckRequest, ServerConfigSchema, createLogger, type CheckClient } from '../../authz/index.js';
+import { CheckInputSchema, startThreadedAuthzServer, StartupError, ServerConfigSchema, createLogger } from '../../authz/index.js';
+import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
 import { exampleRequest, MIXED_CHECKS, startTestServer, startThreadedTestServer, type TestServer, type ThreadedTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createCheckClient, type CheckClient } from '../../authz/index.js';
+import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 

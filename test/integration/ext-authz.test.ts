@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
-import { CheckInputSchema, createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../authz/index.js';
+import { CheckInputSchema } from '../../authz/index.js';
+import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
 import { exampleRequest, MIXED_CHECKS, startTestServer, type TestServer } from '../helpers/server.js';
 
 function req(name: string, mutate?: (a: Record<string, unknown>) => void): Record<string, unknown> {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, test } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { createCheckClient } from '../../authz/index.js';
+import { createCheckClient } from '../../generator/call/index.js';
 import { startTestServer } from '../helpers/server.js';
 
 describe('JWKS from a URL', () => {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
-import { createCheckClient, type CheckClient } from '../../authz/index.js';
+import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { policyYaml } from '../helpers/temp.js';
 import { eventually } from '../helpers/cli.js';

@@ -3,7 +3,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { createCheckClient } from '../../authz/index.js';
+import { createCheckClient } from '../../generator/call/index.js';
 import { startTestServer } from '../helpers/server.js';
 import { tempDir, timelessRegistry } from '../helpers/temp.js';
 import { cli } from '../helpers/cli.js';

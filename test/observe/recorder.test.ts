@@ -2,7 +2,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { CheckInputSchema, createCheckClient, readEnvelopeFile, summarize, toGrpcCheckRequest } from '../../authz/index.js';
+import { CheckInputSchema, readEnvelopeFile, summarize } from '../../authz/index.js';
+import { createCheckClient, toGrpcCheckRequest } from '../../generator/call/index.js';
 import { exampleRequest, startTestServer } from '../helpers/server.js';
 
 describe('envelope recording in the service', () => {

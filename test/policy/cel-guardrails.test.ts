@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { compileExpression } from '../../authz/policy/index.js';
-import { emptyFhirAttributes } from '../../authz/attributes.js';
+import { emptyFhirAttributes } from '../../authz/model/attributes.js';
 
 function ctx(id: string) {
   return {

@@ -1,0 +1,65 @@
+/**
+ * CheckInput + identity + verified claims + FHIR view -> the attribute model CEL sees.
+ */
+import type { FhirAttributes, RequestAttributesModel } from '../model/attributes.js';
+import type { CheckInput } from '../transport/index.js';
+import type { SpiffeIdentity } from '../identity/index.js';
+
+/** Headers never exposed to policy: credentials. Policy sees verified claims instead. */
+const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+export function policyHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  // Copy only when a credential header must be hidden (most checks carry none, or only jwt_authn metadata).
+  let hidden = false;
+  for (const k of HIDDEN_HEADERS) if (headers[k] !== undefined) hidden = true;
+  if (!hidden) return headers;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (!HIDDEN_HEADERS.has(k)) out[k] = v;
+  return out;
+}
+
+export interface AttributeParts {
+  input: CheckInput;
+  identity: SpiffeIdentity | undefined;
+  fhir: FhirAttributes;
+  agent: { name: string; tier: string; mode: string };
+  claims: Record<string, unknown>;
+  auth: { source: string; subject: string; issuer: string };
+  now: Date;
+}
+
+export function buildAttributes(p: AttributeParts): RequestAttributesModel {
+  const a = p.input.attributes;
+  const http = a.request?.http ?? {};
+  const rawPath = http.path ?? '';
+  const q = rawPath.indexOf('?');
+  return {
+    request: {
+      method: (http.method ?? '').toUpperCase(),
+      path: q === -1 ? rawPath : rawPath.slice(0, q),
+      query: q === -1 ? '' : rawPath.slice(q + 1),
+      host: http.host ?? '',
+      scheme: http.scheme ?? '',
+      headers: policyHeaders(http.headers ?? {}),
+      id: http.id ?? http.headers?.['x-request-id'] ?? '',
+      size: BigInt(Math.max(0, Math.trunc(http.size ?? 0))),
+    },
+    source: {
+      principal: a.source?.principal ?? '',
+      trustDomain: p.identity?.trustDomain ?? '',
+      namespace: p.identity?.namespace ?? '',
+      serviceAccount: p.identity?.serviceAccount ?? '',
+      address: a.source?.address?.socket_address?.address ?? '',
+    },
+    destination: {
+      address: a.destination?.address?.socket_address?.address ?? '',
+      port: BigInt(a.destination?.address?.socket_address?.port_value ?? 0),
+      principal: a.destination?.principal ?? '',
+    },
+    agent: p.agent,
+    fhir: p.fhir,
+    claims: p.claims,
+    auth: p.auth,
+    now: p.now,
+  };
+}

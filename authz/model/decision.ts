@@ -1,0 +1,101 @@
+/**
+ * The decision value. A deny is a value, not an exception.
+ */
+
+import type { EgressDecisionInfo, Injection } from '../egress/index.js';
+
+/** Why a decision came out the way it did. Closed set; stable strings (they appear in audit records and metrics). */
+export const DECISION_REASONS = {
+  ruleAllow: 'rule-allow',
+  ruleDeny: 'rule-deny',
+  noRuleMatched: 'no-rule-matched',
+  invalidRequest: 'invalid-request',
+  unknownAgent: 'unknown-agent',
+  ambiguousAgent: 'ambiguous-agent',
+  invalidToken: 'invalid-token',
+  ruleError: 'rule-error',
+  internalError: 'internal-error',
+  auditUnavailable: 'audit-unavailable',
+  noPolicy: 'no-policy',
+  breakGlass: 'break-glass',
+  protectedEndpoint: 'protected-endpoint',
+  baaNotCovered: 'baa-not-covered',
+  rateLimited: 'rate-limited',
+  contained: 'contained',
+  breakGlassExpired: 'break-glass-expired',
+} as const;
+export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
+
+/** Built-in rule names used when no policy rule decided. */
+export const BUILTIN_RULES = {
+  defaultDeny: 'default-deny',
+  unknownPrincipal: 'default-deny-unknown-principal',
+  ambiguousPrincipal: 'default-deny-ambiguous-principal',
+  invalidToken: 'invalid-token',
+  internalError: 'internal-error',
+  auditUnavailable: 'audit-unavailable',
+  noPolicy: 'no-policy-loaded',
+} as const;
+
+export interface RuleTrace {
+  rule: string;
+  effect: 'allow' | 'deny';
+  /** true / false, or `error` when evaluation failed (an errored deny denies; an errored allow does not allow). */
+  result: boolean | 'error';
+  /** Engine message on error (policy text only, never request values). */
+  error?: string;
+  /** Skipped because the request is invalid and the rule does not set allowInvalid. */
+  skipped?: 'invalid-request';
+}
+
+export interface Decision {
+  /** What is enforced. In audit mode a policy deny is enforced as allow. */
+  outcome: 'allow' | 'deny';
+  /** What the policy said. */
+  verdict: 'allow' | 'deny';
+  /** `audit` when a would-be deny was let through. */
+  mode: 'enforce' | 'audit' | 'none';
+  agent: string;
+  rule: string;
+  reason: DecisionReason;
+  /** HTTP status for a deny (403 default, 400 for invalid requests, or the rule's). */
+  status: number;
+  /** Safe text for the agent. Never PHI. */
+  message: string;
+  policyVersion: string;
+  trace: RuleTrace[];
+  /** Set when a break-glass lane decided (allowed, or denied because its window had passed). */
+  lane?: LaneUse;
+  /** Set for requests to an outside host: BAA coverage at the moment of contact and the registry version. */
+  egress?: EgressDecisionInfo;
+  /** Set when a hard deny was lifted by an explicit policy exception (e.g. `eks-pod-identity`). */
+  exception?: string;
+  /** Credential injection for the upstream request. Never logged, never audited. */
+  inject?: Injection;
+}
+
+/** A break-glass lane use: what the attestation record says. */
+export interface LaneUse {
+  class: string;
+  purposeOfUse: 'BTG' | 'ETREAT';
+  activatedAt: string;
+  expiresAt: string;
+  /** The standard decision the lane overrode (rule and reason). */
+  overrode: { rule: string; reason: DecisionReason };
+}
+
+/** A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see decide.ts). */
+export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Pick<Decision, 'agent' | 'status' | 'policyVersion'>>): Decision {
+  return {
+    outcome: 'deny',
+    verdict: 'deny',
+    mode: 'none',
+    agent: fields.agent ?? '',
+    rule: fields.rule,
+    reason: fields.reason,
+    status: fields.status ?? 403,
+    message: fields.message,
+    policyVersion: fields.policyVersion ?? '',
+    trace: [],
+  };
+}

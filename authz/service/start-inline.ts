@@ -1,0 +1,59 @@
+/**
+ * The service in one thread (`--decisions inline`, and the in-process API tests and embedders use): the gRPC listener
+ * (grpc-listener.ts) feeding the decision engine (engine.ts) through a turn batch, so the checks of one event-loop turn
+ * are decided, then answered, together (edge/turn-batch.ts). SIGTERM drains in-flight checks, then flushes the audit
+ * sink. The default for `phiguard serve` is the engine on a decision thread instead (threaded-server.ts).
+ */
+import { createTurnBatch, authorizationServiceDefinition } from '../transport/index.js';
+import { clockMs, startDecisionEngine, StartupError, type CheckItem, type StartOptions } from './engine.js';
+import { listenForChecks } from '../transport/grpc-listener.js';
+import { createLogger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { EnvelopeRecorder } from '../observe/index.js';
+import type { PolicyStore } from '../policy/index.js';
+import type { AuditSink } from '../audit/index.js';
+import type { ServerConfig } from './config.js';
+
+export { StartupError, type DecisionObserver, type StartOptions } from './engine.js';
+
+/** What every form of the service offers: where it listens, and a drain-and-flush close. */
+export interface AuthzService {
+  grpcPort: number;
+  metricsPort: number;
+  /** Drains in-flight checks, flushes the audit sink, closes listeners. */
+  close(): Promise<void>;
+}
+
+/** The service in this thread, with its parts in reach (tests, embedders). */
+export interface AuthzServer extends AuthzService {
+  /** The envelope recorder, when --envelope-dir is set. */
+  recorder: EnvelopeRecorder | undefined;
+  metrics: Metrics;
+  policies: PolicyStore;
+  audit: AuditSink;
+}
+
+/** Starts the service in this thread. Throws StartupError (with findings) if policy or configuration is unusable: never starts open. */
+export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const engine = await startDecisionEngine({ ...config, decisions: 'inline' }, { ...options, logger: log });
+  const batch = createTurnBatch<CheckItem>((items) => engine.decideBatch(items));
+  const listener = await listenForChecks(config, authorizationServiceDefinition(), (request, reply) => batch.add({ request, reply, t0: clockMs() }), log).catch(async (e: unknown) => {
+    await engine.close();
+    throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
+  });
+  log.info({ grpc: `${config.host}:${listener.port}`, ops: `${config.host}:${engine.metricsPort}`, decisions: 'inline', policyVersion: engine.policies.current().version, agents: engine.policies.current().agents.map((a) => a.name) }, 'phiguard ext_authz listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      engine.drain();
+      listener.setServing(false);
+      await listener.shutdown(config.shutdownGraceMs);
+      await engine.close();
+      log.info({ audited: engine.audit.written() }, 'phiguard stopped; audit flushed');
+    })();
+    return closing;
+  };
+  return { grpcPort: listener.port, metricsPort: engine.metricsPort, metrics: engine.metrics, policies: engine.policies, audit: engine.audit, recorder: engine.recorder, close };
+}

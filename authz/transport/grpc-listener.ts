@@ -1,0 +1,68 @@
+/**
+ * The gRPC listener: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health on one grpc-js server, with
+ * the HTTP/2 windows Envoy's traffic shape needs (http2-windows.ts) and a stream table per session that keeps the
+ * garbage collector out of a promotion spiral under that traffic (http2-stream-table.ts). It decides nothing: every
+ * Check goes to `check` with a `reply` that hands the encoded CheckResponse back to grpc-js. server.ts (engine in the
+ * same thread) and threaded-server.ts (engine on a decision thread) both listen through it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { applyStreamTable } from './http2-stream-table.js';
+import { applyHttp2Windows } from './http2-windows.js';
+import type { Logger } from '../service/logger.js';
+import type { ServerConfig } from '../service/config.js';
+
+export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+export interface CheckListener {
+  port: number;
+  /** grpc.health.v1 status of the whole server and of the Authorization service. */
+  setServing(serving: boolean): void;
+  /** Stops taking new Checks and waits for the in-flight ones to be answered, at most `graceMs`; then forces. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** Binds the listener. Rejects with an Error naming the address when it cannot listen. */
+export async function listenForChecks(
+  config: Pick<ServerConfig, 'host' | 'port' | 'http2WindowBytes'>,
+  service: grpc.ServiceDefinition,
+  check: (request: unknown, reply: (bytes: Buffer) => void) => void,
+  log: Logger,
+): Promise<CheckListener> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
+  if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
+  let missed = false;
+  const tabled = applyStreamTable(server, () => {
+    if (missed) return;
+    missed = true;
+    log.warn('HTTP/2 sessions keep Node\'s stream Map (node internals changed): expect longer GC pauses under load');
+  });
+  if (!tabled) log.warn('could not install the HTTP/2 stream table (grpc-js internals changed): expect longer GC pauses under load');
+  server.addService(service, {
+    Check: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      check(call.request, (bytes) => callback(null, bytes));
+    },
+  });
+  const health = new HealthImplementation({ '': 'SERVING', [AUTHZ_SERVICE]: 'SERVING' });
+  health.addToServer(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  }).catch((e: unknown) => {
+    server.forceShutdown();
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : 'error'}`);
+  });
+  return {
+    port,
+    setServing: (serving) => {
+      const status = serving ? 'SERVING' : 'NOT_SERVING';
+      health.setStatus('', status);
+      health.setStatus(AUTHZ_SERVICE, status);
+    },
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+        t.unref();
+        server.tryShutdown(() => { clearTimeout(t); resolve(); });
+      }),
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Encoded CheckResponses, cached per decision shape.
+ *
+ * For one decision shape (outcome, mode, agent, rule, reason, status, message, policy version) the encoded
+ * CheckResponse is the same bytes except the decision id, which is always a 36-character UUID. So the response is
+ * encoded once with a 36-byte placeholder, the placeholder offsets are recorded, and each request copies the bytes
+ * and writes its id in place (string lengths, and so every length prefix, are unchanged). Measured: ~10 µs for
+ * protobufjs fromObject+encode, well under 1 µs for copy+patch.
+ */
+import type { Decision } from '../model/decision.js';
+import { toCheckResponse, type CheckResponseOptions } from './check-response.js';
+import { authzRoot } from './grpc-codec.js';
+
+/** 36 bytes that cannot occur in agent or rule names (`@` is not allowed there). */
+const PLACEHOLDER = '@@PHIGUARD-DECISION-ID-PLACEHOLDER@@';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface Template {
+  bytes: Buffer;
+  offsets: number[];
+}
+
+export interface ResponseEncoder {
+  /** The encoded CheckResponse for a decision. */
+  encode(d: Decision, decisionId: string): Buffer;
+}
+
+/** The fields that make a decision's response bytes (besides the id). */
+interface Shaped {
+  outcome: string;
+  mode: string;
+  agent: string;
+  reason: string;
+  status: number;
+  message: string;
+  policyVersion: string;
+  template: Template | null;
+}
+
+function sameShape(a: Shaped, d: Decision): boolean {
+  // Usually the very same string objects (from the compiled policy): === is a pointer compare then.
+  return a.outcome === d.outcome && a.mode === d.mode && a.agent === d.agent && a.reason === d.reason && a.status === d.status
+    && a.message === d.message && a.policyVersion === d.policyVersion;
+}
+
+export function createResponseEncoder(options: CheckResponseOptions = {}, maxEntries = 4096): ResponseEncoder {
+  const Res = authzRoot().lookupType('envoy.service.auth.v3.CheckResponse');
+  const encodeFresh = (d: Decision, id: string): Buffer => Buffer.from(Res.encode(Res.fromObject(toCheckResponse(d, id, options))).finish());
+  // Per rule name, the shapes seen for it: no key string is built per Check.
+  const cache = new Map<string, Shaped[]>();
+  let size = 0;
+  const needle = Buffer.from(PLACEHOLDER);
+
+  const template = (d: Decision): Template | null => {
+    const shapes = cache.get(d.rule);
+    if (shapes) for (const sh of shapes) if (sameShape(sh, d)) return sh.template;
+    const bytes = encodeFresh(d, PLACEHOLDER);
+    const offsets: number[] = [];
+    for (let i = bytes.indexOf(needle); i !== -1; i = bytes.indexOf(needle, i + needle.length)) offsets.push(i);
+    // The id appears in the decision-id header and the metadata (and the OperationOutcome on deny). If the
+    // placeholder count is not what we put there (e.g. a policy message contains it), do not template.
+    const expected = d.outcome === 'allow' ? 2 : 3;
+    const t = offsets.length === expected ? { bytes, offsets } : null;
+    if (size >= maxEntries) {
+      cache.clear();
+      size = 0;
+    }
+    const entry: Shaped = { outcome: d.outcome, mode: d.mode, agent: d.agent, reason: d.reason, status: d.status, message: d.message, policyVersion: d.policyVersion, template: t };
+    const list = cache.get(d.rule);
+    if (list) list.push(entry);
+    else cache.set(d.rule, [entry]);
+    size++;
+    return t;
+  };
+
+  return {
+    encode(d, decisionId) {
+      // Injected credentials differ per endpoint and rotate: never templated or cached.
+      const t = UUID.test(decisionId) && d.inject === undefined ? template(d) : null;
+      if (!t) return encodeFresh(d, decisionId);
+      const out = Buffer.allocUnsafe(t.bytes.length);
+      t.bytes.copy(out);
+      for (const o of t.offsets) out.write(decisionId, o, 'latin1');
+      return out;
+    },
+  };
+}

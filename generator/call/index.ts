@@ -1,0 +1,1 @@
+export { createCheckClient, toGrpcCheckRequest, wrapStruct, wrapValue, type CheckClient } from './check-client.js';

@@ -1,0 +1,1 @@
+export { explain, checkInputFor, toJson, type ExplainRequest, type Explanation } from './explain.js';

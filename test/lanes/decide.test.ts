@@ -1,0 +1,107 @@
+import { describe, expect, test } from '@jest/globals';
+import { authorizerFor } from '../helpers/authorize.js';
+import { policyYaml } from '../helpers/temp.js';
+
+const P = 'spiffe://cluster.local/ns/scribe/sa/scribe';
+const policy = policyYaml(
+  'scribe',
+  `    - name: allow-reads
+      allow: fhir.interaction == "read"
+    - name: no-patient-9
+      deny: '"p-9" in fhir.patients'
+      status: 451
+      message: Restricted record
+    - name: claim-check
+      deny: fhir.resourceType == "Condition" && claims.role != "physician"
+    - name: broken-allow
+      allow: fhir.resourceType == "Encounter" && claims.missing == "x"
+    - name: invalid-ok
+      allow: fhir.invalidReason == "dot-segment" && request.headers["x-test"] == "1"
+      allowInvalid: true`,
+);
+
+describe('decide', () => {
+  const a = authorizerFor(policy);
+
+  test('an allow rule allows', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P });
+    expect(r.decision).toMatchObject({ outcome: 'allow', verdict: 'allow', rule: 'allow-reads', reason: 'rule-allow', mode: 'enforce', agent: 'scribe' });
+  });
+
+  test('deny wins over an allow listed before it, with the rule\'s status and message', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-9', principal: P });
+    expect(r.decision).toMatchObject({ outcome: 'deny', rule: 'no-patient-9', reason: 'rule-deny', status: 451, message: 'Restricted record' });
+  });
+
+  test('a deny rule that errors denies (fail closed)', async () => {
+    // claims.role is absent: evaluating the deny rule errors.
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Condition/c-1', principal: P });
+    expect(r.decision).toMatchObject({ outcome: 'deny', rule: 'claim-check', reason: 'rule-error' });
+    expect(r.decision.trace.find((t) => t.rule === 'claim-check')?.result).toBe('error');
+  });
+
+  test('the same deny rule passes with the verified claim present', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Condition/c-1', principal: P, claims: { sub: 'Practitioner/1', role: 'physician' } });
+    expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'allow-reads' });
+    expect(r.attributes.auth).toEqual({ source: 'jwt_authn', subject: 'Practitioner/1', issuer: '' });
+  });
+
+  test('an allow rule that errors does not allow; nothing matched is a default deny', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Encounter?patient=p-1', principal: P });
+    expect(r.decision).toMatchObject({ outcome: 'deny', rule: 'default-deny', reason: 'no-rule-matched', status: 403 });
+    expect(r.decision.trace.find((t) => t.rule === 'broken-allow')?.result).toBe('error');
+  });
+
+  test('an invalid request skips allow rules and is denied 400', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/../Patient/p-1', principal: P });
+    expect(r.decision).toMatchObject({ outcome: 'deny', reason: 'invalid-request', status: 400 });
+    expect(r.decision.trace.find((t) => t.rule === 'allow-reads')).toMatchObject({ skipped: 'invalid-request' });
+  });
+
+  test('an allowInvalid rule may handle an invalid request explicitly', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/../Patient/p-1', principal: P, headers: { 'x-test': '1' } });
+    expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'invalid-ok' });
+  });
+
+  test('an unknown principal is denied', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/other/sa/x' });
+    expect(r.decision).toMatchObject({ outcome: 'deny', reason: 'unknown-agent', rule: 'default-deny-unknown-principal' });
+  });
+
+  test('an empty or non-SPIFFE principal is denied', async () => {
+    for (const principal of ['', 'scribe', 'spiffe://cluster.local/ns/scribe/sa/scribe/../x']) {
+      const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal });
+      expect(r.decision.reason).toBe('unknown-agent');
+    }
+  });
+
+  test('authorization headers never reach policy', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P, headers: { cookie: 'c' } });
+    expect(r.attributes.request.headers).not.toHaveProperty('cookie');
+  });
+});
+
+describe('audit mode and selection', () => {
+  const text = [
+    policyYaml('ns-wide', '    - name: none\n      allow: "false"', 'namespace: lab', 'mode: audit\n'.replace(/^/, '  ')),
+    policyYaml('exact', '    - name: reads\n      allow: fhir.interaction == "read"', 'principal: spiffe://cluster.local/ns/lab/sa/exact'),
+    policyYaml('tie-a', '    - name: x\n      allow: "true"', 'namespace: tie\n    serviceAccount: sa'),
+    policyYaml('tie-b', '    - name: x\n      allow: "true"', 'namespace: tie\n    serviceAccount: sa\n    trustDomain: cluster.local'),
+  ].join('---\n');
+  const a = authorizerFor(text);
+
+  test('audit mode enforces allow but records the deny verdict', async () => {
+    const r = await a.authorize({ method: 'DELETE', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/lab/sa/other' });
+    expect(r.decision).toMatchObject({ outcome: 'allow', verdict: 'deny', mode: 'audit', agent: 'ns-wide', reason: 'no-rule-matched' });
+  });
+
+  test('the most specific selector wins', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/lab/sa/exact' });
+    expect(r.decision).toMatchObject({ agent: 'exact', outcome: 'allow' });
+  });
+
+  test('a tie between equally specific selectors is denied as ambiguous', async () => {
+    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/tie/sa/sa' });
+    expect(r.decision).toMatchObject({ outcome: 'deny', reason: 'ambiguous-agent' });
+  });
+});
