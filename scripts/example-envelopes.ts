@@ -5,7 +5,7 @@
  * Run: npx tsx scripts/example-envelopes.ts
  */
 import { rmSync } from 'node:fs';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, DEFAULT_INTERNAL_SUFFIXES, loadBaaRegistry, loadPolicyDir, type CheckInput } from '../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, policyOnlySnapshot, loadBaaRegistry, loadPolicyDir, type CheckInput } from '../authz/index.js';
 import { checkInputFor } from '../generator/explain/index.js';
 
 const OUT = 'examples/envelopes';
@@ -15,9 +15,9 @@ const set = loaded.set;
 const baa = loadBaaRegistry('examples/baa/registry.yaml');
 if (!baa.ok) throw new Error(baa.error);
 const registry = baa.registry;
+const snapshot = { ...policyOnlySnapshot(set), baa: registry };
 const authorizer = createAuthorizer({
-  policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'],
-  egress: { registry: () => registry, options: { internalSuffixes: DEFAULT_INTERNAL_SUFFIXES } },
+  snapshot: () => snapshot, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'],
 });
 
 let seed = 20261116;

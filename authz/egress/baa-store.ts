@@ -1,13 +1,15 @@
 /**
- * The BAA registry in force, hot-reloaded: a change takes effect at the next request, without restart. An invalid
- * new file keeps the last good registry and fires `onReloadFailed` (log + metric); never fails open.
+ * The BAA registry in force, hot-reloaded (reload/watch-reload.ts): a changed file takes effect within the watch
+ * debounce (or the poll interval, 1 s, where file events are not delivered), without a restart and without any file
+ * access on the Check path. An invalid new file keeps the last good registry and fires `onReloadFailed` (log +
+ * metric); never fails open.
  */
-import { statSync } from 'node:fs';
+import { watchReload } from '../reload/index.js';
 import { loadBaaRegistry, type BaaRegistry } from './baa-registry.js';
 
 export interface BaaStore {
   current(): BaaRegistry;
-  /** Re-reads now if the file changed; returns whether the registry in force is current. */
+  /** Re-reads now; returns whether the registry in force is current. */
   refresh(): boolean;
   close(): void;
 }
@@ -17,37 +19,18 @@ export function createBaaStore(
   events: { onReloaded?: (version: string) => void; onReloadFailed?: (error: string, kept: string) => void } = {},
   pollMs = 1000,
 ): { ok: true; store: BaaStore } | { ok: false; error: string } {
-  const first = loadBaaRegistry(file);
-  if (!first.ok) return first;
-  let reg = first.registry;
-  const sig = (): string => {
-    try {
-      const s = statSync(file);
-      return `${s.size}:${s.mtimeMs}`;
-    } catch {
-      return 'missing';
-    }
-  };
-  let last = sig();
-  let stale = false;
-  const refresh = (): boolean => {
-    const now = sig();
-    if (now === last) return !stale;
-    last = now;
-    const r = loadBaaRegistry(file);
-    if (!r.ok) {
-      stale = true;
-      events.onReloadFailed?.(r.error, reg.version);
-      return false;
-    }
-    stale = false;
-    if (r.registry.version !== reg.version) {
-      reg = r.registry;
-      events.onReloaded?.(reg.version);
-    }
-    return true;
-  };
-  const timer = setInterval(refresh, pollMs);
-  timer.unref();
-  return { ok: true, store: { current: () => reg, refresh, close: () => clearInterval(timer) } };
+  const r = watchReload<BaaRegistry, string>({
+    paths: () => [file],
+    load: () => {
+      const l = loadBaaRegistry(file);
+      return l.ok ? { ok: true, value: l.registry } : { ok: false, error: l.error };
+    },
+    same: (a, b) => a.version === b.version,
+    onReloaded: (reg) => events.onReloaded?.(reg.version),
+    onReloadFailed: (error, kept) => events.onReloadFailed?.(error, kept.version),
+    pollMs,
+  });
+  if (!r.ok) return r;
+  const w = r.value;
+  return { ok: true, store: { current: w.current, refresh: w.reload, close: w.close } };
 }

@@ -11,6 +11,9 @@ import type { RequestAttributesModel } from '../model/attributes.js';
 import type { BaaRegistry } from './baa-registry.js';
 import { isApiServerHost, metadataTarget } from './protected-endpoints.js';
 
+/** Internal host suffixes when none are configured: in-cluster names and private DNS zones. */
+export const DEFAULT_INTERNAL_SUFFIXES: readonly string[] = ['.svc.cluster.local', '.svc', '.cluster.local', '.internal', '.local', '.localdomain'];
+
 export type EgressClass =
   | { kind: 'internal' }
   | { kind: 'hard'; target: string; host: string }

@@ -3,6 +3,7 @@
  * (principal > namespace+serviceAccount > namespace); a tie at the top is ambiguous and denied.
  */
 import type { SpiffeIdentity } from '../identity/index.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/decision.js';
 import type { CompiledAgent, CompiledPolicySet } from '../policy/index.js';
 
 export type AgentMatch = { kind: 'match'; agent: CompiledAgent } | { kind: 'none' } | { kind: 'ambiguous'; agents: string[] };
@@ -24,4 +25,21 @@ export function selectAgent(set: CompiledPolicySet, id: SpiffeIdentity | undefin
   if (!first) return { kind: 'none' };
   if (rest.length > 0) return { kind: 'ambiguous', agents: best.map((a) => a.name) };
   return { kind: 'match', agent: first };
+}
+
+/** The agent-selection lane: a caller that is no agent, or more than one, is denied before anything else runs. */
+export function selectAgentLane(match: Exclude<AgentMatch, { kind: 'match' }>, policyVersion: string): Decision {
+  return match.kind === 'none'
+    ? denyDecision({
+        rule: BUILTIN_RULES.unknownPrincipal,
+        reason: DECISION_REASONS.unknownAgent,
+        message: 'Denied: caller is not a known agent',
+        policyVersion,
+      })
+    : denyDecision({
+        rule: BUILTIN_RULES.ambiguousPrincipal,
+        reason: DECISION_REASONS.ambiguousAgent,
+        message: 'Denied: caller matches more than one agent policy',
+        policyVersion,
+      });
 }

@@ -99,3 +99,12 @@ export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message
     trace: [],
   };
 }
+
+/**
+ * The decision as audited and counted: `deny`, `audit-deny` (a policy deny let through in audit mode) or `allow`.
+ * Never throws.
+ */
+export function decisionLabel(d: Pick<Decision, 'outcome' | 'mode'>): 'allow' | 'deny' | 'audit-deny' {
+  if (d.outcome === 'deny') return 'deny';
+  return d.mode === 'audit' ? 'audit-deny' : 'allow';
+}

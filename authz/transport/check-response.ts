@@ -6,7 +6,7 @@
  * - deny: `status.code = PERMISSION_DENIED (7)` with `denied_response` (HTTP status, `content-type:
  *   application/fhir+json`, an OperationOutcome body).
  */
-import type { Decision } from '../model/decision.js';
+import { decisionLabel, type Decision } from '../model/decision.js';
 import { operationOutcome } from './operation-outcome.js';
 
 export const GRPC_OK = 0;
@@ -31,18 +31,19 @@ function stringStruct(fields: Record<string, string>): { fields: Record<string, 
   return { fields: out };
 }
 
+/**
+ * The decision fields a CheckResponse is made of, besides the decision id and injected credentials. The response
+ * cache (response-cache.ts) keys its templates on exactly these, so the two cannot drift apart.
+ */
+export const RESPONSE_FIELDS = ['outcome', 'mode', 'agent', 'rule', 'reason', 'status', 'message', 'policyVersion'] as const;
+export type ResponseShape = Pick<Decision, (typeof RESPONSE_FIELDS)[number] | 'inject'>;
+
 export interface CheckResponseOptions {
   /** Header prefix for decision headers (default `x-phiguard-`). */
   headerPrefix?: string;
 }
 
-/** The decision value written to headers and metadata: `allow`, `deny`, or `audit-deny` (allowed in audit mode). */
-export function decisionLabel(d: Decision): 'allow' | 'deny' | 'audit-deny' {
-  if (d.outcome === 'deny') return 'deny';
-  return d.mode === 'audit' ? 'audit-deny' : 'allow';
-}
-
-export function toCheckResponse(d: Decision, decisionId: string, options: CheckResponseOptions = {}): Record<string, unknown> {
+export function toCheckResponse(d: ResponseShape, decisionId: string, options: CheckResponseOptions = {}): Record<string, unknown> {
   const p = options.headerPrefix ?? 'x-phiguard-';
   const label = decisionLabel(d);
   const metadata = stringStruct({

@@ -5,7 +5,7 @@
 import type { Decision } from '../model/decision.js';
 
 /** issue.code from the IssueType value set (valueset-issue-type.html). */
-function issueCode(d: Decision): string {
+function issueCode(d: Pick<Decision, 'reason' | 'status'>): string {
   switch (d.reason) {
     case 'invalid-request': return 'invalid';
     case 'invalid-token': return 'security';
@@ -18,7 +18,7 @@ function issueCode(d: Decision): string {
   }
 }
 
-export function operationOutcome(d: Decision, decisionId: string): string {
+export function operationOutcome(d: Pick<Decision, 'outcome' | 'reason' | 'message' | 'status' | 'agent' | 'rule' | 'policyVersion'>, decisionId: string): string {
   return JSON.stringify({
     resourceType: 'OperationOutcome',
     issue: [

@@ -8,7 +8,7 @@
  * protobufjs fromObject+encode, well under 1 µs for copy+patch.
  */
 import type { Decision } from '../model/decision.js';
-import { toCheckResponse, type CheckResponseOptions } from './check-response.js';
+import { RESPONSE_FIELDS, toCheckResponse, type CheckResponseOptions } from './check-response.js';
 import { authzRoot } from './grpc-codec.js';
 
 /** 36 bytes that cannot occur in agent or rule names (`@` is not allowed there). */
@@ -23,24 +23,17 @@ interface Template {
 export interface ResponseEncoder {
   /** The encoded CheckResponse for a decision. */
   encode(d: Decision, decisionId: string): Buffer;
+  /** Response shapes cached (bounded by `maxEntries`). */
+  size(): number;
 }
 
-/** The fields that make a decision's response bytes (besides the id). */
-interface Shaped {
-  outcome: string;
-  mode: string;
-  agent: string;
-  reason: string;
-  status: number;
-  message: string;
-  policyVersion: string;
-  template: Template | null;
-}
+/** A response shape seen before, with its template (null: this shape is not templated). */
+type Shaped = Pick<Decision, (typeof RESPONSE_FIELDS)[number]> & { template: Template | null };
 
 function sameShape(a: Shaped, d: Decision): boolean {
   // Usually the very same string objects (from the compiled policy): === is a pointer compare then.
-  return a.outcome === d.outcome && a.mode === d.mode && a.agent === d.agent && a.reason === d.reason && a.status === d.status
-    && a.message === d.message && a.policyVersion === d.policyVersion;
+  for (const k of RESPONSE_FIELDS) if (a[k] !== d[k]) return false;
+  return true;
 }
 
 export function createResponseEncoder(options: CheckResponseOptions = {}, maxEntries = 4096): ResponseEncoder {
@@ -65,7 +58,17 @@ export function createResponseEncoder(options: CheckResponseOptions = {}, maxEnt
       cache.clear();
       size = 0;
     }
-    const entry: Shaped = { outcome: d.outcome, mode: d.mode, agent: d.agent, reason: d.reason, status: d.status, message: d.message, policyVersion: d.policyVersion, template: t };
+    const entry: Shaped = {
+      outcome: d.outcome,
+      mode: d.mode,
+      agent: d.agent,
+      rule: d.rule,
+      reason: d.reason,
+      status: d.status,
+      message: d.message,
+      policyVersion: d.policyVersion,
+      template: t,
+    };
     const list = cache.get(d.rule);
     if (list) list.push(entry);
     else cache.set(d.rule, [entry]);
@@ -74,6 +77,7 @@ export function createResponseEncoder(options: CheckResponseOptions = {}, maxEnt
   };
 
   return {
+    size: () => size,
     encode(d, decisionId) {
       // Injected credentials differ per endpoint and rotate: never templated or cached.
       const t = UUID.test(decisionId) && d.inject === undefined ? template(d) : null;

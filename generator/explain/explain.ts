@@ -2,7 +2,7 @@
  * `phiguard explain`: the derived attributes and the full rule trace for one request — the policy author's
  * debugger. Uses the same authorizer as the service.
  */
-import { createAuthorizer } from '../../authz/lanes/decide.js';
+import { createAuthorizer, policyOnlySnapshot } from '../../authz/index.js';
 import type { Decision } from '../../authz/model/decision.js';
 import type { CheckInput } from '../../authz/transport/index.js';
 import type { ClaimsResolver } from '../../authz/identity/index.js';
@@ -45,7 +45,7 @@ export interface Explanation {
 }
 
 export async function explain(input: CheckInput, set: CompiledPolicySet, claims: ClaimsResolver, fhirBasePaths: readonly string[]): Promise<Explanation> {
-  const authorizer = createAuthorizer({ policies: { current: () => set }, claims, fhirBasePaths });
+  const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims, fhirBasePaths });
   const r = await authorizer.authorize(input, { fullTrace: true });
   return { attributes: r.attributes, decision: r.decision };
 }

@@ -1,4 +1,4 @@
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, type Authorization } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, loadPolicyDir, type Authorization } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
 import { tempDir } from './temp.js';
 
@@ -9,7 +9,7 @@ export function authorizerFor(policyText: string): { authorize(req: { method: st
   t.remove();
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.findings));
   const set = loaded.set;
-  const a = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+  const a = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
   return {
     authorize: (r) => Promise.resolve(a.authorize(checkInputFor({ headers: {}, ...r }), { fullTrace: true })),
   };

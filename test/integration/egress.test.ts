@@ -68,11 +68,18 @@ describe('egress lane', () => {
     expect(await decision(client, req(PA, host, '/latest/meta-data/iam/security-credentials/', 'GET', dest))).toEqual({ code: 7, reason: 'protected-endpoint' });
   });
 
-  test('a registry change takes effect at the next request; a broken registry keeps the last good one', async () => {
+  test('a registry change takes effect within the reload interval; a broken registry keeps the last good one', async () => {
     const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
+    expect(await decision(client, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
     writeFileSync(registry, readFileSync(registry, 'utf8').replace('status: terminated', 'status: active').replace('expires: "2026-03-01"', 'expires: "2099-03-01"'));
-    // The very next request sees the change (no restart, no waiting for a poll).
-    expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined });
+    // Reloaded off the Check path: the file watch (150 ms debounce) or, failing that, the 1 s poll; no restart.
+    const deadline = Date.now() + 3000;
+    let seen = await decision(client, payerB);
+    while (seen.code !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await decision(client, payerB);
+    }
+    expect(seen).toEqual({ code: 0, reason: undefined });
     writeFileSync(registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');
     await new Promise((r) => setTimeout(r, 1500));
     expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined }); // last good registry

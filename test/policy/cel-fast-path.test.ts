@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir, type RequestAttributesModel } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, loadPolicyDir, type RequestAttributesModel } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
 import { compileExpression } from '../../authz/policy/compile-expression.js';
 import { CelKeyError, fastOnly, isBail } from '../../authz/policy/cel-fast-path.js';
@@ -79,7 +79,7 @@ function generator(rnd: () => number): () => string {
 const loaded = loadPolicyDir(path.join(here, '../../examples/policies'));
 if (!loaded.ok) throw new Error('example policies did not load');
 const set = loaded.set;
-const authorizer = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir', '/fhir/R4'] });
+const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir', '/fhir/R4'] });
 const Case = z.object({ request: z.object({ method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()).default({}), body: z.string().optional() }) });
 const cases = z.array(Case).parse(yaml.load(readFileSync(path.join(here, '../fhir/request-model.cases.yaml'), 'utf8')));
 const claimSets: Array<Record<string, unknown>> = [

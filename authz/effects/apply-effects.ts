@@ -1,0 +1,134 @@
+/**
+ * Carries out a decision's effects (plan-effects.ts), in the order that keeps the trail whole:
+ * state first (rate-limit debit, patient context), then the decision's audit record, then the records it implies
+ * (AI-BOM first contact, containment entry, break-glass attestation). If the audit trail does not accept a record,
+ * the decision becomes a deny: no PHI access without its record (HIPAA §164.312(b)).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AUDIT_FORMAT,
+  breakGlassAttestation,
+  decisionRow,
+  toAuditEvent,
+  type AiBomRecord,
+  type AuditSink,
+} from '../audit/index.js';
+import { hashPatient, type ContainmentState, type ContainmentStore, type PatientContext } from '../containment/index.js';
+import type { RateLimiter } from '../egress/index.js';
+import type { Authorization } from '../lanes/index.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/decision.js';
+import type { ContainmentEntry, Effects } from './plan-effects.js';
+
+export interface EffectsDeps {
+  audit: AuditSink;
+  /** Break-glass accesses as FHIR AuditEvents, when configured. */
+  auditEvents: AuditSink | undefined;
+  rateLimiter: RateLimiter;
+  /** Containment, when configured. */
+  containment: { store: ContainmentStore; context: PatientContext } | undefined;
+  /** This replica's id, in containment records. */
+  replicaId: string;
+  /** Told when an agent enters containment (metrics, log). */
+  onContained: (state: ContainmentState) => void;
+}
+
+export interface EffectsApplier {
+  /**
+   * Applies the effects of one decision and writes its audit record. Returns the decision to answer with: the
+   * same one, or an `audit-unavailable` deny when a record was not accepted. Throws only on a bug (the caller
+   * denies).
+   */
+  apply(auth: Authorization | undefined, d: Decision, effects: Effects, decisionId: string, t0Ms: number): Decision;
+}
+
+export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): EffectsApplier {
+  // The AI bill of materials: the first contact of each agent with each outside endpoint, per replica.
+  const contacted = new Set<string>();
+
+  const firstContact = (e: NonNullable<Effects['egressContact']>, d: Decision, nowMs: number): boolean => {
+    const key = `${e.agent}|${e.info.host}:${e.info.port}`;
+    if (contacted.has(key)) return true;
+    contacted.add(key);
+    const record: AiBomRecord = {
+      format: AUDIT_FORMAT,
+      type: 'aibom-first-contact',
+      time: new Date(nowMs).toISOString(),
+      agent: e.agent,
+      principal: e.principal,
+      endpoint: `${e.info.host}:${e.info.port}`,
+      covered: e.info.covered,
+      baaStatus: e.info.reason,
+      vendor: e.info.vendor,
+      agreementId: e.info.agreementId,
+      registryVersion: e.info.registryVersion,
+      decision: d.outcome,
+    };
+    return deps.audit.write(record);
+  };
+
+  const contain = (c: ContainmentEntry, decisionId: string, nowMs: number): boolean => {
+    const cm = deps.containment;
+    if (cm === undefined) return true;
+    const salt = randomUUID();
+    const state: ContainmentState = {
+      agent: c.agent,
+      action: c.action,
+      trigger: c.trigger,
+      since: new Date(nowMs).toISOString(),
+      until: new Date(nowMs + c.durationMinutes * 60_000).toISOString(),
+      decisionId,
+      replica: deps.replicaId,
+      contextPatients: cm.context.recent(c.agent, nowMs, c.contextWindowMs).map((p) => hashPatient(salt, p)),
+      salt,
+    };
+    cm.store.enter(state);
+    deps.onContained(state);
+    return deps.audit.write({
+      format: AUDIT_FORMAT,
+      type: 'containment-entered',
+      time: state.since,
+      agent: state.agent,
+      action: state.action,
+      trigger: state.trigger,
+      until: state.until,
+      decisionId,
+      replica: deps.replicaId,
+    });
+  };
+
+  const attest = (auth: Authorization, d: Decision, decisionId: string, nowMs: number): boolean => {
+    if (d.lane === undefined) return true;
+    // Every access through a break-glass class is attested; without the attestation there is no access.
+    const att = breakGlassAttestation(decisionId, { ...d, lane: d.lane }, auth.attributes, new Date(nowMs));
+    return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
+  };
+
+  return {
+    apply(auth, d, effects, decisionId, t0Ms) {
+      if (effects.rateLimitDebit !== undefined) {
+        const r = effects.rateLimitDebit;
+        deps.rateLimiter.take(r.agent, r.limit, r.nowMs);
+      }
+      if (effects.contextSeen !== undefined) {
+        const s = effects.contextSeen;
+        deps.containment?.context.see(s.agent, s.patients, s.nowMs);
+      }
+      // t0 may come from the gRPC thread's clock: never below zero.
+      const latencyUs = Math.max(0, Math.trunc((clockMs() - t0Ms) * 1000));
+      const nowMs = Date.now();
+      let accepted = deps.audit.writeDecision(decisionRow(decisionId, d, auth?.attributes, latencyUs, nowMs));
+      if (accepted && effects.egressContact !== undefined) accepted = firstContact(effects.egressContact, d, nowMs);
+      if (accepted && effects.containment !== undefined) accepted = contain(effects.containment, decisionId, nowMs);
+      if (accepted && effects.breakGlass && auth !== undefined) accepted = attest(auth, d, decisionId, nowMs);
+      if (accepted) return d;
+      return denyDecision({
+        agent: d.agent,
+        rule: BUILTIN_RULES.auditUnavailable,
+        reason: DECISION_REASONS.auditUnavailable,
+        message: 'Denied: the PHI access audit trail is unavailable',
+        status: 503,
+        policyVersion: d.policyVersion,
+      });
+    },
+  };
+}

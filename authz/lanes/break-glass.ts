@@ -1,0 +1,71 @@
+/**
+ * The break-glass lane: the agent policy's `breakGlass` classes, consulted only when the standard rules deny a
+ * valid request. A class opens only for verified claims (jwt_authn or JWKS, never a header the agent sets), only
+ * when its activation condition holds, and only inside [activation, min(activation + TTL, token exp)] ± the clock
+ * skew. The class that allowed is recorded on the decision for the attestation record; an activated class whose
+ * window has passed denies with `break-glass-expired`, so the reason is clear.
+ */
+import { DECISION_REASONS, type Decision, type LaneUse } from '../model/decision.js';
+import type { CompiledAgent } from '../policy/index.js';
+import type { AgentLaneContext } from './lane.js';
+import { agentDecision, evaluate } from './rule-evaluation.js';
+
+type CompiledLane = CompiledAgent['lanes'][number];
+
+/** The lane's window if its activation holds for this request, else undefined. */
+function activeWindow(
+  ctx: AgentLaneContext,
+  lane: CompiledLane,
+  standard: Decision,
+): { use: LaneUse; endMs: number } | undefined {
+  const attrs = ctx.attributes;
+  const active = evaluate(lane.activation, attrs);
+  if (!active.ok || !active.value) return undefined;
+  const at = attrs.claims[lane.activatedAtClaim];
+  if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+  const exp = attrs.claims['exp'];
+  const start = at * 1000;
+  const end = Math.min(start + lane.ttlMs, typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY);
+  // An activation in the future is not (yet) a lane.
+  if (attrs.now.getTime() + ctx.agent.clockSkewMs < start) return undefined;
+  const use: LaneUse = {
+    class: lane.class,
+    purposeOfUse: lane.purposeOfUse,
+    activatedAt: new Date(start).toISOString(),
+    expiresAt: new Date(end).toISOString(),
+    overrode: { rule: standard.rule, reason: standard.reason },
+  };
+  return { use, endMs: end };
+}
+
+/** The break-glass decision replacing a standard deny, or undefined when no class applies. */
+export function breakGlassLane(ctx: AgentLaneContext, standard: Decision): Decision | undefined {
+  const { agent, attributes } = ctx;
+  if (agent.lanes.length === 0 || standard.verdict !== 'deny') return undefined;
+  if (attributes.auth.source === 'none' || !attributes.fhir.valid) return undefined;
+  const version = standard.policyVersion;
+  const now = attributes.now.getTime();
+  let expired: Decision | undefined;
+  for (const lane of agent.lanes) {
+    const window = activeWindow(ctx, lane, standard);
+    if (window === undefined) continue;
+    const { use, endMs } = window;
+    if (now - agent.clockSkewMs > endMs) {
+      // agentDecision applies the agent's mode: an audit-mode agent is still not blocked, but the verdict says why.
+      expired ??= Object.assign(
+        agentDecision(agent, version, standard.trace, 'deny', `break-glass:${lane.class}`,
+          DECISION_REASONS.breakGlassExpired, 403, `Denied: break-glass lane "${lane.class}" expired at ${use.expiresAt}`),
+        { lane: use },
+      );
+      continue;
+    }
+    const scope = evaluate(lane.allow, attributes);
+    if (scope.ok && scope.value) {
+      const d = agentDecision(agent, version, standard.trace, 'allow', `break-glass:${lane.class}`,
+        DECISION_REASONS.breakGlass, 200, '');
+      d.lane = use;
+      return d;
+    }
+  }
+  return expired;
+}

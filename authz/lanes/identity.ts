@@ -1,0 +1,19 @@
+/**
+ * The identity lane: a bearer token that was presented and failed verification is an attack or a
+ * misconfiguration, so it is denied in every mode, before any policy rule runs (RFC 6750 §3.1 `invalid_token`).
+ * A request without a token goes on with no verified claims (`auth.source == "none"`).
+ */
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/decision.js';
+import type { Gate } from './lane.js';
+
+export const identityLane: Gate = (ctx) => {
+  if (ctx.claims.kind !== 'invalid') return undefined;
+  return denyDecision({
+    agent: ctx.agent.name,
+    rule: BUILTIN_RULES.invalidToken,
+    reason: DECISION_REASONS.invalidToken,
+    status: 401,
+    message: `Denied: bearer token rejected (${ctx.claims.reason})`,
+    policyVersion: ctx.snapshot.policies.version,
+  });
+};

@@ -1,0 +1,135 @@
+/**
+ * The Check pipeline: CheckRequest bytes in, CheckResponse bytes out, the same in both topologies (the gRPC thread
+ * itself, or the decision thread).
+ *
+ *   bytes ─decode─> CheckInput ─authorize─> Decision ─effects (audit first)─> Decision ─encode─> bytes
+ *
+ * A batch of Checks is decided first, then every answer is handed to the transport, then metrics and envelope
+ * observation run (transport/turn-batch.ts says why the passes are separate). One catch per Check turns anything
+ * unexpected into a deny for that Check alone (fail closed); the cause goes to the operational log as a code,
+ * never to the wire.
+ */
+import { randomUUID } from 'node:crypto';
+import { planEffects, type EffectsApplier } from '../effects/index.js';
+import type { Authorization, Authorizer } from '../lanes/index.js';
+import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/decision.js';
+import { decodeCheckRequest, isDecodedCheck, type ResponseEncoder } from '../transport/index.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/** Milliseconds since the epoch, sub-millisecond and monotonic within a thread; comparable across threads. */
+export const clockMs = (): number => performance.timeOrigin + performance.now();
+
+/** One Check handed to the pipeline. */
+export interface CheckItem {
+  /** The CheckRequest's wire bytes. */
+  request: unknown;
+  /** When it arrived (clockMs): the latency in the audit record and the histogram count from here. */
+  t0: number;
+  /** Hands the encoded CheckResponse to the transport. Called exactly once per Check. */
+  reply(bytes: Buffer): void;
+}
+
+/** Observes decisions after they are answered (envelope recording). Must not throw or block. */
+export type DecisionObserver = (attributes: Authorization['attributes'], decision: Decision, decisionId: string) => void;
+
+export interface CheckPipeline {
+  /** Decides a batch of Checks. Never throws: a failure is a deny for that Check. */
+  decideBatch(items: readonly CheckItem[]): void;
+}
+
+export interface PipelineDeps {
+  authorizer: Authorizer;
+  effects: EffectsApplier;
+  responses: ResponseEncoder;
+  metrics: Metrics;
+  observers: readonly DecisionObserver[];
+  log: Logger;
+  /** The policy version in force, for denies decided before any policy ran. */
+  policyVersion: () => string;
+}
+
+interface Answer {
+  bytes: Buffer;
+  decision: Decision;
+  auth: Authorization | undefined;
+  decisionId: string;
+}
+
+const internalDeny = (policyVersion: string): Decision =>
+  denyDecision({
+    rule: BUILTIN_RULES.internalError,
+    reason: DECISION_REASONS.internalError,
+    message: 'Denied: internal error',
+    status: 403,
+    policyVersion,
+  });
+
+/** The answer of last resort, for a response path that fails: encoded once, with a nil decision id. */
+export function lastResortAnswer(responses: ResponseEncoder): Buffer {
+  return responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
+}
+
+export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
+  const { log, responses } = deps;
+  const lastResort = lastResortAnswer(responses);
+  const codeOf = (e: unknown): string => (e instanceof Error ? e.name : 'thrown');
+
+  /** Applies the effects (the audit record first) and encodes the answer. */
+  const finish = (p: CheckItem, auth: Authorization | undefined, d: Decision, decisionId: string): Answer => {
+    try {
+      const decision = deps.effects.apply(auth, d, planEffects(auth, d), decisionId, p.t0);
+      return { bytes: responses.encode(decision, decisionId), decision, auth, decisionId };
+    } catch (e) {
+      log.error({ code: codeOf(e), decisionId }, 'response path failed; denied (fail closed)');
+      return { bytes: lastResort, decision: internalDeny(d.policyVersion), auth, decisionId };
+    }
+  };
+  const failClosed = (p: CheckItem, code: string, decisionId: string): Answer => {
+    log.error({ code, decisionId }, 'check failed; denied (fail closed)');
+    return finish(p, undefined, internalDeny(deps.policyVersion()), decisionId);
+  };
+  /** Hands the answer to the transport, then metrics and observers, which must not hold the answer back. */
+  const send = (p: CheckItem, a: Answer): void => {
+    try {
+      p.reply(a.bytes);
+    } catch (e) {
+      log.error({ code: codeOf(e) }, 'the transport rejected a Check answer');
+    }
+    try {
+      const d = a.decision;
+      deps.metrics.hot.record(d.agent, decisionLabel(d), d.reason, d.rule, Math.max(0, clockMs() - p.t0) / 1000);
+      if (a.auth !== undefined) for (const o of deps.observers) o(a.auth.attributes, d, a.decisionId);
+    } catch (e) {
+      log.error({ code: codeOf(e) }, 'metrics or observer failed after the decision was sent');
+    }
+  };
+  /** Decides one Check: its answer, or undefined when it answers later by itself (a token verified first). */
+  const evaluate = (p: CheckItem): Answer | undefined => {
+    const decisionId = randomUUID();
+    try {
+      const r = p.request;
+      const decoded = Buffer.isBuffer(r) ? decodeCheckRequest(r) : isDecodedCheck(r) ? r : undefined;
+      if (decoded === undefined) return failClosed(p, 'not-check-request-bytes', decisionId);
+      if (!decoded.ok) return failClosed(p, decoded.error, decisionId);
+      const auth = deps.authorizer.authorize(decoded.input);
+      if (!(auth instanceof Promise)) return finish(p, auth, auth.decision, decisionId);
+      auth.then(
+        (a) => send(p, finish(p, a, a.decision, decisionId)),
+        (e: unknown) => send(p, failClosed(p, codeOf(e), decisionId)),
+      );
+      return undefined;
+    } catch (e) {
+      return failClosed(p, codeOf(e), decisionId);
+    }
+  };
+  return {
+    decideBatch(items) {
+      const answers = items.map(evaluate);
+      items.forEach((p, i) => {
+        const a = answers[i];
+        if (a !== undefined) send(p, a);
+      });
+    },
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * Everything a Check depends on, built from the validated configuration: the audit sinks, metrics, the
+ * hot-reloaded sources (policy set, BAA registry, credentials, containment), the claims resolver, the authorizer
+ * over a snapshot of those sources, the effects applier and the envelope recorder. Built once at startup; a
+ * source that cannot be loaded stops the startup (never starts open).
+ */
+import { hostname } from 'node:os';
+import { createAuditSink, createThreadedAuditSink, AUDIT_FORMAT, type AuditSink } from '../audit/index.js';
+import { createContainmentStore, createPatientContext, type ContainmentStore, type PatientContext } from '../containment/index.js';
+import { createEffectsApplier, type EffectsApplier } from '../effects/index.js';
+import { createBaaStore, createRateLimiter, DEFAULT_INTERNAL_SUFFIXES, loadCredentialStore, type BaaStore, type CredentialStore } from '../egress/index.js';
+import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '../identity/index.js';
+import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
+import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
+import { createPolicyStore, formatFinding, type PolicyStore } from '../policy/index.js';
+import { clockMs } from './check-pipeline.js';
+import type { ServerConfig } from './config.js';
+import { StartupError } from './startup-error.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+
+export interface Dependencies {
+  audit: AuditSink;
+  auditEvents: AuditSink | undefined;
+  metrics: Metrics;
+  policies: PolicyStore;
+  authorizer: Authorizer;
+  effects: EffectsApplier;
+  recorder: EnvelopeRecorder | undefined;
+  /** Stops the reloads and the recorder, flushes and closes the audit sinks. */
+  close(): Promise<void>;
+}
+
+interface Sources {
+  policies: PolicyStore;
+  baa: BaaStore | undefined;
+  credentials: CredentialStore | undefined;
+  containment: { store: ContainmentStore; context: PatientContext } | undefined;
+}
+
+function createAuditSinks(config: ServerConfig, log: Logger, onError: (code: string) => void): { audit: AuditSink; auditEvents: AuditSink | undefined } {
+  const options = { target: config.auditFile, maxBufferBytes: config.auditMaxBufferBytes, onError };
+  // On the decision thread the gRPC thread is already elsewhere: a writer thread would only add a third.
+  const writer = config.auditWriter ?? (config.decisions === 'thread' ? 'inline' : 'thread');
+  const audit = writer === 'thread' ? createThreadedAuditSink(options) : createAuditSink(options);
+  const auditEvents =
+    config.auditEventFile === undefined
+      ? undefined
+      : createAuditSink({
+          target: config.auditEventFile,
+          maxBufferBytes: config.auditMaxBufferBytes,
+          onError: (code) => log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart'),
+        });
+  return { audit, auditEvents };
+}
+
+function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicyStore {
+  const loaded = createPolicyStore(config.policies, {
+    onReloaded: (set) => {
+      m.reloads.inc({ result: 'success' });
+      m.policyStale.set(0);
+      m.policyInfo.reset();
+      m.policyInfo.set({ version: set.version }, 1);
+      log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
+    },
+    onReloadFailed: (findings, kept) => {
+      m.reloads.inc({ result: 'failure' });
+      m.policyStale.set(1);
+      log.error({ kept, findings: findings.map(formatFinding) }, 'POLICY RELOAD REJECTED: the last good policy set stays in force');
+    },
+  });
+  if (!loaded.ok) throw new StartupError(`policy directory ${config.policies} did not load`, loaded.findings);
+  m.policyInfo.set({ version: loaded.store.current().version }, 1);
+  return loaded.store;
+}
+
+function createClaims(config: ServerConfig): ClaimsResolver {
+  const withKeys = config.jwtIssuer !== undefined && (config.jwksFile !== undefined || config.jwksUri !== undefined);
+  const parsed = ClaimsConfigSchema.safeParse({
+    jwtAuthnPayloadKey: config.jwtAuthnPayloadKey,
+    onInvalidToken: config.jwtOnInvalid,
+    issuers: withKeys
+      ? [{ issuer: config.jwtIssuer, audiences: config.jwtAudience, ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }) }]
+      : [],
+  });
+  if (!parsed.success) throw new StartupError(`JWT configuration invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  try {
+    return createClaimsResolver(parsed.data);
+  } catch (e) {
+    throw new StartupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
+  }
+}
+
+function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | undefined {
+  if (config.baaRegistry === undefined) return undefined;
+  const b = createBaaStore(config.baaRegistry, {
+    onReloaded: (version) => {
+      m.baaReloads.inc({ result: 'success' });
+      log.info({ version }, 'BAA registry reloaded');
+    },
+    onReloadFailed: (error, kept) => {
+      m.baaReloads.inc({ result: 'failure' });
+      log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
+    },
+  });
+  if (!b.ok) throw new StartupError(`BAA registry unusable: ${b.error}`);
+  return b.store;
+}
+
+function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources['containment'] {
+  if (config.containmentDir === undefined) return undefined;
+  const store: ContainmentStore = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+    m.contained.reset();
+    for (const s of store.list(Date.now())) m.contained.set({ agent: s.agent, action: s.action }, 1);
+    if (!state) {
+      audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
+      log.warn({ agent }, 'containment ended (lifted or expired)');
+    }
+  });
+  return { store, context: createPatientContext() };
+}
+
+function createCredentials(config: ServerConfig, log: Logger): CredentialStore | undefined {
+  if (config.egressCredentials === undefined) return undefined;
+  const c = loadCredentialStore(config.egressCredentials, (code) =>
+    log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'),
+  );
+  if (!c.ok) throw new StartupError(`egress credentials unusable: ${c.error}`);
+  return c.store;
+}
+
+/** The snapshot the lanes read, rebuilt only when a source's value changes. */
+function snapshotOf(config: ServerConfig, sources: Sources, rateLimits: Snapshot['rateLimits']): () => Snapshot {
+  const apiServer = process.env['KUBERNETES_SERVICE_HOST'];
+  const egress = {
+    internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES,
+    ...(apiServer !== undefined ? { apiServerAddresses: [apiServer] } : {}),
+  };
+  const build = (): Snapshot => ({
+    policies: sources.policies.current(),
+    baa: sources.baa?.current(),
+    credentials: sources.credentials,
+    containment: sources.containment?.store,
+    rateLimits,
+    egress,
+  });
+  let snap = build();
+  return () => {
+    if (snap.policies !== sources.policies.current() || snap.baa !== sources.baa?.current()) snap = build();
+    return snap;
+  };
+}
+
+function createRecorder(config: ServerConfig, policies: PolicyStore, log: Logger): EnvelopeRecorder | undefined {
+  if (config.envelopeDir === undefined) return undefined;
+  return createEnvelopeRecorder({
+    dir: config.envelopeDir,
+    replica: config.replica ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`,
+    flushMs: config.envelopeFlushMs,
+    workloadFor: (agent, attrs) => {
+      const w = policies.current().agents.find((a) => a.name === agent)?.policy.spec.workload;
+      return {
+        kind: w?.kind ?? 'Deployment',
+        name: w?.name ?? agent,
+        namespace: w?.namespace ?? attrs.source.namespace,
+        serviceAccount: attrs.source.serviceAccount,
+        principal: attrs.source.principal,
+        podLabels: w?.podLabels ?? {},
+      };
+    },
+    onError: (code) => log.error({ code }, 'envelope flush failed'),
+  });
+}
+
+function closeSources(s: Sources): void {
+  s.policies.close();
+  s.baa?.close();
+  s.containment?.store.close();
+}
+
+/** Builds the sources after the audit sinks exist (and closes those again if a source cannot load). */
+async function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Promise<Sources> {
+  const opened: Array<{ close(): void }> = [];
+  try {
+    const policies = createPolicies(config, m, log);
+    opened.push(policies);
+    const baa = createBaa(config, m, log);
+    if (baa) opened.push(baa);
+    const credentials = createCredentials(config, log);
+    const containment = createContainment(config, m, log, audit);
+    return { policies, baa, credentials, containment };
+  } catch (e) {
+    for (const o of opened) o.close();
+    throw e;
+  }
+}
+
+/** Builds every dependency. Throws StartupError (with findings) when configuration or a source is unusable. */
+export async function createDependencies(config: ServerConfig, log: Logger, defaultMetrics: boolean): Promise<Dependencies> {
+  const metricsRef: { current?: Metrics } = {};
+  const { audit, auditEvents } = createAuditSinks(config, log, (code) => {
+    log.error({ code }, 'audit sink failed: every request will be denied until restart');
+    metricsRef.current?.auditErrors.inc({ code });
+  });
+  const m = createMetrics(() => audit.bufferedBytes(), { defaultMetrics });
+  metricsRef.current = m;
+  let sources: Sources | undefined;
+  let claims: ClaimsResolver;
+  try {
+    sources = await createSources(config, m, log, audit);
+    claims = createClaims(config);
+  } catch (e) {
+    if (sources) closeSources(sources);
+    await audit.close();
+    await auditEvents?.close();
+    throw e;
+  }
+  const rateLimiter = createRateLimiter();
+  const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
+  const recorder = createRecorder(config, sources.policies, log);
+  const effects = createEffectsApplier(
+    {
+      audit,
+      auditEvents,
+      rateLimiter,
+      containment: sources.containment,
+      replicaId,
+      onContained: (s) => {
+        m.contained.set({ agent: s.agent, action: s.action }, 1);
+        log.warn({ agent: s.agent, action: s.action, trigger: s.trigger }, 'agent contained');
+      },
+    },
+    clockMs,
+  );
+  const authorizer = createAuthorizer({ claims, fhirBasePaths: config.fhirBase, snapshot: snapshotOf(config, sources, rateLimiter) });
+  const open = sources;
+  const close = async (): Promise<void> => {
+    closeSources(open);
+    if (recorder) {
+      recorder.close();
+      recorder.flush();
+    }
+    await audit.close();
+    await auditEvents?.close();
+  };
+  return { audit, auditEvents, metrics: m, policies: sources.policies, authorizer, effects, recorder, close };
+}
