@@ -16,7 +16,7 @@ import {
 import { hashPatient, type ContainmentState, type ContainmentStore, type PatientContext } from '../containment/index.js';
 import type { RateLimiter } from '../egress/index.js';
 import type { Authorization } from '../lanes/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/decision.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
 import type { ContainmentEntry, Effects } from './plan-effects.js';
 
 export interface EffectsDeps {
@@ -41,85 +41,94 @@ export interface EffectsApplier {
   apply(auth: Authorization | undefined, d: Decision, effects: Effects, decisionId: string, t0Ms: number): Decision;
 }
 
+/** The AI bill of materials: the first contact of an agent with an outside endpoint, once per replica. */
+function recordFirstContact(
+  deps: EffectsDeps,
+  contacted: Set<string>,
+  e: NonNullable<Effects['egressContact']>,
+  d: Decision,
+  nowMs: number,
+): boolean {
+  const key = `${e.agent}|${e.info.host}:${e.info.port}`;
+  if (contacted.has(key)) return true;
+  contacted.add(key);
+  const record: AiBomRecord = {
+    format: AUDIT_FORMAT,
+    type: 'aibom-first-contact',
+    time: new Date(nowMs).toISOString(),
+    agent: e.agent,
+    principal: e.principal,
+    endpoint: `${e.info.host}:${e.info.port}`,
+    covered: e.info.covered,
+    baaStatus: e.info.reason,
+    vendor: e.info.vendor,
+    agreementId: e.info.agreementId,
+    registryVersion: e.info.registryVersion,
+    decision: d.outcome,
+  };
+  return deps.audit.write(record);
+}
+
+/** Enters containment: the shared state file (patients as salted hashes), then its audit record. */
+function enterContainment(deps: EffectsDeps, c: ContainmentEntry, decisionId: string, nowMs: number): boolean {
+  const cm = deps.containment;
+  if (cm === undefined) return true;
+  const salt = randomUUID();
+  const state: ContainmentState = {
+    agent: c.agent,
+    action: c.action,
+    trigger: c.trigger,
+    since: new Date(nowMs).toISOString(),
+    until: new Date(nowMs + c.durationMinutes * 60_000).toISOString(),
+    decisionId,
+    replica: deps.replicaId,
+    contextPatients: cm.context.recent(c.agent, nowMs, c.contextWindowMs).map((p) => hashPatient(salt, p)),
+    salt,
+  };
+  cm.store.enter(state);
+  deps.onContained(state);
+  return deps.audit.write({
+    format: AUDIT_FORMAT,
+    type: 'containment-entered',
+    time: state.since,
+    agent: state.agent,
+    action: state.action,
+    trigger: state.trigger,
+    until: state.until,
+    decisionId,
+    replica: deps.replicaId,
+  });
+}
+
+/** Every access through a break-glass class is attested; without the attestation there is no access. */
+function attestBreakGlass(deps: EffectsDeps, auth: Authorization, d: Decision, decisionId: string, nowMs: number): boolean {
+  if (d.lane === undefined) return true;
+  const att = breakGlassAttestation(decisionId, { ...d, lane: d.lane }, auth.attributes, new Date(nowMs));
+  return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
+}
+
+function applyState(deps: EffectsDeps, effects: Effects): void {
+  const r = effects.rateLimitDebit;
+  if (r !== undefined) deps.rateLimiter.take(r.agent, r.limit, r.nowMs);
+  const s = effects.contextSeen;
+  if (s !== undefined) deps.containment?.context.see(s.agent, s.patients, s.nowMs);
+}
+
 export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): EffectsApplier {
-  // The AI bill of materials: the first contact of each agent with each outside endpoint, per replica.
   const contacted = new Set<string>();
-
-  const firstContact = (e: NonNullable<Effects['egressContact']>, d: Decision, nowMs: number): boolean => {
-    const key = `${e.agent}|${e.info.host}:${e.info.port}`;
-    if (contacted.has(key)) return true;
-    contacted.add(key);
-    const record: AiBomRecord = {
-      format: AUDIT_FORMAT,
-      type: 'aibom-first-contact',
-      time: new Date(nowMs).toISOString(),
-      agent: e.agent,
-      principal: e.principal,
-      endpoint: `${e.info.host}:${e.info.port}`,
-      covered: e.info.covered,
-      baaStatus: e.info.reason,
-      vendor: e.info.vendor,
-      agreementId: e.info.agreementId,
-      registryVersion: e.info.registryVersion,
-      decision: d.outcome,
-    };
-    return deps.audit.write(record);
-  };
-
-  const contain = (c: ContainmentEntry, decisionId: string, nowMs: number): boolean => {
-    const cm = deps.containment;
-    if (cm === undefined) return true;
-    const salt = randomUUID();
-    const state: ContainmentState = {
-      agent: c.agent,
-      action: c.action,
-      trigger: c.trigger,
-      since: new Date(nowMs).toISOString(),
-      until: new Date(nowMs + c.durationMinutes * 60_000).toISOString(),
-      decisionId,
-      replica: deps.replicaId,
-      contextPatients: cm.context.recent(c.agent, nowMs, c.contextWindowMs).map((p) => hashPatient(salt, p)),
-      salt,
-    };
-    cm.store.enter(state);
-    deps.onContained(state);
-    return deps.audit.write({
-      format: AUDIT_FORMAT,
-      type: 'containment-entered',
-      time: state.since,
-      agent: state.agent,
-      action: state.action,
-      trigger: state.trigger,
-      until: state.until,
-      decisionId,
-      replica: deps.replicaId,
-    });
-  };
-
-  const attest = (auth: Authorization, d: Decision, decisionId: string, nowMs: number): boolean => {
-    if (d.lane === undefined) return true;
-    // Every access through a break-glass class is attested; without the attestation there is no access.
-    const att = breakGlassAttestation(decisionId, { ...d, lane: d.lane }, auth.attributes, new Date(nowMs));
-    return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
-  };
-
   return {
     apply(auth, d, effects, decisionId, t0Ms) {
-      if (effects.rateLimitDebit !== undefined) {
-        const r = effects.rateLimitDebit;
-        deps.rateLimiter.take(r.agent, r.limit, r.nowMs);
-      }
-      if (effects.contextSeen !== undefined) {
-        const s = effects.contextSeen;
-        deps.containment?.context.see(s.agent, s.patients, s.nowMs);
-      }
+      applyState(deps, effects);
       // t0 may come from the gRPC thread's clock: never below zero.
       const latencyUs = Math.max(0, Math.trunc((clockMs() - t0Ms) * 1000));
       const nowMs = Date.now();
       let accepted = deps.audit.writeDecision(decisionRow(decisionId, d, auth?.attributes, latencyUs, nowMs));
-      if (accepted && effects.egressContact !== undefined) accepted = firstContact(effects.egressContact, d, nowMs);
-      if (accepted && effects.containment !== undefined) accepted = contain(effects.containment, decisionId, nowMs);
-      if (accepted && effects.breakGlass && auth !== undefined) accepted = attest(auth, d, decisionId, nowMs);
+      const contact = effects.egressContact;
+      if (accepted && contact !== undefined) accepted = recordFirstContact(deps, contacted, contact, d, nowMs);
+      if (accepted && effects.containment !== undefined) {
+        accepted = enterContainment(deps, effects.containment, decisionId, nowMs);
+      }
+      if (accepted && effects.breakGlass && auth !== undefined) accepted = attestBreakGlass(deps, auth, d, decisionId, nowMs);
       if (accepted) return d;
       return denyDecision({
         agent: d.agent,

@@ -5,7 +5,7 @@
 import { triggerOf, type ContainmentAction, type ContainmentTrigger } from '../containment/index.js';
 import type { EgressDecisionInfo } from '../egress/index.js';
 import type { Authorization, RateLimit } from '../lanes/index.js';
-import { DECISION_REASONS, type Decision } from '../model/decision.js';
+import { DECISION_REASONS, type Decision } from '../model/index.js';
 
 export interface ContainmentEntry {
   agent: string;

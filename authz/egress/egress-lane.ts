@@ -7,7 +7,9 @@
  *   AND an active BAA covers host:port at the moment of contact (45 CFR §164.504(e)). Without a registry, outside
  *   egress is denied (fail closed). The registry version is recorded with every egress decision.
  */
-import type { RequestAttributesModel } from '../model/attributes.js';
+import type { EgressDecisionInfo, RequestAttributesModel } from '../model/index.js';
+
+export type { EgressDecisionInfo } from '../model/index.js';
 import type { BaaRegistry } from './baa-registry.js';
 import { isApiServerHost, metadataTarget } from './protected-endpoints.js';
 
@@ -66,15 +68,6 @@ function underSuffix(host: string, suffix: string): boolean {
   return suffix.startsWith('.') ? host.length === suffix.length - 1 && suffix.endsWith(host) : host === suffix;
 }
 
-export interface EgressDecisionInfo {
-  host: string;
-  port: number;
-  covered: boolean;
-  reason: string;
-  vendor: string;
-  agreementId: string;
-  registryVersion: string;
-}
 
 export function coverageInfo(registry: BaaRegistry | undefined, host: string, port: number, at: Date): EgressDecisionInfo {
   if (!registry) return { host, port, covered: false, reason: 'no-baa-registry', vendor: '', agreementId: '', registryVersion: 'none' };

@@ -2,7 +2,7 @@
  * batch/transaction Bundles (FHIR R4 http.html#transaction): each entry's `request.method` + `request.url` is routed
  * like a top-level request, and its `resource` (for create/update) is scanned for patients.
  */
-import type { FhirEntryAttributes } from '../model/attributes.js';
+import type { FhirEntryAttributes } from '../model/index.js';
 import { addPatientsFromParams, addPatientsFromResource, emptyScope, type PatientScope } from './patient-refs.js';
 import { parseQuery } from './query.js';
 import { inPatientCompartment } from './resource-types.js';

@@ -3,7 +3,7 @@
  * FHIR R4 RESTful API (http.html#summary; R5 adds nothing that changes these shapes). Shapes that match none of
  * them are invalid, never "a harmless read".
  */
-import type { FhirInteraction } from '../model/attributes.js';
+import type { FhirInteraction } from '../model/index.js';
 import { COMPARTMENT_TYPES, FHIR_ID, OPERATION_NAME, RESOURCE_TYPES } from './resource-types.js';
 import { type Result, ok, err } from './result.js';
 

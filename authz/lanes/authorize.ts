@@ -6,9 +6,9 @@
 import { classifyEgress, DEFAULT_INTERNAL_SUFFIXES } from '../egress/index.js';
 import { createFhirRequestParser } from '../fhir/index.js';
 import { parseSpiffeId, type ClaimsResolver, type ClaimsResult } from '../identity/index.js';
-import type { RequestAttributesModel } from '../model/attributes.js';
-import { requestTimeMs, type CheckInput } from '../model/check-input.js';
-import type { Decision } from '../model/decision.js';
+import type { RequestAttributesModel } from '../model/index.js';
+import { requestTimeMs, type CheckInput } from '../model/index.js';
+import type { Decision } from '../model/index.js';
 import type { CompiledPolicySet } from '../policy/index.js';
 import { buildAttributes } from './build-attributes.js';
 import { decide } from './decide.js';

@@ -5,7 +5,7 @@
  * the audit record. Without a registry, outside egress is denied (fail closed).
  */
 import { coverageInfo } from '../egress/index.js';
-import { DECISION_REASONS, denyDecision } from '../model/decision.js';
+import { DECISION_REASONS, denyDecision } from '../model/index.js';
 import type { Condition } from './lane.js';
 
 export const baaEgressLane: Condition = (ctx, decided) => {

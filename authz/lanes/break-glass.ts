@@ -5,7 +5,7 @@
  * skew. The class that allowed is recorded on the decision for the attestation record; an activated class whose
  * window has passed denies with `break-glass-expired`, so the reason is clear.
  */
-import { DECISION_REASONS, type Decision, type LaneUse } from '../model/decision.js';
+import { DECISION_REASONS, type Decision, type LaneUse } from '../model/index.js';
 import type { CompiledAgent } from '../policy/index.js';
 import type { AgentLaneContext } from './lane.js';
 import { agentDecision, evaluate } from './rule-evaluation.js';

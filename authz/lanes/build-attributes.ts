@@ -1,8 +1,8 @@
 /**
  * CheckInput + identity + verified claims + FHIR view -> the attribute model CEL sees.
  */
-import type { FhirAttributes, RequestAttributesModel } from '../model/attributes.js';
-import type { CheckInput } from '../transport/index.js';
+import type { FhirAttributes, RequestAttributesModel } from '../model/index.js';
+import type { CheckInput } from '../model/index.js';
 import type { SpiffeIdentity } from '../identity/index.js';
 
 /** Headers never exposed to policy: credentials. Policy sees verified claims instead. */

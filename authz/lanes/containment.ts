@@ -6,7 +6,7 @@
  * - `alert`: nothing is held back here (the entry was recorded).
  */
 import { hashPatient, type ContainmentState } from '../containment/index.js';
-import { DECISION_REASONS, denyDecision, type Decision } from '../model/decision.js';
+import { DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
 import type { AgentLaneContext, Gate } from './lane.js';
 
 function held(ctx: AgentLaneContext, c: ContainmentState): string | undefined {

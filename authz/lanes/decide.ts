@@ -25,7 +25,7 @@ import { policyRulesLane } from './policy-rules.js';
 import { protectedEndpointLane, protectedExceptionLane } from './protected-endpoint.js';
 import { rateLimitLane } from './rate-limit.js';
 import { selectAgentLane } from './select-agent.js';
-import type { Decision } from '../model/decision.js';
+import type { Decision } from '../model/index.js';
 
 /** Lanes before the policy rules, in order: the first decision ends the evaluation. */
 export const GATES: readonly Gate[] = [identityLane, containmentLane, protectedEndpointLane];

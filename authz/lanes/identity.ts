@@ -3,7 +3,7 @@
  * misconfiguration, so it is denied in every mode, before any policy rule runs (RFC 6750 §3.1 `invalid_token`).
  * A request without a token goes on with no verified claims (`auth.source == "none"`).
  */
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/decision.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/index.js';
 import type { Gate } from './lane.js';
 
 export const identityLane: Gate = (ctx) => {

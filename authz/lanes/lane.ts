@@ -6,8 +6,8 @@
 import type { BaaRegistry, CredentialStore, EgressClass, EgressOptions } from '../egress/index.js';
 import type { ContainmentState } from '../containment/index.js';
 import type { ClaimsResult } from '../identity/index.js';
-import type { RequestAttributesModel } from '../model/attributes.js';
-import type { Decision } from '../model/decision.js';
+import type { RequestAttributesModel } from '../model/index.js';
+import type { Decision } from '../model/index.js';
 import type { CompiledAgent, CompiledPolicySet } from '../policy/index.js';
 import type { AgentMatch } from './select-agent.js';
 

@@ -6,7 +6,7 @@
  * invalid is allowed only by a rule that sets `allowInvalid`, and is otherwise denied as `invalid-request` (400).
  * A standard deny then goes to the break-glass lane, which may replace it.
  */
-import { BUILTIN_RULES, DECISION_REASONS, type Decision, type RuleTrace } from '../model/decision.js';
+import { BUILTIN_RULES, DECISION_REASONS, type Decision, type RuleTrace } from '../model/index.js';
 import { breakGlassLane } from './break-glass.js';
 import type { AgentLaneContext } from './lane.js';
 import { agentDecision, evaluate } from './rule-evaluation.js';

@@ -4,7 +4,7 @@
  * names an explicit exception for that target (e.g. `eks-pod-identity`), which the decision and its audit record
  * then carry.
  */
-import { DECISION_REASONS, denyDecision } from '../model/decision.js';
+import { DECISION_REASONS, denyDecision } from '../model/index.js';
 import type { AgentLaneContext, Condition, Gate } from './lane.js';
 
 function exceptionFor(ctx: AgentLaneContext): string | undefined {

@@ -3,7 +3,7 @@
  * with 429. Buckets are per replica (the fleet-wide ceiling is replicas × the limit). The lane reads the bucket;
  * taking the token is an effect of the allow (effects/).
  */
-import { DECISION_REASONS, denyDecision } from '../model/decision.js';
+import { DECISION_REASONS, denyDecision } from '../model/index.js';
 import type { Condition } from './lane.js';
 
 export const rateLimitLane: Condition = (ctx, decided) => {

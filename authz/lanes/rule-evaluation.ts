@@ -2,8 +2,8 @@
  * Evaluating one compiled CEL program, and building a decision of an agent's policy. Shared by the policy-rules
  * lane and the break-glass lane.
  */
-import type { RequestAttributesModel } from '../model/attributes.js';
-import type { Decision, DecisionReason, RuleTrace } from '../model/decision.js';
+import type { RequestAttributesModel } from '../model/index.js';
+import type { Decision, DecisionReason, RuleTrace } from '../model/index.js';
 import { CelKeyError } from '../policy/cel-fast-path.js';
 import type { CompiledAgent, CompiledRule } from '../policy/index.js';
 

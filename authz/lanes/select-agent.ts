@@ -3,7 +3,7 @@
  * (principal > namespace+serviceAccount > namespace); a tie at the top is ambiguous and denied.
  */
 import type { SpiffeIdentity } from '../identity/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/decision.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
 import type { CompiledAgent, CompiledPolicySet } from '../policy/index.js';
 
 export type AgentMatch = { kind: 'match'; agent: CompiledAgent } | { kind: 'none' } | { kind: 'ambiguous'; agents: string[] };

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RequestAttributesModel } from '../model/attributes.js';
-import type { Decision } from '../model/decision.js';
+import type { RequestAttributesModel } from '../model/index.js';
+import type { Decision } from '../model/index.js';
 import { ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
 import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
 import { hllAdd, hllEncode, hllNew } from './hll.js';
@@ -65,81 +65,126 @@ function hostAndPort(attrs: RequestAttributesModel): { host: string; port: numbe
   return { host: a.host === '' ? attrs.destination.address || 'unknown' : a.host, port };
 }
 
+function accumulator(accs: Map<string, Acc>, agent: string, attrs: RequestAttributesModel, options: RecorderOptions): Acc {
+  const now = attrs.now.getTime();
+  let acc = accs.get(agent);
+  if (!acc) {
+    acc = {
+      workload: options.workloadFor(agent, attrs),
+      start: now,
+      end: now,
+      requests: 0,
+      fhir: new Map(),
+      minutes: new Map(),
+      hours: new Map(),
+      egress: new Map(),
+      breakGlass: new Map(),
+    };
+    accs.set(agent, acc);
+  }
+  return acc;
+}
+
+/** FHIR interactions by type, and distinct patients per hour (HyperLogLog sketches). */
+function observeFhir(acc: Acc, f: RequestAttributesModel['fhir'], now: number): void {
+  if (!f.isFhir || !f.valid) return;
+  const bump = (resourceType: string, interaction: string, operation: string): void => {
+    const k = `${resourceType}|${interaction}|${operation}`;
+    const cur = acc.fhir.get(k);
+    if (cur) cur.count++;
+    else acc.fhir.set(k, { resourceType, interaction, operation, count: 1 });
+  };
+  bump(f.resourceType, f.interaction, f.operation);
+  for (const e of f.entries) bump(e.resourceType, e.interaction, e.operation);
+  if (f.patients.length === 0) return;
+  const hour = Math.floor(now / 3_600_000);
+  let regs = acc.hours.get(hour);
+  if (!regs) {
+    regs = hllNew();
+    acc.hours.set(hour, regs);
+  }
+  for (const p of f.patients) hllAdd(regs, p);
+}
+
+/** The destination: host, port, what is on the wire, methods and path templates. */
+function observeEgress(acc: Acc, attrs: RequestAttributesModel): void {
+  const f = attrs.fhir;
+  const { host, port } = hostAndPort(attrs);
+  const ek = `${host}|${port}`;
+  let eg = acc.egress.get(ek);
+  if (!eg) {
+    const peerId = parseSpiffeId(attrs.destination.principal);
+    const peer = peerId ? { namespace: peerId.namespace, serviceAccount: peerId.serviceAccount, labels: {} } : undefined;
+    eg = { host, port, transports: new Set(), methods: new Set(), paths: new Set(), count: 0, peer };
+    acc.egress.set(ek, eg);
+  }
+  eg.count++;
+  // What is on the wire: https, or mesh mTLS (Envoy reports a destination principal only under mTLS).
+  eg.transports.add(attrs.request.scheme === 'https' || attrs.destination.principal !== '' ? 'tls' : 'plaintext');
+  eg.methods.add(attrs.request.method);
+  if (eg.paths.size < MAX_PATHS) {
+    eg.paths.add(f.isFhir && f.valid ? fhirPathTemplate(f) : genericPathTemplate(attrs.request.path));
+  }
+}
+
+const byKey = <T>(key: (x: T) => string) => (x: T, y: T): number => (key(x) < key(y) ? -1 : 1);
+
+function envelopeOf(a: Acc, replica: string): Envelope {
+  return {
+    apiVersion: ENVELOPE_API_VERSION,
+    kind: 'Envelope',
+    metadata: { name: a.workload.name, namespace: a.workload.namespace },
+    spec: {
+      workload: a.workload,
+      observation: {
+        start: new Date(a.start).toISOString(),
+        end: new Date(a.end).toISOString(),
+        sources: [`phiguard/${replica}`],
+        requests: a.requests,
+      },
+      fhir: [...a.fhir.values()].sort(byKey((x) => `${x.resourceType}|${x.interaction}|${x.operation}`)),
+      minutes: Object.fromEntries(
+        [...a.minutes].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 60_000).toISOString().slice(0, 16), v]),
+      ),
+      patientsHourly: Object.fromEntries(
+        [...a.hours].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 3_600_000).toISOString().slice(0, 13), hllEncode(v)]),
+      ),
+      egress: [...a.egress.values()].sort(byKey((x) => `${x.host}|${x.port}`)).map((e) => {
+        const out: EnvelopeEgress = {
+          host: e.host,
+          port: e.port,
+          protocol: 'TCP',
+          transports: [...e.transports].sort(),
+          methods: [...e.methods].sort(),
+          paths: [...e.paths].sort(),
+          count: e.count,
+        };
+        if (e.peer) out.peer = e.peer;
+        return out;
+      }),
+      dnsNames: [],
+      breakGlass: Object.fromEntries([...a.breakGlass].sort(([x], [y]) => (x < y ? -1 : 1))),
+    },
+  };
+}
+
 export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecorder {
   const accs = new Map<string, Acc>();
-
   const observe = (attrs: RequestAttributesModel, decision: Decision): void => {
     if (decision.outcome !== 'allow' || decision.agent === '') return;
     const now = attrs.now.getTime();
-    let acc = accs.get(decision.agent);
-    if (!acc) {
-      acc = { workload: options.workloadFor(decision.agent, attrs), start: now, end: now, requests: 0, fhir: new Map(), minutes: new Map(), hours: new Map(), egress: new Map(), breakGlass: new Map() };
-      accs.set(decision.agent, acc);
-    }
+    const acc = accumulator(accs, decision.agent, attrs, options);
     if (now < acc.start) acc.start = now;
     if (now > acc.end) acc.end = now;
     acc.requests++;
-    if (decision.lane && decision.reason === 'break-glass') acc.breakGlass.set(decision.lane.class, (acc.breakGlass.get(decision.lane.class) ?? 0) + 1);
+    const lane = decision.lane;
+    if (lane && decision.reason === 'break-glass') acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
     const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
-    const f = attrs.fhir;
-    if (f.isFhir && f.valid) {
-      const bump = (resourceType: string, interaction: string, operation: string): void => {
-        const k = `${resourceType}|${interaction}|${operation}`;
-        const cur = acc.fhir.get(k);
-        if (cur) cur.count++;
-        else acc.fhir.set(k, { resourceType, interaction, operation, count: 1 });
-      };
-      bump(f.resourceType, f.interaction, f.operation);
-      for (const e of f.entries) bump(e.resourceType, e.interaction, e.operation);
-      if (f.patients.length > 0) {
-        const hour = Math.floor(now / 3_600_000);
-        let regs = acc.hours.get(hour);
-        if (!regs) {
-          regs = hllNew();
-          acc.hours.set(hour, regs);
-        }
-        for (const p of f.patients) hllAdd(regs, p);
-      }
-    }
-    const { host, port } = hostAndPort(attrs);
-    const ek = `${host}|${port}`;
-    let eg = acc.egress.get(ek);
-    if (!eg) {
-      const peerId = parseSpiffeId(attrs.destination.principal);
-      eg = { host, port, transports: new Set(), methods: new Set(), paths: new Set(), count: 0, peer: peerId ? { namespace: peerId.namespace, serviceAccount: peerId.serviceAccount, labels: {} } : undefined };
-      acc.egress.set(ek, eg);
-    }
-    eg.count++;
-    // What is on the wire: https, or mesh mTLS (Envoy reports a destination principal only under mTLS).
-    eg.transports.add(attrs.request.scheme === 'https' || attrs.destination.principal !== '' ? 'tls' : 'plaintext');
-    eg.methods.add(attrs.request.method);
-    if (eg.paths.size < MAX_PATHS) eg.paths.add(f.isFhir && f.valid ? fhirPathTemplate(f) : genericPathTemplate(attrs.request.path));
+    observeFhir(acc, attrs.fhir, now);
+    observeEgress(acc, attrs);
   };
-
-  const snapshot = (): Envelope[] =>
-    [...accs.values()].map((a) => ({
-      apiVersion: ENVELOPE_API_VERSION,
-      kind: 'Envelope',
-      metadata: { name: a.workload.name, namespace: a.workload.namespace },
-      spec: {
-        workload: a.workload,
-        observation: { start: new Date(a.start).toISOString(), end: new Date(a.end).toISOString(), sources: [`phiguard/${options.replica}`], requests: a.requests },
-        fhir: [...a.fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
-        minutes: Object.fromEntries([...a.minutes].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 60_000).toISOString().slice(0, 16), v])),
-        patientsHourly: Object.fromEntries([...a.hours].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 3_600_000).toISOString().slice(0, 13), hllEncode(v)])),
-        egress: [...a.egress.values()].sort((x, y) => (`${x.host}|${x.port}` < `${y.host}|${y.port}` ? -1 : 1)).map((e) => {
-          const out: EnvelopeEgress = {
-            host: e.host, port: e.port, protocol: 'TCP', transports: [...e.transports].sort(), methods: [...e.methods].sort(), paths: [...e.paths].sort(), count: e.count,
-          };
-          if (e.peer) out.peer = e.peer;
-          return out;
-        }),
-        dnsNames: [],
-        breakGlass: Object.fromEntries([...a.breakGlass].sort(([x], [y]) => (x < y ? -1 : 1))),
-      },
-    }));
-
+  const snapshot = (): Envelope[] => [...accs.values()].map((a) => envelopeOf(a, options.replica));
   const flush = (): string[] => {
     const written: string[] = [];
     try {
@@ -156,7 +201,6 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
     }
     return written;
   };
-
   const timer = setInterval(flush, options.flushMs);
   timer.unref();
   return { observe, snapshot, flush, close: () => clearInterval(timer) };

@@ -9,10 +9,16 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { applyStreamTable } from './http2-stream-table.js';
 import { applyHttp2Windows } from './http2-windows.js';
-import type { Logger } from '../service/logger.js';
-import type { ServerConfig } from '../service/config.js';
 
 export const AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+/** Where and how to listen. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** HTTP/2 receive window per stream and per connection (http2-windows.ts). */
+  http2WindowBytes: number;
+}
 
 export interface CheckListener {
   port: number;
@@ -24,10 +30,10 @@ export interface CheckListener {
 
 /** Binds the listener. Rejects with an Error naming the address when it cannot listen. */
 export async function listenForChecks(
-  config: Pick<ServerConfig, 'host' | 'port' | 'http2WindowBytes'>,
+  config: ListenOptions,
   service: grpc.ServiceDefinition,
   check: (request: unknown, reply: (bytes: Buffer) => void) => void,
-  log: Logger,
+  log: { warn(message: string): void },
 ): Promise<CheckListener> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
   if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');

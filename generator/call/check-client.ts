@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadAuthzPackageDefinition } from '../../proto/envoy-protos.js';
-import type { CheckInput } from '../../authz/model/check-input.js';
+import type { CheckInput } from '../../authz/index.js';
 
 /**
  * Wraps plain JSON as a google.protobuf.Value. protobufjs defines the well-known Struct/Value types itself, with

@@ -3,10 +3,12 @@
  * combined in any order and grouping. Counts add; sets take the sorted union; windows take min/max; HyperLogLog
  * sketches take the register-wise max. Envelopes of different workloads do not merge.
  */
-import type { Envelope, EnvelopeEgress } from '../../authz/observe/envelope.js';
-import { hllDecode, hllEncode, hllMerge } from '../../authz/observe/hll.js';
+import type { Envelope, EnvelopeEgress } from '../../authz/observe/index.js';
+import { hllDecode, hllEncode, hllMerge } from '../../authz/observe/index.js';
 
-export type MergeResult = { ok: true; envelope: Envelope } | { ok: false; error: string };
+import { err, ok, PhiguardError, type Result } from '../../authz/model/index.js';
+
+const mismatch = (message: string): Result<never> => err(new PhiguardError('data', message));
 
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])].sort();
 
@@ -44,8 +46,8 @@ function mergeEgress(a: EnvelopeEgress, b: EnvelopeEgress): EnvelopeEgress {
 }
 
 /** Merges two envelopes of the same workload. */
-export function mergeEnvelopes(a: Envelope, b: Envelope): MergeResult {
-  if (workloadKey(a) !== workloadKey(b)) return { ok: false, error: `different workloads: ${workloadKey(a)} and ${workloadKey(b)}` };
+export function mergeEnvelopes(a: Envelope, b: Envelope): Result<Envelope> {
+  if (workloadKey(a) !== workloadKey(b)) return mismatch(`different workloads: ${workloadKey(a)} and ${workloadKey(b)}`);
   const wa = a.spec.workload;
   const wb = b.spec.workload;
   const pick = (x: string, y: string): string => (x === '' ? y : y === '' ? x : x < y ? x : y);
@@ -67,50 +69,52 @@ export function mergeEnvelopes(a: Envelope, b: Envelope): MergeResult {
     const y = b.spec.patientsHourly[k];
     const rx = x === undefined ? undefined : hllDecode(x);
     const ry = y === undefined ? undefined : hllDecode(y);
-    if ((x !== undefined && !rx) || (y !== undefined && !ry)) return { ok: false, error: `invalid patient sketch for hour ${k}` };
+    if ((x !== undefined && !rx) || (y !== undefined && !ry)) return mismatch(`invalid patient sketch for hour ${k}`);
     hourly[k] = hllEncode(rx && ry ? hllMerge(rx, ry) : (rx ?? ry ?? new Uint8Array()));
   }
   const labels = { ...wb.podLabels, ...wa.podLabels };
   const sortedLabels = Object.fromEntries(Object.entries(labels).sort(([x], [y]) => (x < y ? -1 : 1)));
-  return {
-    ok: true,
-    envelope: {
-      apiVersion: a.apiVersion,
-      kind: 'Envelope',
-      metadata: { name: a.metadata.name, namespace: a.metadata.namespace },
-      spec: {
-        workload: {
-          kind: wa.kind, name: wa.name, namespace: wa.namespace,
-          serviceAccount: pick(wa.serviceAccount, wb.serviceAccount),
-          principal: pick(wa.principal, wb.principal),
-          podLabels: sortedLabels,
-        },
-        observation: {
-          start: a.spec.observation.start < b.spec.observation.start ? a.spec.observation.start : b.spec.observation.start,
-          end: a.spec.observation.end > b.spec.observation.end ? a.spec.observation.end : b.spec.observation.end,
-          sources: union(a.spec.observation.sources, b.spec.observation.sources),
-          requests: a.spec.observation.requests + b.spec.observation.requests,
-        },
-        fhir: [...fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
-        minutes: addCounts(a.spec.minutes, b.spec.minutes),
-        patientsHourly: hourly,
-        egress: [...egress.values()].sort((x, y) => (egressKey(x) < egressKey(y) ? -1 : 1)),
-        dnsNames: union(a.spec.dnsNames, b.spec.dnsNames),
-        breakGlass: addCounts(a.spec.breakGlass, b.spec.breakGlass),
+  return ok({
+    apiVersion: a.apiVersion,
+    kind: 'Envelope',
+    metadata: { name: a.metadata.name, namespace: a.metadata.namespace },
+    spec: {
+      workload: {
+        kind: wa.kind, name: wa.name, namespace: wa.namespace,
+        serviceAccount: pick(wa.serviceAccount, wb.serviceAccount),
+        principal: pick(wa.principal, wb.principal),
+        podLabels: sortedLabels,
       },
+      observation: {
+        start: a.spec.observation.start < b.spec.observation.start ? a.spec.observation.start : b.spec.observation.start,
+        end: a.spec.observation.end > b.spec.observation.end ? a.spec.observation.end : b.spec.observation.end,
+        sources: union(a.spec.observation.sources, b.spec.observation.sources),
+        requests: a.spec.observation.requests + b.spec.observation.requests,
+      },
+      fhir: [...fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
+      minutes: addCounts(a.spec.minutes, b.spec.minutes),
+      patientsHourly: hourly,
+      egress: [...egress.values()].sort((x, y) => (egressKey(x) < egressKey(y) ? -1 : 1)),
+      dnsNames: union(a.spec.dnsNames, b.spec.dnsNames),
+      breakGlass: addCounts(a.spec.breakGlass, b.spec.breakGlass),
+    },
     },
   };
 }
 
 /** Merges a non-empty list (any order gives the same result). */
-export function mergeAll(envelopes: readonly Envelope[]): MergeResult {
+export function mergeAll(envelopes: readonly Envelope[]): Result<Envelope> {
   const [first, ...rest] = envelopes;
-  if (!first) return { ok: false, error: 'nothing to merge' };
+  if (!first) return mismatch('nothing to merge');
   // Normalize a single envelope through the same path so output is canonical.
-  let acc: MergeResult = mergeEnvelopes(first, { ...first, spec: { ...first.spec, fhir: [], minutes: {}, patientsHourly: {}, egress: [], dnsNames: [], breakGlass: {}, observation: { ...first.spec.observation, requests: 0, sources: [] } } });
+  const empty = {
+    ...first.spec, fhir: [], minutes: {}, patientsHourly: {}, egress: [], dnsNames: [], breakGlass: {},
+    observation: { ...first.spec.observation, requests: 0, sources: [] },
+  };
+  let acc = mergeEnvelopes(first, { ...first, spec: empty });
   for (const e of rest) {
     if (!acc.ok) return acc;
-    acc = mergeEnvelopes(acc.envelope, e);
+    acc = mergeEnvelopes(acc.value, e);
   }
   return acc;
 }
