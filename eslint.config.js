@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // The runtime reads as small functions; data tables are values, not functions, and are not counted.
+    files: ['authz/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
+  },
+  {
     files: ['test/**/*.ts', '**/*.test.ts'],
     rules: { '@typescript-eslint/no-unsafe-assignment': 'off', '@typescript-eslint/no-unsafe-member-access': 'off' },
   },

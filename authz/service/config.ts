@@ -34,7 +34,7 @@ export const ServerConfigSchema = z
     auditWriter: z.enum(['thread', 'inline']).optional(),
     /**
      * Where Checks are decided: `thread` (default), on a decision thread beside the gRPC thread, which then runs only
-     * grpc-js (threaded-server.ts); `inline`, on the gRPC thread (server.ts). `thread` needs a second core to pay off
+     * grpc-js (start-threaded.ts); `inline`, on the gRPC thread (start-inline.ts). `thread` needs a second core to pay off
      * (CPU request/limit of 2); with one core, `inline` uses less CPU. See docs/performance.md.
      */
     decisions: z.enum(['thread', 'inline']).default('thread'),

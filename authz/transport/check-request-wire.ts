@@ -2,11 +2,11 @@
  * Edge in, on the Check path: CheckRequest protobuf bytes -> CheckInput, in one pass over the wire format.
  *
  * The same mapping as decoding with protobufjs and then `fromGrpcCheckRequest` (check-request.ts), which stays the
- * reference: test/edge/check-request-wire.test.ts holds the two equal over the example requests, the FHIR
+ * reference: test/transport/check-request-wire.test.ts holds the two equal over the example requests, the FHIR
  * request-model table, Struct metadata of every Value kind, `header_map`, `raw_body`, unknown fields and
  * field-order permutations. Going through protobufjs builds a message object for every nested message, a Long per
- * int64 and a Value object per Struct field, only for the mapping to read a dozen fields of them; on the Check path
- * that was ~12 µs of decode plus its garbage. Here only the fields phiguard reads are materialized; every other
+ * int64 and a Value object per Struct field, only for the mapping to read a dozen fields of them, and that decode and
+ * its garbage were the largest item of the Check path (docs/performance.md). Here only the fields phiguard reads are materialized; every other
  * field is skipped by wire type.
  *
  * Wire format: protobuf encoding (protobuf.dev/programming-guides/encoding): tag = field << 3 | wire type; wire
@@ -18,7 +18,7 @@
  * varint longer than 10 bytes or nesting deeper than MAX_DEPTH is `ok: false` with an error code (never request
  * content); the caller denies. Decoding never throws.
  */
-import type { CheckInput } from '../model/check-input.js';
+import type { CheckInput } from '../model/index.js';
 
 /**
  * Message nesting bound: protoc's default recursion limit (CodedInputStream), which protobufjs applies as well
@@ -185,31 +185,49 @@ function list(r: Reader, to: number, depth: number): unknown[] {
  * A map field whose entries are messages (map entry: key = 1, value = 2), as field 1 of the message ending at `to`.
  * An entry without a value gets `absent()`.
  */
-function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: number) => V): Record<string, V> {
-  const out: Record<string, V> = {};
+/**
+ * Reads the fields of the message ending at `to`: `read` consumes each field it knows and returns true; every other
+ * field is skipped by its wire type.
+ */
+function eachField(r: Reader, to: number, read: (field: number, wireType: number) => boolean): void {
   while (r.pos < to) {
     const tag = r.varint();
-    if (tag >>> 3 !== 1) {
-      r.skip(tag & 7, to);
-      continue;
-    }
-    expectWire(tag & 7, 2);
-    const entryEnd = r.delimited(to);
+    if (!read(tag >>> 3, tag & 7)) r.skip(tag & 7, to);
+  }
+}
+
+/** A string field (wire type 2). */
+function stringField(r: Reader, wireType: number, to: number): string {
+  expectWire(wireType, 2);
+  return r.string(to);
+}
+
+/** A nested message field (wire type 2): the end offset of its bytes. */
+function messageField(r: Reader, wireType: number, to: number): number {
+  expectWire(wireType, 2);
+  return r.delimited(to);
+}
+
+/** Each occurrence of repeated message field 1 of the message ending at `to`: `read` gets the end of its bytes. */
+function eachMessage(r: Reader, to: number, read: (end: number) => void): void {
+  eachField(r, to, (f, wt) => {
+    if (f === 1) read(messageField(r, wt, to));
+    return f === 1;
+  });
+}
+
+function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: number) => V): Record<string, V> {
+  const out: Record<string, V> = {};
+  eachMessage(r, to, (entryEnd) => {
     let key = '';
     let v: V | undefined;
-    while (r.pos < entryEnd) {
-      const t = r.varint();
-      const f = t >>> 3;
-      if (f === 1) {
-        expectWire(t & 7, 2);
-        key = r.string(entryEnd);
-      } else if (f === 2) {
-        expectWire(t & 7, 2);
-        v = read(r.delimited(entryEnd));
-      } else r.skip(t & 7, entryEnd);
-    }
+    eachField(r, entryEnd, (f, wt) => {
+      if (f === 1) key = stringField(r, wt, entryEnd);
+      else if (f === 2) v = read(messageField(r, wt, entryEnd));
+      return f === 1 || f === 2;
+    });
     out[key] = v ?? absent();
-  }
+  });
   return out;
 }
 
@@ -229,17 +247,14 @@ function socketAddress(r: Reader, to: number): { address?: string; port_value?: 
   const out: { address?: string; port_value?: number } = {};
   let address = '';
   let port: number | undefined;
-  while (r.pos < to) {
-    const tag = r.varint();
-    const f = tag >>> 3;
-    if (f === 2) {
-      expectWire(tag & 7, 2);
-      address = r.string(to);
-    } else if (f === 3) {
-      expectWire(tag & 7, 0);
+  eachField(r, to, (f, wt) => {
+    if (f === 2) address = stringField(r, wt, to);
+    else if (f === 3) {
+      expectWire(wt, 0);
       port = r.varint() % 4294967296;
-    } else r.skip(tag & 7, to);
-  }
+    }
+    return f === 2 || f === 3;
+  });
   if (address !== '') out.address = address;
   if (port !== undefined) out.port_value = port;
   return out;
@@ -249,25 +264,18 @@ function socketAddress(r: Reader, to: number): { address?: string; port_value?: 
 function peer(r: Reader, to: number): Peer {
   let principal = '';
   let socket: { address?: string; port_value?: number } | undefined;
-  while (r.pos < to) {
-    const tag = r.varint();
-    const f = tag >>> 3;
-    if (f === 4) {
-      expectWire(tag & 7, 2);
-      principal = r.string(to);
-    } else if (f === 1) {
-      expectWire(tag & 7, 2);
-      const addrEnd = r.delimited(to);
+  eachField(r, to, (f, wt) => {
+    if (f === 4) principal = stringField(r, wt, to);
+    else if (f === 1) {
+      const addrEnd = messageField(r, wt, to);
       socket = undefined;
-      while (r.pos < addrEnd) {
-        const t = r.varint();
-        if (t >>> 3 === 1) {
-          expectWire(t & 7, 2);
-          socket = socketAddress(r, r.delimited(addrEnd));
-        } else r.skip(t & 7, addrEnd);
-      }
-    } else r.skip(tag & 7, to);
-  }
+      eachField(r, addrEnd, (af, awt) => {
+        if (af === 1) socket = socketAddress(r, messageField(r, awt, addrEnd));
+        return af === 1;
+      });
+    }
+    return f === 4 || f === 1;
+  });
   const out: Peer = {};
   if (principal !== '') out.principal = principal;
   if (socket) out.address = { socket_address: socket };
@@ -276,21 +284,15 @@ function peer(r: Reader, to: number): Peer {
 
 /** HeaderMap (repeated HeaderValue headers = 1; HeaderValue: key = 1, value = 2, raw_value = 3). */
 function headerMap(r: Reader, to: number, out: Record<string, string>): void {
-  while (r.pos < to) {
-    const tag = r.varint();
-    if (tag >>> 3 !== 1) {
-      r.skip(tag & 7, to);
-      continue;
-    }
-    expectWire(tag & 7, 2);
-    stringFields(r, r.delimited(to), 3);
+  eachMessage(r, to, (end) => {
+    stringFields(r, end, 3);
     const [key = '', val = '', raw = ''] = fields;
     const k = key.toLowerCase();
-    if (k === '') continue;
+    if (k === '') return;
     const v = val !== '' ? val : raw;
     const prev = out[k];
     out[k] = prev !== undefined ? `${prev},${v}` : v;
-  }
+  });
 }
 
 /** AttributeContext.HttpRequest. */

@@ -10,7 +10,7 @@
  * - The body arrives as `body` (UTF-8) or, with `pack_as_bytes`, as `raw_body` bytes (ext_authz.proto BufferSettings).
  * - Newer Envoy may send headers as `header_map` (attribute_context.proto) instead of `headers`.
  */
-import type { CheckInput } from '../model/check-input.js';
+import type { CheckInput } from '../model/index.js';
 
 type Rec = Record<string, unknown>;
 
@@ -104,7 +104,7 @@ function peer(v: unknown): NonNullable<CheckInput['attributes']['source']> | und
   const address = str(sock?.['address']);
   const port = typeof sock?.['port_value'] === 'number' ? sock['port_value'] : undefined;
   const principal = str(p['principal']);
-  // Built by assignment, not conditional spreads (measurably slow on the Check path in Node 20).
+  // Built by assignment: conditional spreads allocate an intermediate object per field.
   const out: NonNullable<CheckInput['attributes']['source']> = {};
   if (principal !== undefined) out.principal = principal;
   if (sock) {

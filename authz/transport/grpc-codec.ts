@@ -43,7 +43,7 @@ export function authorizationServiceDefinition(): grpc.ServiceDefinition {
 
 /**
  * The same method with the request left as its wire bytes: for the listener that hands each CheckRequest to the
- * decision thread (threaded-server.ts), which decodes it there. Responses are encoded bytes already.
+ * decision thread (service/start-threaded.ts), which decodes it there. Responses are encoded bytes already.
  */
 export function rawAuthorizationServiceDefinition(): grpc.ServiceDefinition {
   const def = authorizationServiceDefinition();

@@ -8,11 +8,9 @@
  * every stream, with its grpc-js call objects and request buffers, alive through every scavenge until the next
  * mark-compact.
  *
- * Measured (Node 20.20, transaction Bundle, 2026-11-30; docs/performance.md, seventh session): every grpc-js server
- * here fell into that state, a bare allow-all server after 2–8 s under load. In it each scavenge carried 2–3 MB
- * instead of 0.1–0.4 MB and paused 3–5 ms instead of ~1 ms, and a 10–15 ms mark-compact followed every ~0.5 s at
- * 13,000 checks/s. With the table, the same servers stayed at 0.1–0.4 MB per scavenge with a few mark-compacts, and a
- * grpc-js floor server's throughput rose by a third.
+ * Under sustained load every grpc-js server falls into that state, a bare allow-all server included: scavenges carry
+ * several times the live data and pause longer, and mark-compacts follow each other. With the table the same servers
+ * stay out of it (docs/performance.md, "The HTTP/2 stream table", has the measurements and how they were taken).
  *
  * Node's HTTP/2 core uses `get`, `set`, `delete`, `size` and `forEach` on the Map (v20: lib/internal/http2/core.js);
  * IdTable keeps Map semantics for those. The swap reaches into Node's internal session state; if that is not where

@@ -2,8 +2,8 @@
  * HTTP/2 flow-control windows for the Check listener.
  *
  * Envoy multiplexes every check of a worker over one HTTP/2 connection. With Node's default 64 KiB receive windows,
- * 50 concurrent ~2.5 KB checks on one connection stall on WINDOW_UPDATE round trips (p99 ≈ 1.1 s measured; ≈ 0.18 s
- * with 1 MiB). grpc-js 1.14 has no server option for this, so each HTTP/2 server it creates (http2-server-hook.ts)
+ * tens of concurrent checks of a few KB on one connection stall on WINDOW_UPDATE round trips (docs/performance.md has
+ * the latency with and without). grpc-js 1.14 has no server option for this, so each HTTP/2 server it creates (http2-server-hook.ts)
  * gets Node's public `Http2Server.updateSettings({initialWindowSize})` and each session `setLocalWindowSize()`.
  * A test asserts the advertised settings, so a grpc-js change that breaks this fails loudly.
  */

@@ -13,7 +13,7 @@
  * This table keeps its entries as integer-keyed properties of a plain object, which V8 stores as elements (a
  * dictionary once sparse); an outgrown elements store is left with no pointer to its successor.
  * Used for the HTTP/2 streams of a session (http2-stream-table.ts) and the decision thread's pending checks
- * (threaded-server.ts).
+ * (service/start-threaded.ts).
  */
 /** A Map from integer id to object with Map's semantics, without the chain. */
 export class IdTable<V extends object> {
