@@ -3,17 +3,20 @@
  * Exit codes: 0 success, 1 findings/deny where a command says so, 2 usage or unreadable input.
  */
 import { Command, CommanderError } from 'commander';
-import { attestCommand } from './commands/attest.js';
-import { callCommand } from './commands/call.js';
-import { checkCommand } from './commands/check.js';
-import { envelopeCommand } from './commands/envelope.js';
-import { generateCommand } from './commands/generate.js';
-import { parityCommand } from './commands/parity.js';
-import { reportCommand } from './commands/report.js';
-import { containCommand, statusCommand } from './commands/status.js';
-import { explainCommand } from './commands/explain.js';
-import { serveCommand } from './commands/serve.js';
-import { UsageError } from './read-input.js';
+import {
+  attestCommand,
+  callCommand,
+  checkCommand,
+  containCommand,
+  envelopeCommand,
+  explainCommand,
+  generateCommand,
+  parityCommand,
+  reportCommand,
+  serveCommand,
+  statusCommand,
+} from './commands/index.js';
+import { isPhiguardError } from '../authz/model/index.js';
 
 export function buildCli(): Command {
   return new Command('phiguard')
@@ -40,7 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof UsageError || e instanceof SyntaxError) {
+    // Usage mistakes and inputs that cannot be read or do not validate (JSON.parse's SyntaxError included).
+    if (isPhiguardError(e, 'usage', 'io', 'config', 'data', 'policy') || e instanceof SyntaxError) {
       process.stderr.write(`phiguard: ${e.message}\n`);
       return 2;
     }

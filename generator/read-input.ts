@@ -7,12 +7,5 @@ export function readArg(value: string): string {
   return value;
 }
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 /** commander argParser for a repeatable option: every occurrence is collected, in order. */
 export const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];

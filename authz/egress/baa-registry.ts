@@ -6,16 +6,22 @@
  * `*.x` matches exactly one label, `**.x` any number of labels (not `x` itself); matching is case-insensitive.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { z } from 'zod';
+import { readTextFile, readYamlDocument } from '../config/index.js';
+import { ok, type Result } from '../model/index.js';
 
 const date = z.union([z.iso.date(), z.iso.datetime()]);
 
 export const BaaEndpointSchema = z
   .object({
-    host: z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/, 'a DNS name').optional(),
-    pattern: z.string().regex(/^(\*\*?\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+\.?$/, 'a DNS wildcard like *.vendor.com or **.vendor.com').optional(),
+    host: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/, 'a DNS name')
+      .optional(),
+    pattern: z
+      .string()
+      .regex(/^(\*\*?\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+\.?$/, 'a DNS wildcard like *.vendor.com or **.vendor.com')
+      .optional(),
     ports: z.array(z.number().int().min(1).max(65535)).default([443]),
   })
   .strict()
@@ -46,7 +52,12 @@ export type BaaVendor = z.infer<typeof BaaVendorSchema>;
 
 export type Coverage =
   | { covered: true; vendor: string; agreementId: string; match: string }
-  | { covered: false; reason: 'no-agreement' | 'terminated' | 'pending' | 'expired' | 'not-yet-effective' | 'port-not-covered'; vendor?: string; agreementId?: string };
+  | {
+      covered: false;
+      reason: 'no-agreement' | 'terminated' | 'pending' | 'expired' | 'not-yet-effective' | 'port-not-covered';
+      vendor?: string;
+      agreementId?: string;
+    };
 
 export interface BaaRegistry {
   doc: BaaRegistryDoc;
@@ -96,16 +107,34 @@ export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegi
     coverage(host, port, at) {
       let best: Coverage = { covered: false, reason: 'no-agreement' };
       const t = at.getTime();
-      const candidates = [...(exact.get(norm(host)) ?? []), ...patterns.filter((p) => p.e.pattern !== undefined && matchesPattern(p.e.pattern, host))];
+      const candidates = [
+        ...(exact.get(norm(host)) ?? []),
+        ...patterns.filter((p) => p.e.pattern !== undefined && matchesPattern(p.e.pattern, host)),
+      ];
       for (const { v, e } of candidates) {
         {
           const match = e.host ?? e.pattern ?? '';
           const ids = { vendor: v.name, agreementId: v.agreementId };
-          if (!e.ports.includes(port)) { best = { covered: false, reason: 'port-not-covered', ...ids }; continue; }
-          if (v.status === 'terminated') { best = { covered: false, reason: 'terminated', ...ids }; continue; }
-          if (v.status === 'pending') { best = { covered: false, reason: 'pending', ...ids }; continue; }
-          if (t < Date.parse(v.effective)) { best = { covered: false, reason: 'not-yet-effective', ...ids }; continue; }
-          if (v.expires !== undefined && t > endOfDay(v.expires)) { best = { covered: false, reason: 'expired', ...ids }; continue; }
+          if (!e.ports.includes(port)) {
+            best = { covered: false, reason: 'port-not-covered', ...ids };
+            continue;
+          }
+          if (v.status === 'terminated') {
+            best = { covered: false, reason: 'terminated', ...ids };
+            continue;
+          }
+          if (v.status === 'pending') {
+            best = { covered: false, reason: 'pending', ...ids };
+            continue;
+          }
+          if (t < Date.parse(v.effective)) {
+            best = { covered: false, reason: 'not-yet-effective', ...ids };
+            continue;
+          }
+          if (v.expires !== undefined && t > endOfDay(v.expires)) {
+            best = { covered: false, reason: 'expired', ...ids };
+            continue;
+          }
           return { covered: true, vendor: v.name, agreementId: v.agreementId, match };
         }
       }
@@ -114,23 +143,24 @@ export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegi
   };
 }
 
-export type LoadBaaResult = { ok: true; registry: BaaRegistry } | { ok: false; error: string };
+/** Validates a registry text; errors name the file, line and field. */
+export function parseBaaRegistry(text: string, file: string): Result<BaaRegistry> {
+  const doc = readYamlDocument(text, file, BaaRegistrySchema);
+  if (!doc.ok) return doc;
+  return ok(createBaaRegistry(doc.value, createHash('sha256').update(text).digest('hex').slice(0, 16)));
+}
 
-/** Loads and validates a registry file; errors name the file and field. */
-export function loadBaaRegistry(file: string): LoadBaaResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    return { ok: false, error: `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
-  }
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { filename: file, schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    return { ok: false, error: `${file}: ${e instanceof yaml.YAMLException ? e.reason : 'unreadable YAML'}` };
-  }
-  const r = BaaRegistrySchema.safeParse(doc);
-  if (!r.success) return { ok: false, error: r.error.issues.map((i) => `${file}: ${i.path.join('.')}: ${i.message}`).join('\n') };
-  return { ok: true, registry: createBaaRegistry(r.data, createHash('sha256').update(text).digest('hex').slice(0, 16)) };
+/** Reads and validates a registry file: the registry, or an `io` / `config` error naming file, line and field. */
+export function readBaaRegistry(file: string): Result<BaaRegistry> {
+  const text = readTextFile(file);
+  return text.ok ? parseBaaRegistry(text.value, file) : text;
+}
+
+/**
+ * @deprecated The shape before Result, kept only for callers not yet migrated (baa-store.ts, scripts). Use
+ * readBaaRegistry.
+ */
+export function loadBaaRegistry(file: string): { ok: true; registry: BaaRegistry } | { ok: false; error: string } {
+  const r = readBaaRegistry(file);
+  return r.ok ? { ok: true, registry: r.value } : { ok: false, error: r.error.message };
 }

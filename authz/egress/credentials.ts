@@ -5,8 +5,9 @@
  * files (Kubernetes Secret volumes) and re-read when they change. Credentials are never logged or audited.
  */
 import { readFileSync, statSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { z } from 'zod';
+import { readYamlFile } from '../config/index.js';
+import { ok, type Result } from '../model/index.js';
 
 export const CredentialsSchema = z
   .object({
@@ -45,15 +46,31 @@ export interface CredentialStore {
   forHost(host: string): Injection | undefined;
 }
 
-export function loadCredentialStore(file: string, onError?: (code: string) => void): { ok: true; store: CredentialStore } | { ok: false; error: string } {
-  let doc: z.infer<typeof CredentialsSchema>;
-  try {
-    const r = CredentialsSchema.safeParse(yaml.load(readFileSync(file, 'utf8')));
-    if (!r.success) return { ok: false, error: `${file}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
-    doc = r.data;
-  } catch (e) {
-    return { ok: false, error: `${file}: ${e instanceof Error ? e.message.split('\n')[0] ?? '' : 'unreadable'}` };
-  }
+/**
+ * Reads and validates the credentials file (an `io` or `config` error naming file, line and field). Secret files
+ * are read when used, not here; `onError` gets the errno code of a secret that cannot be read.
+ */
+export function readCredentialStore(file: string, onError?: (code: string) => void): Result<CredentialStore> {
+  const doc = readYamlFile(file, CredentialsSchema);
+  return doc.ok ? ok(createCredentialStore(doc.value, onError)) : doc;
+}
+
+/**
+ * @deprecated The shape before Result, kept only for callers not yet migrated (the service engine). Use
+ * readCredentialStore.
+ */
+export function loadCredentialStore(
+  file: string,
+  onError?: (code: string) => void,
+): { ok: true; store: CredentialStore } | { ok: false; error: string } {
+  const r = readCredentialStore(file, onError);
+  return r.ok ? { ok: true, store: r.value } : { ok: false, error: r.error.message };
+}
+
+function createCredentialStore(
+  doc: z.infer<typeof CredentialsSchema>,
+  onError?: (code: string) => void,
+): CredentialStore {
   const cache = new Map<string, { sig: string; value: string; checked: number }>();
   const secret = (path: string): string | undefined => {
     const now = Date.now();
@@ -76,15 +93,15 @@ export function loadCredentialStore(file: string, onError?: (code: string) => vo
   };
   const byHost = new Map(doc.spec.endpoints.map((e) => [e.host.toLowerCase(), e]));
   return {
-    ok: true,
-    store: {
-      forHost(host) {
-        const e = byHost.get(host.toLowerCase());
-        if (!e) return undefined;
-        const v = secret(e.secretFile);
-        if (v === undefined || v === '') return undefined;
-        return { set: [{ key: e.header, value: `${e.prefix}${v}` }], remove: [...new Set([...AGENT_CREDENTIAL_HEADERS, e.header])] };
-      },
+    forHost(host) {
+      const e = byHost.get(host.toLowerCase());
+      if (!e) return undefined;
+      const v = secret(e.secretFile);
+      if (v === undefined || v === '') return undefined;
+      return {
+        set: [{ key: e.header, value: `${e.prefix}${v}` }],
+        remove: [...new Set([...AGENT_CREDENTIAL_HEADERS, e.header])],
+      };
     },
   };
 }

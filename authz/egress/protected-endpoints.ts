@@ -5,12 +5,22 @@
  * Metadata addresses are denied exactly (/32, /128), never as the whole link-local range (169.254.0.0/16 also
  * carries node-local DNS caches and other legitimate services). Sources: each provider's instance-metadata docs.
  */
+/** The hard-deny targets, by the names a policy's `egressExceptions` use. Closed set, owned here. */
+export const HARD_DENY_TARGETS = [
+  'instance-metadata',
+  'ecs-task-metadata',
+  'eks-pod-identity',
+  'azure-wireserver',
+  'kube-apiserver',
+] as const;
+export type HardDenyTarget = (typeof HARD_DENY_TARGETS)[number];
+
 export interface MetadataEndpoint {
   cidr: string;
   cloud: string;
   what: string;
   /** The hard-deny target name a policy's `egressExceptions` refers to. */
-  target: 'instance-metadata' | 'ecs-task-metadata' | 'eks-pod-identity' | 'azure-wireserver';
+  target: Exclude<HardDenyTarget, 'kube-apiserver'>;
   /** Named exception the generator may honour when the envelope shows the agent needs it (e.g. EKS Pod Identity). */
   exception?: string;
 }

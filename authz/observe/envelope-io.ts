@@ -1,38 +1,58 @@
 /** Reading and writing envelope files (YAML or JSON), validated, with the summary recomputed on write. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
+import { readTextFile, readYamlDocument } from '../config/index.js';
+import { err, ok, PhiguardError, type Result } from '../model/index.js';
 import { EnvelopeSchema, type Envelope } from './envelope.js';
 import { summarize } from './summary.js';
 
-export type ReadResult = { ok: true; envelope: Envelope; file: string } | { ok: false; file: string; error: string };
-
-export function parseEnvelope(text: string, file: string): ReadResult {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { filename: file, schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    return { ok: false, file, error: e instanceof yaml.YAMLException ? `YAML: ${e.reason} (line ${e.mark.line + 1})` : 'unreadable YAML' };
-  }
-  const r = EnvelopeSchema.safeParse(doc);
-  if (!r.success) return { ok: false, file, error: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
-  return { ok: true, envelope: r.data, file };
+/** An envelope and the file it was read from. */
+export interface EnvelopeFile {
+  envelope: Envelope;
+  file: string;
 }
 
-export function readEnvelopeFile(file: string): ReadResult {
-  try {
-    return parseEnvelope(readFileSync(file, 'utf8'), file);
-  } catch (e) {
-    return { ok: false, file, error: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
-  }
+/** Validates an envelope text (YAML or JSON): the envelope, or a `data` error naming file, line and field. */
+export function parseEnvelope(text: string, file: string): Result<Envelope> {
+  return readYamlDocument(text, file, EnvelopeSchema, 'data');
 }
 
-/** Reads every *.yaml / *.yml / *.json envelope under a path (file or directory, non-recursive), sorted. */
-export function readEnvelopes(p: string): ReadResult[] {
-  const files = statSync(p).isDirectory()
-    ? readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('.')).sort().map((f) => path.join(p, f))
-    : [p];
-  return files.map(readEnvelopeFile);
+/** Reads and validates one envelope file. */
+export function readEnvelope(file: string): Result<EnvelopeFile> {
+  const text = readTextFile(file);
+  if (!text.ok) return text;
+  const envelope = parseEnvelope(text.value, file);
+  return envelope.ok ? ok({ envelope: envelope.value, file }) : envelope;
+}
+
+/**
+ * Reads every *.yaml / *.yml / *.json envelope under a path (file or directory, non-recursive), sorted: one result
+ * per file, or one `io` error if the path itself cannot be read.
+ */
+export function readEnvelopes(p: string): Result<EnvelopeFile>[] {
+  let files: string[];
+  try {
+    files = statSync(p).isDirectory()
+      ? readdirSync(p)
+          .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('.'))
+          .sort()
+          .map((f) => path.join(p, f))
+      : [p];
+  } catch (e) {
+    return [
+      err(new PhiguardError('io', `${p}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e })),
+    ];
+  }
+  return files.map(readEnvelope);
+}
+
+/** @deprecated The shape before Result, kept only for callers not yet migrated (test/observe). Use readEnvelope. */
+export function readEnvelopeFile(
+  file: string,
+): { ok: true; envelope: Envelope; file: string } | { ok: false; file: string; error: string } {
+  const r = readEnvelope(file);
+  return r.ok ? { ok: true, ...r.value } : { ok: false, file, error: r.error.message };
 }
 
 /** Deterministic YAML: stable key order, summary recomputed. */

@@ -15,28 +15,46 @@
  *   (`==` only on two strings, two bools, two ints or two doubles; `in` only with a string or bool on the left;
  *   field access only on plain objects that have the key; `size` only of lists; ...);
  * - one CEL error is modelled, the common one: "No such key" from selecting an absent field or map key
- *   (`claims.purpose_of_use` on a token without it). It is a value (CelKeyError, no stack trace) that propagates
- *   and is absorbed exactly as cel-js does it: `false && error` and `error && false` are false, `true || error`
- *   and `error || true` true, and `all`/`exists` report the first error only if no element decided (cel-js
+ *   (`claims.purpose_of_use` on a token without it). It is a value (CelKeyError) that propagates and is absorbed
+ *   exactly as cel-js does it: `false && error` and `error && false` are false, `true || error` and
+ *   `error || true` true, and `all`/`exists` report the first error only if no element decided (cel-js
  *   operators.js `&&`/`||`/_logicalOp, iterateQuantifier). cel-js builds an Error with a highlighted source
- *   excerpt for it, ~30 µs, and a break-glass activation over an ordinary token hits it on every denied request;
+ *   excerpt for it, ~30 µs, and a break-glass activation over an ordinary token hits it on every denied request.
+ *   Here it is a PhiguardError built once per key at compile time, so evaluating allocates nothing; only a key
+ *   computed from the request (`m[k]`) gets its error built at evaluation (without a stack, see keyError);
  * - every other error condition (no such overload, a non-bool condition, index out of bounds) bails;
  * - the result must be a bool or that error, or it bails.
  * Semantics mirrored from cel-js 8 (overloads.js, operators.js, macros.js) and cel-spec langdef.md. The
  * differential test (test/policy/cel-fast-path.test.ts) evaluates thousands of generated expressions both ways.
  */
 
-/** Thrown to leave an evaluation to cel-js. One preallocated value: bailing must be cheap. */
-const BAIL: unique symbol = Symbol('cel-fast-path-bail');
+import { PhiguardError } from '../model/index.js';
 
 /**
- * CEL's "No such key" error as a value: cel-js's message (first line), without an Error's stack capture. The key
- * comes from the expression or, for `m[k]`, from the request, exactly as in cel-js's own message.
+ * Thrown to leave an evaluation to cel-js; never escapes this module (withFastPath catches it). One preallocated
+ * error: bailing must be cheap, and throwing a prebuilt Error costs what throwing any value costs.
  */
-export class CelKeyError {
-  constructor(readonly key: string) {}
-  get message(): string {
-    return `No such key: ${this.key}`;
+const BAIL = new PhiguardError('internal', 'CEL fast path: deferred to cel-js');
+
+/**
+ * CEL's "No such key" error: cel-js's message (first line). The key comes from the expression or, for `m[k]`, from
+ * the request, exactly as in cel-js's own message. Thrown by a compiled program like cel-js throws its error.
+ */
+export class CelKeyError extends PhiguardError {
+  override readonly name: string = 'CelKeyError';
+  constructor(readonly key: string) {
+    super('evaluation', `No such key: ${key}`);
+  }
+}
+
+/** A CelKeyError built without a stack: nobody reads it, and capturing one costs ~5 µs at evaluation depth. */
+function keyError(key: string): CelKeyError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new CelKeyError(key);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
@@ -63,7 +81,6 @@ function nodeArray(v: unknown): Node[] | undefined {
 }
 
 function bail(): never {
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- a sentinel (no stack capture), caught by the wrapper below
   throw BAIL;
 }
 
@@ -77,13 +94,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return k === undefined || k === Object;
 }
 
-/** Field or map-key selection (operators.js fieldAccess): an own key with a defined value, else No such key. */
-function field(o: unknown, key: string): unknown {
+/**
+ * Field or map-key selection (operators.js fieldAccess): an own key with a defined value, else No such key —
+ * `missing`, the prebuilt error for a key known at compile time, or one built now for a key from the request.
+ */
+function field(o: unknown, key: string, missing?: CelKeyError): unknown {
   if (o instanceof CelKeyError) return o;
   if (!isPlainObject(o)) return bail();
-  if (!Object.hasOwn(o, key)) return new CelKeyError(key);
-  const v = o[key];
-  return v === undefined ? new CelKeyError(key) : v;
+  const v = Object.hasOwn(o, key) ? o[key] : undefined;
+  return v === undefined ? (missing ?? keyError(key)) : v;
 }
 
 /** CEL `==` for the cases cel-js decides with `===` (same primitive type, overloads.js `binaryOverload(t, '==', t)`). */
@@ -129,145 +148,202 @@ function compileArgs(a: unknown, count: number, scope: Scope, re2: Re2): Fn[] | 
   return fns;
 }
 
+function compileValue(v: unknown): Fn | undefined {
+  if (typeof v !== 'string' && typeof v !== 'boolean' && typeof v !== 'bigint' && typeof v !== 'number')
+    return undefined;
+  return () => v;
+}
+
+function compileId(a: unknown, scope: Scope): Fn | undefined {
+  if (typeof a !== 'string') return undefined;
+  const slot = scope.names.lastIndexOf(a);
+  if (slot !== -1) return (_c, s) => s[slot];
+  const name = a;
+  return (c) => {
+    if (!Object.hasOwn(c, name)) bail();
+    const v = c[name];
+    if (v === undefined) bail();
+    return v;
+  };
+}
+
+/** `a.b`: the key is known now, so is its No such key error. */
+function compileSelect(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  if (!Array.isArray(a) || !isNode(a[0]) || typeof a[1] !== 'string') return undefined;
+  const obj = compileNode(a[0], scope, re2);
+  const key: string = a[1];
+  if (!obj) return undefined;
+  const missing = keyError(key);
+  return (c, s) => field(obj(c, s), key, missing);
+}
+
+/** `m[k]` and `l[i]`. */
+function compileIndex(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  const [obj, idx] = compileArgs(a, 2, scope, re2) ?? [];
+  if (!obj || !idx) return undefined;
+  // `m["literal"]` (request.headers["x-y"]): the key is known now, so is its error.
+  const lit: unknown = Array.isArray(a) ? a[1] : undefined;
+  const literal = isNode(lit) && lit.op === 'value' && typeof lit.args === 'string' ? lit.args : undefined;
+  const missing = literal !== undefined ? keyError(literal) : undefined;
+  return strict2(obj, idx, (o, k) => {
+    if (typeof k === 'string') return field(o, k, k === literal ? missing : undefined);
+    if (typeof k === 'bigint' && Array.isArray(o) && k >= 0n && k < BigInt(o.length)) {
+      const v: unknown = o[Number(k)];
+      if (v === undefined) bail();
+      return v;
+    }
+    return bail();
+  });
+}
+
+function compileNot(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  if (!isNode(a)) return undefined;
+  const x = compileNode(a, scope, re2);
+  if (!x) return undefined;
+  return (c, s) => {
+    const v = x(c, s);
+    if (v instanceof CelKeyError) return v;
+    if (typeof v !== 'boolean') return bail();
+    return !v;
+  };
+}
+
+/** `&&` (`decisive` false) and `||` (`decisive` true). */
+function compileLogical(decisive: boolean, a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
+  if (!x || !y) return undefined;
+  // operators.js: the left is evaluated as a value-or-error; the deciding value (false for &&, true for ||)
+  // on either side wins over an error on the other; two errors report the right one (it is thrown last).
+  return (c, s) => {
+    const p = x(c, s);
+    if (p === decisive) return decisive;
+    if (p !== !decisive && !(p instanceof CelKeyError)) return bail();
+    const q = y(c, s);
+    if (q === decisive) return decisive;
+    if (q === !decisive) return p;
+    if (q instanceof CelKeyError) return q;
+    return bail();
+  };
+}
+
+function compileConditional(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  const [cond, yes, no] = compileArgs(a, 3, scope, re2) ?? [];
+  if (!cond || !yes || !no) return undefined;
+  return (c, s) => {
+    const v = cond(c, s);
+    if (v === true) return yes(c, s);
+    if (v === false) return no(c, s);
+    if (v instanceof CelKeyError) return v;
+    return bail();
+  };
+}
+
+/** `v in coll`, for a string or bool `v`. */
+function membership(v: unknown, coll: unknown): unknown {
+  if (typeof v !== 'string' && typeof v !== 'boolean') return bail();
+  // cel-js picks the overload by the list's runtime type, taken from its first element: an element type
+  // other than the left operand's is "no such overload" there, so bail. Membership is then
+  // overloads.js listMembership, whose isEqual(string|bool, e) is `v === e` for every element.
+  if (Array.isArray(coll)) {
+    if (coll.length === 0) return false;
+    if (typeof coll[0] !== typeof v) return bail();
+    return coll.includes(v);
+  }
+  // overloads.js mapIncludes: an own key whose value is not undefined.
+  if (typeof v === 'string' && isPlainObject(coll)) return Object.hasOwn(coll, v) && coll[v] !== undefined;
+  return bail();
+}
+
+function compileComparison(op: string, a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
+  if (!x || !y) return undefined;
+  switch (op) {
+    case '==':
+      return strict2(x, y, eq);
+    case '!=':
+      return strict2(x, y, (p, q) => !eq(p, q));
+    case '<':
+      return strict2(x, y, (p, q) => {
+        ordered(p, q);
+        return (p as number) < (q as number);
+      });
+    case '<=':
+      return strict2(x, y, (p, q) => {
+        ordered(p, q);
+        return (p as number) <= (q as number);
+      });
+    case '>':
+      return strict2(x, y, (p, q) => {
+        ordered(p, q);
+        return (p as number) > (q as number);
+      });
+    case '>=':
+      return strict2(x, y, (p, q) => {
+        ordered(p, q);
+        return (p as number) >= (q as number);
+      });
+    case 'in':
+      return strict2(x, y, membership);
+    default:
+      return undefined;
+  }
+}
+
+function compileList(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
+  const items = nodeArray(a);
+  if (!items) return undefined;
+  const fns: Fn[] = [];
+  for (const i of items) {
+    const f = compileNode(i, scope, re2);
+    if (!f) return undefined;
+    fns.push(f);
+  }
+  // Literal lists of literals are built once (nothing on the fast path mutates a list).
+  if (items.every((i) => i.op === 'value')) {
+    const constant = fns.map((f) => f({}, []));
+    return () => constant;
+  }
+  // operators.js resolveAstArray evaluates elements last to first: the last element's error is the one seen.
+  return (c, s) => {
+    const out: unknown[] = new Array(fns.length);
+    for (let i = fns.length - 1; i >= 0; i--) {
+      const v = (fns[i] ?? bail)(c, s);
+      if (v instanceof CelKeyError) return v;
+      out[i] = v;
+    }
+    return out;
+  };
+}
+
 function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
   const a = n.args;
   switch (n.op) {
-    case 'value': {
-      const v = a;
-      if (typeof v !== 'string' && typeof v !== 'boolean' && typeof v !== 'bigint' && typeof v !== 'number') return undefined;
-      return () => v;
-    }
-    case 'id': {
-      if (typeof a !== 'string') return undefined;
-      const slot = scope.names.lastIndexOf(a);
-      if (slot !== -1) return (_c, s) => s[slot];
-      const name = a;
-      return (c) => {
-        if (!Object.hasOwn(c, name)) bail();
-        const v = c[name];
-        if (v === undefined) bail();
-        return v;
-      };
-    }
-    case '.': {
-      if (!Array.isArray(a) || !isNode(a[0]) || typeof a[1] !== 'string') return undefined;
-      const obj = compileNode(a[0], scope, re2);
-      const key: string = a[1];
-      if (!obj) return undefined;
-      return (c, s) => field(obj(c, s), key);
-    }
-    case '[]': {
-      const [obj, idx] = compileArgs(a, 2, scope, re2) ?? [];
-      if (!obj || !idx) return undefined;
-      return strict2(obj, idx, (o, k) => {
-        if (typeof k === 'string') return field(o, k);
-        if (typeof k === 'bigint' && Array.isArray(o) && k >= 0n && k < BigInt(o.length)) {
-          const v: unknown = o[Number(k)];
-          if (v === undefined) bail();
-          return v;
-        }
-        return bail();
-      });
-    }
-    case '!_': {
-      if (!isNode(a)) return undefined;
-      const x = compileNode(a, scope, re2);
-      if (!x) return undefined;
-      return (c, s) => {
-        const v = x(c, s);
-        if (v instanceof CelKeyError) return v;
-        if (typeof v !== 'boolean') return bail();
-        return !v;
-      };
-    }
+    case 'value':
+      return compileValue(a);
+    case 'id':
+      return compileId(a, scope);
+    case '.':
+      return compileSelect(a, scope, re2);
+    case '[]':
+      return compileIndex(a, scope, re2);
+    case '!_':
+      return compileNot(a, scope, re2);
     case '&&':
-    case '||': {
-      const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
-      if (!x || !y) return undefined;
-      // operators.js: the left is evaluated as a value-or-error; the deciding value (false for &&, true for ||)
-      // on either side wins over an error on the other; two errors report the right one (it is thrown last).
-      const decisive = n.op === '||';
-      return (c, s) => {
-        const p = x(c, s);
-        if (p === decisive) return decisive;
-        if (p !== !decisive && !(p instanceof CelKeyError)) return bail();
-        const q = y(c, s);
-        if (q === decisive) return decisive;
-        if (q === !decisive) return p;
-        if (q instanceof CelKeyError) return q;
-        return bail();
-      };
-    }
-    case '?:': {
-      const [cond, yes, no] = compileArgs(a, 3, scope, re2) ?? [];
-      if (!cond || !yes || !no) return undefined;
-      return (c, s) => {
-        const v = cond(c, s);
-        if (v === true) return yes(c, s);
-        if (v === false) return no(c, s);
-        if (v instanceof CelKeyError) return v;
-        return bail();
-      };
-    }
+      return compileLogical(false, a, scope, re2);
+    case '||':
+      return compileLogical(true, a, scope, re2);
+    case '?:':
+      return compileConditional(a, scope, re2);
     case '==':
     case '!=':
     case '<':
     case '<=':
     case '>':
     case '>=':
-    case 'in': {
-      const [x, y] = compileArgs(a, 2, scope, re2) ?? [];
-      if (!x || !y) return undefined;
-      switch (n.op) {
-        case '==': return strict2(x, y, eq);
-        case '!=': return strict2(x, y, (p, q) => !eq(p, q));
-        case '<': return strict2(x, y, (p, q) => { ordered(p, q); return (p as number) < (q as number); });
-        case '<=': return strict2(x, y, (p, q) => { ordered(p, q); return (p as number) <= (q as number); });
-        case '>': return strict2(x, y, (p, q) => { ordered(p, q); return (p as number) > (q as number); });
-        case '>=': return strict2(x, y, (p, q) => { ordered(p, q); return (p as number) >= (q as number); });
-        case 'in':
-          return strict2(x, y, (v, coll) => {
-            if (typeof v !== 'string' && typeof v !== 'boolean') return bail();
-            // cel-js picks the overload by the list's runtime type, taken from its first element: an element type
-            // other than the left operand's is "no such overload" there, so bail. Membership is then
-            // overloads.js listMembership, whose isEqual(string|bool, e) is `v === e` for every element.
-            if (Array.isArray(coll)) {
-              if (coll.length === 0) return false;
-              if (typeof coll[0] !== typeof v) return bail();
-              return coll.includes(v);
-            }
-            // overloads.js mapIncludes: an own key whose value is not undefined.
-            if (typeof v === 'string' && isPlainObject(coll)) return Object.hasOwn(coll, v) && coll[v] !== undefined;
-            return bail();
-          });
-      }
-      return undefined;
-    }
-    case 'list': {
-      const items = nodeArray(a);
-      if (!items) return undefined;
-      const fns: Fn[] = [];
-      for (const i of items) {
-        const f = compileNode(i, scope, re2);
-        if (!f) return undefined;
-        fns.push(f);
-      }
-      // Literal lists of literals are built once (nothing on the fast path mutates a list).
-      if (items.every((i) => i.op === 'value')) {
-        const constant = fns.map((f) => f({}, []));
-        return () => constant;
-      }
-      // operators.js resolveAstArray evaluates elements last to first: the last element's error is the one seen.
-      return (c, s) => {
-        const out: unknown[] = new Array(fns.length);
-        for (let i = fns.length - 1; i >= 0; i--) {
-          const v = (fns[i] ?? bail)(c, s);
-          if (v instanceof CelKeyError) return v;
-          out[i] = v;
-        }
-        return out;
-      };
-    }
+    case 'in':
+      return compileComparison(n.op, a, scope, re2);
+    case 'list':
+      return compileList(a, scope, re2);
     case 'call':
       return compileCall(a, scope, re2);
     case 'rcall':
@@ -294,7 +370,13 @@ function compileCall(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
     return (c, s) => sizeOf(x(c, s));
   }
   if (name === 'has' && args.length === 1 && args[0]) return compileHas(args[0], scope, re2);
-  if (name === 're2Matches' && args.length === 2 && args[0] && args[1]?.op === 'value' && typeof args[1].args === 'string') {
+  if (
+    name === 're2Matches' &&
+    args.length === 2 &&
+    args[0] &&
+    args[1]?.op === 'value' &&
+    typeof args[1].args === 'string'
+  ) {
     const x = compileNode(args[0], scope, re2);
     return x ? matcher(x, args[1].args, re2) : undefined;
   }
@@ -313,7 +395,8 @@ function matcher(subject: Fn, pattern: string, re2: Re2): Fn {
 
 /** `has(a.b.c)`: macros.js createHasExpander — every step but the last must exist; the last is tested. */
 function compileHas(arg: Node, scope: Scope, re2: Re2): Fn | undefined {
-  if (arg.op !== '.' || !Array.isArray(arg.args) || !isNode(arg.args[0]) || typeof arg.args[1] !== 'string') return undefined;
+  if (arg.op !== '.' || !Array.isArray(arg.args) || !isNode(arg.args[0]) || typeof arg.args[1] !== 'string')
+    return undefined;
   const obj = compileNode(arg.args[0], scope, re2);
   const key: string = arg.args[1];
   if (!obj) return undefined;
@@ -330,7 +413,13 @@ function compileReceiverCall(a: unknown, scope: Scope, re2: Re2): Fn | undefined
   const name: string = a[0];
   const args = nodeArray(a[2]);
   if (!args) return undefined;
-  if ((name === 'all' || name === 'exists') && args.length === 2 && args[0]?.op === 'id' && typeof args[0].args === 'string' && args[1]) {
+  if (
+    (name === 'all' || name === 'exists') &&
+    args.length === 2 &&
+    args[0]?.op === 'id' &&
+    typeof args[0].args === 'string' &&
+    args[1]
+  ) {
     const coll = compileNode(a[1], scope, re2);
     const slot = scope.names.length;
     const pred = compileNode(args[1], { names: [...scope.names, args[0].args] }, re2);
@@ -367,7 +456,8 @@ function compileReceiverCall(a: unknown, scope: Scope, re2: Re2): Fn | undefined
       return name === 'startsWith' ? v.startsWith(p) : name === 'endsWith' ? v.endsWith(p) : v.includes(p);
     });
   }
-  if (name === 're2Matches' && args.length === 1 && args[0]?.op === 'value' && typeof args[0].args === 'string') return matcher(recv, args[0].args, re2);
+  if (name === 're2Matches' && args.length === 1 && args[0]?.op === 'value' && typeof args[0].args === 'string')
+    return matcher(recv, args[0].args, re2);
   return undefined;
 }
 
@@ -376,7 +466,7 @@ export type CelProgram = (ctx: Record<string, unknown>) => unknown;
 /**
  * Wraps a cel-js program with the fast path when its AST is in the supported subset. The returned program gives
  * what `slow(ctx)` gives: the same bool, or an error — thrown by cel-js, or, for "No such key", thrown as a
- * CelKeyError with cel-js's message (no stack capture).
+ * CelKeyError with cel-js's message.
  */
 export function withFastPath(ast: unknown, slow: CelProgram, re2: Re2): { program: CelProgram; fast: boolean } {
   const fn = isNode(ast) ? compileNode(ast, { names: [] }, re2) : undefined;
@@ -391,14 +481,13 @@ export function withFastPath(ast: unknown, slow: CelProgram, re2: Re2): { progra
       return slow(ctx);
     }
     if (typeof v === 'boolean') return v;
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- CEL error value, see CelKeyError
     if (v instanceof CelKeyError) throw v;
     return slow(ctx);
   };
   return { program, fast: true };
 }
 
-/** For tests: the fast path alone. Returns a bool or a CelKeyError; throws BAIL where it would defer to cel-js. */
+/** For tests: the fast path alone. Returns a bool or a CelKeyError; throws (isBail) where it would defer to cel-js. */
 export function fastOnly(ast: unknown, re2: Re2): ((ctx: Record<string, unknown>) => unknown) | undefined {
   const fn = isNode(ast) ? compileNode(ast, { names: [] }, re2) : undefined;
   if (!fn) return undefined;
@@ -410,6 +499,7 @@ export function fastOnly(ast: unknown, re2: Re2): ((ctx: Record<string, unknown>
   };
 }
 
+/** Whether `e` is the fast path's signal to defer to cel-js. */
 export function isBail(e: unknown): boolean {
   return e === BAIL;
 }

@@ -2,23 +2,22 @@
  * Compiles one CEL expression: parse, rewrite `matches` to the RE2-backed `re2Matches`, type-check (must be
  * `bool`), and return an evaluator. Compile once at load; the Check path only evaluates.
  */
+import { err, ok, PhiguardError, type Result } from '../model/index.js';
 import { celEnvironment, celEvalEnvironment, compileRe2, re2Matches } from './cel-env.js';
 import { withFastPath, type CelProgram } from './cel-fast-path.js';
 
 export type { CelProgram };
 
-export type CompileResult =
-  | {
-    ok: true;
-    /** The evaluator: the fast path where it applies, cel-js otherwise. */
-    program: CelProgram;
-    /** cel-js alone (the authority the fast path is tested against). */
-    reference: CelProgram;
-    source: string;
-    /** Whether the expression compiled to the fast path. */
-    fastPath: boolean;
-  }
-  | { ok: false; message: string };
+/** A compiled policy expression. */
+export interface CompiledExpression {
+  /** The evaluator: the fast path where it applies, cel-js otherwise. */
+  program: CelProgram;
+  /** cel-js alone (the authority the fast path is tested against). */
+  reference: CelProgram;
+  source: string;
+  /** Whether the expression compiled to the fast path. */
+  fastPath: boolean;
+}
 
 interface AstNode {
   op: string;
@@ -28,7 +27,12 @@ interface AstNode {
 }
 
 function isNode(v: unknown): v is AstNode {
-  return typeof v === 'object' && v !== null && typeof (v as { op?: unknown }).op === 'string' && typeof (v as { start?: unknown }).start === 'number';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { op?: unknown }).op === 'string' &&
+    typeof (v as { start?: unknown }).start === 'number'
+  );
 }
 
 function walk(v: unknown, visit: (n: AstNode) => void): void {
@@ -93,17 +97,21 @@ function planRegexRewrite(source: string, ast: unknown): { edits: Edit[] } | { e
   return error !== undefined ? { error } : { edits };
 }
 
-/** Compiles a policy expression. Never throws. */
-export function compileExpression(source: string): CompileResult {
+/** A compile failure: the message is what a policy author needs; the engine's error is kept as the cause. */
+const rejected = (message: string, cause?: unknown): Result<never> =>
+  err(new PhiguardError('policy', message, { cause }));
+
+/** Compiles a policy expression. Never throws: a failure is a `policy` error saying why. */
+export function compileExpression(source: string): Result<CompiledExpression> {
   const env = celEnvironment();
   let parsed: { ast: unknown };
   try {
     parsed = env.parse(source);
   } catch (e) {
-    return { ok: false, message: `CEL syntax error: ${firstLine(e)}` };
+    return rejected(`CEL syntax error: ${firstLine(e)}`, e);
   }
   const plan = planRegexRewrite(source, parsed.ast);
-  if ('error' in plan) return { ok: false, message: plan.error };
+  if ('error' in plan) return rejected(plan.error);
   let rewritten = source;
   for (const e of [...plan.edits].sort((a, b) => b.from - a.from)) {
     rewritten = rewritten.slice(0, e.from) + e.text + rewritten.slice(e.to);
@@ -112,22 +120,22 @@ export function compileExpression(source: string): CompileResult {
   try {
     checked = env.check(rewritten);
   } catch (e) {
-    return { ok: false, message: `CEL type error: ${firstLine(e)}` };
+    return rejected(`CEL type error: ${firstLine(e)}`, e);
   }
-  if (!checked.valid) return { ok: false, message: `CEL type error: ${firstLine(checked.error)}` };
-  if (checked.type !== 'bool') return { ok: false, message: `expression must be bool, is ${checked.type ?? 'unknown'}` };
+  if (!checked.valid) return rejected(`CEL type error: ${firstLine(checked.error)}`, checked.error);
+  if (checked.type !== 'bool') return rejected(`expression must be bool, is ${checked.type ?? 'unknown'}`);
   try {
     // Checked above in the strict environment; evaluated in the dyn one (cel-env.ts explains why).
     const parsedForEval = celEvalEnvironment().parse(rewritten);
     // cel-js type-checks an AST on every evaluation until it has been checked once (it then caches the checked
     // type on the AST): check it here, at load, so the Check path only evaluates.
     const evalCheck = parsedForEval.check();
-    if (!evalCheck.valid) return { ok: false, message: `CEL type error: ${firstLine(evalCheck.error)}` };
+    if (!evalCheck.valid) return rejected(`CEL type error: ${firstLine(evalCheck.error)}`, evalCheck.error);
     const slow = parsedForEval as unknown as CelProgram;
     // The common subset runs as compiled closures; cel-js stays the authority (cel-fast-path.ts).
     const { program, fast } = withFastPath(parsedForEval.ast, slow, re2Matches);
-    return { ok: true, program, reference: slow, source, fastPath: fast };
+    return ok({ program, reference: slow, source, fastPath: fast });
   } catch (e) {
-    return { ok: false, message: `CEL error: ${firstLine(e)}` };
+    return rejected(`CEL error: ${firstLine(e)}`, e);
   }
 }

@@ -2,9 +2,11 @@
  * Compiles validated agent policies into the form the decision core evaluates.
  */
 import { createHash } from 'node:crypto';
+import type { YamlDocument } from '../config/index.js';
+import { formatFieldPath, type Finding } from '../model/index.js';
 import type { AgentPolicy, Selector } from './schema.js';
 import { compileExpression, type CelProgram } from './compile-expression.js';
-import type { Finding } from './finding.js';
+import { POLICY_FINDING_CODES as CODES, type PolicyFindingCode } from './policy-findings.js';
 
 export interface CompiledRule {
   name: string;
@@ -47,11 +49,8 @@ export interface CompiledPolicySet {
   loadedAt: Date;
 }
 
-export interface LoadedDocument {
-  file: string;
-  document: number;
-  policy: AgentPolicy;
-}
+/** A validated policy document, located (file, document, lines) for findings. */
+export type LoadedDocument = YamlDocument<AgentPolicy>;
 
 export function specificityOf(s: Selector): number {
   if (s.principal !== undefined) return 3;
@@ -63,61 +62,100 @@ function selectorKey(s: Selector): string {
   return JSON.stringify([s.principal ?? '', s.trustDomain ?? '', s.namespace ?? '', s.serviceAccount ?? '']);
 }
 
-/** Compiles documents; returns the set, or findings (all of them, not just the first). */
-export function compilePolicies(docs: readonly LoadedDocument[], contentHash: string): { set: CompiledPolicySet; findings: Finding[] } {
-  const findings: Finding[] = [];
+/** Records a finding at a field path of the document being compiled. */
+type Report = (path: ReadonlyArray<string | number>, code: PolicyFindingCode, message: string) => void;
+
+const where = (d: LoadedDocument): string => `${d.file}:${d.line}`;
+
+function compileRules(policy: AgentPolicy, at: Report): { denyRules: CompiledRule[]; allowRules: CompiledRule[] } {
+  const names = new Set<string>();
+  const denyRules: CompiledRule[] = [];
+  const allowRules: CompiledRule[] = [];
+  policy.spec.rules.forEach((rule, i) => {
+    if (names.has(rule.name))
+      at(['spec', 'rules', i, 'name'], CODES.duplicateRule, `rule "${rule.name}" appears twice`);
+    names.add(rule.name);
+    const effect = rule.deny !== undefined ? 'deny' : 'allow';
+    const expression = rule.deny ?? rule.allow ?? '';
+    const c = compileExpression(expression);
+    if (!c.ok) {
+      at(['spec', 'rules', i, effect], CODES.celCompileError, c.error.message);
+      return;
+    }
+    if (effect === 'deny' && rule.allowInvalid) {
+      at(['spec', 'rules', i, 'allowInvalid'], CODES.allowInvalidOnDeny, 'allowInvalid applies to allow rules only');
+    }
+    const { allowInvalid, status, message } = rule;
+    const compiled: CompiledRule = {
+      name: rule.name,
+      effect,
+      expression,
+      program: c.value.program,
+      allowInvalid,
+      status,
+      message,
+    };
+    (effect === 'deny' ? denyRules : allowRules).push(compiled);
+  });
+  return { denyRules, allowRules };
+}
+
+function compileLanes(policy: AgentPolicy, at: Report): CompiledLane[] {
+  const lanes: CompiledLane[] = [];
+  const classes = new Set<string>();
+  policy.spec.breakGlass.forEach((bg, i) => {
+    if (classes.has(bg.class)) {
+      at(['spec', 'breakGlass', i, 'class'], CODES.duplicateBreakGlassClass, `class "${bg.class}" appears twice`);
+    }
+    classes.add(bg.class);
+    const act = compileExpression(bg.activation);
+    if (!act.ok) at(['spec', 'breakGlass', i, 'activation'], CODES.celCompileError, act.error.message);
+    const allow = compileExpression(bg.allow);
+    if (!allow.ok) at(['spec', 'breakGlass', i, 'allow'], CODES.celCompileError, allow.error.message);
+    if (act.ok && allow.ok) {
+      lanes.push({
+        class: bg.class,
+        activation: act.value.program,
+        allow: allow.value.program,
+        activatedAtClaim: bg.activatedAtClaim,
+        ttlMs: bg.ttlMinutes * 60_000,
+        purposeOfUse: bg.purposeOfUse,
+      });
+    }
+  });
+  return lanes;
+}
+
+/** Compiles documents; returns the set, and findings (all of them, not just the first). */
+export function compilePolicies(
+  docs: readonly LoadedDocument[],
+  contentHash: string,
+): { set: CompiledPolicySet; findings: Finding<PolicyFindingCode>[] } {
+  const findings: Finding<PolicyFindingCode>[] = [];
   const agents: CompiledAgent[] = [];
   const names = new Map<string, LoadedDocument>();
   const selectors = new Map<string, LoadedDocument>();
   for (const doc of docs) {
-    const { policy, file, document } = doc;
-    const at = (path: string, code: string, message: string): void => {
-      findings.push({ code, severity: 'error', file, document, path, message });
+    const { value: policy, file, document } = doc;
+    const at: Report = (path, code, message) => {
+      const line = doc.lineOf(path);
+      findings.push({ code, severity: 'error', file, line, document, path: formatFieldPath(path), message });
     };
-    const prevName = names.get(policy.metadata.name);
-    if (prevName) at('metadata.name', 'duplicate-agent', `agent "${policy.metadata.name}" is also defined in ${prevName.file}#${prevName.document}`);
-    names.set(policy.metadata.name, doc);
+    const name = policy.metadata.name;
+    const prevName = names.get(name);
+    if (prevName)
+      at(['metadata', 'name'], CODES.duplicateAgent, `agent "${name}" is also defined in ${where(prevName)}`);
+    names.set(name, doc);
     const key = selectorKey(policy.spec.selector);
     const prevSel = selectors.get(key);
-    if (prevSel) at('spec.selector', 'duplicate-selector', `the same selector is used by ${prevSel.file}#${prevSel.document}`);
+    if (prevSel) at(['spec', 'selector'], CODES.duplicateSelector, `the same selector is used by ${where(prevSel)}`);
     selectors.set(key, doc);
-
-    const ruleNames = new Set<string>();
-    const denyRules: CompiledRule[] = [];
-    const allowRules: CompiledRule[] = [];
-    policy.spec.rules.forEach((rule, i) => {
-      if (ruleNames.has(rule.name)) at(`spec.rules[${i}].name`, 'duplicate-rule', `rule "${rule.name}" appears twice`);
-      ruleNames.add(rule.name);
-      const effect = rule.deny !== undefined ? 'deny' : 'allow';
-      const expression = rule.deny ?? rule.allow ?? '';
-      const c = compileExpression(expression);
-      if (!c.ok) {
-        at(`spec.rules[${i}].${effect}`, 'cel-compile-error', c.message);
-        return;
-      }
-      if (effect === 'deny' && rule.allowInvalid) at(`spec.rules[${i}].allowInvalid`, 'allow-invalid-on-deny', 'allowInvalid applies to allow rules only');
-      const compiled: CompiledRule = {
-        name: rule.name, effect, expression, program: c.program, allowInvalid: rule.allowInvalid, status: rule.status, message: rule.message,
-      };
-      (effect === 'deny' ? denyRules : allowRules).push(compiled);
-    });
-    const lanes: CompiledLane[] = [];
-    const classes = new Set<string>();
-    policy.spec.breakGlass.forEach((bg, i) => {
-      if (classes.has(bg.class)) at(`spec.breakGlass[${i}].class`, 'duplicate-break-glass-class', `class "${bg.class}" appears twice`);
-      classes.add(bg.class);
-      const act = compileExpression(bg.activation);
-      if (!act.ok) at(`spec.breakGlass[${i}].activation`, 'cel-compile-error', act.message);
-      const allow = compileExpression(bg.allow);
-      if (!allow.ok) at(`spec.breakGlass[${i}].allow`, 'cel-compile-error', allow.message);
-      if (act.ok && allow.ok) {
-        lanes.push({ class: bg.class, activation: act.program, allow: allow.program, activatedAtClaim: bg.activatedAtClaim, ttlMs: bg.ttlMinutes * 60_000, purposeOfUse: bg.purposeOfUse });
-      }
-    });
+    // Rules first, then break-glass lanes: findings come in document order.
+    const { denyRules, allowRules } = compileRules(policy, at);
     agents.push({
-      lanes,
+      lanes: compileLanes(policy, at),
       clockSkewMs: policy.spec.breakGlassClockSkewSeconds * 1000,
-      name: policy.metadata.name,
+      name,
       selector: policy.spec.selector,
       specificity: specificityOf(policy.spec.selector),
       tier: policy.spec.tier,

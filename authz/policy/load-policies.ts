@@ -1,24 +1,20 @@
 /**
  * Loads a policy directory: every `*.yaml` / `*.yml` file (Kubernetes ConfigMap mounts: the `..data` symlink
  * farm is followed, dot-entries are skipped), multi-document, validated with zod, compiled. Findings name file,
- * document and field. A set with any error finding is rejected as a whole: never half a policy.
+ * line, document and field. A set with any error finding is rejected as a whole: never half a policy.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
-import type { z } from 'zod';
-import { AgentPolicySchema } from './schema.js';
+import { CONFIG_FINDING_CODES, parseYamlDocuments, readTextFile } from '../config/index.js';
+import { err, hasErrors, ok, PhiguardError, type Finding, type Result } from '../model/index.js';
 import { compilePolicies, hashContent, type CompiledPolicySet, type LoadedDocument } from './compile-policy.js';
-import type { Finding } from './finding.js';
+import { POLICY_FINDING_CODES, type PolicyFindingCode } from './policy-findings.js';
+import { AgentPolicySchema } from './schema.js';
 
-export type LoadResult = { ok: true; set: CompiledPolicySet; warnings: Finding[] } | { ok: false; findings: Finding[] };
-
-function zodPath(p: readonly PropertyKey[]): string {
-  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`)).join('');
-}
-
-function zodFindings(error: z.ZodError, file: string, document: number): Finding[] {
-  return error.issues.map((i) => ({ code: 'schema', severity: 'error' as const, file, document, path: zodPath(i.path), message: i.message }));
+/** A loaded policy set, with the warnings its load produced. */
+export interface LoadedPolicySet {
+  set: CompiledPolicySet;
+  warnings: Finding<PolicyFindingCode>[];
 }
 
 /** Lists policy files in a directory (non-recursive), sorted for deterministic order. */
@@ -30,61 +26,71 @@ export function listPolicyFiles(dir: string): string[] {
     .sort();
 }
 
-/** Parses and validates one file's text. */
-export function parsePolicyText(text: string, file: string): { docs: LoadedDocument[]; findings: Finding[] } {
-  const docs: LoadedDocument[] = [];
-  const findings: Finding[] = [];
-  let raw: unknown[];
-  try {
-    raw = yaml.loadAll(text, undefined, { filename: file, schema: yaml.CORE_SCHEMA });
-  } catch (e) {
-    const mark = e instanceof yaml.YAMLException ? ` (line ${e.mark.line + 1}, column ${e.mark.column + 1})` : '';
-    const reason = e instanceof yaml.YAMLException ? e.reason : 'unreadable YAML';
-    return { docs, findings: [{ code: 'yaml', severity: 'error', file, document: 0, path: '', message: `${reason}${mark}` }] };
-  }
-  raw.forEach((doc, document) => {
-    if (doc === null || doc === undefined) return; // empty document (e.g. trailing ---)
-    const parsed = AgentPolicySchema.safeParse(doc);
-    if (!parsed.success) findings.push(...zodFindings(parsed.error, file, document));
-    else docs.push({ file, document, policy: parsed.data });
-  });
-  return { docs, findings };
+/** Parses and validates one file's text: its valid documents, and findings for the others. */
+export function parsePolicyText(
+  text: string,
+  file: string,
+): { docs: LoadedDocument[]; findings: Finding<PolicyFindingCode>[] } {
+  const { documents, findings } = parseYamlDocuments(text, file, AgentPolicySchema);
+  return { docs: documents, findings };
 }
 
-/** Loads and compiles a directory. Never throws: unreadable input is a finding. */
-export function loadPolicyDir(dir: string): LoadResult {
+function rejected(dir: string, findings: Finding<PolicyFindingCode>[]): PhiguardError {
+  return new PhiguardError('policy', `policy directory ${dir} did not load`, { findings });
+}
+
+function dirFinding(dir: string, code: PolicyFindingCode, message: string): Finding<PolicyFindingCode> {
+  return { code, severity: 'error', file: dir, path: '', message };
+}
+
+/**
+ * Loads and compiles a directory: the set, or a `policy` error (`io` if the directory is unreadable) carrying every
+ * finding.
+ */
+export function readPolicyDir(dir: string): Result<LoadedPolicySet> {
   let files: string[];
   try {
     files = listPolicyFiles(dir);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
-    return { ok: false, findings: [{ code: 'unreadable', severity: 'error', file: dir, document: 0, path: '', message: `cannot read policy directory (${code})` }] };
+    const finding = dirFinding(
+      dir,
+      CONFIG_FINDING_CODES.unreadable,
+      `cannot read policy directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return err(new PhiguardError('io', `policy directory ${dir} did not load`, { cause: e, findings: [finding] }));
   }
-  if (files.length === 0) {
-    return { ok: false, findings: [{ code: 'empty', severity: 'error', file: dir, document: 0, path: '', message: 'no *.yaml policy files' }] };
-  }
+  if (files.length === 0)
+    return err(rejected(dir, [dirFinding(dir, POLICY_FINDING_CODES.empty, 'no *.yaml policy files')]));
   const texts: string[] = [];
   const docs: LoadedDocument[] = [];
-  const findings: Finding[] = [];
+  const findings: Finding<PolicyFindingCode>[] = [];
   for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      findings.push({ code: 'unreadable', severity: 'error', file, document: 0, path: '', message: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+    const text = readTextFile(file);
+    if (!text.ok) {
+      const message = text.error.findings[0]?.message ?? text.error.message;
+      findings.push({ code: CONFIG_FINDING_CODES.unreadable, severity: 'error', file, path: '', message });
       continue;
     }
-    texts.push(path.basename(file), text);
-    const r = parsePolicyText(text, file);
+    texts.push(path.basename(file), text.value);
+    const r = parsePolicyText(text.value, file);
     docs.push(...r.docs);
     findings.push(...r.findings);
   }
   const compiled = compilePolicies(docs, hashContent(texts));
   findings.push(...compiled.findings);
-  const errors = findings.filter((f) => f.severity === 'error');
-  if (errors.length > 0) return { ok: false, findings };
-  if (compiled.set.agents.length === 0) {
-    return { ok: false, findings: [{ code: 'empty', severity: 'error', file: dir, document: 0, path: '', message: 'no AgentPolicy documents' }] };
-  }
-  return { ok: true, set: compiled.set, warnings: findings };
+  if (hasErrors(findings)) return err(rejected(dir, findings));
+  if (compiled.set.agents.length === 0)
+    return err(rejected(dir, [dirFinding(dir, POLICY_FINDING_CODES.empty, 'no AgentPolicy documents')]));
+  return ok({ set: compiled.set, warnings: findings });
+}
+
+/**
+ * @deprecated The shape before Result, kept only for callers not yet migrated (policy-store.ts, the service, test
+ * helpers, bench, scripts). Use readPolicyDir.
+ */
+export function loadPolicyDir(
+  dir: string,
+): { ok: true; set: CompiledPolicySet; warnings: Finding[] } | { ok: false; findings: Finding[] } {
+  const r = readPolicyDir(dir);
+  return r.ok ? { ok: true, set: r.value.set, warnings: r.value.warnings } : { ok: false, findings: r.error.findings };
 }

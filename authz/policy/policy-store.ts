@@ -5,7 +5,7 @@
  */
 import { watchReload } from '../reload/index.js';
 import type { CompiledPolicySet } from './compile-policy.js';
-import type { Finding } from './finding.js';
+import type { Finding } from '../model/index.js';
 import { loadPolicyDir } from './load-policies.js';
 
 export interface PolicyStoreEvents {

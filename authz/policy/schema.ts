@@ -3,12 +3,16 @@
  * Defaults live here; types come from z.infer. Unknown keys are errors: a typo must not silently drop a rule.
  */
 import { z } from 'zod';
+import { CONTAINMENT_ACTIONS, CONTAINMENT_TRIGGERS } from '../containment/index.js';
+import { HARD_DENY_TARGETS } from '../egress/index.js';
 import { FHIR_INTERACTIONS } from '../model/attributes.js';
 
 export const TIERS = ['live', 'batch'] as const;
 export const MODES = ['enforce', 'audit'] as const;
 
-const kubeName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a lower-case DNS label (a-z, 0-9, -)');
+const kubeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a lower-case DNS label (a-z, 0-9, -)');
 
 export const SelectorSchema = z
   .object({
@@ -47,7 +51,9 @@ export const RuleSchema = z
     message: z.string().max(500).optional(),
   })
   .strict()
-  .refine((r) => (r.allow === undefined) !== (r.deny === undefined), { message: 'a rule has exactly one of allow or deny' });
+  .refine((r) => (r.allow === undefined) !== (r.deny === undefined), {
+    message: 'a rule has exactly one of allow or deny',
+  });
 
 /**
  * A break-glass class: a sanctioned exception lane. It opens only for a request whose verified claims satisfy
@@ -62,7 +68,11 @@ export const BreakGlassClassSchema = z
     activation: z.string().min(1),
     /** The claim holding the activation time (NumericDate, seconds since the epoch). */
     activatedAtClaim: z.string().min(1).default('btg_activated_at'),
-    ttlMinutes: z.number().int().min(1).max(24 * 60),
+    ttlMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60),
     /** CEL: what the lane allows (its scope). */
     allow: z.string().min(1),
     /** Purpose of use recorded in the attestation (HL7 v3 ActReason), e.g. BTG or ETREAT. */
@@ -74,7 +84,13 @@ export const AgentPolicySchema = z
   .object({
     apiVersion: z.literal('phiguard.io/v1alpha1'),
     kind: z.literal('AgentPolicy'),
-    metadata: z.object({ name: kubeName, description: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).strict(),
+    metadata: z
+      .object({
+        name: kubeName,
+        description: z.string().optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
     spec: z
       .object({
         selector: SelectorSchema,
@@ -97,18 +113,32 @@ export const AgentPolicySchema = z
         /** Containment on violation (when the service runs with --containment-dir). Defaults by tier. */
         containment: z
           .object({
-            action: z.enum(['soft-quarantine', 'pause', 'stop', 'alert']).optional(),
-            triggers: z.array(z.enum(['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit'])).default(['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit']),
-            durationMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
-            contextMinutes: z.number().int().min(1).max(24 * 60).default(30),
+            action: z.enum(CONTAINMENT_ACTIONS).optional(),
+            /** Every trigger by default. */
+            triggers: z.array(z.enum(CONTAINMENT_TRIGGERS)).default(() => [...CONTAINMENT_TRIGGERS]),
+            durationMinutes: z
+              .number()
+              .int()
+              .min(1)
+              .max(7 * 24 * 60)
+              .default(60),
+            contextMinutes: z
+              .number()
+              .int()
+              .min(1)
+              .max(24 * 60)
+              .default(30),
           })
           .strict()
-          .default({ triggers: ['baa-violation', 'protected-endpoint', 'outside-envelope', 'rate-limit'], durationMinutes: 60, contextMinutes: 30 }),
+          .default(() => ({ triggers: [...CONTAINMENT_TRIGGERS], durationMinutes: 60, contextMinutes: 30 })),
         /** Per-agent egress rate limit (per replica), e.g. {requests: 120, perSeconds: 60}. */
-        egressRateLimit: z.object({ requests: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict().optional(),
+        egressRateLimit: z
+          .object({ requests: z.number().int().min(1), perSeconds: z.number().int().min(1) })
+          .strict()
+          .optional(),
         /** Explicit, audited exceptions to the hard denies (cloud metadata endpoints, the Kubernetes API server). */
         egressExceptions: z
-          .array(z.object({ target: z.enum(['instance-metadata', 'ecs-task-metadata', 'eks-pod-identity', 'azure-wireserver', 'kube-apiserver']), reason: z.string().min(10) }).strict())
+          .array(z.object({ target: z.enum(HARD_DENY_TARGETS), reason: z.string().min(10) }).strict())
           .default([]),
         /** Allowed clock skew when judging break-glass windows. */
         breakGlassClockSkewSeconds: z.number().int().min(0).max(300).default(60),

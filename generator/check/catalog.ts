@@ -2,44 +2,204 @@
  * The `phiguard check` rules: stable ids, a default severity, a one-line why and a fix hint. The README's rule table
  * is this list.
  */
-export type Severity = 'error' | 'warning' | 'note';
+import type { FindingSeverity } from '../../authz/model/index.js';
 
 export interface RuleInfo {
   id: string;
   name: string;
-  severity: Severity;
+  severity: FindingSeverity;
   why: string;
   fix: string;
 }
 
+/** How `check` output and `--fail-on` name severities: SARIF's levels, where `info` is `note`. */
+export const CHECK_LEVELS = { error: 'error', warning: 'warning', info: 'note' } as const satisfies Record<
+  FindingSeverity,
+  string
+>;
+export type CheckLevel = (typeof CHECK_LEVELS)[FindingSeverity];
+/** Lowest first: `--fail-on warning` fails on warnings and errors. */
+export const LEVEL_RANK: Readonly<Record<CheckLevel, number>> = { note: 0, warning: 1, error: 2 };
+
 const rules = [
-  { id: 'CIL001', name: 'agent-default-deny-egress', severity: 'error', why: 'An agent without a default-deny egress CiliumNetworkPolicy can reach anything the network allows.', fix: 'Generate one with `phiguard generate cilium` and apply it in the agent namespace.' },
-  { id: 'CIL002', name: 'agent-metadata-deny', severity: 'error', why: 'Cloud metadata endpoints hand out node credentials; agents must never reach them.', fix: 'Add egressDeny toCIDRSet entries for every metadata address (v4 and v6), as `phiguard generate cilium` does.' },
-  { id: 'CIL003', name: 'agent-apiserver-deny', severity: 'error', why: 'An agent that can reach the Kubernetes API server can try to escalate.', fix: 'Add `egressDeny: [{toEntities: [kube-apiserver]}]`.' },
-  { id: 'CIL004', name: 'agent-no-world-egress', severity: 'error', why: 'world, 0.0.0.0/0, ::/0 or a bare `*` FQDN pattern lets PHI leave to any endpoint.', fix: 'Allow named, BAA-covered FQDNs instead.' },
-  { id: 'CIL005', name: 'fqdn-covered-by-baa', severity: 'error', why: 'Sending PHI to an endpoint without an active Business Associate Agreement violates 45 CFR 164.504(e).', fix: 'Remove the FQDN, or record an active agreement for it in the BAA registry.' },
-  { id: 'CIL006', name: 'fqdn-dns-rule', severity: 'error', why: 'toFQDNs only works if Cilium\'s DNS proxy sees the lookup: without a DNS rule the names never resolve to allowed IPs.', fix: 'Add an egress rule toward kube-dns with `toPorts.rules.dns` listing the names.' },
-  { id: 'CIL010', name: 'cilium-crd-schema', severity: 'error', why: 'The API server rejects a policy that does not match the CRD schema of the Cilium version you run.', fix: 'Fix the field named in the message (schema from --cilium-crd).' },
-  { id: 'CIL011', name: 'cilium-unknown-field', severity: 'error', why: 'The API server prunes unknown fields silently, which changes what the policy means (e.g. egressDeny toFQDNs).', fix: 'Remove or correct the field.' },
-  { id: 'CIL012', name: 'cilium-import-rule', severity: 'error', why: 'The Cilium agent rejects this at import although the schema accepts it; the policy is not enforced.', fix: 'Restructure the rule as the message says (see Cilium\'s rule_validation.go).' },
-  { id: 'IST001', name: 'istio-custom-provider', severity: 'error', why: 'A CUSTOM AuthorizationPolicy whose provider is not defined in meshConfig.extensionProviders does not route to phiguard.', fix: 'Define the provider in meshConfig.extensionProviders, or fix the provider name.' },
-  { id: 'IST002', name: 'istio-fail-closed', severity: 'error', why: 'failOpen: true lets every request through while phiguard is unreachable.', fix: 'Set failOpen: false (the default).' },
-  { id: 'IST003', name: 'istio-request-body', severity: 'warning', why: 'Without the request body phiguard cannot see the patients inside FHIR Bundles and POST searches.', fix: 'Set includeRequestBodyInCheck with maxRequestBytes of at least 1 MiB and allowPartialMessage: true.' },
-  { id: 'IST004', name: 'istio-timeout', severity: 'warning', why: 'A missing or very long timeout stalls clinical requests when phiguard is slow; a very short one denies healthy traffic.', fix: 'Set timeout between 0.1s and 5s.' },
-  { id: 'IST005', name: 'istio-agents-routed', severity: 'error', why: 'Agent workloads exist but no CUSTOM AuthorizationPolicy sends traffic to a phiguard provider.', fix: 'Apply a CUSTOM AuthorizationPolicy on the FHIR server (envoy/istio/authorization-policy.yaml).' },
-  { id: 'ENV001', name: 'envoy-ext-authz-present', severity: 'error', why: 'An HTTP listener without the ext_authz filter is not protected by phiguard.', fix: 'Add envoy.filters.http.ext_authz before the router (envoy/envoy.yaml).' },
-  { id: 'ENV002', name: 'envoy-fail-closed', severity: 'error', why: 'failure_mode_allow: true lets requests through while phiguard is unreachable.', fix: 'Set failure_mode_allow: false.' },
-  { id: 'ENV003', name: 'envoy-transport-v3', severity: 'error', why: 'phiguard serves envoy.service.auth.v3 only.', fix: 'Set transport_api_version: V3.' },
-  { id: 'ENV004', name: 'envoy-config-proto', severity: 'error', why: 'Envoy rejects configuration that does not parse against its protos (unknown fields, bad enums, bad durations).', fix: 'Fix the field named in the message.' },
-  { id: 'K8S001', name: 'agent-rbac-privilege', severity: 'error', why: 'An agent service account bound to cluster-admin or a wildcard role can read every Secret and PHI store.', fix: 'Bind only the verbs and resources the agent needs, or none.' },
-  { id: 'K8S002', name: 'agent-sa-token-automount', severity: 'warning', why: 'A mounted service-account token is a credential an agent (or a prompt injection) can use against the API server.', fix: 'Set automountServiceAccountToken: false, or annotate phiguard.io/needs-service-account-token: "true" when it is needed.' },
-  { id: 'K8S003', name: 'agent-host-network', severity: 'error', why: 'hostNetwork bypasses pod network policy and exposes node services.', fix: 'Remove hostNetwork: true.' },
-  { id: 'K8S004', name: 'agent-sandbox-runtime', severity: 'warning', why: 'Agents that execute shell or tools should run in a sandboxed runtime (gVisor, Kata).', fix: 'Set runtimeClassName to a sandboxed RuntimeClass (e.g. gvisor).' },
-  { id: 'PHG001', name: 'phiguard-policies-load', severity: 'error', why: 'phiguard refuses to start on policy files that do not load or type-check.', fix: 'Fix the file, document and field named in the message (`phiguard explain` helps).' },
-  { id: 'PHG002', name: 'phiguard-baa-registry', severity: 'error', why: 'An invalid BAA registry means egress decisions and FQDN checks have no source of truth.', fix: 'Fix the registry file.' },
-  { id: 'PHG003', name: 'agent-has-policy', severity: 'error', why: 'An agent workload without a phiguard agent policy is denied everything (or, worse, not routed at all).', fix: 'Add an AgentPolicy whose selector matches the workload\'s namespace and service account.' },
+  {
+    id: 'CIL001',
+    name: 'agent-default-deny-egress',
+    severity: 'error',
+    why: 'An agent without a default-deny egress CiliumNetworkPolicy can reach anything the network allows.',
+    fix: 'Generate one with `phiguard generate cilium` and apply it in the agent namespace.',
+  },
+  {
+    id: 'CIL002',
+    name: 'agent-metadata-deny',
+    severity: 'error',
+    why: 'Cloud metadata endpoints hand out node credentials; agents must never reach them.',
+    fix: 'Add egressDeny toCIDRSet entries for every metadata address (v4 and v6), as `phiguard generate cilium` does.',
+  },
+  {
+    id: 'CIL003',
+    name: 'agent-apiserver-deny',
+    severity: 'error',
+    why: 'An agent that can reach the Kubernetes API server can try to escalate.',
+    fix: 'Add `egressDeny: [{toEntities: [kube-apiserver]}]`.',
+  },
+  {
+    id: 'CIL004',
+    name: 'agent-no-world-egress',
+    severity: 'error',
+    why: 'world, 0.0.0.0/0, ::/0 or a bare `*` FQDN pattern lets PHI leave to any endpoint.',
+    fix: 'Allow named, BAA-covered FQDNs instead.',
+  },
+  {
+    id: 'CIL005',
+    name: 'fqdn-covered-by-baa',
+    severity: 'error',
+    why: 'Sending PHI to an endpoint without an active Business Associate Agreement violates 45 CFR 164.504(e).',
+    fix: 'Remove the FQDN, or record an active agreement for it in the BAA registry.',
+  },
+  {
+    id: 'CIL006',
+    name: 'fqdn-dns-rule',
+    severity: 'error',
+    why: "toFQDNs only works if Cilium's DNS proxy sees the lookup: without a DNS rule the names never resolve to allowed IPs.",
+    fix: 'Add an egress rule toward kube-dns with `toPorts.rules.dns` listing the names.',
+  },
+  {
+    id: 'CIL010',
+    name: 'cilium-crd-schema',
+    severity: 'error',
+    why: 'The API server rejects a policy that does not match the CRD schema of the Cilium version you run.',
+    fix: 'Fix the field named in the message (schema from --cilium-crd).',
+  },
+  {
+    id: 'CIL011',
+    name: 'cilium-unknown-field',
+    severity: 'error',
+    why: 'The API server prunes unknown fields silently, which changes what the policy means (e.g. egressDeny toFQDNs).',
+    fix: 'Remove or correct the field.',
+  },
+  {
+    id: 'CIL012',
+    name: 'cilium-import-rule',
+    severity: 'error',
+    why: 'The Cilium agent rejects this at import although the schema accepts it; the policy is not enforced.',
+    fix: "Restructure the rule as the message says (see Cilium's rule_validation.go).",
+  },
+  {
+    id: 'IST001',
+    name: 'istio-custom-provider',
+    severity: 'error',
+    why: 'A CUSTOM AuthorizationPolicy whose provider is not defined in meshConfig.extensionProviders does not route to phiguard.',
+    fix: 'Define the provider in meshConfig.extensionProviders, or fix the provider name.',
+  },
+  {
+    id: 'IST002',
+    name: 'istio-fail-closed',
+    severity: 'error',
+    why: 'failOpen: true lets every request through while phiguard is unreachable.',
+    fix: 'Set failOpen: false (the default).',
+  },
+  {
+    id: 'IST003',
+    name: 'istio-request-body',
+    severity: 'warning',
+    why: 'Without the request body phiguard cannot see the patients inside FHIR Bundles and POST searches.',
+    fix: 'Set includeRequestBodyInCheck with maxRequestBytes of at least 1 MiB and allowPartialMessage: true.',
+  },
+  {
+    id: 'IST004',
+    name: 'istio-timeout',
+    severity: 'warning',
+    why: 'A missing or very long timeout stalls clinical requests when phiguard is slow; a very short one denies healthy traffic.',
+    fix: 'Set timeout between 0.1s and 5s.',
+  },
+  {
+    id: 'IST005',
+    name: 'istio-agents-routed',
+    severity: 'error',
+    why: 'Agent workloads exist but no CUSTOM AuthorizationPolicy sends traffic to a phiguard provider.',
+    fix: 'Apply a CUSTOM AuthorizationPolicy on the FHIR server (envoy/istio/authorization-policy.yaml).',
+  },
+  {
+    id: 'ENV001',
+    name: 'envoy-ext-authz-present',
+    severity: 'error',
+    why: 'An HTTP listener without the ext_authz filter is not protected by phiguard.',
+    fix: 'Add envoy.filters.http.ext_authz before the router (envoy/envoy.yaml).',
+  },
+  {
+    id: 'ENV002',
+    name: 'envoy-fail-closed',
+    severity: 'error',
+    why: 'failure_mode_allow: true lets requests through while phiguard is unreachable.',
+    fix: 'Set failure_mode_allow: false.',
+  },
+  {
+    id: 'ENV003',
+    name: 'envoy-transport-v3',
+    severity: 'error',
+    why: 'phiguard serves envoy.service.auth.v3 only.',
+    fix: 'Set transport_api_version: V3.',
+  },
+  {
+    id: 'ENV004',
+    name: 'envoy-config-proto',
+    severity: 'error',
+    why: 'Envoy rejects configuration that does not parse against its protos (unknown fields, bad enums, bad durations).',
+    fix: 'Fix the field named in the message.',
+  },
+  {
+    id: 'K8S001',
+    name: 'agent-rbac-privilege',
+    severity: 'error',
+    why: 'An agent service account bound to cluster-admin or a wildcard role can read every Secret and PHI store.',
+    fix: 'Bind only the verbs and resources the agent needs, or none.',
+  },
+  {
+    id: 'K8S002',
+    name: 'agent-sa-token-automount',
+    severity: 'warning',
+    why: 'A mounted service-account token is a credential an agent (or a prompt injection) can use against the API server.',
+    fix: 'Set automountServiceAccountToken: false, or annotate phiguard.io/needs-service-account-token: "true" when it is needed.',
+  },
+  {
+    id: 'K8S003',
+    name: 'agent-host-network',
+    severity: 'error',
+    why: 'hostNetwork bypasses pod network policy and exposes node services.',
+    fix: 'Remove hostNetwork: true.',
+  },
+  {
+    id: 'K8S004',
+    name: 'agent-sandbox-runtime',
+    severity: 'warning',
+    why: 'Agents that execute shell or tools should run in a sandboxed runtime (gVisor, Kata).',
+    fix: 'Set runtimeClassName to a sandboxed RuntimeClass (e.g. gvisor).',
+  },
+  {
+    id: 'PHG001',
+    name: 'phiguard-policies-load',
+    severity: 'error',
+    why: 'phiguard refuses to start on policy files that do not load or type-check.',
+    fix: 'Fix the file, document and field named in the message (`phiguard explain` helps).',
+  },
+  {
+    id: 'PHG002',
+    name: 'phiguard-baa-registry',
+    severity: 'error',
+    why: 'An invalid BAA registry means egress decisions and FQDN checks have no source of truth.',
+    fix: 'Fix the registry file.',
+  },
+  {
+    id: 'PHG003',
+    name: 'agent-has-policy',
+    severity: 'error',
+    why: 'An agent workload without a phiguard agent policy is denied everything (or, worse, not routed at all).',
+    fix: "Add an AgentPolicy whose selector matches the workload's namespace and service account.",
+  },
 ] as const satisfies readonly RuleInfo[];
 
+/** The check's finding codes: the rule ids. */
 export type RuleId = (typeof rules)[number]['id'];
 export const RULES: readonly RuleInfo[] = rules;
 export const RULE_BY_ID: ReadonlyMap<string, RuleInfo> = new Map(rules.map((r) => [r.id, r]));

@@ -1,16 +1,8 @@
 /** What the rules look at: the manifests, the agent workloads among them, and optional phiguard inputs. */
 import type { BaaRegistry, CompiledPolicySet } from '../../authz/index.js';
 import type { CrdValidator } from '../cilium/index.js';
-import type { Severity } from './catalog.js';
+import type { RuleId } from './catalog.js';
 import type { ManifestDoc } from './manifests.js';
-
-export interface CheckFinding {
-  ruleId: string;
-  severity: Severity;
-  message: string;
-  file: string;
-  line: number;
-}
 
 export interface Workload {
   doc: ManifestDoc;
@@ -35,7 +27,13 @@ export interface CheckContext {
   policySet: CompiledPolicySet | undefined;
   trustDomain: string;
   now: Date;
-  report(ruleId: string, doc: ManifestDoc | { file: string; line: number }, message: string, pathParts?: ReadonlyArray<string | number>): void;
+  /** Records a finding of rule `ruleId` at a document (the line of `pathParts` in it) or at a file and line. */
+  report(
+    ruleId: RuleId,
+    doc: ManifestDoc | { file: string; line: number },
+    message: string,
+    pathParts?: ReadonlyArray<string | number>,
+  ): void;
 }
 
 export type Rec = Record<string, unknown>;
@@ -44,7 +42,9 @@ export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 export function strMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean') out[k] = String(x);
+  if (isObj(v))
+    for (const [k, x] of Object.entries(v))
+      if (typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean') out[k] = String(x);
   return out;
 }
 
@@ -58,7 +58,10 @@ const POD_SPEC_PATHS: Record<string, Array<string>> = {
   CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
 };
 
-export function extractWorkloads(docs: readonly ManifestDoc[], opts: { agentSelector: Record<string, string>; agentNamespaces: readonly string[]; defaultNamespace: string }): Workload[] {
+export function extractWorkloads(
+  docs: readonly ManifestDoc[],
+  opts: { agentSelector: Record<string, string>; agentNamespaces: readonly string[]; defaultNamespace: string },
+): Workload[] {
   const out: Workload[] = [];
   for (const doc of docs) {
     const kind = str(doc.value['kind']);
@@ -76,11 +79,20 @@ export function extractWorkloads(docs: readonly ManifestDoc[], opts: { agentSele
     const annotations = { ...strMap(meta['annotations']), ...strMap(podMeta['annotations']) };
     const namespace = str(meta['namespace']) || opts.defaultNamespace;
     const labelsForSelection = { ...strMap(meta['labels']), ...podLabels };
-    const isAgent = Object.entries(opts.agentSelector).every(([k, v]) => labelsForSelection[k] === v) || opts.agentNamespaces.includes(namespace);
+    const isAgent =
+      Object.entries(opts.agentSelector).every(([k, v]) => labelsForSelection[k] === v) ||
+      opts.agentNamespaces.includes(namespace);
     out.push({
-      doc, kind, name: str(meta['name']), namespace, podLabels, annotations,
+      doc,
+      kind,
+      name: str(meta['name']),
+      namespace,
+      podLabels,
+      annotations,
       serviceAccount: str(podSpec['serviceAccountName']) || str(podSpec['serviceAccount']) || 'default',
-      podSpec, podSpecPath: specPath, isAgent,
+      podSpec,
+      podSpecPath: specPath,
+      isAgent,
     });
   }
   return out;

@@ -1,28 +1,40 @@
 /** Output formats for `phiguard check`: text (file:line), JSON, and SARIF 2.1.0 for code-scanning. */
-import { RULES, RULE_BY_ID } from './catalog.js';
-import type { CheckFinding } from './context.js';
+import type { Finding } from '../../authz/model/index.js';
+import { CHECK_LEVELS, RULES, RULE_BY_ID, type CheckLevel } from './catalog.js';
 
-export function formatText(findings: readonly CheckFinding[], notes: readonly string[]): string {
+const level = (f: Finding): CheckLevel => CHECK_LEVELS[f.severity];
+/** Check findings always carry a line; 1 (the file) if one ever does not. */
+const lineOf = (f: Finding): number => f.line ?? 1;
+
+export function formatText(findings: readonly Finding[], notes: readonly string[]): string {
   let out = '';
   for (const f of findings) {
-    const rule = RULE_BY_ID.get(f.ruleId);
-    out += `${f.file}:${f.line}: ${f.severity} ${f.ruleId} ${rule?.name ?? ''}: ${f.message}\n    why: ${rule?.why ?? ''}\n    fix: ${rule?.fix ?? ''}\n`;
+    const rule = RULE_BY_ID.get(f.code);
+    out += `${f.file}:${lineOf(f)}: ${level(f)} ${f.code} ${rule?.name ?? ''}: ${f.message}\n`;
+    out += `    why: ${rule?.why ?? ''}\n    fix: ${rule?.fix ?? ''}\n`;
   }
   for (const n of notes) out += `note: ${n}\n`;
-  const count = (s: string) => findings.filter((f) => f.severity === s).length;
-  out += `${findings.length === 0 ? 'no findings' : `${count('error')} error(s), ${count('warning')} warning(s), ${count('note')} note(s)`}\n`;
+  const count = (l: CheckLevel): number => findings.filter((f) => level(f) === l).length;
+  const summary = `${count('error')} error(s), ${count('warning')} warning(s), ${count('note')} note(s)`;
+  out += `${findings.length === 0 ? 'no findings' : summary}\n`;
   return out;
 }
 
-export function formatJson(findings: readonly CheckFinding[], notes: readonly string[]): string {
-  return `${JSON.stringify({ findings, notes }, null, 2)}\n`;
+/** `{findings: [{ruleId, severity, message, file, line}], notes}`: the check's JSON contract (rule id, check level). */
+export function formatJson(findings: readonly Finding[], notes: readonly string[]): string {
+  const rows = findings.map((f) => ({
+    ruleId: f.code,
+    severity: level(f),
+    message: f.message,
+    file: f.file,
+    line: lineOf(f),
+  }));
+  return `${JSON.stringify({ findings: rows, notes }, null, 2)}\n`;
 }
 
-const LEVEL = { error: 'error', warning: 'warning', note: 'note' } as const;
-
 /** SARIF 2.1.0 (OASIS), one run, rules from the catalog, one result per finding with a physical location. */
-export function formatSarif(findings: readonly CheckFinding[], version: string): string {
-  const used = new Set(findings.map((f) => f.ruleId));
+export function formatSarif(findings: readonly Finding[], version: string): string {
+  const used = new Set(findings.map((f) => f.code));
   const rules = RULES.filter((r) => used.has(r.id));
   const sarif = {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
@@ -39,16 +51,23 @@ export function formatSarif(findings: readonly CheckFinding[], version: string):
               name: r.name,
               shortDescription: { text: r.why },
               help: { text: r.fix },
-              defaultConfiguration: { level: LEVEL[r.severity] },
+              defaultConfiguration: { level: CHECK_LEVELS[r.severity] },
             })),
           },
         },
         results: findings.map((f) => ({
-          ruleId: f.ruleId,
-          ruleIndex: rules.findIndex((r) => r.id === f.ruleId),
-          level: LEVEL[f.severity],
+          ruleId: f.code,
+          ruleIndex: rules.findIndex((r) => r.id === f.code),
+          level: level(f),
           message: { text: f.message },
-          locations: [{ physicalLocation: { artifactLocation: { uri: f.file.replace(/\\/g, '/') }, region: { startLine: Math.max(1, f.line) } } }],
+          locations: [
+            {
+              physicalLocation: {
+                artifactLocation: { uri: f.file.replace(/\\/g, '/') },
+                region: { startLine: Math.max(1, lineOf(f)) },
+              },
+            },
+          ],
         })),
       },
     ],

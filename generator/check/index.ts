@@ -1,5 +1,4 @@
-export { runCheck, SEVERITY_RANK, type CheckOptions } from './run-check.js';
-export { readManifests, parseManifestText, type ManifestDoc, type ReadProblem } from './manifests.js';
+export { runCheck, type CheckOptions } from './run-check.js';
+export { readManifests, parseManifestText, type ManifestDoc } from './manifests.js';
 export { formatText, formatJson, formatSarif } from './format.js';
-export { RULES, RULE_BY_ID, type RuleInfo, type Severity } from './catalog.js';
-export type { CheckFinding } from './context.js';
+export { RULES, RULE_BY_ID, CHECK_LEVELS, LEVEL_RANK, type RuleInfo, type RuleId, type CheckLevel } from './catalog.js';

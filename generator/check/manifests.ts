@@ -6,6 +6,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { CONFIG_FINDING_CODES, type ConfigFindingCode } from '../../authz/config/index.js';
+import type { Finding } from '../../authz/model/index.js';
 
 export interface ManifestDoc {
   file: string;
@@ -18,10 +20,10 @@ export interface ManifestDoc {
   lineOf(pathParts: ReadonlyArray<string | number>): number;
 }
 
-export interface ReadProblem {
-  file: string;
-  line: number;
-  message: string;
+/** An input that cannot be read (a problem: exit 2, not a finding about the cluster). */
+function unreadable(file: string, e: unknown): Finding<ConfigFindingCode> {
+  const message = `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+  return { code: CONFIG_FINDING_CODES.unreadable, severity: 'error', file, path: '', message };
 }
 
 function listFiles(p: string): string[] {
@@ -36,17 +38,32 @@ function listFiles(p: string): string[] {
     });
 }
 
-export function parseManifestText(text: string, file: string): { docs: ManifestDoc[]; problems: ReadProblem[] } {
+export function parseManifestText(
+  text: string,
+  file: string,
+): { docs: ManifestDoc[]; problems: Finding<ConfigFindingCode>[] } {
   const lc = new LineCounter();
   const docs: ManifestDoc[] = [];
-  const problems: ReadProblem[] = [];
-  const parsed: Document.Parsed[] = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: false }) as Document.Parsed[];
+  const problems: Finding<ConfigFindingCode>[] = [];
+  const parsed: Document.Parsed[] = parseAllDocuments(text, {
+    lineCounter: lc,
+    uniqueKeys: false,
+  }) as Document.Parsed[];
   parsed.forEach((doc, index) => {
     const start = doc.range[0];
     const line = lc.linePos(start).line;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
-      problems.push({ file, line: e ? lc.linePos(e.pos[0]).line : line, message: `YAML: ${e?.message.split('\n')[0] ?? 'invalid'}` });
+      const message = `YAML: ${e?.message.split('\n')[0] ?? 'invalid'}`;
+      problems.push({
+        code: CONFIG_FINDING_CODES.yaml,
+        severity: 'error',
+        file,
+        line: e ? lc.linePos(e.pos[0]).line : line,
+        document: index,
+        path: '',
+        message,
+      });
       return;
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
@@ -70,15 +87,18 @@ export function parseManifestText(text: string, file: string): { docs: ManifestD
 }
 
 /** Reads every input. Unreadable inputs are problems (exit 2), not findings. */
-export function readManifests(inputs: readonly string[]): { docs: ManifestDoc[]; problems: ReadProblem[] } {
+export function readManifests(inputs: readonly string[]): {
+  docs: ManifestDoc[];
+  problems: Finding<ConfigFindingCode>[];
+} {
   const docs: ManifestDoc[] = [];
-  const problems: ReadProblem[] = [];
+  const problems: Finding<ConfigFindingCode>[] = [];
   for (const input of inputs) {
     let files: string[];
     try {
       files = input === '-' ? ['-'] : listFiles(input);
     } catch (e) {
-      problems.push({ file: input, line: 0, message: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+      problems.push(unreadable(input, e));
       continue;
     }
     for (const f of files) {
@@ -86,7 +106,7 @@ export function readManifests(inputs: readonly string[]): { docs: ManifestDoc[];
       try {
         text = readFileSync(f === '-' ? 0 : f, 'utf8');
       } catch (e) {
-        problems.push({ file: f, line: 0, message: `cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})` });
+        problems.push(unreadable(f, e));
         continue;
       }
       const r = parseManifestText(text, f === '-' ? '<stdin>' : f);
@@ -99,7 +119,8 @@ export function readManifests(inputs: readonly string[]): { docs: ManifestDoc[];
   for (const d of docs) {
     if (d.value['kind'] === 'List' && Array.isArray(d.value['items'])) {
       (d.value['items'] as unknown[]).forEach((item, i) => {
-        if (typeof item === 'object' && item !== null) expanded.push({ ...d, value: item as Record<string, unknown>, lineOf: (p) => d.lineOf(['items', i, ...p]) });
+        if (typeof item === 'object' && item !== null)
+          expanded.push({ ...d, value: item as Record<string, unknown>, lineOf: (p) => d.lineOf(['items', i, ...p]) });
       });
     } else {
       expanded.push(d);

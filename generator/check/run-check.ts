@@ -2,10 +2,13 @@
  * `phiguard check`: runs every rule over the manifests and phiguard's own inputs; returns findings sorted by file
  * and line. Pure apart from reading the optional policy directory and BAA registry.
  */
-import { formatFinding, loadBaaRegistry, loadPolicyDir, type BaaRegistry, type CompiledPolicySet } from '../../authz/index.js';
+import type { BaaRegistry, CompiledPolicySet } from '../../authz/index.js';
+import { readBaaRegistry } from '../../authz/egress/index.js';
+import { formatFieldPath, formatFinding, type Finding } from '../../authz/model/index.js';
+import { readPolicyDir } from '../../authz/policy/index.js';
 import type { CrdValidator } from '../cilium/index.js';
-import { RULE_BY_ID, type Severity } from './catalog.js';
-import { extractWorkloads, type CheckContext, type CheckFinding } from './context.js';
+import { RULE_BY_ID, type RuleId } from './catalog.js';
+import { extractWorkloads, type CheckContext } from './context.js';
 import type { ManifestDoc } from './manifests.js';
 import { ciliumRules } from './rules-cilium.js';
 import { envoyRules, istioRules } from './rules-mesh.js';
@@ -22,27 +25,37 @@ export interface CheckOptions {
   now?: Date;
 }
 
-export const SEVERITY_RANK: Record<Severity, number> = { note: 0, warning: 1, error: 2 };
+/** Every finding of `error`, reported under `ruleId` where it was found (its file and line). */
+function reportFindings(
+  report: CheckContext['report'],
+  ruleId: RuleId,
+  error: { message: string; findings: readonly Finding[] },
+  file: string,
+): void {
+  if (error.findings.length === 0) report(ruleId, { file, line: 1 }, error.message);
+  for (const f of error.findings) report(ruleId, { file: f.file || file, line: f.line ?? 1 }, formatFinding(f));
+}
 
-export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {}): CheckFinding[] {
-  const findings: CheckFinding[] = [];
+export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {}): Finding<RuleId>[] {
+  const findings: Finding<RuleId>[] = [];
   const report: CheckContext['report'] = (ruleId, where, message, pathParts) => {
     const rule = RULE_BY_ID.get(ruleId);
     const line = pathParts && 'lineOf' in where ? where.lineOf(pathParts) : where.line;
-    findings.push({ ruleId, severity: rule?.severity ?? 'error', message, file: where.file, line });
+    const path = pathParts ? formatFieldPath(pathParts) : '';
+    findings.push({ code: ruleId, severity: rule?.severity ?? 'error', file: where.file, line, path, message });
   };
 
   let registry: BaaRegistry | undefined;
   if (options.baaFile !== undefined) {
-    const r = loadBaaRegistry(options.baaFile);
-    if (r.ok) registry = r.registry;
-    else report('PHG002', { file: options.baaFile, line: 1 }, r.error);
+    const r = readBaaRegistry(options.baaFile);
+    if (r.ok) registry = r.value;
+    else reportFindings(report, 'PHG002', r.error, options.baaFile);
   }
   let policySet: CompiledPolicySet | undefined;
   if (options.policiesDir !== undefined) {
-    const r = loadPolicyDir(options.policiesDir);
-    if (r.ok) policySet = r.set;
-    else for (const f of r.findings) report('PHG001', { file: f.file, line: 1 }, formatFinding(f));
+    const r = readPolicyDir(options.policiesDir);
+    if (r.ok) policySet = r.value.set;
+    else reportFindings(report, 'PHG001', r.error, options.policiesDir);
   }
 
   const workloads = extractWorkloads(docs, {
@@ -66,5 +79,11 @@ export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {
   envoyRules(ctx);
   kubernetesRules(ctx);
   phiguardRules(ctx);
-  return findings.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0)));
+  const byPlace = (a: Finding, b: Finding): number =>
+    a.file < b.file
+      ? -1
+      : a.file > b.file
+        ? 1
+        : (a.line ?? 0) - (b.line ?? 0) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
+  return findings.sort(byPlace);
 }

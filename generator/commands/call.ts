@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { CheckInputSchema } from '../../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest } from '../call/index.js';
-import { UsageError } from '../read-input.js';
+import { PhiguardError } from '../../authz/model/index.js';
 
 export function callCommand(): Command {
   return new Command('call')
-    .description('send CheckRequest JSON file(s) to a phiguard (or any ext_authz) gRPC service; print each CheckResponse')
+    .description(
+      'send CheckRequest JSON file(s) to a phiguard (or any ext_authz) gRPC service; print each CheckResponse',
+    )
     .argument('<files...>', 'CheckRequest JSON files (Envoy JSON shape: {"attributes": {...}})')
     .addOption(new Option('--addr <host:port>', 'service address').env('PHIGUARD_ADDR').default('127.0.0.1:9191'))
     .action(async (files: string[], opts: { addr: string }) => {
@@ -15,7 +17,7 @@ export function callCommand(): Command {
       try {
         for (const file of files) {
           const parsed = CheckInputSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-          if (!parsed.success) throw new UsageError(`${file}: not a CheckRequest`);
+          if (!parsed.success) throw new PhiguardError('usage', `${file}: not a CheckRequest`);
           const res = await client.check(toGrpcCheckRequest(parsed.data));
           const status = res['status'] as { code?: number } | undefined;
           const denied = res['denied_response'] as { status?: { code?: string | number }; body?: string } | undefined;

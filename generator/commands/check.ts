@@ -1,50 +1,94 @@
 /** `phiguard check PATH...`: the CI gate for mesh, Cilium, Kubernetes and phiguard configuration. */
 import { Command, Option } from 'commander';
 import { loadCrdValidators, type CrdValidator } from '../cilium/index.js';
-import { formatJson, formatSarif, formatText, readManifests, runCheck, SEVERITY_RANK, type Severity } from '../check/index.js';
-import { UsageError, collect } from '../read-input.js';
-
+import { PhiguardError } from '../../authz/model/index.js';
+import {
+  CHECK_LEVELS,
+  formatJson,
+  formatSarif,
+  formatText,
+  LEVEL_RANK,
+  readManifests,
+  runCheck,
+  type CheckLevel,
+} from '../check/index.js';
+import { collect } from '../read-input.js';
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('lint manifests (plain YAML, rendered Helm/Kustomize), Envoy and Istio config, and phiguard policy in CI; exit 0 clean, 1 findings, 2 usage')
+    .description(
+      'lint manifests (plain YAML, rendered Helm/Kustomize), Envoy and Istio config, and phiguard policy in CI; exit 0 clean, 1 findings, 2 usage',
+    )
     .argument('<paths...>', 'files, folders, or - for stdin')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
-    .addOption(new Option('--fail-on <severity>', 'lowest severity that fails the run').choices(['error', 'warning', 'note']).default('error'))
+    .addOption(
+      new Option('--fail-on <severity>', 'lowest severity that fails the run')
+        .choices(['error', 'warning', 'note'])
+        .default('error'),
+    )
     .option('--baa <file>', 'BAA registry (checks toFQDNs coverage)')
     .option('--policies <dir>', 'phiguard agent policies (load, type-check, and every agent has one)')
-    .option('--cilium-crd <file>', 'CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy CRD of your Cilium version (repeatable)', collect)
+    .option(
+      '--cilium-crd <file>',
+      'CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy CRD of your Cilium version (repeatable)',
+      collect,
+    )
     .option('--agent-selector <label=value>', 'pod label that marks an agent workload', 'phiguard.io/agent=true')
     .option('--agent-namespaces <list>', 'namespaces whose workloads are all agents (comma-separated)', '')
     .option('--trust-domain <td>', 'SPIFFE trust domain for matching agents to policies', 'cluster.local')
     .option('--at <time>', 'evaluate BAA coverage at this time (default now)')
-    .action((paths: string[], opts: { format: string; failOn: Severity; baa?: string; policies?: string; ciliumCrd?: string[]; agentSelector: string; agentNamespaces: string; trustDomain: string; at?: string }) => {
-      const now = opts.at !== undefined ? new Date(opts.at) : new Date();
-      if (Number.isNaN(now.getTime())) throw new UsageError(`--at: not a time: ${opts.at ?? ''}`);
-      const sel = /^([^=]+)=(.*)$/.exec(opts.agentSelector);
-      if (!sel?.[1] || sel[2] === undefined) throw new UsageError('--agent-selector must be label=value');
-      let validators: Record<string, CrdValidator>;
-      try {
-        validators = loadCrdValidators(opts.ciliumCrd ?? []);
-      } catch (e) {
-        throw new UsageError(e instanceof Error ? e.message : 'unusable CRD');
-      }
-      const { docs, problems } = readManifests(paths);
-      if (problems.length > 0) {
-        for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      const findings = runCheck(docs, {
-        validators, ...(opts.baa !== undefined ? { baaFile: opts.baa } : {}), ...(opts.policies !== undefined ? { policiesDir: opts.policies } : {}),
-        agentSelector: { [sel[1]]: sel[2] }, agentNamespaces: opts.agentNamespaces.split(',').map((s) => s.trim()).filter(Boolean), trustDomain: opts.trustDomain, now,
-      });
-      const notes: string[] = [];
-      if (Object.keys(validators).length === 0) notes.push('no --cilium-crd: CIL010/CIL011 (CRD schema, unknown fields) not checked');
-      if (opts.baa === undefined) notes.push('no --baa: CIL005 (FQDN BAA coverage) not checked');
-      if (opts.policies === undefined) notes.push('no --policies: PHG001/PHG003 not checked');
-      const out = opts.format === 'json' ? formatJson(findings, notes) : opts.format === 'sarif' ? formatSarif(findings, '0.1.0') : formatText(findings, notes);
-      process.stdout.write(out);
-      if (findings.some((f) => SEVERITY_RANK[f.severity] >= SEVERITY_RANK[opts.failOn])) process.exitCode = 1;
-    });
+    .action(
+      (
+        paths: string[],
+        opts: {
+          format: string;
+          failOn: CheckLevel;
+          baa?: string;
+          policies?: string;
+          ciliumCrd?: string[];
+          agentSelector: string;
+          agentNamespaces: string;
+          trustDomain: string;
+          at?: string;
+        },
+      ) => {
+        const now = opts.at !== undefined ? new Date(opts.at) : new Date();
+        if (Number.isNaN(now.getTime())) throw new PhiguardError('usage', `--at: not a time: ${opts.at ?? ''}`);
+        const sel = /^([^=]+)=(.*)$/.exec(opts.agentSelector);
+        if (!sel?.[1] || sel[2] === undefined) throw new PhiguardError('usage', '--agent-selector must be label=value');
+        // An unusable CRD throws a PhiguardError naming the file: exit 2.
+        const validators: Record<string, CrdValidator> = loadCrdValidators(opts.ciliumCrd ?? []);
+        const { docs, problems } = readManifests(paths);
+        if (problems.length > 0) {
+          for (const p of problems) process.stderr.write(`${p.file}:${p.line ?? 0}: ${p.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        const findings = runCheck(docs, {
+          validators,
+          ...(opts.baa !== undefined ? { baaFile: opts.baa } : {}),
+          ...(opts.policies !== undefined ? { policiesDir: opts.policies } : {}),
+          agentSelector: { [sel[1]]: sel[2] },
+          agentNamespaces: opts.agentNamespaces
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          trustDomain: opts.trustDomain,
+          now,
+        });
+        const notes: string[] = [];
+        if (Object.keys(validators).length === 0)
+          notes.push('no --cilium-crd: CIL010/CIL011 (CRD schema, unknown fields) not checked');
+        if (opts.baa === undefined) notes.push('no --baa: CIL005 (FQDN BAA coverage) not checked');
+        if (opts.policies === undefined) notes.push('no --policies: PHG001/PHG003 not checked');
+        const out =
+          opts.format === 'json'
+            ? formatJson(findings, notes)
+            : opts.format === 'sarif'
+              ? formatSarif(findings, '0.1.0')
+              : formatText(findings, notes);
+        process.stdout.write(out);
+        if (findings.some((f) => LEVEL_RANK[CHECK_LEVELS[f.severity]] >= LEVEL_RANK[opts.failOn])) process.exitCode = 1;
+      },
+    );
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { envelopeFileName, serializeEnvelope } from '../../authz/index.js';
-import { importHubble } from '../envelope/import-hubble.js';
+import { importHubble } from '../envelope/index.js';
 import { loadMergedEnvelopes } from './load-envelopes.js';
 
 function writeAll(envs: ReturnType<typeof loadMergedEnvelopes>, out: string): void {
@@ -33,7 +33,9 @@ export function envelopeCommand(): Command {
     .action((file: string, opts: { out: string }) => {
       const r = importHubble(readFileSync(file === '-' ? 0 : file, 'utf8'));
       writeAll(r.envelopes, opts.out);
-      process.stderr.write(`import-hubble: ${r.lines} lines, ${r.envelopes.length} workload(s); skipped ${JSON.stringify(r.skipped)}\n`);
+      process.stderr.write(
+        `import-hubble: ${r.lines} lines, ${r.envelopes.length} workload(s); skipped ${JSON.stringify(r.skipped)}\n`,
+      );
     });
   return cmd;
 }

@@ -2,10 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
-import { CheckInputSchema, ClaimsConfigSchema, createClaimsResolver, formatFinding, loadPolicyDir, type CheckInput } from '../../authz/index.js';
+import {
+  CheckInputSchema,
+  ClaimsConfigSchema,
+  createClaimsResolver,
+  formatFinding,
+  type CheckInput,
+} from '../../authz/index.js';
+import { PhiguardError } from '../../authz/model/index.js';
+import { readPolicyDir } from '../../authz/policy/index.js';
 import { checkInputFor, explain, toJson } from '../explain/index.js';
-import { readArg, UsageError, collect } from '../read-input.js';
-
+import { readArg, collect } from '../read-input.js';
 
 export function explainCommand(): Command {
   return new Command('explain')
@@ -18,38 +25,67 @@ export function explainCommand(): Command {
     .option('--body <body>', 'request body, @file or - for stdin')
     .option('--claims <json>', 'verified JWT claims to assume (as jwt_authn metadata), JSON or @file')
     .option('--check-request <file>', 'a CheckRequest in Envoy JSON (attributes...) instead of method/path')
-    .addOption(new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').default('/fhir'))
-    .addOption(new Option('--expect <decision>', 'exit 1 unless the enforced decision is this').choices(['allow', 'deny']))
-    .action(async (method: string | undefined, path: string | undefined, opts: Record<string, string | string[] | undefined>) => {
-      const loaded = loadPolicyDir(String(opts['policies']));
-      if (!loaded.ok) {
-        for (const f of loaded.findings) process.stderr.write(`${formatFinding(f)}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      let input: CheckInput;
-      const file = opts['check-request'] ?? opts['checkRequest'];
-      if (typeof file === 'string') {
-        const parsed = CheckInputSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-        if (!parsed.success) throw new UsageError(`${file}: not a CheckRequest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-        input = parsed.data;
-      } else {
-        if (!method || !path) throw new UsageError('give METHOD and PATH, or --check-request FILE');
-        const headers: Record<string, string> = {};
-        for (const h of (opts['header'] as string[] | undefined) ?? []) {
-          const i = h.indexOf(':');
-          if (i <= 0) throw new UsageError(`header "${h}" is not 'name: value'`);
-          headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    .addOption(
+      new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated')
+        .env('PHIGUARD_FHIR_BASE')
+        .default('/fhir'),
+    )
+    .addOption(
+      new Option('--expect <decision>', 'exit 1 unless the enforced decision is this').choices(['allow', 'deny']),
+    )
+    .action(
+      async (
+        method: string | undefined,
+        path: string | undefined,
+        opts: Record<string, string | string[] | undefined>,
+      ) => {
+        const loaded = readPolicyDir(String(opts['policies']));
+        if (!loaded.ok) {
+          for (const f of loaded.error.findings) process.stderr.write(`${formatFinding(f)}\n`);
+          process.exitCode = 2;
+          return;
         }
-        const claimsArg = opts['claims'];
-        const claims = typeof claimsArg === 'string' ? z.record(z.string(), z.unknown()).parse(JSON.parse(readArg(claimsArg))) : undefined;
-        const body = typeof opts['body'] === 'string' ? readArg(opts['body']) : undefined;
-        input = checkInputFor({ method, path, principal: String(opts['principal'] ?? ''), headers, ...(body !== undefined ? { body } : {}), ...(claims ? { claims } : {}) });
-      }
-      const bases = String(opts['fhirBase'] ?? '/fhir').split(',').map((s) => s.trim()).filter(Boolean);
-      const resolver = createClaimsResolver(ClaimsConfigSchema.parse({}));
-      const result = await explain(input, loaded.set, resolver, bases);
-      process.stdout.write(`${toJson({ policyVersion: loaded.set.version, ...result })}\n`);
-      if (opts['expect'] !== undefined && opts['expect'] !== result.decision.outcome) process.exitCode = 1;
-    });
+        let input: CheckInput;
+        const file = opts['check-request'] ?? opts['checkRequest'];
+        if (typeof file === 'string') {
+          const parsed = CheckInputSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+          if (!parsed.success)
+            throw new PhiguardError(
+              'usage',
+              `${file}: not a CheckRequest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+            );
+          input = parsed.data;
+        } else {
+          if (!method || !path) throw new PhiguardError('usage', 'give METHOD and PATH, or --check-request FILE');
+          const headers: Record<string, string> = {};
+          for (const h of (opts['header'] as string[] | undefined) ?? []) {
+            const i = h.indexOf(':');
+            if (i <= 0) throw new PhiguardError('usage', `header "${h}" is not 'name: value'`);
+            headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+          }
+          const claimsArg = opts['claims'];
+          const claims =
+            typeof claimsArg === 'string'
+              ? z.record(z.string(), z.unknown()).parse(JSON.parse(readArg(claimsArg)))
+              : undefined;
+          const body = typeof opts['body'] === 'string' ? readArg(opts['body']) : undefined;
+          input = checkInputFor({
+            method,
+            path,
+            principal: String(opts['principal'] ?? ''),
+            headers,
+            ...(body !== undefined ? { body } : {}),
+            ...(claims ? { claims } : {}),
+          });
+        }
+        const bases = String(opts['fhirBase'] ?? '/fhir')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        const resolver = createClaimsResolver(ClaimsConfigSchema.parse({}));
+        const result = await explain(input, loaded.value.set, resolver, bases);
+        process.stdout.write(`${toJson({ policyVersion: loaded.value.set.version, ...result })}\n`);
+        if (opts['expect'] !== undefined && opts['expect'] !== result.decision.outcome) process.exitCode = 1;
+      },
+    );
 }

@@ -1,8 +1,21 @@
 /** `phiguard serve`: the ext_authz gRPC service. */
 import { Command, Option } from 'commander';
-import { createLogger, formatFinding, ServerConfigSchema, startAuthzServer, startThreadedAuthzServer, StartupError, type AuthzService } from '../../authz/index.js';
+import {
+  createLogger,
+  ServerConfigSchema,
+  startAuthzServer,
+  startThreadedAuthzServer,
+  type AuthzService,
+} from '../../authz/index.js';
+import { formatFinding, isPhiguardError } from '../../authz/model/index.js';
 
-const list = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const list = (v: string, prev: string[] | undefined): string[] => [
+  ...(prev ?? []),
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -11,35 +24,100 @@ export function serveCommand(): Command {
     .addOption(new Option('--port <n>', 'gRPC port').env('PHIGUARD_PORT'))
     .addOption(new Option('--metrics-port <n>', 'ops port: /metrics, /healthz, /readyz').env('PHIGUARD_METRICS_PORT'))
     .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
-    .addOption(new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list))
-    .addOption(new Option('--baa-registry <file>', 'BAA registry (hot-reloaded); without it, outside egress is denied').env('PHIGUARD_BAA_REGISTRY'))
-    .addOption(new Option('--containment-dir <dir>', 'containment state on a shared mount (enables tiered containment)').env('PHIGUARD_CONTAINMENT_DIR'))
-    .addOption(new Option('--egress-credentials <file>', 'EgressCredentials: per-endpoint secrets to inject on allowed egress').env('PHIGUARD_EGRESS_CREDENTIALS'))
-    .addOption(new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)').env('PHIGUARD_INTERNAL_DOMAINS').argParser(list))
-    .addOption(new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'))
-    .addOption(new Option('--audit-max-buffer-bytes <n>', 'audit bytes queued and not yet written before requests are denied').env('PHIGUARD_AUDIT_MAX_BUFFER_BYTES'))
-    .addOption(new Option('--audit-writer <where>', 'thread: audit lines formatted and written by a writer thread; inline: on the thread that decides (default: inline with --decisions thread, thread with --decisions inline)').env('PHIGUARD_AUDIT_WRITER'))
-    .addOption(new Option('--decisions <where>', 'thread (default): Checks decided on a decision thread beside the gRPC thread (needs 2 cores); inline: on the gRPC thread').env('PHIGUARD_DECISIONS'))
-    .addOption(new Option('--audit-event-file <path>', 'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines').env('PHIGUARD_AUDIT_EVENT_FILE'))
+    .addOption(
+      new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list),
+    )
+    .addOption(
+      new Option('--baa-registry <file>', 'BAA registry (hot-reloaded); without it, outside egress is denied').env(
+        'PHIGUARD_BAA_REGISTRY',
+      ),
+    )
+    .addOption(
+      new Option('--containment-dir <dir>', 'containment state on a shared mount (enables tiered containment)').env(
+        'PHIGUARD_CONTAINMENT_DIR',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--egress-credentials <file>',
+        'EgressCredentials: per-endpoint secrets to inject on allowed egress',
+      ).env('PHIGUARD_EGRESS_CREDENTIALS'),
+    )
+    .addOption(
+      new Option(
+        '--internal-domains <suffixes>',
+        'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)',
+      )
+        .env('PHIGUARD_INTERNAL_DOMAINS')
+        .argParser(list),
+    )
+    .addOption(
+      new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'),
+    )
+    .addOption(
+      new Option(
+        '--audit-max-buffer-bytes <n>',
+        'audit bytes queued and not yet written before requests are denied',
+      ).env('PHIGUARD_AUDIT_MAX_BUFFER_BYTES'),
+    )
+    .addOption(
+      new Option(
+        '--audit-writer <where>',
+        'thread: audit lines formatted and written by a writer thread; inline: on the thread that decides (default: inline with --decisions thread, thread with --decisions inline)',
+      ).env('PHIGUARD_AUDIT_WRITER'),
+    )
+    .addOption(
+      new Option(
+        '--decisions <where>',
+        'thread (default): Checks decided on a decision thread beside the gRPC thread (needs 2 cores); inline: on the gRPC thread',
+      ).env('PHIGUARD_DECISIONS'),
+    )
+    .addOption(
+      new Option(
+        '--audit-event-file <path>',
+        'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines',
+      ).env('PHIGUARD_AUDIT_EVENT_FILE'),
+    )
     .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
     .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
     .addOption(new Option('--jwt-issuer <iss>', 'expected token issuer').env('PHIGUARD_JWT_ISSUER'))
-    .addOption(new Option('--jwt-audience <aud>', 'accepted audience(s), comma-separated').env('PHIGUARD_JWT_AUDIENCE').argParser(list))
-    .addOption(new Option('--jwt-on-invalid <action>', 'deny | ignore a bearer token that fails verification').env('PHIGUARD_JWT_ON_INVALID'))
-    .addOption(new Option('--jwt-authn-payload-key <key>', 'jwt_authn payload_in_metadata key').env('PHIGUARD_JWT_AUTHN_PAYLOAD_KEY'))
+    .addOption(
+      new Option('--jwt-audience <aud>', 'accepted audience(s), comma-separated')
+        .env('PHIGUARD_JWT_AUDIENCE')
+        .argParser(list),
+    )
+    .addOption(
+      new Option('--jwt-on-invalid <action>', 'deny | ignore a bearer token that fails verification').env(
+        'PHIGUARD_JWT_ON_INVALID',
+      ),
+    )
+    .addOption(
+      new Option('--jwt-authn-payload-key <key>', 'jwt_authn payload_in_metadata key').env(
+        'PHIGUARD_JWT_AUTHN_PAYLOAD_KEY',
+      ),
+    )
     .addOption(new Option('--log-level <level>', 'operational log level (stderr)').env('PHIGUARD_LOG_LEVEL'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
     .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
-    .addOption(new Option('--envelope-dir <dir>', 'record behavioral envelopes here (one file per workload and replica)').env('PHIGUARD_ENVELOPE_DIR'))
+    .addOption(
+      new Option('--envelope-dir <dir>', 'record behavioral envelopes here (one file per workload and replica)').env(
+        'PHIGUARD_ENVELOPE_DIR',
+      ),
+    )
     .addOption(new Option('--envelope-flush-ms <ms>', 'envelope snapshot interval').env('PHIGUARD_ENVELOPE_FLUSH_MS'))
-    .addOption(new Option('--replica <id>', 'replica id for envelope files (default: hostname-pid-start)').env('PHIGUARD_REPLICA'))
+    .addOption(
+      new Option('--replica <id>', 'replica id for envelope files (default: hostname-pid-start)').env(
+        'PHIGUARD_REPLICA',
+      ),
+    )
     .option('--print-config', 'print the validated configuration (flags + PHIGUARD_* env) as JSON and exit')
     .action(async (opts: Record<string, unknown>) => {
       const { printConfig, ...rest } = opts;
       const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
       const parsed = ServerConfigSchema.safeParse(defined);
       if (!parsed.success) {
-        for (const i of parsed.error.issues) process.stderr.write(`phiguard serve: ${i.path.join('.') || 'config'}: ${i.message}\n`);
+        for (const i of parsed.error.issues)
+          process.stderr.write(`phiguard serve: ${i.path.join('.') || 'config'}: ${i.message}\n`);
         process.exitCode = 2;
         return;
       }
@@ -50,13 +128,16 @@ export function serveCommand(): Command {
       }
       const log = createLogger(config.logLevel);
       try {
-        const server: AuthzService = config.decisions === 'thread'
-          ? await startThreadedAuthzServer(config, {
-            logger: log,
-            // Every Check is already denied; exiting lets Kubernetes restart the pod (Envoy denies while it is down).
-            onFailure: () => { setTimeout(() => process.exit(70), 100).unref(); },
-          })
-          : await startAuthzServer(config, { logger: log });
+        const server: AuthzService =
+          config.decisions === 'thread'
+            ? await startThreadedAuthzServer(config, {
+                logger: log,
+                // Every Check is already denied; exiting lets Kubernetes restart the pod (Envoy denies while it is down).
+                onFailure: () => {
+                  setTimeout(() => process.exit(70), 100).unref();
+                },
+              })
+            : await startAuthzServer(config, { logger: log });
         process.stderr.write(
           `\nphiguard ext_authz is listening on ${config.host}:${server.grpcPort} (gRPC: envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health)\n` +
             `  metrics/health: http://${config.host}:${server.metricsPort}/metrics  /healthz  /readyz\n` +
@@ -66,12 +147,15 @@ export function serveCommand(): Command {
         );
         const stop = (signal: string): void => {
           log.info({ signal }, 'draining');
-          server.close().then(() => process.exit(0), () => process.exit(1));
+          server.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       } catch (e) {
-        if (e instanceof StartupError) {
+        if (isPhiguardError(e, 'startup')) {
           process.stderr.write(`phiguard serve: ${e.message}\n`);
           for (const f of e.findings) process.stderr.write(`  ${formatFinding(f)}\n`);
           process.exitCode = 1;

@@ -1,2 +1,2 @@
-export { mergeEnvelopes, mergeAll, egressKey, type MergeResult } from './merge.js';
-export { importHubble } from './import-hubble.js';
+export { mergeEnvelopes, mergeAll, egressKey } from './merge.js';
+export { importHubble, type HubbleImport } from './import-hubble.js';

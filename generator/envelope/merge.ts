@@ -5,10 +5,9 @@
  */
 import type { Envelope, EnvelopeEgress } from '../../authz/observe/index.js';
 import { hllDecode, hllEncode, hllMerge } from '../../authz/observe/index.js';
-
 import { err, ok, PhiguardError, type Result } from '../../authz/model/index.js';
 
-const mismatch = (message: string): Result<never> => err(new PhiguardError('data', message));
+const unmergeable = (message: string): Result<never> => err(new PhiguardError('data', message));
 
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])].sort();
 
@@ -38,7 +37,9 @@ function mergeEgress(a: EnvelopeEgress, b: EnvelopeEgress): EnvelopeEgress {
     count: a.count + b.count,
   };
   // Peer: the smallest by canonical JSON, so the choice does not depend on merge order.
-  const peers = [a.peer, b.peer].filter((p) => p !== undefined).sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
+  const peers = [a.peer, b.peer]
+    .filter((p) => p !== undefined)
+    .sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
   if (peers[0]) out.peer = peers[0];
   const patterns = [a.fqdnPattern, b.fqdnPattern].filter((p): p is string => p !== undefined).sort();
   if (patterns[0] !== undefined) out.fqdnPattern = patterns[0];
@@ -47,7 +48,8 @@ function mergeEgress(a: EnvelopeEgress, b: EnvelopeEgress): EnvelopeEgress {
 
 /** Merges two envelopes of the same workload. */
 export function mergeEnvelopes(a: Envelope, b: Envelope): Result<Envelope> {
-  if (workloadKey(a) !== workloadKey(b)) return mismatch(`different workloads: ${workloadKey(a)} and ${workloadKey(b)}`);
+  if (workloadKey(a) !== workloadKey(b))
+    return unmergeable(`different workloads: ${workloadKey(a)} and ${workloadKey(b)}`);
   const wa = a.spec.workload;
   const wb = b.spec.workload;
   const pick = (x: string, y: string): string => (x === '' ? y : y === '' ? x : x < y ? x : y);
@@ -61,7 +63,10 @@ export function mergeEnvelopes(a: Envelope, b: Envelope): Result<Envelope> {
   for (const e of [...a.spec.egress, ...b.spec.egress]) {
     const k = egressKey(e);
     const prev = egress.get(k);
-    egress.set(k, prev ? mergeEgress(prev, e) : mergeEgress(e, { ...e, transports: [], methods: [], paths: [], count: 0 }));
+    egress.set(
+      k,
+      prev ? mergeEgress(prev, e) : mergeEgress(e, { ...e, transports: [], methods: [], paths: [], count: 0 }),
+    );
   }
   const hourly: Record<string, string> = {};
   for (const k of union(Object.keys(a.spec.patientsHourly), Object.keys(b.spec.patientsHourly))) {
@@ -69,7 +74,8 @@ export function mergeEnvelopes(a: Envelope, b: Envelope): Result<Envelope> {
     const y = b.spec.patientsHourly[k];
     const rx = x === undefined ? undefined : hllDecode(x);
     const ry = y === undefined ? undefined : hllDecode(y);
-    if ((x !== undefined && !rx) || (y !== undefined && !ry)) return mismatch(`invalid patient sketch for hour ${k}`);
+    if ((x !== undefined && !rx) || (y !== undefined && !ry))
+      return unmergeable(`invalid patient sketch for hour ${k}`);
     hourly[k] = hllEncode(rx && ry ? hllMerge(rx, ry) : (rx ?? ry ?? new Uint8Array()));
   }
   const labels = { ...wb.podLabels, ...wa.podLabels };
@@ -80,35 +86,47 @@ export function mergeEnvelopes(a: Envelope, b: Envelope): Result<Envelope> {
     metadata: { name: a.metadata.name, namespace: a.metadata.namespace },
     spec: {
       workload: {
-        kind: wa.kind, name: wa.name, namespace: wa.namespace,
+        kind: wa.kind,
+        name: wa.name,
+        namespace: wa.namespace,
         serviceAccount: pick(wa.serviceAccount, wb.serviceAccount),
         principal: pick(wa.principal, wb.principal),
         podLabels: sortedLabels,
       },
       observation: {
-        start: a.spec.observation.start < b.spec.observation.start ? a.spec.observation.start : b.spec.observation.start,
+        start:
+          a.spec.observation.start < b.spec.observation.start ? a.spec.observation.start : b.spec.observation.start,
         end: a.spec.observation.end > b.spec.observation.end ? a.spec.observation.end : b.spec.observation.end,
         sources: union(a.spec.observation.sources, b.spec.observation.sources),
         requests: a.spec.observation.requests + b.spec.observation.requests,
       },
-      fhir: [...fhir.values()].sort((x, y) => (`${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}` ? -1 : 1)),
+      fhir: [...fhir.values()].sort((x, y) =>
+        `${x.resourceType}|${x.interaction}|${x.operation}` < `${y.resourceType}|${y.interaction}|${y.operation}`
+          ? -1
+          : 1,
+      ),
       minutes: addCounts(a.spec.minutes, b.spec.minutes),
       patientsHourly: hourly,
       egress: [...egress.values()].sort((x, y) => (egressKey(x) < egressKey(y) ? -1 : 1)),
       dnsNames: union(a.spec.dnsNames, b.spec.dnsNames),
       breakGlass: addCounts(a.spec.breakGlass, b.spec.breakGlass),
     },
-    },
-  };
+  });
 }
 
 /** Merges a non-empty list (any order gives the same result). */
 export function mergeAll(envelopes: readonly Envelope[]): Result<Envelope> {
   const [first, ...rest] = envelopes;
-  if (!first) return mismatch('nothing to merge');
+  if (!first) return unmergeable('nothing to merge');
   // Normalize a single envelope through the same path so output is canonical.
   const empty = {
-    ...first.spec, fhir: [], minutes: {}, patientsHourly: {}, egress: [], dnsNames: [], breakGlass: {},
+    ...first.spec,
+    fhir: [],
+    minutes: {},
+    patientsHourly: {},
+    egress: [],
+    dnsNames: [],
+    breakGlass: {},
     observation: { ...first.spec.observation, requests: 0, sources: [] },
   };
   let acc = mergeEnvelopes(first, { ...first, spec: empty });

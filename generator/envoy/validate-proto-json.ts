@@ -7,12 +7,25 @@
  * expected) are accepted. Deprecated fields are warnings.
  */
 import protobuf from 'protobufjs';
+import type { Finding } from '../../authz/model/index.js';
 
-export interface ProtoFinding {
-  severity: 'error' | 'warning';
-  path: string;
-  message: string;
-}
+/** The codes this checker emits. */
+export const PROTO_FINDING_CODES = {
+  unknownField: 'unknown-field',
+  /** A value of the wrong JSON type for its field (or a malformed Duration, Timestamp, wrapper). */
+  wrongType: 'wrong-type',
+  badEnum: 'bad-enum',
+  /** Two members of one oneof set. */
+  oneofConflict: 'oneof-conflict',
+  /** A deprecated field (a warning: Envoy still accepts it). */
+  deprecated: 'deprecated',
+  /** An `@type` (or the root type) that is not in the loaded protos. */
+  unknownType: 'unknown-type',
+  /** A non-empty `typed_config` without `@type`. */
+  missingType: 'missing-type',
+} as const;
+export type ProtoFindingCode = (typeof PROTO_FINDING_CODES)[keyof typeof PROTO_FINDING_CODES];
+const C = PROTO_FINDING_CODES;
 
 const WRAPPERS: Record<string, string> = {
   'google.protobuf.BoolValue': 'bool',
@@ -44,34 +57,61 @@ function checkScalar(type: string, v: unknown): string | undefined {
       return typeof v === 'string' ? undefined : 'expected base64 bytes';
     case 'bool':
       return typeof v === 'boolean' ? undefined : 'expected true or false';
-    case 'double': case 'float':
-      return typeof v === 'number' || (typeof v === 'string' && /^(-?\d+(\.\d+)?([eE][-+]?\d+)?|NaN|-?Infinity)$/.test(v)) ? undefined : 'expected a number';
-    case 'int32': case 'sint32': case 'sfixed32': case 'int64': case 'sint64': case 'sfixed64':
-      return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && /^-?\d+$/.test(v)) ? undefined : 'expected an integer';
-    case 'uint32': case 'fixed32': case 'uint64': case 'fixed64':
-      return (typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && /^\d+$/.test(v)) ? undefined : 'expected a non-negative integer';
+    case 'double':
+    case 'float':
+      return typeof v === 'number' ||
+        (typeof v === 'string' && /^(-?\d+(\.\d+)?([eE][-+]?\d+)?|NaN|-?Infinity)$/.test(v))
+        ? undefined
+        : 'expected a number';
+    case 'int32':
+    case 'sint32':
+    case 'sfixed32':
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+      return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && /^-?\d+$/.test(v))
+        ? undefined
+        : 'expected an integer';
+    case 'uint32':
+    case 'fixed32':
+    case 'uint64':
+    case 'fixed64':
+      return (typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && /^\d+$/.test(v))
+        ? undefined
+        : 'expected a non-negative integer';
     default:
       return `unsupported scalar type ${type}`;
   }
 }
 
-export function validateProtoJson(root: protobuf.Root, typeName: string, value: unknown, basePath = ''): ProtoFinding[] {
-  const findings: ProtoFinding[] = [];
-  const err = (path: string, message: string): void => {
-    findings.push({ severity: 'error', path, message });
+/**
+ * Checks `value` against the message type `typeName`. Findings carry `file` (when given) and a dotted field path
+ * (`static_resources.listeners[0].name`) below `basePath`.
+ */
+export function validateProtoJson(
+  root: protobuf.Root,
+  typeName: string,
+  value: unknown,
+  file = '',
+  basePath = '',
+): Finding<ProtoFindingCode>[] {
+  const findings: Finding<ProtoFindingCode>[] = [];
+  const err = (code: ProtoFindingCode, path: string, message: string): void => {
+    findings.push({ code, severity: 'error', file, path, message });
   };
 
   const checkEnum = (e: protobuf.Enum, v: unknown, path: string): void => {
     if (typeof v === 'number') {
-      if (!Object.values(e.values).includes(v)) err(path, `${v} is not a value of ${e.name}`);
+      if (!Object.values(e.values).includes(v)) err(C.badEnum, path, `${v} is not a value of ${e.name}`);
       return;
     }
     if (typeof v !== 'string') {
-      err(path, `expected one of ${Object.keys(e.values).join(', ')}`);
+      err(C.badEnum, path, `expected one of ${Object.keys(e.values).join(', ')}`);
       return;
     }
     const upper = v.toUpperCase();
-    if (!Object.keys(e.values).some((k) => k.toUpperCase() === upper)) err(path, `"${v}" is not one of ${Object.keys(e.values).join(', ')}`);
+    if (!Object.keys(e.values).some((k) => k.toUpperCase() === upper))
+      err(C.badEnum, path, `"${v}" is not one of ${Object.keys(e.values).join(', ')}`);
   };
 
   const checkValue = (field: protobuf.Field, v: unknown, path: string): void => {
@@ -80,7 +120,7 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
     else if (rt instanceof protobuf.Type) checkMessage(rt, v, path);
     else {
       const problem = checkScalar(field.type, v);
-      if (problem) err(path, problem);
+      if (problem) err(C.wrongType, path, problem);
     }
   };
 
@@ -90,31 +130,33 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
     if (wrapped !== undefined) {
       const inner = isRecord(v) && 'value' in v ? v['value'] : v;
       const problem = checkScalar(wrapped, inner);
-      if (problem) err(path, problem);
+      if (problem) err(C.wrongType, path, problem);
       return;
     }
     switch (full) {
       case 'google.protobuf.Duration':
-        if (typeof v === 'string' ? !DURATION.test(v) : !isRecord(v)) err(path, 'expected a duration like "0.5s"');
+        if (typeof v === 'string' ? !DURATION.test(v) : !isRecord(v))
+          err(C.wrongType, path, 'expected a duration like "0.5s"');
         return;
       case 'google.protobuf.Timestamp':
-        if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) err(path, 'expected an RFC 3339 timestamp');
+        if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
+          err(C.wrongType, path, 'expected an RFC 3339 timestamp');
         return;
       case 'google.protobuf.Struct':
-        if (!isRecord(v)) err(path, 'expected an object');
+        if (!isRecord(v)) err(C.wrongType, path, 'expected an object');
         return;
       case 'google.protobuf.Value':
       case 'google.protobuf.ListValue':
         return;
       case 'google.protobuf.Any': {
         if (!isRecord(v)) {
-          err(path, 'expected an object with "@type"');
+          err(C.wrongType, path, 'expected an object with "@type"');
           return;
         }
         const t = v['@type'];
         if (typeof t !== 'string') {
           // `typed_config: {}` is accepted by Envoy for extensions with no config.
-          if (Object.keys(v).length > 0) err(path, 'typed_config needs "@type"');
+          if (Object.keys(v).length > 0) err(C.missingType, path, 'typed_config needs "@type"');
           return;
         }
         const name = t.slice(t.lastIndexOf('/') + 1);
@@ -122,7 +164,11 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
         try {
           inner = root.lookupType(name);
         } catch {
-          err(`${path}.@type`, `type ${name} is not known to this checker (not in the loaded Envoy protos)`);
+          err(
+            C.unknownType,
+            `${path}.@type`,
+            `type ${name} is not known to this checker (not in the loaded Envoy protos)`,
+          );
           return;
         }
         checkMessage(inner, Object.fromEntries(Object.entries(v).filter(([k]) => k !== '@type')), path);
@@ -132,7 +178,7 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
         break;
     }
     if (!isRecord(v)) {
-      err(path, `expected an object (${full})`);
+      err(C.wrongType, path, `expected an object (${full})`);
       return;
     }
     const byName = new Map<string, protobuf.Field>();
@@ -145,19 +191,27 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
       const p = path ? `${path}.${key}` : key;
       const field = byName.get(key);
       if (!field) {
-        err(p, `unknown field "${key}" in ${full}`);
+        err(C.unknownField, p, `unknown field "${key}" in ${full}`);
         continue;
       }
       field.resolve();
-      if (field.options?.['deprecated'] === true) findings.push({ severity: 'warning', path: p, message: `"${key}" is deprecated in ${full}` });
+      if (field.options?.['deprecated'] === true)
+        findings.push({
+          code: C.deprecated,
+          severity: 'warning',
+          file,
+          path: p,
+          message: `"${key}" is deprecated in ${full}`,
+        });
       if (field.partOf && child !== null) {
         const prev = oneofSeen.get(field.partOf.name);
-        if (prev !== undefined) err(p, `"${key}" and "${prev}" are in the same oneof ${field.partOf.name}: set only one`);
+        if (prev !== undefined)
+          err(C.oneofConflict, p, `"${key}" and "${prev}" are in the same oneof ${field.partOf.name}: set only one`);
         oneofSeen.set(field.partOf.name, key);
       }
       if (child === null) continue;
       if (field.map) {
-        if (!isRecord(child)) err(p, 'expected a map');
+        if (!isRecord(child)) err(C.wrongType, p, 'expected a map');
         else for (const [mk, mv] of Object.entries(child)) checkValue(field, mv, `${p}.${mk}`);
       } else if (field.repeated) {
         const items = Array.isArray(child) ? child : [child];
@@ -172,7 +226,7 @@ export function validateProtoJson(root: protobuf.Root, typeName: string, value: 
   try {
     type = root.lookupType(typeName);
   } catch {
-    return [{ severity: 'error', path: basePath, message: `type ${typeName} not loaded` }];
+    return [{ code: C.unknownType, severity: 'error', file, path: basePath, message: `type ${typeName} not loaded` }];
   }
   checkMessage(type, value, basePath);
   return findings;

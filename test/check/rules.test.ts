@@ -81,7 +81,7 @@ const cases: Case[] = [
 function ids(text: string, options: CheckOptions = {}): string[] {
   const { docs, problems } = parseManifestText(text, 'fixture.yaml');
   expect(problems).toEqual([]);
-  return runCheck(docs, { validators, ...options }).map((f) => f.ruleId);
+  return runCheck(docs, { validators, ...options }).map((f) => f.code);
 }
 
 describe('phiguard check rules', () => {
@@ -99,7 +99,7 @@ describe('phiguard check rules', () => {
   test('findings carry the line of the offending field', () => {
     const text = envoy.replace('failure_mode_allow: false', 'failure_mode_allow: true');
     const { docs } = parseManifestText(text, 'envoy.yaml');
-    const f = runCheck(docs).find((x) => x.ruleId === 'ENV002');
+    const f = runCheck(docs).find((x) => x.code === 'ENV002');
     expect(f?.line).toBe(text.split('\n').findIndex((l) => l.includes('failure_mode_allow: true')) + 1);
   });
 
@@ -107,7 +107,7 @@ describe('phiguard check rules', () => {
     const { docs, problems } = readManifests([path.join(dir ?? '', 'examples-upstream')]);
     expect(problems).toEqual([]);
     expect(docs.length).toBeGreaterThanOrEqual(20);
-    expect(runCheck(docs, { validators }).filter((f) => /^CIL01/.test(f.ruleId))).toEqual([]);
+    expect(runCheck(docs, { validators }).filter((f) => /^CIL01/.test(f.code))).toEqual([]);
   });
 });
 

@@ -13,7 +13,10 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
 
 function randomEnvelope(source: string): Envelope {
   const minutes: Record<string, number> = {};
-  for (let i = 0; i < 20; i++) minutes[`2026-11-${String(16 + Math.floor(rand() * 3)).padStart(2, '0')}T${String(Math.floor(rand() * 24)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}`] = 1 + Math.floor(rand() * 9);
+  for (let i = 0; i < 20; i++)
+    minutes[
+      `2026-11-${String(16 + Math.floor(rand() * 3)).padStart(2, '0')}T${String(Math.floor(rand() * 24)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}`
+    ] = 1 + Math.floor(rand() * 9);
   const regs = hllNew();
   for (let i = 0; i < 30; i++) hllAdd(regs, `p-${Math.floor(rand() * 100)}`);
   const start = `2026-11-${String(16 + Math.floor(rand() * 3)).padStart(2, '0')}T00:00:00.000Z`;
@@ -22,13 +25,36 @@ function randomEnvelope(source: string): Envelope {
     kind: 'Envelope',
     metadata: { name: 'scribe', namespace: 'ns' },
     spec: {
-      workload: { kind: 'Deployment', name: 'scribe', namespace: 'ns', serviceAccount: pick(['', 'scribe']), principal: '', podLabels: rand() > 0.5 ? { app: 'scribe' } : {} },
+      workload: {
+        kind: 'Deployment',
+        name: 'scribe',
+        namespace: 'ns',
+        serviceAccount: pick(['', 'scribe']),
+        principal: '',
+        podLabels: rand() > 0.5 ? { app: 'scribe' } : {},
+      },
       observation: { start, end: '2026-11-19T00:00:00.000Z', sources: [source], requests: Math.floor(rand() * 1000) },
-      fhir: Array.from({ length: 3 }, () => ({ resourceType: pick(['Patient', 'Observation', 'Encounter']), interaction: pick(['read', 'search-type']), operation: '', count: Math.floor(rand() * 50) }))
-        .filter((f, i, a) => a.findIndex((g) => g.resourceType === f.resourceType && g.interaction === f.interaction) === i),
+      fhir: Array.from({ length: 3 }, () => ({
+        resourceType: pick(['Patient', 'Observation', 'Encounter']),
+        interaction: pick(['read', 'search-type']),
+        operation: '',
+        count: Math.floor(rand() * 50),
+      })).filter(
+        (f, i, a) => a.findIndex((g) => g.resourceType === f.resourceType && g.interaction === f.interaction) === i,
+      ),
       minutes,
       patientsHourly: { [`2026-11-16T${String(Math.floor(rand() * 3)).padStart(2, '0')}`]: hllEncode(regs) },
-      egress: [{ host: pick(['a.example', 'b.example']), port: 443, protocol: 'TCP', transports: [pick(['tls', 'plaintext'] as const)], methods: [pick(['GET', 'POST'])], paths: [pick(['/x', '/y/{id}'])], count: Math.floor(rand() * 10) }],
+      egress: [
+        {
+          host: pick(['a.example', 'b.example']),
+          port: 443,
+          protocol: 'TCP',
+          transports: [pick(['tls', 'plaintext'] as const)],
+          methods: [pick(['GET', 'POST'])],
+          paths: [pick(['/x', '/y/{id}'])],
+          count: Math.floor(rand() * 10),
+        },
+      ],
       dnsNames: [pick(['a.example', 'b.example'])],
       breakGlass: rand() > 0.5 ? { 'code-blue': 1 } : {},
     },
@@ -37,8 +63,8 @@ function randomEnvelope(source: string): Envelope {
 
 const m = (a: Envelope, b: Envelope): Envelope => {
   const r = mergeEnvelopes(a, b);
-  if (!r.ok) throw new Error(r.error);
-  return r.envelope;
+  if (!r.ok) throw r.error;
+  return r.value;
 };
 const canon = (e: Envelope): string => serializeEnvelope(e);
 
@@ -47,7 +73,8 @@ describe('envelope merge', () => {
     const [a, b, c] = [randomEnvelope('r1'), randomEnvelope('r2'), randomEnvelope('r3')];
     expect(canon(m(a, m(b, c)))).toBe(canon(m(m(a, b), c)));
     expect(canon(m(a, b))).toBe(canon(m(b, a)));
-    expect(canon(mergeAll([a, b, c]).ok ? (mergeAll([a, b, c]) as { envelope: Envelope }).envelope : a)).toBe(canon(m(m(c, a), b)));
+    const all = mergeAll([a, b, c]);
+    expect(canon(all.ok ? all.value : a)).toBe(canon(m(m(c, a), b)));
   });
 
   test('adds counts, unions sets, widens the window', () => {
@@ -56,7 +83,9 @@ describe('envelope merge', () => {
     const r = m(a, b);
     expect(r.spec.observation.requests).toBe(a.spec.observation.requests + b.spec.observation.requests);
     expect(r.spec.observation.sources).toEqual(['r1', 'r2']);
-    expect(r.spec.observation.start <= a.spec.observation.start && r.spec.observation.start <= b.spec.observation.start).toBe(true);
+    expect(
+      r.spec.observation.start <= a.spec.observation.start && r.spec.observation.start <= b.spec.observation.start,
+    ).toBe(true);
     const total = (e: Envelope) => Object.values(e.spec.minutes).reduce((x, y) => x + y, 0);
     expect(total(r)).toBe(total(a) + total(b));
   });
@@ -81,7 +110,9 @@ describe('envelope merge', () => {
   });
 
   test('the example scribe replicas merge in either order to the same envelope', () => {
-    const files = readEnvelopes('examples/envelopes').flatMap((r) => (r.ok && r.envelope.spec.workload.name === 'ambient-scribe' ? [r.envelope] : []));
+    const files = readEnvelopes('examples/envelopes').flatMap((r) =>
+      r.ok && r.value.envelope.spec.workload.name === 'ambient-scribe' ? [r.value.envelope] : [],
+    );
     expect(files).toHaveLength(2);
     const [a, b] = files as [Envelope, Envelope];
     expect(canon(m(a, b))).toBe(canon(m(b, a)));

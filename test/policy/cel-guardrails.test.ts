@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { compileExpression } from '../../authz/policy/index.js';
+import { PhiguardError } from '../../authz/model/index.js';
+import { CelKeyError, compileExpression } from '../../authz/policy/index.js';
 import { emptyFhirAttributes } from '../../authz/model/attributes.js';
 
 function ctx(id: string) {
@@ -14,7 +15,7 @@ describe('CEL guardrails', () => {
     expect(c.ok).toBe(true);
     if (!c.ok) return;
     const start = process.hrtime.bigint();
-    const result = c.program(ctx(`${'a'.repeat(5000)}!`));
+    const result = c.value.program(ctx(`${'a'.repeat(5000)}!`));
     const ms = Number(process.hrtime.bigint() - start) / 1e6;
     expect(result).toBe(false);
     // JavaScript RegExp takes ~30 s on 29 characters; RE2 is linear. 1 s is a generous bound for 5000.
@@ -30,8 +31,8 @@ describe('CEL guardrails', () => {
     ['RE2 syntax (no lookahead needed)', 'fhir.id.matches("^[[:alpha:]]-\\\\d$")', 'p-1', true],
   ])('matches() is rewritten to RE2: %s', (_n, expr, id, expected) => {
     const c = compileExpression(expr);
-    expect(c.ok ? 'ok' : c.message).toBe('ok');
-    if (c.ok) expect(c.program(ctx(id))).toBe(expected);
+    expect(c.ok ? 'ok' : c.error.message).toBe('ok');
+    if (c.ok) expect(c.value.program(ctx(id))).toBe(expected);
   });
 
   test('lookahead (not RE2) is a load error', () => {
@@ -42,6 +43,27 @@ describe('CEL guardrails', () => {
   test('a string literal containing ".matches(" is not rewritten', () => {
     const c = compileExpression('fhir.id == "x.matches(y)"');
     expect(c.ok).toBe(true);
-    if (c.ok) expect(c.program(ctx('x.matches(y)'))).toBe(true);
+    if (c.ok) expect(c.value.program(ctx('x.matches(y)'))).toBe(true);
+  });
+});
+
+describe('CEL evaluation errors', () => {
+  test('No such key from the fast path is a PhiguardError (evaluation), built once per key at compile time', () => {
+    const c = compileExpression('claims.purpose_of_use == "BTG"');
+    expect(c.ok && c.value.fastPath).toBe(true);
+    if (!c.ok) return;
+    const thrown = (): unknown => {
+      try {
+        return c.value.program({ claims: {} });
+      } catch (e) {
+        return e;
+      }
+    };
+    const first = thrown();
+    expect(first).toBeInstanceOf(CelKeyError);
+    expect(first).toBeInstanceOf(PhiguardError);
+    expect(first).toMatchObject({ code: 'evaluation', message: 'No such key: purpose_of_use' });
+    // No allocation per evaluation: the same error every time.
+    expect(thrown()).toBe(first);
   });
 });

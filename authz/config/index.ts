@@ -1,0 +1,10 @@
+export {
+  CONFIG_FINDING_CODES,
+  parseYamlDocuments,
+  readYamlDocument,
+  readYamlFile,
+  readTextFile,
+  invalidInput,
+  type ConfigFindingCode,
+  type YamlDocument,
+} from './yaml-documents.js';

@@ -1,0 +1,10 @@
+export { attestCommand } from './attest.js';
+export { callCommand } from './call.js';
+export { checkCommand } from './check.js';
+export { envelopeCommand } from './envelope.js';
+export { explainCommand } from './explain.js';
+export { generateCommand } from './generate.js';
+export { parityCommand } from './parity.js';
+export { reportCommand } from './report.js';
+export { serveCommand } from './serve.js';
+export { containCommand, statusCommand } from './status.js';
