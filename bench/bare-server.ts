@@ -6,8 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadAuthzPackageDefinition } from '../proto/envoy-protos.js';
-import { applyHttp2Windows } from '../authz/transport/http2-windows.js';
-import { applyStreamTable } from '../authz/transport/http2-stream-table.js';
+import { applyHttp2Windows, applyStreamTable } from '../authz/transport/index.js';
 
 const port = Number(process.argv[2] ?? '0');
 const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());

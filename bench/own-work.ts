@@ -8,15 +8,15 @@
  * Prints µs per step and per check (median of 5 runs of N checks after a warm-up).
  */
 import { readFileSync } from 'node:fs';
-import { CheckInputSchema, ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, loadPolicyDir } from '../authz/index.js';
+import { CheckInputSchema, ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, readPolicyDir } from '../authz/index.js';
 import { toGrpcCheckRequest } from '../generator/call/index.js';
 import { decisionLine, decisionRow } from '../authz/audit/index.js';
 import { authzRoot, createResponseEncoder, decodeCheckRequest } from '../authz/transport/index.js';
 
 const N = Number(process.env['OWN_WORK_CHECKS'] ?? '100000');
-const loaded = loadPolicyDir('examples/policies');
+const loaded = readPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('example policies did not load');
-const set = loaded.set;
+const set = loaded.value.set;
 const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
 const responses = createResponseEncoder();
 const Req = authzRoot().lookupType('envoy.service.auth.v3.CheckRequest');

@@ -5,16 +5,16 @@
  * Run: npx tsx scripts/example-envelopes.ts
  */
 import { rmSync } from 'node:fs';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, policyOnlySnapshot, loadBaaRegistry, loadPolicyDir, type CheckInput } from '../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, createEnvelopeRecorder, policyOnlySnapshot, readBaaRegistry, readPolicyDir, type CheckInput } from '../authz/index.js';
 import { checkInputFor } from '../generator/explain/index.js';
 
 const OUT = 'examples/envelopes';
-const loaded = loadPolicyDir('examples/policies');
+const loaded = readPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('examples/policies do not load');
-const set = loaded.set;
-const baa = loadBaaRegistry('examples/baa/registry.yaml');
-if (!baa.ok) throw new Error(baa.error);
-const registry = baa.registry;
+const set = loaded.value.set;
+const baa = readBaaRegistry('examples/baa/registry.yaml');
+if (!baa.ok) throw baa.error;
+const registry = baa.value;
 const snapshot = { ...policyOnlySnapshot(set), baa: registry };
 const authorizer = createAuthorizer({
   snapshot: () => snapshot, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'],

@@ -156,11 +156,3 @@ export function readBaaRegistry(file: string): Result<BaaRegistry> {
   return text.ok ? parseBaaRegistry(text.value, file) : text;
 }
 
-/**
- * @deprecated The shape before Result, kept only for callers not yet migrated (baa-store.ts, scripts). Use
- * readBaaRegistry.
- */
-export function loadBaaRegistry(file: string): { ok: true; registry: BaaRegistry } | { ok: false; error: string } {
-  const r = readBaaRegistry(file);
-  return r.ok ? { ok: true, registry: r.value } : { ok: false, error: r.error.message };
-}

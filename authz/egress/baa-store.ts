@@ -4,8 +4,9 @@
  * access on the Check path. An invalid new file keeps the last good registry and fires `onReloadFailed` (log +
  * metric); never fails open.
  */
+import type { Result } from '../model/index.js';
 import { watchReload } from '../reload/index.js';
-import { loadBaaRegistry, type BaaRegistry } from './baa-registry.js';
+import { readBaaRegistry, type BaaRegistry } from './baa-registry.js';
 
 export interface BaaStore {
   current(): BaaRegistry;
@@ -18,19 +19,16 @@ export function createBaaStore(
   file: string,
   events: { onReloaded?: (version: string) => void; onReloadFailed?: (error: string, kept: string) => void } = {},
   pollMs = 1000,
-): { ok: true; store: BaaStore } | { ok: false; error: string } {
-  const r = watchReload<BaaRegistry, string>({
+): Result<BaaStore> {
+  const r = watchReload<BaaRegistry>({
     paths: () => [file],
-    load: () => {
-      const l = loadBaaRegistry(file);
-      return l.ok ? { ok: true, value: l.registry } : { ok: false, error: l.error };
-    },
+    load: () => readBaaRegistry(file),
     same: (a, b) => a.version === b.version,
     onReloaded: (reg) => events.onReloaded?.(reg.version),
-    onReloadFailed: (error, kept) => events.onReloadFailed?.(error, kept.version),
+    onReloadFailed: (error, kept) => events.onReloadFailed?.(error.message, kept.version),
     pollMs,
   });
   if (!r.ok) return r;
   const w = r.value;
-  return { ok: true, store: { current: w.current, refresh: w.reload, close: w.close } };
+  return { ok: true, value: { current: w.current, refresh: w.reload, close: w.close } };
 }

@@ -55,18 +55,6 @@ export function readCredentialStore(file: string, onError?: (code: string) => vo
   return doc.ok ? ok(createCredentialStore(doc.value, onError)) : doc;
 }
 
-/**
- * @deprecated The shape before Result, kept only for callers not yet migrated (the service engine). Use
- * readCredentialStore.
- */
-export function loadCredentialStore(
-  file: string,
-  onError?: (code: string) => void,
-): { ok: true; store: CredentialStore } | { ok: false; error: string } {
-  const r = readCredentialStore(file, onError);
-  return r.ok ? { ok: true, store: r.value } : { ok: false, error: r.error.message };
-}
-
 function createCredentialStore(
   doc: z.infer<typeof CredentialsSchema>,
   onError?: (code: string) => void,

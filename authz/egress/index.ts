@@ -1,11 +1,11 @@
 export {
-  readBaaRegistry, parseBaaRegistry, loadBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema,
+  readBaaRegistry, parseBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema,
   type BaaRegistry, type BaaRegistryDoc, type Coverage,
 } from './baa-registry.js';
 export { createBaaStore, type BaaStore } from './baa-store.js';
 export { DEFAULT_INTERNAL_SUFFIXES, classifyEgress, coverageInfo, hostPort, splitAuthority, type EgressClass, type EgressDecisionInfo, type EgressOptions } from './egress-lane.js';
 export {
-  readCredentialStore, loadCredentialStore, CredentialsSchema, AGENT_CREDENTIAL_HEADERS, type CredentialStore, type Injection,
+  readCredentialStore, CredentialsSchema, AGENT_CREDENTIAL_HEADERS, type CredentialStore, type Injection,
 } from './credentials.js';
 export { createRateLimiter, type RateLimiter } from './rate-limit.js';
 export {

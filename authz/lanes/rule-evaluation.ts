@@ -4,7 +4,6 @@
  */
 import type { RequestAttributesModel } from '../model/index.js';
 import type { Decision, DecisionReason, RuleTrace } from '../model/index.js';
-import { CelKeyError } from '../policy/cel-fast-path.js';
 import type { CompiledAgent, CompiledRule } from '../policy/index.js';
 
 /** A program's result: a bool, or the reason it has none (an errored deny denies; an errored allow does not allow). */
@@ -19,7 +18,7 @@ export function evaluate(program: CompiledRule['program'], ctx: RequestAttribute
   } catch (e) {
     // Engine messages describe the expression but may quote request values: keep the first line and strip quoted
     // strings, so no PHI leaves through the trace.
-    const msg = e instanceof Error || e instanceof CelKeyError ? (e.message.split('\n')[0] ?? '') : 'evaluation error';
+    const msg = e instanceof Error ? (e.message.split('\n')[0] ?? '') : 'evaluation error';
     return { ok: false, error: msg.replace(/"[^"]*"/g, '"…"') };
   }
 }

@@ -47,14 +47,6 @@ export function readEnvelopes(p: string): Result<EnvelopeFile>[] {
   return files.map(readEnvelope);
 }
 
-/** @deprecated The shape before Result, kept only for callers not yet migrated (test/observe). Use readEnvelope. */
-export function readEnvelopeFile(
-  file: string,
-): { ok: true; envelope: Envelope; file: string } | { ok: false; file: string; error: string } {
-  const r = readEnvelope(file);
-  return r.ok ? { ok: true, ...r.value } : { ok: false, file, error: r.error.message };
-}
-
 /** Deterministic YAML: stable key order, summary recomputed. */
 export function serializeEnvelope(e: Envelope): string {
   const doc = { apiVersion: e.apiVersion, kind: e.kind, metadata: e.metadata, spec: e.spec, summary: summarize(e) };

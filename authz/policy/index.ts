@@ -13,7 +13,6 @@ export {
 } from './schema.js';
 export {
   readPolicyDir,
-  loadPolicyDir,
   parsePolicyText,
   listPolicyFiles,
   type LoadedPolicySet,

@@ -84,13 +84,3 @@ export function readPolicyDir(dir: string): Result<LoadedPolicySet> {
   return ok({ set: compiled.set, warnings: findings });
 }
 
-/**
- * @deprecated The shape before Result, kept only for callers not yet migrated (policy-store.ts, the service, test
- * helpers, bench, scripts). Use readPolicyDir.
- */
-export function loadPolicyDir(
-  dir: string,
-): { ok: true; set: CompiledPolicySet; warnings: Finding[] } | { ok: false; findings: Finding[] } {
-  const r = readPolicyDir(dir);
-  return r.ok ? { ok: true, set: r.value.set, warnings: r.value.warnings } : { ok: false, findings: r.error.findings };
-}

@@ -3,10 +3,10 @@
  * first and swaps one reference, so a Check sees the old set or the new one, never a mix. An invalid new set is
  * rejected, the last good set stays in force, and `onReloadFailed` fires (log + metric).
  */
+import { ok, type Finding, type Result } from '../model/index.js';
 import { watchReload } from '../reload/index.js';
 import type { CompiledPolicySet } from './compile-policy.js';
-import type { Finding } from '../model/index.js';
-import { loadPolicyDir } from './load-policies.js';
+import { readPolicyDir } from './load-policies.js';
 
 export interface PolicyStoreEvents {
   onReloaded?: (set: CompiledPolicySet) => void;
@@ -27,27 +27,25 @@ export interface PolicyStore {
 const counts = (name: string): boolean => /\.ya?ml$/.test(name) || name === '..data';
 
 /**
- * Loads the directory once (returning findings if that fails: the service must not start without policy) and
+ * Loads the directory once (an error with findings if that fails: the service must not start without policy) and
  * keeps it reloaded.
  */
 export function createPolicyStore(
   dir: string,
   events: PolicyStoreEvents = {},
   options: { pollMs?: number; watch?: boolean } = {},
-): { ok: true; store: PolicyStore } | { ok: false; findings: Finding[] } {
-  const r = watchReload<CompiledPolicySet, Finding[]>({
+): Result<PolicyStore> {
+  return watchReload<CompiledPolicySet>({
     paths: () => [dir],
     entryFilter: counts,
     load: () => {
-      const l = loadPolicyDir(dir);
-      return l.ok ? { ok: true, value: l.set } : { ok: false, error: l.findings };
+      const l = readPolicyDir(dir);
+      return l.ok ? ok(l.value.set) : l;
     },
     same: (a, b) => a.version === b.version,
     ...(events.onReloaded ? { onReloaded: events.onReloaded } : {}),
-    onReloadFailed: (findings, kept) => events.onReloadFailed?.(findings, kept.version),
+    onReloadFailed: (error, kept) => events.onReloadFailed?.(error.findings, kept.version),
     pollMs: options.pollMs ?? 2_000,
     ...(options.watch !== undefined ? { watch: options.watch } : {}),
   });
-  if (!r.ok) return { ok: false, findings: r.error };
-  return { ok: true, store: r.value };
 }

@@ -1,1 +1,1 @@
-export { signatureOf, watchReload, type Loaded, type Reloading, type ReloadOptions } from './watch-reload.js';
+export { signatureOf, watchReload, type Reloading, type ReloadOptions } from './watch-reload.js';

@@ -10,8 +10,7 @@
  */
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-
-export type Loaded<T, E> = { ok: true; value: T } | { ok: false; error: E };
+import type { PhiguardError, Result } from '../model/index.js';
 
 export interface Reloading<T> {
   /** The value in force. */
@@ -23,12 +22,12 @@ export interface Reloading<T> {
   close(): void;
 }
 
-export interface ReloadOptions<T, E> {
+export interface ReloadOptions<T, E = PhiguardError> {
   /** Files or directories whose change means a reload (a directory's entries are included, not recursively). */
   paths: () => readonly string[];
   /** Only directory entries whose names pass this filter count (default: all). */
   entryFilter?: (name: string) => boolean;
-  load: () => Loaded<T, E>;
+  load: () => Result<T, E>;
   /** Whether two values are the same (then `onReloaded` does not fire and the old reference stays). */
   same?: (a: T, b: T) => boolean;
   onReloaded?: (value: T) => void;
@@ -87,7 +86,7 @@ function watchDirs(paths: readonly string[], onEvent: () => void): FSWatcher[] {
 }
 
 /** Loads the source once (returning its error if that fails) and keeps it reloaded. */
-export function watchReload<T, E>(options: ReloadOptions<T, E>): Loaded<Reloading<T>, E> {
+export function watchReload<T, E = PhiguardError>(options: ReloadOptions<T, E>): Result<Reloading<T>, E> {
   const sig = (): string => signatureOf(options.paths(), options.entryFilter);
   let lastSig = sig();
   const first = options.load();

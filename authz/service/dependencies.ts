@@ -8,14 +8,14 @@ import { hostname } from 'node:os';
 import { createAuditSink, createThreadedAuditSink, AUDIT_FORMAT, type AuditSink } from '../audit/index.js';
 import { createContainmentStore, createPatientContext, type ContainmentStore, type PatientContext } from '../containment/index.js';
 import { createEffectsApplier, type EffectsApplier } from '../effects/index.js';
-import { createBaaStore, createRateLimiter, DEFAULT_INTERNAL_SUFFIXES, loadCredentialStore, type BaaStore, type CredentialStore } from '../egress/index.js';
+import { createBaaStore, createRateLimiter, DEFAULT_INTERNAL_SUFFIXES, readCredentialStore, type BaaStore, type CredentialStore } from '../egress/index.js';
 import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
 import { createPolicyStore, formatFinding, type PolicyStore } from '../policy/index.js';
 import { clockMs } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
-import { StartupError } from './startup-error.js';
+import { startupError } from './startup-error.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
@@ -69,9 +69,9 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicySt
       log.error({ kept, findings: findings.map(formatFinding) }, 'POLICY RELOAD REJECTED: the last good policy set stays in force');
     },
   });
-  if (!loaded.ok) throw new StartupError(`policy directory ${config.policies} did not load`, loaded.findings);
-  m.policyInfo.set({ version: loaded.store.current().version }, 1);
-  return loaded.store;
+  if (!loaded.ok) throw startupError(`policy directory ${config.policies} did not load`, loaded.error);
+  m.policyInfo.set({ version: loaded.value.current().version }, 1);
+  return loaded.value;
 }
 
 function createClaims(config: ServerConfig): ClaimsResolver {
@@ -83,11 +83,13 @@ function createClaims(config: ServerConfig): ClaimsResolver {
       ? [{ issuer: config.jwtIssuer, audiences: config.jwtAudience, ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }) }]
       : [],
   });
-  if (!parsed.success) throw new StartupError(`JWT configuration invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  if (!parsed.success) {
+    throw startupError(`JWT configuration invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
   try {
     return createClaimsResolver(parsed.data);
   } catch (e) {
-    throw new StartupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`);
+    throw startupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`, e);
   }
 }
 
@@ -103,8 +105,8 @@ function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | un
       log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
     },
   });
-  if (!b.ok) throw new StartupError(`BAA registry unusable: ${b.error}`);
-  return b.store;
+  if (!b.ok) throw startupError(`BAA registry unusable: ${b.error.message}`, b.error);
+  return b.value;
 }
 
 function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources['containment'] {
@@ -122,11 +124,11 @@ function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit:
 
 function createCredentials(config: ServerConfig, log: Logger): CredentialStore | undefined {
   if (config.egressCredentials === undefined) return undefined;
-  const c = loadCredentialStore(config.egressCredentials, (code) =>
+  const c = readCredentialStore(config.egressCredentials, (code) =>
     log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'),
   );
-  if (!c.ok) throw new StartupError(`egress credentials unusable: ${c.error}`);
-  return c.store;
+  if (!c.ok) throw startupError(`egress credentials unusable: ${c.error.message}`, c.error);
+  return c.value;
 }
 
 /** The snapshot the lanes read, rebuilt only when a source's value changes. */
@@ -195,7 +197,7 @@ async function createSources(config: ServerConfig, m: Metrics, log: Logger, audi
   }
 }
 
-/** Builds every dependency. Throws StartupError (with findings) when configuration or a source is unusable. */
+/** Builds every dependency. Throws a `startup` PhiguardError (with findings) when configuration or a source is unusable. */
 export async function createDependencies(config: ServerConfig, log: Logger, defaultMetrics: boolean): Promise<Dependencies> {
   const metricsRef: { current?: Metrics } = {};
   const { audit, auditEvents } = createAuditSinks(config, log, (code) => {

@@ -13,7 +13,7 @@ import { createDependencies } from './dependencies.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { startOpsServer } from './ops-server.js';
-import { StartupError } from './startup-error.js';
+import { startupError } from './startup-error.js';
 
 export { clockMs, type CheckItem, type DecisionObserver } from './check-pipeline.js';
 export { StartupError } from './startup-error.js';
@@ -42,7 +42,7 @@ export interface DecisionEngine {
   recorder: EnvelopeRecorder | undefined;
 }
 
-/** Starts the engine and its ops listener. Throws StartupError (with findings) if policy or configuration is unusable. */
+/** Starts the engine and its ops listener. Throws a `startup` PhiguardError (with findings) if policy or configuration is unusable. */
 export async function startDecisionEngine(config: ServerConfig, options: StartOptions = {}): Promise<DecisionEngine> {
   const log = options.logger ?? createLogger(config.logLevel);
   const deps = await createDependencies(config, log, options.defaultMetrics !== false);
@@ -70,7 +70,7 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
     draining,
   })).catch(async (e: unknown) => {
     await deps.close();
-    throw new StartupError(e instanceof Error ? e.message : 'cannot listen for metrics');
+    throw startupError(e instanceof Error ? e.message : 'cannot listen for metrics', e);
   });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -1,12 +1,20 @@
-/** A configuration or source that stops the service from starting; never starts open. */
-import type { Finding } from '../policy/index.js';
+/** A configuration or source that keeps the service from starting: it never starts open. */
+import { isPhiguardError, PhiguardError } from '../model/index.js';
 
-export class StartupError extends Error {
-  constructor(
-    message: string,
-    readonly findings: Finding[] = [],
-  ) {
-    super(message);
-    this.name = 'StartupError';
+/** A `startup` PhiguardError; the findings of a PhiguardError cause are carried over. */
+export function startupError(message: string, cause?: unknown): PhiguardError {
+  return new PhiguardError('startup', message, {
+    ...(cause !== undefined ? { cause } : {}),
+    findings: isPhiguardError(cause) ? cause.findings : [],
+  });
+}
+
+/**
+ * The startup error under the name the topologies use.
+ * @deprecated Use `startupError()`; kept while the topologies move over.
+ */
+export class StartupError extends PhiguardError {
+  constructor(message: string, findings: PhiguardError['findings'] = []) {
+    super('startup', message, { findings });
   }
 }

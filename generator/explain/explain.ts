@@ -3,10 +3,7 @@
  * debugger. Uses the same authorizer as the service.
  */
 import { createAuthorizer, policyOnlySnapshot } from '../../authz/index.js';
-import type { Decision } from '../../authz/model/decision.js';
-import type { CheckInput } from '../../authz/transport/index.js';
-import type { ClaimsResolver } from '../../authz/identity/index.js';
-import type { CompiledPolicySet } from '../../authz/policy/index.js';
+import type { CheckInput, ClaimsResolver, CompiledPolicySet, Decision } from '../../authz/index.js';
 
 export interface ExplainRequest {
   method: string;

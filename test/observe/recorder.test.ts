@@ -2,7 +2,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { CheckInputSchema, readEnvelopeFile, summarize } from '../../authz/index.js';
+import { CheckInputSchema, summarize } from '../../authz/index.js';
+import { readEnvelope } from '../../authz/observe/index.js';
 import { createCheckClient, toGrpcCheckRequest } from '../../generator/call/index.js';
 import { exampleRequest, startTestServer } from '../helpers/server.js';
 
@@ -28,10 +29,10 @@ describe('envelope recording in the service', () => {
     await s.server.close();
     const files = readdirSync(envelopeDir).sort();
     expect(files).toEqual(['cds.sepsis-advisor.test-1.envelope.yaml', 'scribe.ambient-scribe.test-1.envelope.yaml']);
-    const scribe = readEnvelopeFile(path.join(envelopeDir, 'scribe.ambient-scribe.test-1.envelope.yaml'));
+    const scribe = readEnvelope(path.join(envelopeDir, 'scribe.ambient-scribe.test-1.envelope.yaml'));
     expect(scribe.ok).toBe(true);
     if (!scribe.ok) return;
-    const e = scribe.envelope;
+    const e = scribe.value.envelope;
     expect(e.spec.workload).toMatchObject({ kind: 'Deployment', name: 'ambient-scribe', namespace: 'scribe', serviceAccount: 'ambient-scribe', podLabels: { 'app.kubernetes.io/name': 'ambient-scribe' } });
     expect(e.spec.observation.requests).toBe(6);
     expect(e.spec.fhir).toEqual([
@@ -47,8 +48,8 @@ describe('envelope recording in the service', () => {
     ]);
     expect(summarize(e).patients.distinctEstimate).toBe(1);
     expect(JSON.stringify(e)).not.toContain('p-1001'); // no patient ids in envelopes
-    const cds = readEnvelopeFile(path.join(envelopeDir, 'cds.sepsis-advisor.test-1.envelope.yaml'));
-    expect(cds.ok && cds.envelope.spec.egress[0]).toMatchObject({ port: 8080, transports: ['tls'], peer: { namespace: 'fhir', serviceAccount: 'fhir-server' } });
+    const cds = readEnvelope(path.join(envelopeDir, 'cds.sepsis-advisor.test-1.envelope.yaml'));
+    expect(cds.ok && cds.value.envelope.spec.egress[0]).toMatchObject({ port: 8080, transports: ['tls'], peer: { namespace: 'fhir', serviceAccount: 'fhir-server' } });
     await s.stop();
   });
 });
