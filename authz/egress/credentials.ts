@@ -2,12 +2,13 @@
  * Credential injection for egress: agents hold no provider API keys. For an allowed request to a BAA-covered
  * endpoint, phiguard adds the endpoint's credential to the upstream request (ext_authz OkHttpResponse.headers) and
  * removes any credential the agent sent itself (OkHttpResponse.headers_to_remove). Secrets are read from mounted
- * files (Kubernetes Secret volumes) and re-read when they change. Credentials are never logged or audited.
+ * files (Kubernetes Secret volumes), reloaded off the Check path. Credentials are never logged or audited.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { readYamlFile } from '../config/index.js';
-import { ok, type Result } from '../model/index.js';
+import { ok, type Injection, type Result } from '../model/index.js';
+import { watchReload } from '../reload/index.js';
 
 export const CredentialsSchema = z
   .object({
@@ -36,60 +37,51 @@ export const CredentialsSchema = z
 /** Headers an agent might carry credentials in; always stripped on injected egress. */
 export const AGENT_CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'api-key', 'x-api-key'];
 
-export interface Injection {
-  set: Array<{ key: string; value: string }>;
-  remove: string[];
-}
+export type { Injection } from '../model/index.js';
 
 export interface CredentialStore {
   /** The injection for a host, or undefined when no credential is configured (or the secret is unreadable). */
   forHost(host: string): Injection | undefined;
+  /** Stops watching the secret files. */
+  close(): void;
 }
 
 /**
- * Reads and validates the credentials file (an `io` or `config` error naming file, line and field). Secret files
- * are read when used, not here; `onError` gets the errno code of a secret that cannot be read.
+ * Reads and validates the credentials file (an `io` or `config` error naming file, line and field), reads every
+ * secret and keeps them reloaded off the Check path (reload/watch-reload.ts): a rotated Secret is used within the
+ * 1 s poll. A secret that cannot be read leaves its endpoint without a credential; `onError` gets its errno code.
  */
 export function readCredentialStore(file: string, onError?: (code: string) => void): Result<CredentialStore> {
   const doc = readYamlFile(file, CredentialsSchema);
-  return doc.ok ? ok(createCredentialStore(doc.value, onError)) : doc;
+  if (!doc.ok) return doc;
+  const endpoints = doc.value.spec.endpoints;
+  const watched = watchReload<ReadonlyMap<string, Injection>>({
+    paths: () => endpoints.map((e) => e.secretFile),
+    load: () => ok(readInjections(endpoints, onError)),
+  });
+  if (!watched.ok) return watched;
+  const w = watched.value;
+  return ok({ forHost: (host) => w.current().get(host.toLowerCase()), close: w.close });
 }
 
-function createCredentialStore(
-  doc: z.infer<typeof CredentialsSchema>,
-  onError?: (code: string) => void,
-): CredentialStore {
-  const cache = new Map<string, { sig: string; value: string; checked: number }>();
-  const secret = (path: string): string | undefined => {
-    const now = Date.now();
-    const hit = cache.get(path);
-    if (hit && now - hit.checked < 1000) return hit.value;
+type Endpoint = z.infer<typeof CredentialsSchema>['spec']['endpoints'][number];
+
+/** The injection for each endpoint whose secret is readable and not empty, by lower-cased host. */
+function readInjections(endpoints: readonly Endpoint[], onError?: (code: string) => void): Map<string, Injection> {
+  const out = new Map<string, Injection>();
+  for (const e of endpoints) {
+    let value: string;
     try {
-      const st = statSync(path);
-      const sig = `${st.size}:${st.mtimeMs}`;
-      if (hit && hit.sig === sig) {
-        hit.checked = now;
-        return hit.value;
-      }
-      const value = readFileSync(path, 'utf8').trim();
-      cache.set(path, { sig, value, checked: now });
-      return value;
-    } catch (e) {
-      onError?.((e as NodeJS.ErrnoException).code ?? 'error');
-      return undefined;
+      value = readFileSync(e.secretFile, 'utf8').trim();
+    } catch (err) {
+      onError?.((err as NodeJS.ErrnoException).code ?? 'error');
+      continue;
     }
-  };
-  const byHost = new Map(doc.spec.endpoints.map((e) => [e.host.toLowerCase(), e]));
-  return {
-    forHost(host) {
-      const e = byHost.get(host.toLowerCase());
-      if (!e) return undefined;
-      const v = secret(e.secretFile);
-      if (v === undefined || v === '') return undefined;
-      return {
-        set: [{ key: e.header, value: `${e.prefix}${v}` }],
-        remove: [...new Set([...AGENT_CREDENTIAL_HEADERS, e.header])],
-      };
-    },
-  };
+    if (value === '') continue;
+    out.set(e.host.toLowerCase(), {
+      set: [{ key: e.header, value: `${e.prefix}${value}` }],
+      remove: [...new Set([...AGENT_CREDENTIAL_HEADERS, e.header])],
+    });
+  }
+  return out;
 }

@@ -27,6 +27,8 @@ export interface ReloadOptions<T, E = PhiguardError> {
   paths: () => readonly string[];
   /** Only directory entries whose names pass this filter count (default: all). */
   entryFilter?: (name: string) => boolean;
+  /** Something besides the files whose change also means a reload (e.g. how many loaded entries have expired). */
+  volatile?: () => string;
   load: () => Result<T, E>;
   /** Whether two values are the same (then `onReloaded` does not fire and the old reference stays). */
   same?: (a: T, b: T) => boolean;
@@ -87,7 +89,7 @@ function watchDirs(paths: readonly string[], onEvent: () => void): FSWatcher[] {
 
 /** Loads the source once (returning its error if that fails) and keeps it reloaded. */
 export function watchReload<T, E = PhiguardError>(options: ReloadOptions<T, E>): Result<Reloading<T>, E> {
-  const sig = (): string => signatureOf(options.paths(), options.entryFilter);
+  const sig = (): string => `${signatureOf(options.paths(), options.entryFilter)}#${options.volatile?.() ?? ''}`;
   let lastSig = sig();
   const first = options.load();
   if (!first.ok) return first;
@@ -119,7 +121,7 @@ export function watchReload<T, E = PhiguardError>(options: ReloadOptions<T, E>):
   };
   const watchers = options.watch === false ? [] : watchDirs(options.paths(), schedule);
   const poll = setInterval(() => {
-    if (sig() !== lastSig) schedule();
+    if (debounce === undefined && sig() !== lastSig) reload();
   }, options.pollMs ?? 1000);
   poll.unref();
   const close = (): void => {

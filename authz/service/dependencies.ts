@@ -111,14 +111,19 @@ function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | un
 
 function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources['containment'] {
   if (config.containmentDir === undefined) return undefined;
-  const store: ContainmentStore = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+  const gauge = (s: ContainmentStore): void => {
     m.contained.reset();
-    for (const s of store.list(Date.now())) m.contained.set({ agent: s.agent, action: s.action }, 1);
+    for (const c of s.list(Date.now())) m.contained.set({ agent: c.agent, action: c.action }, 1);
+  };
+  let store: ContainmentStore | undefined;
+  store = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+    if (store !== undefined) gauge(store);
     if (!state) {
       audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
       log.warn({ agent }, 'containment ended (lifted or expired)');
     }
   });
+  gauge(store);
   return { store, context: createPatientContext() };
 }
 
@@ -177,6 +182,7 @@ function createRecorder(config: ServerConfig, policies: PolicyStore, log: Logger
 function closeSources(s: Sources): void {
   s.policies.close();
   s.baa?.close();
+  s.credentials?.close();
   s.containment?.store.close();
 }
 
@@ -189,6 +195,7 @@ async function createSources(config: ServerConfig, m: Metrics, log: Logger, audi
     const baa = createBaa(config, m, log);
     if (baa) opened.push(baa);
     const credentials = createCredentials(config, log);
+    if (credentials) opened.push(credentials);
     const containment = createContainment(config, m, log, audit);
     return { policies, baa, credentials, containment };
   } catch (e) {
