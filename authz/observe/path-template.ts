@@ -2,7 +2,7 @@
  * Generalizes request paths into templates so envelopes stay small and carry no identifiers:
  * FHIR paths from the parsed model (`/fhir/Observation/{id}`), other paths by replacing id-like segments.
  */
-import type { FhirAttributes } from '../model/attributes.js';
+import type { FhirAttributes } from '../model/index.js';
 
 const ID_LIKE = /^(?:\d+(?:\.\d+)*|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})$/i;
 

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CONTAINMENT_ACTIONS, CONTAINMENT_TRIGGERS } from '../containment/index.js';
 import { HARD_DENY_TARGETS } from '../egress/index.js';
-import { FHIR_INTERACTIONS } from '../model/attributes.js';
+import { FHIR_INTERACTIONS } from '../model/index.js';
 
 export const TIERS = ['live', 'batch'] as const;
 export const MODES = ['enforce', 'audit'] as const;

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { planEffects, type EffectsApplier } from '../effects/index.js';
 import type { Authorization, Authorizer } from '../lanes/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/decision.js';
+import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/index.js';
 import { decodeCheckRequest, isDecodedCheck, type ResponseEncoder } from '../transport/index.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';

@@ -6,7 +6,7 @@
  * - deny: `status.code = PERMISSION_DENIED (7)` with `denied_response` (HTTP status, `content-type:
  *   application/fhir+json`, an OperationOutcome body).
  */
-import { decisionLabel, type Decision } from '../model/decision.js';
+import { decisionLabel, type Decision } from '../model/index.js';
 import { operationOutcome } from './operation-outcome.js';
 
 export const GRPC_OK = 0;

@@ -2,7 +2,7 @@
  * The FHIR R4 OperationOutcome (operationoutcome.html) sent with a deny. It names the rule and the decision id so a
  * privacy officer can find the audit record; it never carries request values (no PHI, no tokens).
  */
-import type { Decision } from '../model/decision.js';
+import type { Decision } from '../model/index.js';
 
 /** issue.code from the IssueType value set (valueset-issue-type.html). */
 function issueCode(d: Pick<Decision, 'reason' | 'status'>): string {
