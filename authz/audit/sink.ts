@@ -1,14 +1,15 @@
 /**
  * The audit sink: JSON lines to a file (append) or stdout, separate from operational logs (which go to stderr).
  *
- * - Non-blocking: `write` serializes the record into a pending batch and returns at once; the batch goes to the
- *   stream as one chunk per event-loop turn (setImmediate). One `Writable.write` per record measured ~8 µs on the
- *   Check path and kept each record alive until its own fs.write finished (GC promotion); one per turn is cheap.
+ * - Non-blocking: `write` serializes the record onto this turn's batch (transport/turn-batch.ts) and returns at once;
+ *   the batch goes to the stream as one chunk at the end of the turn. One `Writable.write` per record costs several
+ *   times more on the Check path and keeps each record alive until its own fs.write finished (GC promotion).
  * - Never silently dropped: if pending + queued bytes exceed `maxBufferBytes` (disk stalled) or the stream failed,
  *   `write` returns false and the caller denies the request (no PHI access without an audit record).
  * - `close()` flushes everything pending and queued (SIGTERM drain).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { createTurnBatch } from '../transport/index.js';
 import { createDecisionRowFormatter, type DecisionRow } from './decision-row.js';
 
 export interface AuditSink {
@@ -39,6 +40,7 @@ export interface AuditSinkOptions {
   onWritten?: (records: number, bytes: number) => void;
 }
 
+/** Opens `options.target` (append, 0600) or stdout and returns the sink writing to it from this thread. */
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
   const max = options.maxBufferBytes ?? 64 * 1024 * 1024;
   const toStdout = options.target === '-';
@@ -47,11 +49,12 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     : createWriteStream(options.target, { flags: 'a', highWaterMark: 1024 * 1024, mode: 0o600 });
   let failed = false;
   let count = 0;
-  let pending = '';
-  let pendingRecords = 0;
-  let scheduled: NodeJS.Immediate | undefined;
+  /** Characters of the lines queued and not yet handed to the stream, newlines included. */
+  let pendingChars = 0;
   let opened: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => { opened = resolve; });
+  const ready = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
   if (toStdout) opened();
   else stream.once('open', () => opened());
   stream.on('error', (e: NodeJS.ErrnoException) => {
@@ -59,24 +62,24 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     failed = true;
     options.onError?.(e.code ?? 'error');
   });
-  const flush = (): void => {
-    scheduled = undefined;
-    if (pending === '' || failed || stream.destroyed) return;
-    const chunk = pending;
-    const records = pendingRecords;
-    pending = '';
-    pendingRecords = 0;
-    const onWritten = options.onWritten;
-    if (onWritten) stream.write(chunk, (e) => { if (!e) onWritten(records, Buffer.byteLength(chunk)); });
+  const onWritten = options.onWritten;
+  const lines = createTurnBatch<string>((batch) => {
+    if (failed || stream.destroyed) return;
+    pendingChars = 0;
+    const chunk = `${batch.join('\n')}\n`;
+    const records = batch.length;
+    if (onWritten)
+      stream.write(chunk, (e) => {
+        if (!e) onWritten(records, Buffer.byteLength(chunk));
+      });
     else stream.write(chunk);
-  };
+  });
   const writeLine = (line: string): boolean => {
     if (failed || stream.destroyed || stream.writableEnded) return false;
-    if (stream.writableLength + pending.length > max) return false;
-    pending += `${line}\n`;
-    pendingRecords++;
+    if (stream.writableLength + pendingChars > max) return false;
+    lines.add(line);
+    pendingChars += line.length + 1;
     count++;
-    scheduled ??= setImmediate(flush);
     return true;
   };
   const format = createDecisionRowFormatter();
@@ -86,12 +89,11 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     writeDecision: (row) => writeLine(format(row)),
     healthy: () => !failed && !stream.destroyed,
     ready: () => ready,
-    bufferedBytes: () => stream.writableLength + pending.length,
+    bufferedBytes: () => stream.writableLength + pendingChars,
     written: () => count,
     close: () =>
       new Promise<void>((resolve) => {
-        if (scheduled) clearImmediate(scheduled);
-        flush();
+        lines.flush();
         if (stream.destroyed || stream.writableEnded) {
           resolve();
           return;

@@ -1,9 +1,10 @@
 /**
- * Messages between the Check path's thread and the audit writer thread (audit-writer.ts). Both sides validate what
- * they receive: a thread boundary is a boundary.
+ * Messages between the Check path's thread and the audit writer thread (threaded-sink.ts, audit-writer.ts), carried by
+ * a worker channel (transport/worker-channel.ts): both ends parse what they receive with these schemas.
  */
 import { z } from 'zod';
-import { DecisionRowSchema } from './decision-row.js';
+import { DecisionRowSchema } from '../model/index.js';
+import { CloseSchema } from '../transport/index.js';
 
 /** `workerData` of the writer thread. */
 export const WriterInitSchema = z.object({
@@ -14,7 +15,8 @@ export const WriterInitSchema = z.object({
 /** To the writer: the records of one event-loop turn, in order (a decision row, or any other record as a JSON line). */
 export const ToWriterSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('records'), records: z.array(z.union([z.string(), DecisionRowSchema])) }),
-  z.object({ t: z.literal('close') }),
+  /** Write what was sent, close the target, answer `closed` (the close handshake). */
+  CloseSchema,
 ]);
 export type ToWriter = z.infer<typeof ToWriterSchema>;
 
@@ -24,7 +26,10 @@ export const FromWriterSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('ready') }),
   /** `records` records (`bytes` bytes) reached the target. */
   z.object({ t: z.literal('written'), records: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
-  /** The writer cannot write (a code such as ENOSPC, or `invalid-message`): every later record is refused. */
+  /**
+   * The writer cannot write (a code such as ENOSPC; `invalid-message` before it stops on a message outside this
+   * protocol): every later record is refused.
+   */
   z.object({ t: z.literal('error'), code: z.string() }),
   /** Everything received was written and the target closed. */
   z.object({ t: z.literal('closed') }),

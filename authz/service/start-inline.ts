@@ -1,8 +1,9 @@
 /**
  * The service in one thread (`--decisions inline`, and the in-process API tests and embedders use): the gRPC listener
- * (grpc-listener.ts) feeding the decision engine (engine.ts) through a turn batch, so the checks of one event-loop turn
- * are decided, then answered, together (edge/turn-batch.ts). SIGTERM drains in-flight checks, then flushes the audit
- * sink. The default for `phiguard serve` is the engine on a decision thread instead (threaded-server.ts).
+ * (transport/grpc-listener.ts) feeding the decision engine (engine.ts) through a turn batch, so the checks of one
+ * event-loop turn are decided, then answered, together (transport/turn-batch.ts says why). SIGTERM drains in-flight
+ * checks, then flushes the audit sink. The default for `phiguard serve` is the engine on a decision thread instead
+ * (start-threaded.ts).
  */
 import { createTurnBatch, authorizationServiceDefinition } from '../transport/index.js';
 import { clockMs, startDecisionEngine, StartupError, type CheckItem, type StartOptions } from './engine.js';
@@ -33,16 +34,37 @@ export interface AuthzServer extends AuthzService {
   audit: AuditSink;
 }
 
-/** Starts the service in this thread. Throws StartupError (with findings) if policy or configuration is unusable: never starts open. */
+/** At most this many checks decided per turn: a burst is answered in several turns, the first ones without waiting. */
+const CHECKS_PER_BATCH = 256;
+
+/**
+ * Starts the service in this thread. Throws StartupError (with findings) if policy or configuration is unusable:
+ * never starts open.
+ */
 export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {
   const log = options.logger ?? createLogger(config.logLevel);
   const engine = await startDecisionEngine({ ...config, decisions: 'inline' }, { ...options, logger: log });
-  const batch = createTurnBatch<CheckItem>((items) => engine.decideBatch(items));
-  const listener = await listenForChecks(config, authorizationServiceDefinition(), (request, reply) => batch.add({ request, reply, t0: clockMs() }), log).catch(async (e: unknown) => {
-    await engine.close();
-    throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
-  });
-  log.info({ grpc: `${config.host}:${listener.port}`, ops: `${config.host}:${engine.metricsPort}`, decisions: 'inline', policyVersion: engine.policies.current().version, agents: engine.policies.current().agents.map((a) => a.name) }, 'phiguard ext_authz listening');
+  const batch = createTurnBatch<CheckItem>((items) => engine.decideBatch(items), CHECKS_PER_BATCH);
+  const check = (request: unknown, reply: (bytes: Buffer) => void): void => {
+    batch.add({ request, reply, t0: clockMs() });
+  };
+  const listener = await listenForChecks(config, authorizationServiceDefinition(), check, log).catch(
+    async (e: unknown) => {
+      await engine.close();
+      throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
+    },
+  );
+  const policies = engine.policies.current();
+  log.info(
+    {
+      grpc: `${config.host}:${listener.port}`,
+      ops: `${config.host}:${engine.metricsPort}`,
+      decisions: 'inline',
+      policyVersion: policies.version,
+      agents: policies.agents.map((a) => a.name),
+    },
+    'phiguard ext_authz listening',
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -55,5 +77,6 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     })();
     return closing;
   };
-  return { grpcPort: listener.port, metricsPort: engine.metricsPort, metrics: engine.metrics, policies: engine.policies, audit: engine.audit, recorder: engine.recorder, close };
+  const { metricsPort, metrics, audit, recorder } = engine;
+  return { grpcPort: listener.port, metricsPort, metrics, policies: engine.policies, audit, recorder, close };
 }

@@ -2,9 +2,9 @@
  * The service with its decisions on their own thread (`--decisions thread`, the default of `phiguard serve`).
  *
  * The main thread runs grpc-js and nothing else: each CheckRequest stays in wire bytes and is handed, in batches, to
- * the decision thread (engine-thread.ts), which decodes, authorizes, audits and encodes, and hands back the encoded
+ * the decision thread (decision-thread.ts), which decodes, authorizes, audits and encodes, and hands back the encoded
  * CheckResponse. grpc-js and Node's HTTP/2 are what a bare allow-all server spends its thread on; phiguard's own work
- * then runs beside them on a second core instead of after them on the same one (docs/performance.md, sixth session).
+ * then runs beside them on a second core instead of after them on the same one (docs/performance.md).
  * A batch goes over when it reaches `chunk` checks or at the end of the event-loop turn, so the decision thread
  * starts on the first checks of a large read while the main thread is still taking the rest off the socket.
  *
@@ -14,16 +14,24 @@
  * the pod). The engine serves /metrics and /readyz from its own thread, so a dead decision thread also fails those.
  */
 import type { Worker } from 'node:worker_threads';
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/decision.js';
-import { createResponseEncoder, rawAuthorizationServiceDefinition } from '../transport/index.js';
-import { clockMs, StartupError } from './engine.js';
-import { batchConsistent, createBatchOutbox, FromEngineSchema, unpackItem, type FromEngine, type ToEngine } from '../transport/decision-thread-protocol.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/index.js';
+import {
+  batchConsistent,
+  createBatchOutbox,
+  createResponseEncoder,
+  FromEngineSchema,
+  rawAuthorizationServiceDefinition,
+  startWorkerChannel,
+  unpackItem,
+  type FromEngine,
+  type ToEngine,
+} from '../transport/index.js';
 import { listenForChecks, type CheckListener } from '../transport/grpc-listener.js';
 import { IdTable } from '../transport/id-table.js';
+import { clockMs, StartupError } from './engine.js';
 import { createLogger, type Logger } from './logger.js';
 import type { AuthzService } from './start-inline.js';
 import type { ServerConfig } from './config.js';
-import { startWorker } from '../transport/start-worker.js';
 
 export interface ThreadedStartOptions {
   logger?: Logger;
@@ -38,132 +46,177 @@ export interface ThreadedStartOptions {
 }
 
 /** Starts the service with its decision thread. Throws StartupError (with findings) if the engine cannot start. */
-export async function startThreadedAuthzServer(config: ServerConfig, options: ThreadedStartOptions = {}): Promise<AuthzService> {
+export async function startThreadedAuthzServer(
+  config: ServerConfig,
+  options: ThreadedStartOptions = {},
+): Promise<AuthzService> {
   const log = options.logger ?? createLogger(config.logLevel);
   const chunk = options.chunk ?? 16;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
-  const worker: Worker = startWorker(import.meta.url, 'engine-thread', { config: { ...config, decisions: 'thread' }, defaultMetrics: options.defaultMetrics !== false });
-  options.onThread?.(worker);
-  const lastResort = createResponseEncoder().encode(
-    denyDecision({ rule: BUILTIN_RULES.internalError, reason: DECISION_REASONS.internalError, message: 'Denied: internal error', status: 403, policyVersion: '' }),
-    '00000000-0000-4000-8000-000000000000',
-  );
-
-  // Not a Map: one insert and one delete per Check on a long-lived Map keeps the gRPC thread's GC busy (id-table.ts).
-  const pending = new IdTable<(bytes: Buffer) => void>();
-  let nextSeq = 0;
-  let failed: string | undefined;
-  let closing = false;
-  let listener: CheckListener | undefined;
-  let started: { resolve: (m: Extract<FromEngine, { t: 'started' }>) => void; reject: (e: Error) => void } | undefined;
-  const startup = new Promise<Extract<FromEngine, { t: 'started' }>>((resolve, reject) => { started = { resolve, reject }; });
-  let closedSettled: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => { closedSettled = resolve; });
-
-  const fail = (code: string): void => {
-    started?.reject(new StartupError(`decision thread failed before it started (${code})`));
-    if (failed !== undefined) return;
-    failed = code;
-    log.fatal({ code, pending: pending.size }, 'DECISION THREAD FAILED: every Check is denied');
-    listener?.setServing(false);
-    for (const reply of pending.values()) reply(lastResort);
-    pending.clear();
-    options.onFailure?.(code);
-  };
-
-  worker.on('message', (m: unknown) => {
-    const msg = FromEngineSchema.safeParse(m);
-    if (!msg.success) {
-      fail('invalid-engine-message');
-      return;
-    }
-    const d = msg.data;
-    switch (d.t) {
-      case 'started':
-        started?.resolve(d);
-        break;
-      case 'startup-failed':
-        started?.reject(new StartupError(d.message, d.findings));
-        break;
-      case 'answers':
-        if (!batchConsistent(d)) {
-          fail('inconsistent-answers');
-          return;
-        }
-        for (let i = 0; i < d.seqs.length; i++) {
-          const seq = d.seqs[i] ?? -1;
-          const reply = pending.get(seq);
-          if (reply === undefined) continue;
-          pending.delete(seq);
-          reply(unpackItem(d.bytes, d.ends, i));
-        }
-        break;
-      case 'closed':
-        closedSettled();
-        break;
-    }
-  });
-  worker.on('error', () => fail('decision-thread-crashed'));
-  worker.on('exit', (code) => {
-    if (!closing) fail(`decision-thread-exited-${code}`);
-    closedSettled();
-  });
-
-  const post = (m: ToEngine, transfer: ArrayBuffer[] = []): void => worker.postMessage(m, transfer);
-  const outbox = createBatchOutbox((b) => post({ t: 'checks', ...b }, [b.bytes]));
-  let scheduled: NodeJS.Immediate | undefined;
-  const flush = (): void => {
-    scheduled = undefined;
-    outbox.flush();
-  };
-  const check = (request: unknown, reply: (bytes: Buffer) => void): void => {
-    if (failed !== undefined || !Buffer.isBuffer(request)) {
-      reply(lastResort);
-      return;
-    }
-    const seq = nextSeq++;
-    pending.set(seq, reply);
-    if (outbox.add(request, seq, clockMs()) >= chunk) outbox.flush();
-    else scheduled ??= setImmediate(flush);
-  };
-
-  let info: Extract<FromEngine, { t: 'started' }>;
+  const thread = startDecisionThread(config, options, log, chunk);
+  const info = await thread.started;
+  let grpc: CheckListener;
   try {
-    info = await startup;
+    grpc = await listenForChecks(config, rawAuthorizationServiceDefinition(), thread.check, log);
   } catch (e) {
-    closing = true;
-    await worker.terminate();
-    throw e;
-  }
-  try {
-    listener = await listenForChecks(config, rawAuthorizationServiceDefinition(), check, log);
-  } catch (e) {
-    closing = true;
-    post({ t: 'close' });
-    await closed;
-    await worker.terminate();
+    await thread.close();
     throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
   }
-  const grpc = listener;
-  log.info({ grpc: `${config.host}:${grpc.port}`, ops: `${config.host}:${info.metricsPort}`, decisions: 'thread', policyVersion: info.policyVersion, agents: info.agents }, 'phiguard ext_authz listening');
+  thread.failClosedOn(grpc);
+  log.info(
+    {
+      grpc: `${config.host}:${grpc.port}`,
+      ops: `${config.host}:${info.metricsPort}`,
+      decisions: 'thread',
+      policyVersion: info.policyVersion,
+      agents: info.agents,
+    },
+    'phiguard ext_authz listening',
+  );
 
-  let closingDone: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closingDone ??= (async () => {
-      post({ t: 'drain' });
+    closing ??= (async () => {
+      thread.drain();
       grpc.setServing(false);
       await grpc.shutdown(config.shutdownGraceMs);
-      flush();
-      closing = true;
-      post({ t: 'close' });
-      await closed;
-      // Forced shutdown past the grace period: whatever is still unanswered is denied.
-      for (const reply of pending.values()) reply(lastResort);
-      pending.clear();
-      await worker.terminate();
+      await thread.close();
       log.info('phiguard stopped; audit flushed');
     })();
-    return closingDone;
+    return closing;
   };
   return { grpcPort: grpc.port, metricsPort: info.metricsPort, close };
+}
+
+type Started = Extract<FromEngine, { t: 'started' }>;
+
+/** The gRPC thread's side of the decision thread. */
+interface DecisionThread {
+  /** The thread's startup report. Rejects with StartupError if it did not start (the thread is then ended). */
+  started: Promise<Started>;
+  /** The listener's Check handler: queues the check for the thread; answers it with the deny once the thread failed. */
+  check: (request: unknown, reply: (bytes: Buffer) => void) => void;
+  /** From now on, a failure of the thread turns the listener's gRPC health NOT_SERVING. */
+  failClosedOn(listener: CheckListener): void;
+  /** /readyz turns 503: the listener is draining. */
+  drain(): void;
+  /** Sends what is queued, runs the close handshake (audit trail flushed), denies whatever is still unanswered. */
+  close(): Promise<void>;
+}
+
+/** Starts the decision thread and its channel; a failure of either denies every pending and later Check. */
+function startDecisionThread(
+  config: ServerConfig,
+  options: ThreadedStartOptions,
+  log: Logger,
+  chunk: number,
+): DecisionThread {
+  const lastResort = lastResortDeny();
+  const pending = createPendingChecks(lastResort);
+  let failed = false;
+  let listener: CheckListener | undefined;
+  let startup: { resolve: (m: Started) => void; reject: (e: Error) => void } | undefined;
+  const started = new Promise<Started>((resolve, reject) => {
+    startup = { resolve, reject };
+  });
+  const channel = startWorkerChannel<FromEngine, ToEngine>({
+    beside: import.meta.url,
+    entry: 'decision-thread',
+    workerData: { config: { ...config, decisions: 'thread' }, defaultMetrics: options.defaultMetrics !== false },
+    schema: FromEngineSchema,
+    onMessage: (d) => {
+      switch (d.t) {
+        case 'started':
+          startup?.resolve(d);
+          break;
+        case 'startup-failed':
+          startup?.reject(new StartupError(d.message, d.findings));
+          break;
+        case 'answers':
+          if (!batchConsistent(d)) {
+            channel.fail('inconsistent-answers');
+            break;
+          }
+          for (let i = 0; i < d.seqs.length; i++) pending.answer(d.seqs[i] ?? -1, unpackItem(d.bytes, d.ends, i));
+          break;
+        case 'closed':
+          break;
+      }
+    },
+    onFailure: (code) => {
+      startup?.reject(new StartupError(`decision thread failed before it started (${code})`));
+      failed = true;
+      log.fatal({ code, pending: pending.size() }, 'DECISION THREAD FAILED: every Check is denied');
+      listener?.setServing(false);
+      pending.denyAll();
+      options.onFailure?.(code);
+    },
+  });
+  options.onThread?.(channel.worker);
+  const outbox = createBatchOutbox((b) => channel.post({ t: 'checks', ...b }, [b.bytes]));
+  return {
+    started: started.catch(async (e: unknown) => {
+      await channel.terminate();
+      throw e;
+    }),
+    check: (request, reply) => {
+      if (failed || !Buffer.isBuffer(request)) {
+        reply(lastResort);
+        return;
+      }
+      if (outbox.add(request, pending.add(reply), clockMs()) >= chunk) outbox.flush();
+    },
+    failClosedOn: (l) => {
+      listener = l;
+    },
+    drain: () => channel.post({ t: 'drain' }),
+    close: async () => {
+      outbox.flush();
+      await channel.close();
+      // Forced shutdown past the grace period: whatever is still unanswered is denied.
+      pending.denyAll();
+    },
+  };
+}
+
+/** The deny for a Check the decision thread cannot answer: the engine's own internal-error deny. */
+function lastResortDeny(): Buffer {
+  const decision = denyDecision({
+    rule: BUILTIN_RULES.internalError,
+    reason: DECISION_REASONS.internalError,
+    message: 'Denied: internal error',
+    status: 403,
+    policyVersion: '',
+  });
+  return createResponseEncoder().encode(decision, '00000000-0000-4000-8000-000000000000');
+}
+
+/** The checks handed to the decision thread and not yet answered, by sequence number. Each is answered once. */
+function createPendingChecks(lastResort: Buffer): {
+  add(reply: (bytes: Buffer) => void): number;
+  answer(seq: number, bytes: Buffer): void;
+  denyAll(): void;
+  size(): number;
+} {
+  // Not a Map: one insert and one delete per Check on a long-lived Map keeps the gRPC thread's GC busy (id-table.ts).
+  const replies = new IdTable<(bytes: Buffer) => void>();
+  let nextSeq = 0;
+  return {
+    add: (reply) => {
+      const seq = nextSeq++;
+      replies.set(seq, reply);
+      return seq;
+    },
+    answer: (seq, bytes) => {
+      const reply = replies.get(seq);
+      if (reply === undefined) return;
+      replies.delete(seq);
+      reply(bytes);
+    },
+    denyAll: () => {
+      for (const reply of replies.values()) reply(lastResort);
+      replies.clear();
+    },
+    size: () => replies.size,
+  };
 }

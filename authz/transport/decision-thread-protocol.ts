@@ -1,12 +1,15 @@
 /**
- * Messages between the gRPC thread and the decision thread (threaded-server.ts, engine-thread.ts). Both sides
- * validate what they receive with these schemas: a thread boundary is a boundary.
+ * Messages between the gRPC thread and the decision thread (service/start-threaded.ts, service/decision-thread.ts),
+ * carried by a worker channel (worker-channel.ts): both ends parse what they receive with these schemas.
  *
  * Checks and answers travel in batches: the wire bytes of a batch in one transferred ArrayBuffer (no copy across the
  * boundary), `ends[i]` the end offset of item i, `seqs[i]` its sequence number on the gRPC thread, which pairs each
  * answer with its call.
  */
 import { z } from 'zod';
+import { FindingSchema } from '../model/index.js';
+import { createTurnBatch } from './turn-batch.js';
+import { CloseSchema } from './worker-channel.js';
 
 /** `workerData` of the decision thread: the validated server configuration (validated again on arrival). */
 export const EngineInitSchema = z.object({ config: z.unknown(), defaultMetrics: z.boolean() });
@@ -23,18 +26,19 @@ export const ToEngineSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('checks'), ...batch, t0s: z.array(z.number()) }),
   /** The listener is draining: /readyz turns 503. */
   z.object({ t: z.literal('drain') }),
-  /** Every Check has been answered: flush the audit trail, close, report `closed`. */
-  z.object({ t: z.literal('close') }),
+  /** Every Check has been answered: flush the audit trail, close, report `closed` (the close handshake). */
+  CloseSchema,
 ]);
 export type ToEngine = z.infer<typeof ToEngineSchema>;
 
-const FindingSchema = z.object({
-  code: z.string(), severity: z.enum(['error', 'warning']), file: z.string(), document: z.number(), path: z.string(), message: z.string(),
-});
-
 /** From the decision thread. */
 export const FromEngineSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('started'), metricsPort: z.number().int(), policyVersion: z.string(), agents: z.array(z.string()) }),
+  z.object({
+    t: z.literal('started'),
+    metricsPort: z.number().int(),
+    policyVersion: z.string(),
+    agents: z.array(z.string()),
+  }),
   /** The engine did not start (policy, configuration, ops port): the service must not serve. */
   z.object({ t: z.literal('startup-failed'), message: z.string(), findings: z.array(FindingSchema) }),
   /** Encoded CheckResponses. */
@@ -71,34 +75,46 @@ export function packBytes(items: readonly Uint8Array[]): { bytes: ArrayBuffer; e
   return { bytes, ends };
 }
 
-/** Byte strings queued for the other thread, sent together as one packed batch. */
+/** A packed batch: item i is `bytes[ends[i - 1] .. ends[i]]`, with its sequence number and arrival time. */
+export interface PackedBatch {
+  bytes: ArrayBuffer;
+  ends: number[];
+  seqs: number[];
+  /** Empty for answers. */
+  t0s: number[];
+}
+
+/**
+ * Byte strings queued for the other thread, sent together as one packed batch at the end of the turn (a turn batch,
+ * turn-batch.ts) or at `flush()`.
+ */
 export interface BatchOutbox {
   /** Queues one item; returns how many are queued. */
   add(bytes: Uint8Array, seq: number, t0?: number): number;
-  /** Sends what is queued (nothing when empty). */
+  /** Sends what is queued now (nothing when empty). */
   flush(): void;
 }
 
-export function createBatchOutbox(send: (batch: { bytes: ArrayBuffer; ends: number[]; seqs: number[]; t0s: number[] }) => void): BatchOutbox {
-  let items: Uint8Array[] = [];
+/** An outbox handing each packed batch to `send` (which posts it, its buffer transferred). */
+export function createBatchOutbox(send: (batch: PackedBatch) => void): BatchOutbox {
+  // The sequence numbers and arrival times ride beside the batch's items: no object per item. The batch has no
+  // `max`, so every hand-over takes all that is queued and the three arrays stay aligned.
   let seqs: number[] = [];
   let t0s: number[] = [];
+  const batch = createTurnBatch<Uint8Array>((items) => {
+    const { bytes, ends } = packBytes(items);
+    const packed = { bytes, ends, seqs, t0s };
+    seqs = [];
+    t0s = [];
+    send(packed);
+  });
   return {
     add: (bytes, seq, t0) => {
-      items.push(bytes);
       seqs.push(seq);
       if (t0 !== undefined) t0s.push(t0);
-      return items.length;
+      return batch.add(bytes);
     },
-    flush: () => {
-      if (items.length === 0) return;
-      const { bytes, ends } = packBytes(items);
-      const batch = { bytes, ends, seqs, t0s };
-      items = [];
-      seqs = [];
-      t0s = [];
-      send(batch);
-    },
+    flush: () => batch.flush(),
   };
 }
 

@@ -1,44 +1,75 @@
 /**
- * Checks that arrive in one event-loop turn, handled together at the end of it.
+ * Items queued in one event-loop turn, handed over together at the end of it: the one batching helper of the service.
+ * Checks for the decision engine (start-inline.ts), the packed batches between the gRPC thread and the decision thread
+ * (decision-thread-protocol.ts), audit lines for the target (audit/sink.ts) and audit rows for the writer thread
+ * (audit/threaded-sink.ts) all go through it.
  *
- * Envoy multiplexes the checks of a worker over one HTTP/2 connection, so one socket read carries many of them, and
- * grpc-js hands each to the Check handler in turn. Handled one by one, phiguard's decision code and grpc-js's
- * response code alternate for every check and evict each other from the CPU caches: in the server, the decision
- * work measured 3-4x its cost in a tight loop. Queued and handled at the end of the turn (setImmediate: after the
- * I/O callbacks of this loop iteration), in two passes (every decision, then every response), each stays warm.
- * With alternating runs on this project's benchmark (read payload), that took phiguard from ~0.70 to ~0.94 of a bare
- * server's throughput (docs/performance.md). At a fixed request rate it added no measurable latency: node's HTTP/2
- * session writes the responses of a turn to the socket together either way.
+ * Why per turn: Envoy multiplexes the checks of a worker over one HTTP/2 connection, so one socket read carries many
+ * of them, and grpc-js hands each to the Check handler in turn. Handled one by one, phiguard's decision code and
+ * grpc-js's response code alternate for every check and evict each other's code and data from the CPU caches.
+ * Queued and handled at the end of the turn (setImmediate: after the I/O callbacks of this loop iteration), the
+ * decisions of a turn run together and then the responses, and each stays warm (docs/performance.md has the
+ * measurements). It adds no wait of its own: node's HTTP/2 session writes the responses of a turn together either way.
+ * For a thread boundary or a file, one message or one write per turn instead of one per item is the same saving.
  *
- * `max` bounds a batch: a turn with more checks is handled in several batches, one per turn, so a burst does not
- * hold the first responses back behind a long queue.
+ * `max` bounds a batch: a turn with more items is handed over in several batches, one per turn, so a burst does not
+ * hold the first responses back behind a long queue. `flush()` hands over what is queued at once, for a caller that
+ * sends early when enough has gathered (so the other side starts on it) or that is closing.
  */
 export interface TurnBatch<T> {
-  /** Queues an item; the batch runs at the end of the current turn. */
-  add(item: T): void;
-  /** Items queued and not yet handed to `run`. */
+  /** Queues an item; the batch is handed over at the end of the current turn. Returns how many are queued. */
+  add(item: T): number;
+  /**
+   * Hands over every item queued now (in batches of at most `max`), without waiting for the end of the turn. Items
+   * queued while it runs go to the end of the turn.
+   */
+  flush(): void;
+  /** Items queued and not yet handed over. */
   pending(): number;
 }
 
-export function createTurnBatch<T>(run: (items: readonly T[]) => void, max = 256): TurnBatch<T> {
-  if (!Number.isInteger(max) || max < 1) throw new RangeError(`turn batch max must be a positive integer, got ${max}`);
-  const queue: T[] = [];
-  let scheduled = false;
-  const flush = (): void => {
-    scheduled = false;
-    const items = queue.splice(0, max);
-    if (queue.length > 0) schedule();
-    run(items);
+/**
+ * A turn batch handing its items to `run`, in the order queued, at most `max` at a time (default: no bound). `run`
+ * is never called with an empty batch; the array is its to keep (the batch starts a new one).
+ */
+export function createTurnBatch<T>(run: (items: T[]) => void, max = Number.POSITIVE_INFINITY): TurnBatch<T> {
+  if (max !== Number.POSITIVE_INFINITY && (!Number.isInteger(max) || max < 1)) {
+    throw new RangeError(`turn batch max must be a positive integer, got ${max}`);
+  }
+  let queue: T[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  const take = (limit: number): T[] => {
+    if (queue.length <= limit) {
+      const items = queue;
+      queue = [];
+      return items;
+    }
+    return queue.splice(0, limit);
   };
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(flush);
+  const endOfTurn = (): void => {
+    scheduled = undefined;
+    const items = take(max);
+    if (queue.length > 0) scheduled = setImmediate(endOfTurn);
+    if (items.length > 0) run(items);
   };
   return {
     add: (item) => {
-      queue.push(item);
-      schedule();
+      scheduled ??= setImmediate(endOfTurn);
+      return queue.push(item);
+    },
+    // The end-of-turn hand-over stays scheduled (it then finds less, or nothing): a chunked sender flushes many times a
+    // turn, and one Immediate per turn is cheaper than one per flush.
+    flush: () => {
+      try {
+        for (let left = queue.length; left > 0;) {
+          const items = take(Math.min(left, max));
+          left -= items.length;
+          run(items);
+        }
+      } finally {
+        // A `run` that threw leaves the rest queued: it still goes at the end of the turn.
+        if (queue.length > 0) scheduled ??= setImmediate(endOfTurn);
+      }
     },
     pending: () => queue.length,
   };

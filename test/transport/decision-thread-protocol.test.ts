@@ -1,13 +1,20 @@
 /**
- * The gRPC thread <-> decision thread protocol (authz/engine-protocol.ts): batches pack and unpack byte for byte,
- * inconsistent batches are recognised, the schemas refuse what the protocol does not allow, and the decision thread
- * itself, handed a message outside the protocol, flushes its audit trail and stops (the gRPC thread then denies).
+ * The gRPC thread <-> decision thread protocol (authz/transport/decision-thread-protocol.ts): batches pack and unpack
+ * byte for byte, inconsistent batches are recognised, the schemas refuse what the protocol does not allow, and the
+ * decision thread itself, handed a message outside the protocol, flushes its audit trail and stops (the gRPC thread
+ * then denies).
  */
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { batchConsistent, FromEngineSchema, packBytes, ToEngineSchema, unpackItem } from '../../authz/transport/decision-thread-protocol.js';
+import {
+  batchConsistent,
+  FromEngineSchema,
+  packBytes,
+  ToEngineSchema,
+  unpackItem,
+} from '../../authz/transport/decision-thread-protocol.js';
 import { ServerConfigSchema } from '../../authz/index.js';
-import { startWorker } from '../../authz/transport/start-worker.js';
+import { startWorkerChannel } from '../../authz/transport/worker-channel.js';
 import { tempDir } from '../helpers/temp.js';
 
 const u8 = (...xs: number[]): Uint8Array => Uint8Array.from(xs);
@@ -49,7 +56,14 @@ describe('schemas', () => {
   test.each([
     ['answers without seqs', { t: 'answers', bytes: new ArrayBuffer(2), ends: [2] }],
     ['startup failure without findings', { t: 'startup-failed', message: 'x' }],
-    ['a finding of unknown severity', { t: 'startup-failed', message: 'x', findings: [{ code: 'c', severity: 'fatal', file: 'f', document: 0, path: '', message: 'm' }] }],
+    [
+      'a finding of unknown severity',
+      {
+        t: 'startup-failed',
+        message: 'x',
+        findings: [{ code: 'c', severity: 'fatal', file: 'f', document: 0, path: '', message: 'm' }],
+      },
+    ],
     ['closed with a negative count', { t: 'closed', audited: -1 }],
   ])('from the decision thread, refused: %s', (_name, m) => {
     expect(FromEngineSchema.safeParse(m).success).toBe(false);
@@ -59,7 +73,8 @@ describe('schemas', () => {
     const { bytes, ends } = packBytes([u8(1), u8(2, 3)]);
     expect(ToEngineSchema.safeParse({ t: 'checks', bytes, ends, seqs: [0, 1], t0s: [1.5, 2.5] }).success).toBe(true);
     expect(FromEngineSchema.safeParse({ t: 'answers', bytes, ends, seqs: [0, 1] }).success).toBe(true);
-    expect(FromEngineSchema.safeParse({ t: 'started', metricsPort: 1, policyVersion: 'v', agents: ['a'] }).success).toBe(true);
+    const started = { t: 'started', metricsPort: 1, policyVersion: 'v', agents: ['a'] };
+    expect(FromEngineSchema.safeParse(started).success).toBe(true);
   });
 });
 
@@ -69,8 +84,22 @@ describe('the decision thread handed a message outside the protocol', () => {
     ['an inconsistent batch', { t: 'checks', bytes: new ArrayBuffer(2), ends: [9], seqs: [0], t0s: [1] }],
   ])('%s: it flushes the audit trail and exits with code 70', async (_name, message) => {
     const t = tempDir();
-    const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: 'examples/policies', auditFile: path.join(t.dir, 'audit.jsonl'), logLevel: 'silent' });
-    const worker = startWorker(new URL('../authz/threaded-server.ts', import.meta.url).href, 'engine-thread', { config, defaultMetrics: false });
+    const auditFile = path.join(t.dir, 'audit.jsonl');
+    const config = ServerConfigSchema.parse({
+      port: 0,
+      metricsPort: 0,
+      policies: 'examples/policies',
+      auditFile,
+      logLevel: 'silent',
+    });
+    const { worker } = startWorkerChannel({
+      beside: new URL('../../authz/service/start-threaded.ts', import.meta.url).href,
+      entry: 'decision-thread',
+      workerData: { config, defaultMetrics: false },
+      schema: FromEngineSchema,
+      onMessage: () => undefined,
+      onFailure: () => undefined,
+    });
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     const started = await new Promise<unknown>((resolve) => worker.once('message', resolve));
     expect(FromEngineSchema.parse(started).t).toBe('started');
