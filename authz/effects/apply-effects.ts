@@ -30,6 +30,8 @@ export interface EffectsDeps {
   replicaId: string;
   /** Told when an agent enters containment (metrics, log). */
   onContained: (state: ContainmentState) => void;
+  /** Told when a decision is turned into a deny because the audit trail refused a record (metrics). */
+  onAuditRejected: () => void;
 }
 
 export interface EffectsApplier {
@@ -130,6 +132,7 @@ export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): 
       }
       if (accepted && effects.breakGlass && auth !== undefined) accepted = attestBreakGlass(deps, auth, d, decisionId, nowMs);
       if (accepted) return d;
+      deps.onAuditRejected();
       return denyDecision({
         agent: d.agent,
         rule: BUILTIN_RULES.auditUnavailable,

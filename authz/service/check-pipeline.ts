@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { planEffects, type EffectsApplier } from '../effects/index.js';
 import type { Authorization, Authorizer } from '../lanes/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/index.js';
-import { decodeCheckRequest, isDecodedCheck, type ResponseEncoder } from '../transport/index.js';
+import { decodeCheckRequest, type ResponseEncoder } from '../transport/index.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -108,9 +108,8 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
   const evaluate = (p: CheckItem): Answer | undefined => {
     const decisionId = randomUUID();
     try {
-      const r = p.request;
-      const decoded = Buffer.isBuffer(r) ? decodeCheckRequest(r) : isDecodedCheck(r) ? r : undefined;
-      if (decoded === undefined) return failClosed(p, 'not-check-request-bytes', decisionId);
+      if (!Buffer.isBuffer(p.request)) return failClosed(p, 'not-check-request-bytes', decisionId);
+      const decoded = decodeCheckRequest(p.request);
       if (!decoded.ok) return failClosed(p, decoded.error, decisionId);
       const auth = deps.authorizer.authorize(decoded.input);
       if (!(auth instanceof Promise)) return finish(p, auth, auth.decision, decisionId);

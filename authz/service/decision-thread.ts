@@ -34,7 +34,7 @@ if (!init.success || config === undefined || !config.success) {
     engine = await startDecisionEngine(config.data, { logger: log, defaultMetrics: init.data.defaultMetrics });
   } catch (e) {
     const message = e instanceof Error ? e.message : 'decision engine did not start';
-    // The findings (the policy file and place that did not load) go to the gRPC thread's StartupError.
+    // The findings (the policy file and place that did not load) go to the gRPC thread's startup error.
     parent.post({ t: 'startup-failed', message, findings: isPhiguardError(e) ? e.findings : [] });
   }
   if (engine !== undefined) serve(engine, parent, log);

@@ -238,6 +238,7 @@ export async function createDependencies(config: ServerConfig, log: Logger, defa
         m.contained.set({ agent: s.agent, action: s.action }, 1);
         log.warn({ agent: s.agent, action: s.action, trigger: s.trigger }, 'agent contained');
       },
+      onAuditRejected: () => m.auditRejected.inc(),
     },
     clockMs,
   );

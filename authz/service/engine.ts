@@ -16,7 +16,6 @@ import { startOpsServer } from './ops-server.js';
 import { startupError } from './startup-error.js';
 
 export { clockMs, type CheckItem, type DecisionObserver } from './check-pipeline.js';
-export { StartupError } from './startup-error.js';
 
 export interface StartOptions {
   logger?: Logger;

@@ -5,9 +5,9 @@
  * checks, then flushes the audit sink. The default for `phiguard serve` is the engine on a decision thread instead
  * (start-threaded.ts).
  */
-import { createTurnBatch, authorizationServiceDefinition } from '../transport/index.js';
-import { clockMs, startDecisionEngine, StartupError, type CheckItem, type StartOptions } from './engine.js';
-import { listenForChecks } from '../transport/grpc-listener.js';
+import { createTurnBatch, rawAuthorizationServiceDefinition } from '../transport/index.js';
+import { clockMs, startDecisionEngine, type CheckItem, type StartOptions } from './engine.js';
+import { closeInOrder, listen } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { EnvelopeRecorder } from '../observe/index.js';
@@ -15,7 +15,7 @@ import type { PolicyStore } from '../policy/index.js';
 import type { AuditSink } from '../audit/index.js';
 import type { ServerConfig } from './config.js';
 
-export { StartupError, type DecisionObserver, type StartOptions } from './engine.js';
+export type { DecisionObserver, StartOptions } from './engine.js';
 
 /** What every form of the service offers: where it listens, and a drain-and-flush close. */
 export interface AuthzService {
@@ -38,7 +38,7 @@ export interface AuthzServer extends AuthzService {
 const CHECKS_PER_BATCH = 256;
 
 /**
- * Starts the service in this thread. Throws StartupError (with findings) if policy or configuration is unusable:
+ * Starts the service in this thread. Throws a `startup` PhiguardError (with findings) if policy or configuration is unusable:
  * never starts open.
  */
 export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {
@@ -48,35 +48,15 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const check = (request: unknown, reply: (bytes: Buffer) => void): void => {
     batch.add({ request, reply, t0: clockMs() });
   };
-  const listener = await listenForChecks(config, authorizationServiceDefinition(), check, log).catch(
-    async (e: unknown) => {
-      await engine.close();
-      throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
-    },
-  );
-  const policies = engine.policies.current();
-  log.info(
-    {
-      grpc: `${config.host}:${listener.port}`,
-      ops: `${config.host}:${engine.metricsPort}`,
-      decisions: 'inline',
-      policyVersion: policies.version,
-      agents: policies.agents.map((a) => a.name),
-    },
-    'phiguard ext_authz listening',
-  );
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      engine.drain();
-      listener.setServing(false);
-      await listener.shutdown(config.shutdownGraceMs);
-      await engine.close();
-      log.info({ audited: engine.audit.written() }, 'phiguard stopped; audit flushed');
-    })();
-    return closing;
-  };
+  const listener = await listen(config, rawAuthorizationServiceDefinition(), check, log, engine.close, () => ({
+    decisions: 'inline',
+    metricsPort: engine.metricsPort,
+    policyVersion: engine.policies.current().version,
+    agents: engine.policies.current().agents.map((a) => a.name),
+  }));
+  const close = closeInOrder(listener, config.shutdownGraceMs, engine, () => {
+    log.info({ audited: engine.audit.written() }, 'phiguard stopped; audit flushed');
+  });
   const { metricsPort, metrics, audit, recorder } = engine;
   return { grpcPort: listener.port, metricsPort, metrics, policies: engine.policies, audit, recorder, close };
 }

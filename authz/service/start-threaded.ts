@@ -14,21 +14,23 @@
  * the pod). The engine serves /metrics and /readyz from its own thread, so a dead decision thread also fails those.
  */
 import type { Worker } from 'node:worker_threads';
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision } from '../model/index.js';
+import { BUILTIN_RULES, DECISION_REASONS, denyDecision, PhiguardError } from '../model/index.js';
 import {
   batchConsistent,
   createBatchOutbox,
   createResponseEncoder,
   FromEngineSchema,
+  IdTable,
   rawAuthorizationServiceDefinition,
   startWorkerChannel,
   unpackItem,
+  type CheckListener,
   type FromEngine,
   type ToEngine,
 } from '../transport/index.js';
-import { listenForChecks, type CheckListener } from '../transport/grpc-listener.js';
-import { IdTable } from '../transport/id-table.js';
-import { clockMs, StartupError } from './engine.js';
+import { clockMs } from './engine.js';
+import { closeInOrder, listen } from './lifecycle.js';
+import { startupError } from './startup-error.js';
 import { createLogger, type Logger } from './logger.js';
 import type { AuthzService } from './start-inline.js';
 import type { ServerConfig } from './config.js';
@@ -45,7 +47,7 @@ export interface ThreadedStartOptions {
   onThread?: (thread: Worker) => void;
 }
 
-/** Starts the service with its decision thread. Throws StartupError (with findings) if the engine cannot start. */
+/** Starts the service with its decision thread. Throws a `startup` PhiguardError (with findings) if the engine cannot start. */
 export async function startThreadedAuthzServer(
   config: ServerConfig,
   options: ThreadedStartOptions = {},
@@ -55,36 +57,14 @@ export async function startThreadedAuthzServer(
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
   const thread = startDecisionThread(config, options, log, chunk);
   const info = await thread.started;
-  let grpc: CheckListener;
-  try {
-    grpc = await listenForChecks(config, rawAuthorizationServiceDefinition(), thread.check, log);
-  } catch (e) {
-    await thread.close();
-    throw new StartupError(e instanceof Error ? e.message : 'cannot listen');
-  }
+  const grpc = await listen(config, rawAuthorizationServiceDefinition(), thread.check, log, thread.close, () => ({
+    decisions: 'thread',
+    metricsPort: info.metricsPort,
+    policyVersion: info.policyVersion,
+    agents: info.agents,
+  }));
   thread.failClosedOn(grpc);
-  log.info(
-    {
-      grpc: `${config.host}:${grpc.port}`,
-      ops: `${config.host}:${info.metricsPort}`,
-      decisions: 'thread',
-      policyVersion: info.policyVersion,
-      agents: info.agents,
-    },
-    'phiguard ext_authz listening',
-  );
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      thread.drain();
-      grpc.setServing(false);
-      await grpc.shutdown(config.shutdownGraceMs);
-      await thread.close();
-      log.info('phiguard stopped; audit flushed');
-    })();
-    return closing;
-  };
+  const close = closeInOrder(grpc, config.shutdownGraceMs, thread, () => log.info('phiguard stopped; audit flushed'));
   return { grpcPort: grpc.port, metricsPort: info.metricsPort, close };
 }
 
@@ -92,7 +72,7 @@ type Started = Extract<FromEngine, { t: 'started' }>;
 
 /** The gRPC thread's side of the decision thread. */
 interface DecisionThread {
-  /** The thread's startup report. Rejects with StartupError if it did not start (the thread is then ended). */
+  /** The thread's startup report. Rejects with a `startup` PhiguardError if it did not start (the thread is then ended). */
   started: Promise<Started>;
   /** The listener's Check handler: queues the check for the thread; answers it with the deny once the thread failed. */
   check: (request: unknown, reply: (bytes: Buffer) => void) => void;
@@ -130,7 +110,7 @@ function startDecisionThread(
           startup?.resolve(d);
           break;
         case 'startup-failed':
-          startup?.reject(new StartupError(d.message, d.findings));
+          startup?.reject(new PhiguardError('startup', d.message, { findings: d.findings }));
           break;
         case 'answers':
           if (!batchConsistent(d)) {
@@ -144,7 +124,7 @@ function startDecisionThread(
       }
     },
     onFailure: (code) => {
-      startup?.reject(new StartupError(`decision thread failed before it started (${code})`));
+      startup?.reject(startupError(`decision thread failed before it started (${code})`));
       failed = true;
       log.fatal({ code, pending: pending.size() }, 'DECISION THREAD FAILED: every Check is denied');
       listener?.setServing(false);

@@ -8,13 +8,3 @@ export function startupError(message: string, cause?: unknown): PhiguardError {
     findings: isPhiguardError(cause) ? cause.findings : [],
   });
 }
-
-/**
- * The startup error under the name the topologies use.
- * @deprecated Use `startupError()`; kept while the topologies move over.
- */
-export class StartupError extends PhiguardError {
-  constructor(message: string, findings: PhiguardError['findings'] = []) {
-    super('startup', message, { findings });
-  }
-}

@@ -11,7 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
 import { AUTHZ_PROTO } from '../../proto/envoy-protos.js';
-import { decodeCheckRequest, type DecodedCheck } from './check-request-wire.js';
+import { decodeCheckRequest } from './check-request-wire.js';
 
 let root: protobuf.Root | undefined;
 
@@ -22,8 +22,8 @@ export function authzRoot(): protobuf.Root {
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-/** A service definition for grpc-js with phiguard's codec. */
-export function authorizationServiceDefinition(): grpc.ServiceDefinition {
+/** The method with phiguard's codec both ways (clients: `phiguard call`, tests). */
+function authorizationServiceDefinition(): grpc.ServiceDefinition {
   const r = authzRoot();
   const Req = r.lookupType('envoy.service.auth.v3.CheckRequest');
   const Res = r.lookupType('envoy.service.auth.v3.CheckResponse');
@@ -42,18 +42,12 @@ export function authorizationServiceDefinition(): grpc.ServiceDefinition {
 }
 
 /**
- * The same method with the request left as its wire bytes: for the listener that hands each CheckRequest to the
- * decision thread (service/start-threaded.ts), which decodes it there. Responses are encoded bytes already.
+ * The Check method as the listener serves it: the request left as its wire bytes (the Check pipeline decodes them,
+ * on whichever thread decides), the response handed over already encoded (response-cache.ts).
  */
 export function rawAuthorizationServiceDefinition(): grpc.ServiceDefinition {
   const def = authorizationServiceDefinition();
   const check = def['Check'];
   if (check === undefined) throw new Error('Check method missing from the Authorization service definition');
   return { Check: { ...check, requestDeserialize: (bytes: Buffer) => bytes } };
-}
-
-/** The request value the handler receives from this codec. */
-export function isDecodedCheck(v: unknown): v is DecodedCheck {
-  if (typeof v !== 'object' || v === null || !('ok' in v)) return false;
-  return v.ok === true ? 'input' in v && typeof v.input === 'object' : 'error' in v && typeof v.error === 'string';
 }

@@ -1,7 +1,7 @@
-export { CheckInputSchema, requestTimeMs, type CheckInput } from '../model/check-input.js';
+export { CheckInputSchema, requestTimeMs, type CheckInput } from '../model/index.js';
 export { fromGrpcCheckRequest, unwrapStruct, unwrapValue } from './check-request.js';
-export { toCheckResponse, decisionLabel, GRPC_OK, GRPC_PERMISSION_DENIED, type CheckResponseOptions } from './check-response.js';
-export { authorizationServiceDefinition, rawAuthorizationServiceDefinition, authzRoot, CHECK_PATH, isDecodedCheck } from './grpc-codec.js';
+export { toCheckResponse, RESPONSE_FIELDS, type ResponseShape, GRPC_OK, GRPC_PERMISSION_DENIED, type CheckResponseOptions } from './check-response.js';
+export { rawAuthorizationServiceDefinition, authzRoot, CHECK_PATH } from './grpc-codec.js';
 export { decodeCheckRequest, type DecodedCheck } from './check-request-wire.js';
 export { createResponseEncoder, type ResponseEncoder } from './response-cache.js';
 export { operationOutcome } from './operation-outcome.js';
@@ -27,3 +27,7 @@ export {
   type PackedBatch,
   type BatchOutbox,
 } from './decision-thread-protocol.js';
+export { applyHttp2Windows } from './http2-windows.js';
+export { applyStreamTable } from './http2-stream-table.js';
+export { listenForChecks, AUTHZ_SERVICE, type CheckListener, type ListenOptions } from './grpc-listener.js';
+export { IdTable } from './id-table.js';
