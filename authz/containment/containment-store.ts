@@ -19,7 +19,7 @@ export interface ContainmentStore {
   list(nowMs: number): ContainmentState[];
   /** Re-reads the directory now. */
   refresh(): void;
-  close(): void;
+  close: () => void;
 }
 
 const SUFFIX = '.containment.json';

@@ -9,10 +9,10 @@ import { watchReload } from '../reload/index.js';
 import { readBaaRegistry, type BaaRegistry } from './baa-registry.js';
 
 export interface BaaStore {
-  current(): BaaRegistry;
+  current: () => BaaRegistry;
   /** Re-reads now; returns whether the registry in force is current. */
-  refresh(): boolean;
-  close(): void;
+  refresh: () => boolean;
+  close: () => void;
 }
 
 export function createBaaStore(

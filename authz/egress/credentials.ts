@@ -43,7 +43,7 @@ export interface CredentialStore {
   /** The injection for a host, or undefined when no credential is configured (or the secret is unreadable). */
   forHost(host: string): Injection | undefined;
   /** Stops watching the secret files. */
-  close(): void;
+  close: () => void;
 }
 
 /**

@@ -14,12 +14,12 @@ import type { PhiguardError, Result } from '../model/index.js';
 
 export interface Reloading<T> {
   /** The value in force. */
-  current(): T;
+  current: () => T;
   /** Whether the last load failed (the value in force is older than the files). */
-  stale(): boolean;
+  stale: () => boolean;
   /** Loads now; returns whether the load succeeded. */
-  reload(): boolean;
-  close(): void;
+  reload: () => boolean;
+  close: () => void;
 }
 
 export interface ReloadOptions<T, E = PhiguardError> {

@@ -35,7 +35,7 @@ export type DecisionObserver = (attributes: Authorization['attributes'], decisio
 
 export interface CheckPipeline {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that Check. */
-  decideBatch(items: readonly CheckItem[]): void;
+  decideBatch: (items: readonly CheckItem[]) => void;
 }
 
 export interface PipelineDeps {

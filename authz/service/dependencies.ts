@@ -115,14 +115,16 @@ function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit:
     m.contained.reset();
     for (const c of s.list(Date.now())) m.contained.set({ agent: c.agent, action: c.action }, 1);
   };
-  let store: ContainmentStore | undefined;
-  store = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
-    if (store !== undefined) gauge(store);
+  // The store reports the states already on disk while it is being created: it is not in `ref` yet then.
+  const ref: { store?: ContainmentStore } = {};
+  const store = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+    if (ref.store !== undefined) gauge(ref.store);
     if (!state) {
       audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
       log.warn({ agent }, 'containment ended (lifted or expired)');
     }
   });
+  ref.store = store;
   gauge(store);
   return { store, context: createPatientContext() };
 }
@@ -187,7 +189,7 @@ function closeSources(s: Sources): void {
 }
 
 /** Builds the sources after the audit sinks exist (and closes those again if a source cannot load). */
-async function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Promise<Sources> {
+function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources {
   const opened: Array<{ close(): void }> = [];
   try {
     const policies = createPolicies(config, m, log);
@@ -216,7 +218,7 @@ export async function createDependencies(config: ServerConfig, log: Logger, defa
   let sources: Sources | undefined;
   let claims: ClaimsResolver;
   try {
-    sources = await createSources(config, m, log, audit);
+    sources = createSources(config, m, log, audit);
     claims = createClaims(config);
   } catch (e) {
     if (sources) closeSources(sources);

@@ -26,13 +26,13 @@ export interface StartOptions {
 
 export interface DecisionEngine {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that check. */
-  decideBatch(items: readonly CheckItem[]): void;
+  decideBatch: (items: readonly CheckItem[]) => void;
   /** Ready for traffic: not draining and the audit sink healthy (/readyz). */
   ready(): boolean;
   /** Marks the engine as draining (/readyz turns 503) before the transport stops taking Checks. */
   drain(): void;
   /** Flushes and closes everything: sources, recorder, audit sinks, the ops listener. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
   metricsPort: number;
   metrics: Metrics;
   policies: PolicyStore;

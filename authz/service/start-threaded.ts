@@ -81,7 +81,7 @@ interface DecisionThread {
   /** /readyz turns 503: the listener is draining. */
   drain(): void;
   /** Sends what is queued, runs the close handshake (audit trail flushed), denies whatever is still unanswered. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** Starts the decision thread and its channel; a failure of either denies every pending and later Check. */

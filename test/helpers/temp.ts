@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** A temp directory with the given files; remove() deletes it. */
-export function tempDir(files: Record<string, string> = {}): { dir: string; write(name: string, text: string): string; remove(): void } {
+export function tempDir(files: Record<string, string> = {}): { dir: string; write: (name: string, text: string) => string; remove: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'phiguard-test-'));
   const write = (name: string, text: string): string => {
     const p = path.join(dir, name);
