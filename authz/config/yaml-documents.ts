@@ -95,33 +95,18 @@ export function parseYamlDocuments<T>(
   const findings: Finding<ConfigFindingCode>[] = [];
   parseAllDocuments(text, { lineCounter: lc, prettyErrors: true }).forEach((doc, document) => {
     const first = doc.errors[0];
+    const yamlError = (line: number, message: string): void => {
+      findings.push({ code: CONFIG_FINDING_CODES.yaml, severity: 'error', file, line, document, path: '', message });
+    };
     if (first) {
-      const line = first.linePos?.[0].line ?? lc.linePos(first.pos[0]).line;
-      findings.push({
-        code: CONFIG_FINDING_CODES.yaml,
-        severity: 'error',
-        file,
-        line,
-        document,
-        path: '',
-        message: yamlMessage(first.message),
-      });
+      yamlError(first.linePos?.[0].line ?? lc.linePos(first.pos[0]).line, yamlMessage(first.message));
       return;
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (e) {
-      const line = lc.linePos(doc.range[0]).line;
-      findings.push({
-        code: CONFIG_FINDING_CODES.yaml,
-        severity: 'error',
-        file,
-        line,
-        document,
-        path: '',
-        message: yamlMessage(e instanceof Error ? e.message : 'unreadable YAML'),
-      });
+      yamlError(lc.linePos(doc.range[0]).line, yamlMessage(e instanceof Error ? e.message : 'unreadable YAML'));
       return;
     }
     if (value === null || value === undefined) return;

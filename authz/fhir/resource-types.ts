@@ -45,74 +45,84 @@ export const COMPARTMENT_TYPES: ReadonlySet<string> = new Set(['Patient', 'Encou
  * (FHIR R4 CompartmentDefinition-patient, compartmentdefinition-patient.html). A search that uses one of these
  * parameters names the patients it touches; a search on one of these types without them spans all patients.
  */
-export const PATIENT_COMPARTMENT_PARAMS: Readonly<Record<string, readonly string[]>> = {
-  Account: ['subject'],
-  AdverseEvent: ['subject'],
-  AllergyIntolerance: ['patient', 'recorder', 'asserter'],
-  Appointment: ['actor'],
-  AppointmentResponse: ['actor'],
-  AuditEvent: ['patient'],
-  Basic: ['patient', 'author'],
-  BodyStructure: ['patient'],
-  CarePlan: ['patient', 'performer'],
-  CareTeam: ['patient', 'participant'],
-  ChargeItem: ['subject'],
-  Claim: ['patient', 'payee'],
-  ClaimResponse: ['patient'],
-  ClinicalImpression: ['subject'],
-  Communication: ['subject', 'sender', 'recipient'],
-  CommunicationRequest: ['subject', 'sender', 'recipient', 'requester'],
-  Composition: ['subject', 'author', 'attester'],
-  Condition: ['patient', 'asserter'],
-  Consent: ['patient'],
-  Coverage: ['policy-holder', 'subscriber', 'beneficiary', 'payor'],
-  CoverageEligibilityRequest: ['patient'],
-  CoverageEligibilityResponse: ['patient'],
-  DetectedIssue: ['patient'],
-  DeviceRequest: ['subject', 'performer'],
-  DeviceUseStatement: ['subject'],
-  DiagnosticReport: ['subject'],
-  DocumentManifest: ['subject', 'author', 'recipient'],
-  DocumentReference: ['subject', 'author'],
-  Encounter: ['patient'],
-  EnrollmentRequest: ['subject'],
-  EpisodeOfCare: ['patient'],
-  ExplanationOfBenefit: ['patient', 'payee'],
-  FamilyMemberHistory: ['patient'],
-  Flag: ['patient'],
-  Goal: ['patient'],
-  Group: ['member'],
-  ImagingStudy: ['patient'],
-  Immunization: ['patient'],
-  ImmunizationEvaluation: ['patient'],
-  ImmunizationRecommendation: ['patient'],
-  Invoice: ['subject', 'patient', 'recipient'],
-  List: ['subject', 'source'],
-  MeasureReport: ['patient'],
-  Media: ['subject'],
-  MedicationAdministration: ['patient', 'performer', 'subject'],
-  MedicationDispense: ['subject', 'patient', 'receiver'],
-  MedicationRequest: ['subject'],
-  MedicationStatement: ['subject'],
-  MolecularSequence: ['patient'],
-  NutritionOrder: ['patient'],
-  Observation: ['subject', 'performer'],
-  Patient: ['_id', 'link'],
-  Person: ['patient'],
-  Procedure: ['patient', 'performer'],
-  Provenance: ['patient'],
-  QuestionnaireResponse: ['subject', 'author'],
-  RelatedPerson: ['patient'],
-  RequestGroup: ['subject', 'participant'],
-  ResearchSubject: ['individual'],
-  RiskAssessment: ['subject'],
-  Schedule: ['actor'],
-  ServiceRequest: ['subject', 'performer'],
-  Specimen: ['subject'],
-  SupplyDelivery: ['patient'],
-  SupplyRequest: ['subject'],
-  VisionPrescription: ['patient'],
-};
+/** One line per type: the type, then its compartment parameters (CompartmentDefinition-patient, R4 4.0.1). */
+const PATIENT_COMPARTMENT = `
+Account subject
+AdverseEvent subject
+AllergyIntolerance patient recorder asserter
+Appointment actor
+AppointmentResponse actor
+AuditEvent patient
+Basic patient author
+BodyStructure patient
+CarePlan patient performer
+CareTeam patient participant
+ChargeItem subject
+Claim patient payee
+ClaimResponse patient
+ClinicalImpression subject
+Communication subject sender recipient
+CommunicationRequest subject sender recipient requester
+Composition subject author attester
+Condition patient asserter
+Consent patient
+Coverage policy-holder subscriber beneficiary payor
+CoverageEligibilityRequest patient
+CoverageEligibilityResponse patient
+DetectedIssue patient
+DeviceRequest subject performer
+DeviceUseStatement subject
+DiagnosticReport subject
+DocumentManifest subject author recipient
+DocumentReference subject author
+Encounter patient
+EnrollmentRequest subject
+EpisodeOfCare patient
+ExplanationOfBenefit patient payee
+FamilyMemberHistory patient
+Flag patient
+Goal patient
+Group member
+ImagingStudy patient
+Immunization patient
+ImmunizationEvaluation patient
+ImmunizationRecommendation patient
+Invoice subject patient recipient
+List subject source
+MeasureReport patient
+Media subject
+MedicationAdministration patient performer subject
+MedicationDispense subject patient receiver
+MedicationRequest subject
+MedicationStatement subject
+MolecularSequence patient
+NutritionOrder patient
+Observation subject performer
+Patient _id link
+Person patient
+Procedure patient performer
+Provenance patient
+QuestionnaireResponse subject author
+RelatedPerson patient
+RequestGroup subject participant
+ResearchSubject individual
+RiskAssessment subject
+Schedule actor
+ServiceRequest subject performer
+Specimen subject
+SupplyDelivery patient
+SupplyRequest subject
+VisionPrescription patient
+`;
+
+export const PATIENT_COMPARTMENT_PARAMS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  PATIENT_COMPARTMENT.trim()
+    .split('\n')
+    .map((line) => {
+      const [type = '', ...params] = line.split(' ');
+      return [type, params];
+    }),
+);
 
 /** True when resources of this type can belong to a patient's compartment. */
 export function inPatientCompartment(resourceType: string): boolean {

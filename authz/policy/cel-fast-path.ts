@@ -315,42 +315,34 @@ function compileList(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
   };
 }
 
+type NodeCompiler = (a: unknown, scope: Scope, re2: Re2) => Fn | undefined;
+const comparison = (op: string): NodeCompiler => (a, scope, re2) => compileComparison(op, a, scope, re2);
+
+/** The compiler of each AST node kind the fast path takes; any other kind is left to cel-js. */
+const NODE_COMPILERS: Readonly<Record<string, NodeCompiler>> = {
+  value: (a) => compileValue(a),
+  id: (a, scope) => compileId(a, scope),
+  '.': compileSelect,
+  '[]': compileIndex,
+  '!_': compileNot,
+  '&&': (a, scope, re2) => compileLogical(false, a, scope, re2),
+  '||': (a, scope, re2) => compileLogical(true, a, scope, re2),
+  '?:': compileConditional,
+  '==': comparison('=='),
+  '!=': comparison('!='),
+  '<': comparison('<'),
+  '<=': comparison('<='),
+  '>': comparison('>'),
+  '>=': comparison('>='),
+  in: comparison('in'),
+  list: compileList,
+  call: compileCall,
+  rcall: compileReceiverCall,
+};
+
 function compileNode(n: Node, scope: Scope, re2: Re2): Fn | undefined {
-  const a = n.args;
-  switch (n.op) {
-    case 'value':
-      return compileValue(a);
-    case 'id':
-      return compileId(a, scope);
-    case '.':
-      return compileSelect(a, scope, re2);
-    case '[]':
-      return compileIndex(a, scope, re2);
-    case '!_':
-      return compileNot(a, scope, re2);
-    case '&&':
-      return compileLogical(false, a, scope, re2);
-    case '||':
-      return compileLogical(true, a, scope, re2);
-    case '?:':
-      return compileConditional(a, scope, re2);
-    case '==':
-    case '!=':
-    case '<':
-    case '<=':
-    case '>':
-    case '>=':
-    case 'in':
-      return compileComparison(n.op, a, scope, re2);
-    case 'list':
-      return compileList(a, scope, re2);
-    case 'call':
-      return compileCall(a, scope, re2);
-    case 'rcall':
-      return compileReceiverCall(a, scope, re2);
-    default:
-      return undefined;
-  }
+  const compile = Object.hasOwn(NODE_COMPILERS, n.op) ? NODE_COMPILERS[n.op] : undefined;
+  return compile?.(n.args, scope, re2);
 }
 
 function sizeOf(v: unknown): unknown {
