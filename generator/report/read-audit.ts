@@ -2,10 +2,21 @@
  * Streams audit JSON lines without splitting every line: the file is read in large chunks and searched for the
  * needles as bytes (Buffer.indexOf, as grep does); only lines that contain a needle are cut out and JSON-parsed.
  * Fast on millions of records. Files, or - for stdin.
+ *
+ * Decision records are validated against the `phiguard.audit/v1` field table (authz/model/audit-record.ts), so the
+ * reports read typed fields; other record types (break-glass attestations, AI-BOM first contacts, containment) are
+ * passed on as parsed.
  */
 import { createReadStream } from 'node:fs';
+import { DecisionAuditRecordSchema, type DecisionAuditRecord } from '../../authz/model/index.js';
 
+/** A record as parsed from its JSON line. */
 export type AuditRow = Record<string, unknown>;
+
+/** One record of the audit trail: a decision record, validated, or a record of another type, as parsed. */
+export type AuditRecord =
+  | { readonly kind: 'decision'; readonly record: DecisionAuditRecord }
+  | { readonly kind: 'other'; readonly record: AuditRow };
 
 const NL = 0x0a;
 
@@ -27,20 +38,37 @@ function* matchingLines(buf: Buffer, end: number, needles: readonly Buffer[]): G
   }
 }
 
-/** Records whose line contains at least one of `needles` (all records when `needles` is empty). */
-export async function* auditRecords(files: readonly string[], needles: readonly string[]): AsyncGenerator<AuditRow> {
+/**
+ * The record of one line, or undefined for a line that is not one: a torn line (a live file), JSON that is not an
+ * object, or a decision record that does not match the field table. Never throws.
+ */
+function parseRecord(line: string): AuditRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const row = v as AuditRow;
+  if (row['type'] !== 'decision') return { kind: 'other', record: row };
+  const d = DecisionAuditRecordSchema.safeParse(row);
+  return d.success ? { kind: 'decision', record: d.data } : undefined;
+}
+
+/**
+ * Records whose line contains at least one of `needles` (all records when `needles` is empty), in file order. Lines
+ * that are not records (see `parseRecord`) are skipped. Rejects when a file cannot be read.
+ */
+export async function* auditRecords(files: readonly string[], needles: readonly string[]): AsyncGenerator<AuditRecord> {
   const nb = (needles.length > 0 ? needles : ['{']).map((n) => Buffer.from(n));
   for (const file of files) {
     const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 4 << 20 });
     let carry: Buffer = Buffer.alloc(0);
-    const flush = function* (buf: Buffer, end: number): Generator<AuditRow> {
+    const flush = function* (buf: Buffer, end: number): Generator<AuditRecord> {
       for (const [s, e] of matchingLines(buf, end, nb)) {
-        try {
-          const v: unknown = JSON.parse(buf.toString('utf8', s, e));
-          if (typeof v === 'object' && v !== null && !Array.isArray(v)) yield v as AuditRow;
-        } catch {
-          // A torn line (live file) is not a record.
-        }
+        const r = parseRecord(buf.toString('utf8', s, e));
+        if (r !== undefined) yield r;
       }
     };
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -60,7 +88,9 @@ export async function* auditRecords(files: readonly string[], needles: readonly 
 /** `90d`, `24h`, `30m` before `now`, or an ISO time. */
 export function parseTime(v: string, now = Date.now()): number {
   const rel = /^(\d+)([dhm])$/.exec(v);
-  if (rel?.[1] !== undefined) return now - Number(rel[1]) * (rel[2] === 'd' ? 86_400_000 : rel[2] === 'h' ? 3_600_000 : 60_000);
+  if (rel?.[1] !== undefined) {
+    return now - Number(rel[1]) * (rel[2] === 'd' ? 86_400_000 : rel[2] === 'h' ? 3_600_000 : 60_000);
+  }
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`not a time: ${v}`);
   return t;

@@ -1,6 +1,7 @@
 /**
- * The hand-written decision line must be byte-for-byte `JSON.stringify(decisionRecord(...))`: the record object is
- * the documented format, the line is how the Check path writes it.
+ * The decision line is formatted from a row without building the record object; it must be byte-for-byte
+ * `JSON.stringify(decisionRecord(...))`. Both come from the field table (authz/model/audit-record.ts), which these
+ * tests also hold to the `phiguard.audit/v1` format: names in table order, and the reader's schema.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,45 +9,251 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, decisionRecord, DECISION_REASONS, loadPolicyDir, type Decision } from '../../authz/index.js';
+import {
+  ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, DECISION_REASONS, readPolicyDir,
+  type Decision, type RequestAttributesModel,
+} from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
-import { decisionLine, decisionRow } from '../../authz/audit/index.js';
-import { DecisionRowSchema } from '../../authz/audit/decision-row.js';
+import { createDecisionRowFormatter, decisionLine, decisionRecord } from '../../authz/audit/index.js';
+import {
+  DECISION_FIELDS, DecisionAuditRecordSchema, DecisionRowSchema, decisionRow, rowToRecord,
+} from '../../authz/model/index.js';
+import { emptyFhirAttributes } from '../../authz/model/attributes.js';
+import { denyDecision } from '../../authz/model/decision.js';
+import { auditRecords } from '../../generator/report/read-audit.js';
+import { tempDir } from '../helpers/temp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const loaded = loadPolicyDir(path.join(here, '../../examples/policies'));
+const loaded = readPolicyDir(path.join(here, '../../examples/policies'));
 if (!loaded.ok) throw new Error('example policies did not load');
-const set = loaded.set;
-const authorizer = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir', '/fhir/R4'] });
+const set = loaded.value.set;
+const authorizer = createAuthorizer({
+  snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})),
+  fhirBasePaths: ['/fhir', '/fhir/R4'],
+});
 
-const Case = z.object({ name: z.string(), request: z.object({ method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()).default({}), body: z.string().optional() }) });
+const Case = z.object({
+  name: z.string(),
+  request: z.object({
+    method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+  }),
+});
 const cases = z.array(Case).parse(yaml.load(readFileSync(path.join(here, '../fhir/request-model.cases.yaml'), 'utf8')));
-const principals = ['spiffe://cluster.local/ns/scribe/sa/ambient-scribe', 'spiffe://cluster.local/ns/cds/sa/sepsis-watch', 'spiffe://cluster.local/ns/unknown/sa/x'];
+const principals = [
+  'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', 'spiffe://cluster.local/ns/cds/sa/sepsis-watch',
+  'spiffe://cluster.local/ns/unknown/sa/x',
+];
 
 const at = new Date('2026-11-25T10:00:00.123Z');
-const same = (id: string, d: Decision, a: Parameters<typeof decisionRecord>[2], us: number, t: Date): void => {
-  expect(decisionLine(id, d, a, us, t)).toBe(JSON.stringify(decisionRecord(id, d, a, us, t)));
+const same = (id: string, d: Decision, a: RequestAttributesModel | undefined, us: number, t: Date): void => {
+  const line = decisionLine(id, d, a, us, t);
+  expect(line).toBe(JSON.stringify(decisionRecord(id, d, a, us, t)));
   // The row crosses to the writer thread as a structured clone and is validated there: every row must pass.
   expect(DecisionRowSchema.safeParse(structuredClone(decisionRow(id, d, a, us, t.getTime()))).success).toBe(true);
+  // `phiguard report` validates every decision line it reads: every line written must pass.
+  expect(DecisionAuditRecordSchema.safeParse(JSON.parse(line)).success).toBe(true);
 };
+
+/** A Bundle request with every field set, built by hand (independent of the FHIR parser). */
+const bundle: RequestAttributesModel = {
+  request: {
+    method: 'POST', path: '/fhir', query: '', host: 'fhir.hospital.internal', scheme: 'https', headers: {}, id: 'req-1',
+    size: 0n,
+  },
+  source: {
+    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', trustDomain: 'cluster.local', namespace: 'scribe',
+    serviceAccount: 'ambient-scribe', address: '',
+  },
+  destination: { address: '', port: 0n, principal: '' },
+  agent: { name: 'ambient-scribe', tier: 'live', mode: 'enforce' },
+  fhir: {
+    ...emptyFhirAttributes(), isFhir: true, interaction: 'transaction', resourceType: 'Bundle', id: 'b1',
+    operation: '$x',
+    compartment: { type: 'Patient', id: 'p-1' }, patients: ['p-1', 'p-2'], patientsUnresolved: ['body-incomplete'],
+    entries: [
+      { method: 'POST', interaction: 'create', resourceType: 'Observation', id: '', operation: '', patients: ['p-1'] },
+      { method: 'GET', interaction: 'read', resourceType: 'Patient', id: 'p-2', operation: '', patients: [] },
+    ],
+  },
+  claims: {},
+  auth: { source: 'jwks', subject: 'Practitioner/dr-a', issuer: 'x' },
+  now: new Date('2026-11-25T09:59:59.999Z'),
+};
+/** An allow decided by a break-glass lane, to an outside host, with a hard-deny exception. */
+const laneAllow: Decision = {
+  outcome: 'allow', verdict: 'allow', mode: 'enforce', agent: 'ambient-scribe', rule: 'r1', reason: 'rule-allow',
+  status: 0, message: '', policyVersion: 'sha256:abc', trace: [], exception: 'eks-pod-identity',
+  lane: {
+    class: 'code-blue', purposeOfUse: 'BTG', activatedAt: at.toISOString(), expiresAt: at.toISOString(),
+    overrode: { rule: 'x', reason: 'rule-deny' },
+  },
+  egress: {
+    host: 'api.example.com', port: 443, covered: false, reason: 'agreement-expired', vendor: 'Vendor',
+    agreementId: 'BAA-1', registryVersion: 'sha256:1',
+  },
+};
+const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
+
+/** The `phiguard.audit/v1` lines of the two decisions above, as written before the field table existed. */
+const GOLDEN = [
+  ['{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
+    '"requestTime":"2026-11-25T09:59:59.999Z","decisionId":"id-1","requestId":"req-1","agent":"ambient-scribe",',
+    '"principal":"spiffe://cluster.local/ns/scribe/sa/ambient-scribe","clinician":"Practitioner/dr-a",',
+    '"authSource":"jwks","method":"POST","host":"fhir.hospital.internal","interaction":"transaction",',
+    '"resourceType":"Bundle","resourceId":"b1","operation":"$x","compartment":"Patient/p-1","patients":["p-1","p-2"],',
+    '"patientsUnresolved":["body-incomplete"],"entries":[{"interaction":"create","resourceType":"Observation","id":"",',
+    '"patients":["p-1"]},{"interaction":"read","resourceType":"Patient","id":"p-2","patients":[]}],"invalidReason":"",',
+    '"decision":"allow","reason":"rule-allow","rule":"r1","mode":"enforce","status":200,"policyVersion":"sha256:abc",',
+    '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
+    '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
+    '"exception":"eks-pod-identity"}'].join(''),
+  ['{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
+    '"requestTime":"2026-11-25T10:00:00.123Z","decisionId":"id-2","requestId":"","agent":"","principal":"",',
+    '"clinician":"","authSource":"none","method":"","host":"","interaction":"","resourceType":"","resourceId":"",',
+    '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
+    '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
+    '"latencyUs":0,"breakGlass":"","egress":null,"exception":""}'].join(''),
+];
 
 describe('decision audit line', () => {
   test.each(cases.map((c) => [c.name, c] as const))('request-model case: %s', async (_n, c) => {
     for (const principal of principals) {
-      const r = await authorizer.authorize(checkInputFor({ principal, method: c.request.method, path: c.request.path, headers: c.request.headers, ...(c.request.body !== undefined ? { body: c.request.body } : {}) }));
+      const body = c.request.body !== undefined ? { body: c.request.body } : {};
+      const { method, path: p, headers } = c.request;
+      const input = checkInputFor({ principal, method, path: p, headers, ...body });
+      const r = await authorizer.authorize(input);
       same('0b7e3a5e-6f0a-4c8e-9d5e-2b8f0a1c3d4e', r.decision, r.attributes, 137, at);
     }
   });
 
   test('decisions with a lane, egress coverage, an exception, no attributes, and hostile strings', async () => {
-    const r = await authorizer.authorize(checkInputFor({ principal: principals[0] ?? '', method: 'GET', path: '/fhir/Patient/p-"1"\\\u0001é😀', headers: {} }));
+    const hostile = '/fhir/Patient/p-"1"\\\u0001é😀';
+    const input = checkInputFor({ principal: principals[0] ?? '', method: 'GET', path: hostile, headers: {} });
+    const r = await authorizer.authorize(input);
     const d: Decision = {
-      ...r.decision, agent: 'a"b', rule: 'break-glass:code-blue', reason: DECISION_REASONS.breakGlass, exception: 'eks-pod-identity',
-      lane: { class: 'code-blue', purposeOfUse: 'BTG', activatedAt: at.toISOString(), expiresAt: at.toISOString(), overrode: { rule: 'x', reason: DECISION_REASONS.ruleDeny } },
-      egress: { host: 'api.example.com', port: 443, covered: false, reason: 'agreement-expired', vendor: 'V "q"', agreementId: 'BAA-1', registryVersion: 'sha256:1' },
+      ...r.decision, agent: 'a"b', rule: 'break-glass:code-blue', reason: DECISION_REASONS.breakGlass,
+      exception: 'eks-pod-identity',
+      lane: {
+        class: 'code-blue', purposeOfUse: 'BTG', activatedAt: at.toISOString(), expiresAt: at.toISOString(),
+        overrode: { rule: 'x', reason: DECISION_REASONS.ruleDeny },
+      },
+      egress: {
+        host: 'api.example.com', port: 443, covered: false, reason: 'agreement-expired', vendor: 'V "q"',
+        agreementId: 'BAA-1', registryVersion: 'sha256:1',
+      },
     };
     same('id-\u2028', d, r.attributes, Number.NaN, at);
     same('x', { ...d, outcome: 'deny', verdict: 'deny', status: 451, mode: 'audit' }, undefined, 0, at);
     same('x', { ...d, outcome: 'allow', verdict: 'deny', mode: 'audit' }, r.attributes, 12, new Date(at.getTime() + 1));
+  });
+
+  test('the format is unchanged: golden lines', () => {
+    expect(decisionLine('id-1', laneAllow, bundle, 137, at)).toBe(GOLDEN[0]);
+    expect(decisionLine('id-2', bareDeny, undefined, 0, at)).toBe(GOLDEN[1]);
+    same('id-1', laneAllow, bundle, 137, at);
+    same('id-2', bareDeny, undefined, 0, at);
+  });
+
+  test('a time that is not a valid date fails on the Check path (RangeError), as toISOString would', () => {
+    expect(() => decisionRow('x', bareDeny, undefined, 0, Number.NaN)).toThrow(RangeError);
+    expect(() => decisionRow('x', bareDeny, undefined, 0, 8.64e15 + 1)).toThrow(RangeError);
+    const badNow = { ...bundle, now: new Date(Number.NaN) };
+    expect(() => decisionRow('x', bareDeny, badNow, 0, at.getTime())).toThrow(RangeError);
+    expect(() => decisionLine('x', bareDeny, undefined, 0, new Date(Number.NaN))).toThrow(RangeError);
+  });
+
+  test('one formatter keeps the two time caches apart', () => {
+    const format = createDecisionRowFormatter();
+    for (const ms of [at.getTime(), at.getTime(), at.getTime() + 5]) {
+      const row = decisionRow('x', laneAllow, bundle, 1, ms);
+      expect(format(row)).toBe(JSON.stringify(rowToRecord(row)));
+    }
+  });
+});
+
+describe('the field table', () => {
+  const format = createDecisionRowFormatter();
+  const allowRow = decisionRow('id-1', laneAllow, bundle, 137, at.getTime());
+  const denyRow = decisionRow('id-2', bareDeny, undefined, 0, at.getTime());
+  const allowLine = format(allowRow);
+  const denyLine = format(denyRow);
+  const samples = [{ row: allowRow, line: allowLine }, { row: denyRow, line: denyLine }];
+
+  test('every field appears in the formatted line, in table order, nested objects included', () => {
+    for (const { line } of samples) {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      expect(Object.keys(parsed)).toEqual(DECISION_FIELDS.map((f) => f.name));
+      for (const f of DECISION_FIELDS) {
+        const sub = f.kind.fields?.map((s) => s.name);
+        const v = parsed[f.name];
+        if (sub === undefined || v === null) continue;
+        for (const o of Array.isArray(v) ? v : [v]) expect(Object.keys(o as object)).toEqual(sub);
+      }
+    }
+    expect(allowLine).toContain('"entries":[{"interaction"');
+    expect(allowLine).toContain('"egress":{"host"');
+  });
+
+  test('the row has one value per non-literal field, and literal fields are written as their value', () => {
+    const literals = DECISION_FIELDS.filter((f) => f.kind.id === 'literal');
+    for (const { row, line } of samples) {
+      expect(row).toHaveLength(DECISION_FIELDS.length - literals.length);
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      for (const f of literals) expect(parsed[f.name]).toBe(f.kind.value);
+    }
+  });
+
+  test('every field has a one-line meaning', () => {
+    for (const f of DECISION_FIELDS) {
+      expect(f.meaning).toMatch(/\S/);
+      expect(f.meaning).not.toContain('\n');
+    }
+  });
+
+  test('the reader schema accepts every formatted line and gives back the record object', () => {
+    for (const { row, line } of samples) {
+      const r = DecisionAuditRecordSchema.safeParse(JSON.parse(line));
+      expect(r.success).toBe(true);
+      expect(r.data).toEqual(rowToRecord(row));
+    }
+  });
+
+  test.each(DECISION_FIELDS.map((f) => [f.name] as const))('the reader schema rejects a line without %s', (name) => {
+    for (const { line } of samples) {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      delete o[name];
+      expect(DecisionAuditRecordSchema.safeParse(o).success).toBe(false);
+    }
+  });
+
+  test.each(DECISION_FIELDS.filter((f) => f.kind.id !== 'literal').map((f, i) => [f.name, i] as const))(
+    'the row schema rejects a row with a wrong %s', (_name, i) => {
+      const row: unknown[] = structuredClone(allowRow);
+      row[i] = { wrong: true };
+      expect(DecisionRowSchema.safeParse(row).success).toBe(false);
+      expect(DecisionRowSchema.safeParse(row.slice(0, i)).success).toBe(false);
+    });
+
+  test('the report reader yields decision records (validated) and other records, and skips non-records', async () => {
+    const missing = JSON.parse(allowLine) as Record<string, unknown>;
+    delete missing['patients'];
+    const attestation = { format: 'phiguard.audit/v1', type: 'break-glass-attestation', time: at.toISOString() };
+    const t = tempDir();
+    try {
+      const file = t.write('audit.jsonl', [
+        allowLine, JSON.stringify(missing), '{"format":"phiguard.audit/v1","type":"deci', JSON.stringify(attestation),
+        '[1]', denyLine,
+      ].join('\n'));
+      const got = [];
+      for await (const r of auditRecords([file], [])) got.push(r);
+      expect(got).toEqual([
+        { kind: 'decision', record: rowToRecord(allowRow) },
+        { kind: 'other', record: attestation },
+        { kind: 'decision', record: rowToRecord(denyRow) },
+      ]);
+    } finally {
+      t.remove();
+    }
   });
 });

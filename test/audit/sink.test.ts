@@ -7,9 +7,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, decisionRecord, loadPolicyDir } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
-import { createAuditSink, createThreadedAuditSink, decisionRow, type AuditSink } from '../../authz/audit/index.js';
+import { createAuditSink, createThreadedAuditSink, decisionRecord, decisionRow, type AuditSink } from '../../authz/audit/index.js';
 import type { AuditSinkOptions } from '../../authz/audit/sink.js';
 import { tempDir } from '../helpers/temp.js';
 
