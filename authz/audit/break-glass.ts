@@ -3,8 +3,7 @@
  * as a FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns (BALP) shape, purposeOfEvent BTG or ETREAT, for the
  * EHR's audit repository.
  */
-import type { RequestAttributesModel } from '../model/attributes.js';
-import type { Decision, LaneUse } from '../model/decision.js';
+import type { Decision, LaneUse, RequestAttributesModel } from '../model/index.js';
 import { AUDIT_FORMAT } from './record.js';
 
 export interface BreakGlassAttestation {

@@ -2,8 +2,6 @@
  * The decision value. A deny is a value, not an exception.
  */
 
-import type { EgressDecisionInfo, Injection } from '../egress/index.js';
-
 /** Why a decision came out the way it did. Closed set; stable strings (they appear in audit records and metrics). */
 export const DECISION_REASONS = {
   ruleAllow: 'rule-allow',
@@ -107,4 +105,22 @@ export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message
 export function decisionLabel(d: Pick<Decision, 'outcome' | 'mode'>): 'allow' | 'deny' | 'audit-deny' {
   if (d.outcome === 'deny') return 'deny';
   return d.mode === 'audit' ? 'audit-deny' : 'allow';
+}
+
+/** An outside request's BAA coverage at the moment of contact, as the decision and its audit record carry it. */
+export interface EgressDecisionInfo {
+  host: string;
+  port: number;
+  covered: boolean;
+  /** `active-agreement`, or why not: the registry's coverage reasons (`no-agreement`, `expired`, ...) or `no-baa-registry`. */
+  reason: string;
+  vendor: string;
+  agreementId: string;
+  registryVersion: string;
+}
+
+/** Credential injection for the upstream request (ext_authz OkHttpResponse headers). Never logged or audited. */
+export interface Injection {
+  set: Array<{ key: string; value: string }>;
+  remove: string[];
 }

@@ -1,7 +1,6 @@
 /** `phiguard report accounting|breakglass|aibom|baa-violations` over audit JSON lines. */
 import { Command, Option } from 'commander';
-import { accounting, aibom, baaViolations, breakglass, formatRows, type Period } from '../report/reports.js';
-import { parseTime } from '../report/read-audit.js';
+import { accounting, aibom, baaViolations, breakglass, formatRows, parseTime, type Period } from '../report/index.js';
 import { PhiguardError } from '../../authz/model/index.js';
 
 const format = (): Option =>

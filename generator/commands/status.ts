@@ -1,7 +1,7 @@
 /** `phiguard status` (containment states) and `phiguard contain lift AGENT`. */
 import { Command, Option } from 'commander';
 import { createContainmentStore } from '../../authz/containment/index.js';
-import { formatRows } from '../report/reports.js';
+import { formatRows } from '../report/index.js';
 
 export function statusCommand(): Command {
   return new Command('status')

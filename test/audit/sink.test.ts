@@ -7,16 +7,16 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { ClaimsConfigSchema, createAuthorizer, createClaimsResolver, loadPolicyDir } from '../../authz/index.js';
+import { ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, readPolicyDir } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
 import { createAuditSink, createThreadedAuditSink, decisionRecord, decisionRow, type AuditSink } from '../../authz/audit/index.js';
 import type { AuditSinkOptions } from '../../authz/audit/sink.js';
 import { tempDir } from '../helpers/temp.js';
 
-const loaded = loadPolicyDir('examples/policies');
+const loaded = readPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('example policies did not load');
-const set = loaded.set;
-const authorizer = createAuthorizer({ policies: { current: () => set }, claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+const set = loaded.value.set;
+const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
 const scribe = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const requests = [
   { method: 'GET', path: '/fhir/Encounter?patient=p-1001' },
