@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DECISION_REASONS, type DecisionReason } from '../model/index.js';
 
 export const CONTAINMENT_ACTIONS = ['soft-quarantine', 'pause', 'stop', 'alert'] as const;
 export type ContainmentAction = (typeof CONTAINMENT_ACTIONS)[number];
@@ -37,15 +38,18 @@ export const ContainmentStateSchema = z
   .strict();
 export type ContainmentState = z.infer<typeof ContainmentStateSchema>;
 
-/** Which deny reasons are which trigger. */
-export function triggerOf(reason: string): ContainmentTrigger | undefined {
-  switch (reason) {
-    case 'baa-not-covered': return 'baa-violation';
-    case 'protected-endpoint': return 'protected-endpoint';
-    case 'rate-limited': return 'rate-limit';
-    case 'rule-deny': case 'no-rule-matched': return 'outside-envelope';
-    default: return undefined;
-  }
+/** Which deny reasons are which trigger; every other reason triggers nothing. */
+const TRIGGER_OF: Partial<Record<DecisionReason, ContainmentTrigger>> = {
+  [DECISION_REASONS.baaNotCovered]: 'baa-violation',
+  [DECISION_REASONS.protectedEndpoint]: 'protected-endpoint',
+  [DECISION_REASONS.rateLimited]: 'rate-limit',
+  [DECISION_REASONS.ruleDeny]: 'outside-envelope',
+  [DECISION_REASONS.noRuleMatched]: 'outside-envelope',
+};
+
+/** The containment trigger a deny reason is, if any. */
+export function triggerOf(reason: DecisionReason): ContainmentTrigger | undefined {
+  return TRIGGER_OF[reason];
 }
 
 export const hashPatient = (salt: string, id: string): string => createHash('sha256').update(`${salt}\u0000${id}`).digest('hex').slice(0, 32);

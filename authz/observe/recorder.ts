@@ -6,8 +6,7 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RequestAttributesModel } from '../model/index.js';
-import type { Decision } from '../model/index.js';
+import { DECISION_REASONS, type Decision, type RequestAttributesModel } from '../model/index.js';
 import { ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
 import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
 import { hllAdd, hllEncode, hllNew } from './hll.js';
@@ -178,7 +177,7 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
     if (now > acc.end) acc.end = now;
     acc.requests++;
     const lane = decision.lane;
-    if (lane && decision.reason === 'break-glass') acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
+    if (lane && decision.reason === DECISION_REASONS.breakGlass) acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
     const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
     observeFhir(acc, attrs.fhir, now);

@@ -6,7 +6,7 @@
  * - aibom: per agent, every outside endpoint contacted, with BAA status at first contact and traffic counts;
  * - baaViolations: every outside request denied for a missing or lapsed BAA.
  */
-import type { DecisionAuditRecord } from '../../authz/model/index.js';
+import { DECISION_REASONS, type DecisionAuditRecord } from '../../authz/index.js';
 import { auditRecords, type AuditRow } from './read-audit.js';
 
 export interface Period {
@@ -88,7 +88,7 @@ export async function aibom(files: readonly string[]): Promise<AuditRow[]> {
 export async function baaViolations(files: readonly string[], period: Period): Promise<AuditRow[]> {
   const rows: AuditRow[] = [];
   for await (const { kind, record: d } of auditRecords(files, ['"reason":"baa-not-covered"'])) {
-    if (kind !== 'decision' || d.reason !== 'baa-not-covered' || !inPeriod(d.requestTime, period)) continue;
+    if (kind !== 'decision' || d.reason !== DECISION_REASONS.baaNotCovered || !inPeriod(d.requestTime, period)) continue;
     const e = d.egress;
     rows.push({
       time: d.time, agent: d.agent, endpoint: `${str(e?.host)}:${str(e?.port)}`, baaStatus: e?.reason,
