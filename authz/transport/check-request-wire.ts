@@ -181,21 +181,6 @@ function list(r: Reader, to: number, depth: number): unknown[] {
   return out;
 }
 
-/**
- * A map field whose entries are messages (map entry: key = 1, value = 2), as field 1 of the message ending at `to`.
- * An entry without a value gets `absent()`.
- */
-/**
- * Reads the fields of the message ending at `to`: `read` consumes each field it knows and returns true; every other
- * field is skipped by its wire type.
- */
-function eachField(r: Reader, to: number, read: (field: number, wireType: number) => boolean): void {
-  while (r.pos < to) {
-    const tag = r.varint();
-    if (!read(tag >>> 3, tag & 7)) r.skip(tag & 7, to);
-  }
-}
-
 /** A string field (wire type 2). */
 function stringField(r: Reader, wireType: number, to: number): string {
   expectWire(wireType, 2);
@@ -208,26 +193,43 @@ function messageField(r: Reader, wireType: number, to: number): number {
   return r.delimited(to);
 }
 
-/** Each occurrence of repeated message field 1 of the message ending at `to`: `read` gets the end of its bytes. */
-function eachMessage(r: Reader, to: number, read: (end: number) => void): void {
-  eachField(r, to, (f, wt) => {
-    if (f === 1) read(messageField(r, wt, to));
-    return f === 1;
-  });
+/**
+ * The next occurrence of repeated message field 1 in the message ending at `to`, skipping every other field: the
+ * end offset of its bytes, or -1 when the message has no more. (A loop over it allocates nothing per field.)
+ */
+function nextFieldOne(r: Reader, to: number): number {
+  while (r.pos < to) {
+    const tag = r.varint();
+    if (tag >>> 3 === 1) return messageField(r, tag & 7, to);
+    r.skip(tag & 7, to);
+  }
+  return -1;
 }
 
+/**
+ * A map field whose entries are messages (map entry: key = 1, value = 2), as field 1 of the message ending at `to`.
+ * An entry without a value gets `absent()`.
+ */
 function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: number) => V): Record<string, V> {
   const out: Record<string, V> = {};
-  eachMessage(r, to, (entryEnd) => {
+  for (let entryEnd = nextFieldOne(r, to); entryEnd !== -1; entryEnd = nextFieldOne(r, to)) {
     let key = '';
     let v: V | undefined;
-    eachField(r, entryEnd, (f, wt) => {
-      if (f === 1) key = stringField(r, wt, entryEnd);
-      else if (f === 2) v = read(messageField(r, wt, entryEnd));
-      return f === 1 || f === 2;
-    });
+    while (r.pos < entryEnd) {
+      const tag = r.varint();
+      switch (tag >>> 3) {
+        case 1:
+          key = stringField(r, tag & 7, entryEnd);
+          break;
+        case 2:
+          v = read(messageField(r, tag & 7, entryEnd));
+          break;
+        default:
+          r.skip(tag & 7, entryEnd);
+      }
+    }
     out[key] = v ?? absent();
-  });
+  }
   return out;
 }
 
@@ -247,14 +249,16 @@ function socketAddress(r: Reader, to: number): { address?: string; port_value?: 
   const out: { address?: string; port_value?: number } = {};
   let address = '';
   let port: number | undefined;
-  eachField(r, to, (f, wt) => {
-    if (f === 2) address = stringField(r, wt, to);
-    else if (f === 3) {
+  while (r.pos < to) {
+    const tag = r.varint();
+    const wt = tag & 7;
+    if (tag >>> 3 === 2) address = stringField(r, wt, to);
+    else if (tag >>> 3 !== 3) r.skip(wt, to);
+    else {
       expectWire(wt, 0);
       port = r.varint() % 4294967296;
     }
-    return f === 2 || f === 3;
-  });
+  }
   if (address !== '') out.address = address;
   if (port !== undefined) out.port_value = port;
   return out;
@@ -264,18 +268,19 @@ function socketAddress(r: Reader, to: number): { address?: string; port_value?: 
 function peer(r: Reader, to: number): Peer {
   let principal = '';
   let socket: { address?: string; port_value?: number } | undefined;
-  eachField(r, to, (f, wt) => {
-    if (f === 4) principal = stringField(r, wt, to);
-    else if (f === 1) {
-      const addrEnd = messageField(r, wt, to);
+  while (r.pos < to) {
+    const tag = r.varint();
+    const f = tag >>> 3;
+    if (f === 4) {
+      principal = stringField(r, tag & 7, to);
+    } else if (f === 1) {
+      const addrEnd = messageField(r, tag & 7, to);
       socket = undefined;
-      eachField(r, addrEnd, (af, awt) => {
-        if (af === 1) socket = socketAddress(r, messageField(r, awt, addrEnd));
-        return af === 1;
-      });
+      for (let end = nextFieldOne(r, addrEnd); end !== -1; end = nextFieldOne(r, addrEnd)) socket = socketAddress(r, end);
+    } else {
+      r.skip(tag & 7, to);
     }
-    return f === 4 || f === 1;
-  });
+  }
   const out: Peer = {};
   if (principal !== '') out.principal = principal;
   if (socket) out.address = { socket_address: socket };
@@ -284,15 +289,15 @@ function peer(r: Reader, to: number): Peer {
 
 /** HeaderMap (repeated HeaderValue headers = 1; HeaderValue: key = 1, value = 2, raw_value = 3). */
 function headerMap(r: Reader, to: number, out: Record<string, string>): void {
-  eachMessage(r, to, (end) => {
+  for (let end = nextFieldOne(r, to); end !== -1; end = nextFieldOne(r, to)) {
     stringFields(r, end, 3);
     const [key = '', val = '', raw = ''] = fields;
     const k = key.toLowerCase();
-    if (k === '') return;
+    if (k === '') continue;
     const v = val !== '' ? val : raw;
     const prev = out[k];
     out[k] = prev !== undefined ? `${prev},${v}` : v;
-  });
+  }
 }
 
 /** AttributeContext.HttpRequest. */
