@@ -1,5 +1,5 @@
 /**
- * The churn pattern of id-table.ts, run by test/id-table.test.ts in a child process with `--expose-gc
+ * The churn pattern of id-table.ts, run by test/transport/id-table.test.ts in a child process with `--expose-gc
  * --trace-gc-nvp`: a long-lived table with ~50 live entries, ids only growing, ~200 inserts and deletes per
  * event-loop turn, each value holding ~4 KB of young objects. One forced mark-compact part-way in plays the part of
  * the mark-compact that, in a server, promotes the table's current backing store. Usage: map-chain.ts map|id-table
