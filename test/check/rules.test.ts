@@ -8,7 +8,7 @@ import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { parseManifestText, readManifests, runCheck, RULES, type CheckOptions } from '../../generator/check/index.js';
 import { loadCrdValidator, type CrdValidator } from '../../generator/cilium/index.js';
-import { sharedDir } from '../helpers/shared.js';
+import { sharedDir, testWhenShared } from '../helpers/shared.js';
 import { cli } from '../helpers/cli.js';
 
 const scribeCnp = readFileSync('cilium/generated/scribe.phiguard-ambient-scribe.yaml', 'utf8');
@@ -44,6 +44,8 @@ spec: { action: CUSTOM, provider: { name: ${name} }, rules: [{}] }
 const envoy = readFileSync('envoy/envoy.yaml', 'utf8');
 
 const dir = sharedDir('cilium');
+/** Tests that need the Cilium CRD schemas from ../shared/cilium: skipped (and reported skipped) without them. */
+const withCrd = testWhenShared(dir, 'phiguard check: CIL010/CIL011 fixtures, the upstream Cilium corpus, the example cluster against the CRD schemas');
 const validators: Record<string, CrdValidator> = dir
   ? { CiliumNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumnetworkpolicies.crd.yaml')), CiliumClusterwideNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')) }
   : {};
@@ -89,12 +91,14 @@ describe('phiguard check rules', () => {
     expect(cases.map((c) => c.rule).sort()).toEqual(RULES.map((r) => r.id).sort());
   });
 
-  test.each(cases.map((c) => [c.rule, c] as const))('%s: the passing fixture passes and the failing one fails', (_id, c) => {
-    if (c.needsCrd && !dir) return;
+  const passesAndFails = (_id: string, c: Case): void => {
     const passOptions = c.rule.startsWith('PHG') ? { ...c.options, ...(c.rule === 'PHG003' ? {} : { policiesDir: undefined, baaFile: undefined }) } : c.options;
     expect(ids(c.pass, Object.fromEntries(Object.entries(passOptions ?? {}).filter(([, v]) => v !== undefined)))).not.toContain(c.rule);
     expect(ids(c.fail, c.options)).toContain(c.rule);
-  });
+  };
+  const rows = (needsCrd: boolean) => cases.filter((c) => (c.needsCrd ?? false) === needsCrd).map((c) => [c.rule, c] as const);
+  test.each(rows(false))('%s: the passing fixture passes and the failing one fails', passesAndFails);
+  withCrd.each(rows(true))('%s: the passing fixture passes and the failing one fails (Cilium CRD schema)', passesAndFails);
 
   test('findings carry the line of the offending field', () => {
     const text = envoy.replace('failure_mode_allow: false', 'failure_mode_allow: true');
@@ -103,7 +107,7 @@ describe('phiguard check rules', () => {
     expect(f?.line).toBe(text.split('\n').findIndex((l) => l.includes('failure_mode_allow: true')) + 1);
   });
 
-  (dir ? test : test.skip)('the upstream Cilium corpus is accepted (no CIL010-CIL012 findings)', () => {
+  withCrd('the upstream Cilium corpus is accepted (no CIL010-CIL012 findings)', () => {
     const { docs, problems } = readManifests([path.join(dir ?? '', 'examples-upstream')]);
     expect(problems).toEqual([]);
     expect(docs.length).toBeGreaterThanOrEqual(20);
@@ -113,12 +117,15 @@ describe('phiguard check rules', () => {
 
 describe('phiguard check through the CLI', () => {
   const crdArgs = dir ? ['--cilium-crd', path.join(dir, 'ciliumnetworkpolicies.crd.yaml'), '--cilium-crd', path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')] : [];
-  const all = ['examples/manifests', 'cilium/generated', 'envoy', '--baa', 'examples/baa/registry.yaml', '--policies', 'examples/policies', '--at', '2026-11-25T00:00:00Z', ...crdArgs];
-
-  test('the example cluster (agents, generated Cilium, Envoy, Istio, RBAC) is clean: exit 0', async () => {
-    const r = await cli(['check', ...all]);
+  const all = ['examples/manifests', 'cilium/generated', 'envoy', '--baa', 'examples/baa/registry.yaml', '--policies', 'examples/policies', '--at', '2026-11-25T00:00:00Z'];
+  const clean = async (args: readonly string[]) => {
+    const r = await cli(['check', ...all, ...args]);
     expect([r.code, r.out.trim().split('\n').pop()]).toEqual([0, 'no findings']);
-  });
+  };
+
+  test('the example cluster (agents, generated Cilium, Envoy, Istio, RBAC) is clean without CRD schemas: exit 0', () => clean([]));
+
+  withCrd('the example cluster is clean against the Cilium CRD schemas (--cilium-crd): exit 0', () => clean(crdArgs));
 
   test('a broken cluster fails with file:line findings, JSON and SARIF 2.1.0', async () => {
     const { tempDir } = await import('../helpers/temp.js');

@@ -1,27 +1,47 @@
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { ServerConfigSchema, startAuthzServer, startThreadedAuthzServer, createLogger, type AuthzServer, type AuthzService, type ServerConfig, type ThreadedStartOptions } from '../../authz/index.js';
 import { tempDir } from './temp.js';
 
-export interface TestServer {
-  server: AuthzServer;
+/** What a test needs of a started service, whichever its topology (one thread, or with its decision thread). */
+export interface ServiceUnderTest {
+  /** Where it listens, and its drain-and-flush close. */
+  service: AuthzService;
   addr: string;
   policiesDir: string;
   auditFile: string;
   dir: string;
   auditRecords(): Array<Record<string, unknown>>;
   metrics(): Promise<string>;
+  readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** Closes the service (unless already closed) and removes its temp directory. */
   stop(): Promise<void>;
 }
 
-/** A temp directory with a copy of examples/policies (or only the given files) and a config on ephemeral ports. */
+/** The service in one thread (`--decisions inline`), with its parts in reach. */
+export interface TestServer extends ServiceUnderTest {
+  server: AuthzServer;
+}
+
+/** The service with its decision thread (`--decisions thread`), as `phiguard serve` runs it by default. */
+export interface ThreadedTestServer extends ServiceUnderTest {
+  /** The decision thread (to test its failure path). */
+  thread(): Worker;
+}
+
+/**
+ * A temp directory with the policies (a copy of examples/policies, or only the given files) and a config on
+ * ephemeral ports.
+ */
 function prepare(overrides: Partial<ServerConfig>, policyFiles?: Record<string, string>): { t: ReturnType<typeof tempDir>; policiesDir: string; auditFile: string; config: ServerConfig } {
   const t = tempDir();
   const policiesDir = path.join(t.dir, 'policies');
   if (policyFiles) {
-    cpSync('examples/policies', policiesDir, { recursive: true, filter: () => false });
-    tempDirWrite(policiesDir, policyFiles);
+    mkdirSync(policiesDir);
+    for (const [name, text] of Object.entries(policyFiles)) writeFileSync(path.join(policiesDir, name), text);
   } else {
     cpSync('examples/policies', policiesDir, { recursive: true });
   }
@@ -30,15 +50,20 @@ function prepare(overrides: Partial<ServerConfig>, policyFiles?: Record<string, 
   return { t, policiesDir, auditFile, config };
 }
 
-/** What a test needs of a started service, whichever its form. */
-function handles(service: AuthzService, t: ReturnType<typeof tempDir>, auditFile: string): Pick<TestServer, 'addr' | 'auditFile' | 'dir' | 'auditRecords' | 'metrics' | 'stop'> {
+function handles(service: AuthzService, t: ReturnType<typeof tempDir>, policiesDir: string, auditFile: string): ServiceUnderTest {
   let stopped = false;
   return {
+    service,
     addr: `127.0.0.1:${service.grpcPort}`,
+    policiesDir,
     auditFile,
     dir: t.dir,
     auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
     metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
+    readyz: async () => {
+      const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    },
     stop: async () => {
       if (!stopped) await service.close();
       stopped = true;
@@ -47,18 +72,44 @@ function handles(service: AuthzService, t: ReturnType<typeof tempDir>, auditFile
   };
 }
 
-/** Starts the real service on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
+/** Starts the real service in this thread on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, policyFiles?: Record<string, string>): Promise<TestServer> {
   const { t, policiesDir, auditFile, config } = prepare(overrides, policyFiles);
-  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false });
-  return { server, policiesDir, ...handles(server, t, auditFile) };
+  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false }).catch((e: unknown) => {
+    t.remove();
+    throw e;
+  });
+  return { server, ...handles(server, t, policiesDir, auditFile) };
 }
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-function tempDirWrite(dir: string, files: Record<string, string>): void {
-  mkdirSync(dir, { recursive: true });
-  for (const [k, v] of Object.entries(files)) writeFileSync(path.join(dir, k), v);
+/** Starts the real service with its decision thread, like startTestServer otherwise. */
+export async function startThreadedTestServer(overrides: Partial<ServerConfig> = {}, options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {}, policyFiles?: Record<string, string>): Promise<ThreadedTestServer> {
+  const { t, policiesDir, auditFile, config } = prepare(overrides, policyFiles);
+  let worker: Worker | undefined;
+  const service = await startThreadedAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false, onThread: (w) => { worker = w; }, ...options }).catch((e: unknown) => {
+    t.remove();
+    throw e;
+  });
+  return {
+    ...handles(service, t, policiesDir, auditFile),
+    thread: () => {
+      if (worker === undefined) throw new Error('no decision thread');
+      return worker;
+    },
+  };
 }
+
+/** Starts the service in one topology, with a copy of examples/policies (or only the given files). */
+export type StartTopology = (overrides?: Partial<ServerConfig>, policyFiles?: Record<string, string>) => Promise<ServiceUnderTest>;
+
+/**
+ * Both topologies the service runs in, for `describe.each` / `test.each`: `inline` (`--decisions inline`, one thread)
+ * and `thread` (`--decisions thread`, the default of `phiguard serve`: decisions on the decision thread).
+ */
+export const TOPOLOGIES: ReadonlyArray<readonly [name: 'inline' | 'thread', start: StartTopology]> = [
+  ['inline', (overrides, policyFiles) => startTestServer(overrides, policyFiles)],
+  ['thread', (overrides, policyFiles) => startThreadedTestServer(overrides, {}, policyFiles)],
+];
 
 /** Example requests of four different outcomes, for tests that mix many checks on one connection. */
 export const MIXED_CHECKS = [
@@ -73,34 +124,36 @@ export function exampleRequest(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join('examples/requests', name), 'utf8')) as Record<string, unknown>;
 }
 
-/** The service with its decision thread (`--decisions thread`), as `phiguard serve` runs it by default. */
-export interface ThreadedTestServer {
-  service: AuthzService;
-  addr: string;
-  auditFile: string;
-  dir: string;
-  /** The decision thread (to test its failure path). */
-  thread(): Worker;
-  auditRecords(): Array<Record<string, unknown>>;
-  metrics(): Promise<string>;
-  readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
-  stop(): Promise<void>;
-}
-
-export async function startThreadedTestServer(overrides: Partial<ServerConfig> = {}, options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {}): Promise<ThreadedTestServer> {
-  const { t, auditFile, config } = prepare(overrides);
-  let worker: Worker | undefined;
-  const service = await startThreadedAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false, onThread: (w) => { worker = w; }, ...options });
+/**
+ * A JWKS URL on loopback that holds every answer until release(). Until then a check whose bearer token the service
+ * verifies for the first time is truly pending inside the service (its decision waits for the keys). `requested`
+ * resolves when the service first asks for the keys.
+ */
+export async function heldJwks(jwks: string): Promise<{ uri: string; requested: Promise<void>; release(): void; close(): Promise<void> }> {
+  const held: http.ServerResponse[] = [];
+  let released = false;
+  let requestedNow: () => void = () => undefined;
+  const requested = new Promise<void>((resolve) => { requestedNow = resolve; });
+  const answer = (res: http.ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(jwks);
+  };
+  const idp = http.createServer((_req, res) => {
+    requestedNow();
+    if (released) answer(res);
+    else held.push(res);
+  });
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', () => resolve()));
   return {
-    service,
-    ...handles(service, t, auditFile),
-    thread: () => {
-      if (worker === undefined) throw new Error('no decision thread');
-      return worker;
+    uri: `http://127.0.0.1:${(idp.address() as AddressInfo).port}/.well-known/jwks.json`,
+    requested,
+    release: () => {
+      released = true;
+      for (const res of held.splice(0)) answer(res);
     },
-    readyz: async () => {
-      const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
-      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-    },
+    close: () => new Promise<void>((resolve) => {
+      idp.closeAllConnections();
+      idp.close(() => resolve());
+    }),
   };
 }

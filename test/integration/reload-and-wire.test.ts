@@ -1,6 +1,7 @@
 /**
  * Hot reload (atomic swap; a bad set keeps the last good one, loudly), the HTTP/2 windows Envoy's traffic shape
- * needs, and the wire protocol spoken without grpc-js: raw HTTP/2 + gRPC framing + protobufjs encoding.
+ * needs, and the wire protocol spoken without grpc-js: raw HTTP/2 + gRPC framing + protobufjs encoding. Both run in
+ * both topologies (TOPOLOGIES: `inline`, one thread; `thread`, decisions and policy reload on the decision thread).
  */
 import http2 from 'node:http2';
 import { writeFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { TOPOLOGIES, type ServiceUnderTest } from '../helpers/server.js';
 import { policyYaml } from '../helpers/temp.js';
 import { eventually } from '../helpers/cli.js';
 
@@ -16,11 +17,12 @@ const principal = 'spiffe://cluster.local/ns/lab/sa/lab';
 const read = { attributes: { source: { principal }, request: { http: { method: 'GET', path: '/fhir/Patient/p-1', headers: {} } } } };
 const statusOf = async (c: CheckClient) => ((await c.check(read))['status'] as { code: number }).code;
 
-describe('policy hot reload', () => {
-  let s: TestServer;
+describe.each(TOPOLOGIES)('policy hot reload (%s)', (_topology, start) => {
+  let s: ServiceUnderTest;
   let client: CheckClient;
+  const policyVersion = async () => (await s.readyz()).body['policyVersion'];
   beforeAll(async () => {
-    s = await startTestServer({}, { 'lab.yaml': policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`) });
+    s = await start({}, { 'lab.yaml': policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`) });
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
@@ -30,20 +32,19 @@ describe('policy hot reload', () => {
 
   test('a valid change takes effect without restart; an invalid one is rejected and the last good set stays', async () => {
     expect(await statusOf(client)).toBe(0);
-    const v1 = s.server.policies.current().version;
+    const v1 = await policyVersion();
 
     writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: nothing\n      allow: "false"', `principal: ${principal}`));
     await eventually(async () => (await statusOf(client)) === 7);
-    const v2 = s.server.policies.current().version;
+    const v2 = await policyVersion();
     expect(v2).not.toBe(v1);
 
     writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: typo\n      allow: fhir.resourcetype == "Patient"', `principal: ${principal}`));
     await eventually(async () => /^phiguard_policy_stale 1$/m.test(await s.metrics()));
-    expect(s.server.policies.current().version).toBe(v2);
+    expect(await policyVersion()).toBe(v2);
     expect(await statusOf(client)).toBe(7); // still the last good set, never open
     expect(await s.metrics()).toMatch(/^phiguard_policy_reloads_total\{result="failure"\} [1-9]/m);
-    const ready = (await (await fetch(`http://127.0.0.1:${s.server.metricsPort}/readyz`)).json()) as Record<string, unknown>;
-    expect(ready).toMatchObject({ ready: true, policyStale: true, policyVersion: v2 });
+    expect((await s.readyz()).body).toMatchObject({ ready: true, policyStale: true, policyVersion: v2 });
 
     writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`));
     await eventually(async () => (await statusOf(client)) === 0);
@@ -51,10 +52,10 @@ describe('policy hot reload', () => {
   });
 });
 
-describe('on the wire', () => {
-  let s: TestServer;
+describe.each(TOPOLOGIES)('on the wire (%s)', (_topology, start) => {
+  let s: ServiceUnderTest;
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await start();
   });
   afterAll(async () => {
     await s.stop();

@@ -74,10 +74,44 @@ describe('decide', () => {
       expect(r.decision.reason).toBe('unknown-agent');
     }
   });
+});
 
-  test('authorization headers never reach policy', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P, headers: { cookie: 'c' } });
-    expect(r.attributes.request.headers).not.toHaveProperty('cookie');
+describe('credential headers never reach policy', () => {
+  // A rule that would see any of them denies; a rule that reads one errors (no such key); other headers still reach policy.
+  const sees = policyYaml(
+    'scribe',
+    `    - name: sees-a-credential
+      deny: '["authorization", "proxy-authorization", "cookie"].exists(h, h in request.headers)'
+    - name: reads-authorization
+      allow: request.headers["authorization"] != ""
+    - name: reads-proxy-authorization
+      allow: request.headers["proxy-authorization"] != ""
+    - name: reads-cookie
+      allow: request.headers["cookie"] != ""
+    - name: other-headers-reach-policy
+      allow: request.headers["x-test"] == "1"`,
+  );
+  const b = authorizerFor(sees);
+  const SECRET = {
+    authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.secret-bearer',
+    'proxy-authorization': 'Basic c2VjcmV0LXByb3h5',
+    cookie: 'session=secret-cookie',
+  };
+  const withBigInt = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
+  test.each([
+    ['authorization', { authorization: SECRET.authorization }],
+    ['proxy-authorization', { 'proxy-authorization': SECRET['proxy-authorization'] }],
+    ['cookie', { cookie: SECRET.cookie }],
+    ['all three at once', SECRET],
+  ])('%s: absent from the attribute model CEL sees, and no rule can read it', async (_name, creds) => {
+    const r = await b.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P, headers: { ...creds, 'x-test': '1' } });
+    expect(r.attributes.request.headers).toEqual({ 'x-test': '1' });
+    for (const value of Object.values(creds)) expect(withBigInt(r.attributes)).not.toContain(value);
+    expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'other-headers-reach-policy' });
+    const result = (rule: string) => r.decision.trace.find((t) => t.rule === rule)?.result;
+    expect(result('sees-a-credential')).toBe(false);
+    for (const name of Object.keys(creds)) expect(result(`reads-${name}`)).toBe('error');
   });
 });
 
