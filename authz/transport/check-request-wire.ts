@@ -125,6 +125,22 @@ function mapEntry(r: Reader, end: number, out: Record<string, string>): void {
   out[fields[0] ?? ''] = fields[1] ?? '';
 }
 
+/**
+ * A `headers` map entry, into `out` under its lower-cased name. Field names are case-insensitive (RFC 9110 §5.1) and
+ * HTTP/2 sends them lower-case, as Envoy does; a caller that does not must not get a credential past the headers
+ * hidden from policy. Names that differ only in case are combined with a comma (RFC 9110 §5.3).
+ */
+function headerEntry(r: Reader, end: number, out: Record<string, string>): void {
+  stringFields(r, r.delimited(end), 2);
+  addHeader(out, fields[0] ?? '', fields[1] ?? '');
+}
+
+function addHeader(out: Record<string, string>, name: string, value: string): void {
+  const k = name.toLowerCase();
+  const prev = out[k];
+  out[k] = prev !== undefined ? `${prev},${value}` : value;
+}
+
 /** google.protobuf.Value -> JSON (null for an empty Value, as the reference mapping). */
 function value(r: Reader, to: number, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new WireError('too-deep');
@@ -292,11 +308,8 @@ function headerMap(r: Reader, to: number, out: Record<string, string>): void {
   for (let end = nextFieldOne(r, to); end !== -1; end = nextFieldOne(r, to)) {
     stringFields(r, end, 3);
     const [key = '', val = '', raw = ''] = fields;
-    const k = key.toLowerCase();
-    if (k === '') continue;
-    const v = val !== '' ? val : raw;
-    const prev = out[k];
-    out[k] = prev !== undefined ? `${prev},${v}` : v;
+    if (key === '') continue;
+    addHeader(out, key, val !== '' ? val : raw);
   }
 }
 
@@ -321,7 +334,7 @@ function httpRequest(r: Reader, to: number): Http {
     switch (tag >>> 3) {
       case 1: expectWire(wt, 2); id = r.string(to); break;
       case 2: expectWire(wt, 2); method = r.string(to); break;
-      case 3: expectWire(wt, 2); mapEntry(r, to, headers); hasHeaders = true; break;
+      case 3: expectWire(wt, 2); headerEntry(r, to, headers); hasHeaders = true; break;
       case 4: expectWire(wt, 2); path = r.string(to); break;
       case 5: expectWire(wt, 2); host = r.string(to); break;
       case 6: expectWire(wt, 2); scheme = r.string(to); break;

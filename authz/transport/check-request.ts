@@ -77,12 +77,23 @@ function allStrings(r: Rec): r is Record<string, string> {
   return true;
 }
 
+/** Header names lower-cased (RFC 9110 §5.1); names that differ only in case combined with a comma (§5.3). */
+function lowerCased(h: Record<string, string>): Record<string, string> {
+  if (Object.keys(h).every((k) => k === k.toLowerCase())) return h;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    const l = k.toLowerCase();
+    out[l] = out[l] !== undefined ? `${out[l]},${v}` : v;
+  }
+  return out;
+}
+
 function headersOf(http: Rec): Record<string, string> {
   const raw = rec(http['headers']);
   // The decoded map is a fresh object per request: use it as is rather than copying it.
-  if (raw && allStrings(raw) && Object.keys(raw).length > 0) return raw;
+  if (raw && allStrings(raw) && Object.keys(raw).length > 0) return lowerCased(raw);
   const h = stringMap(http['headers']);
-  if (h && Object.keys(h).length > 0) return h;
+  if (h && Object.keys(h).length > 0) return lowerCased(h);
   const list = rec(http['header_map'])?.['headers'];
   const out: Record<string, string> = {};
   if (!Array.isArray(list)) return h ?? out;

@@ -165,4 +165,33 @@ describe('CheckRequest wire decoder', () => {
     expect(decodeCheckRequest(nested(10)).ok).toBe(true);
     expect(decodeCheckRequest(nested(500)).ok).toBe(false);
   });
+
+  test.each([
+    ['headers', { Authorization: 'Bearer t', COOKIE: 'c=1', 'X-Foo': 'a', 'x-foo': 'b' }],
+    ['header_map', undefined],
+  ])('header names in %s are lower-cased, and names that differ only in case combined', (kind, headers) => {
+    const http =
+      kind === 'headers'
+        ? { method: 'GET', path: '/fhir/Patient/p-1', headers }
+        : {
+            method: 'GET',
+            path: '/fhir/Patient/p-1',
+            header_map: {
+              headers: [
+                { key: 'Authorization', value: 'Bearer t' },
+                { key: 'COOKIE', value: 'c=1' },
+                { key: 'X-Foo', value: 'a' },
+                { key: 'x-foo', value: 'b' },
+              ],
+            },
+          };
+    const bytes = encode({ attributes: { request: { http } } });
+    const ours = decodeCheckRequest(bytes);
+    expect(ours).toEqual(reference(bytes));
+    expect(ours.ok && ours.input.attributes.request?.http?.headers).toEqual({
+      authorization: 'Bearer t',
+      cookie: 'c=1',
+      'x-foo': 'a,b',
+    });
+  });
 });
