@@ -10,7 +10,9 @@ import { applyHttp2Windows, applyStreamTable } from '../authz/transport/index.js
 
 const port = Number(process.argv[2] ?? '0');
 const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());
-const v3 = (((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject)['v3'] as grpc.GrpcObject;
+const v3 = (((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject)[
+  'v3'
+] as grpc.GrpcObject;
 const service = (v3['Authorization'] as grpc.ServiceClientConstructor).service;
 let served = 0;
 const server = new grpc.Server();

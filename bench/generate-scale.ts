@@ -14,26 +14,82 @@ const ENDPOINTS = 100;
 const crdPath = process.env['BENCH_CILIUM_CRD'] ?? '../shared/cilium/ciliumnetworkpolicies.crd.yaml';
 const validator = existsSync(crdPath) ? loadCrdValidator(crdPath) : undefined;
 
-const registry = createBaaRegistry({
-  apiVersion: 'phiguard.io/v1alpha1', kind: 'BAARegistry', metadata: { name: 'scale' },
-  spec: { vendors: Array.from({ length: 200 }, (_, i) => ({ name: `v${i}`, agreementId: `BAA-${i}`, status: 'active' as const, effective: '2025-01-01', endpoints: [{ host: `api.vendor${i}.example`, ports: [443] }] })) },
-}, 'scale');
+const registry = createBaaRegistry(
+  {
+    apiVersion: 'phiguard.io/v1alpha1',
+    kind: 'BAARegistry',
+    metadata: { name: 'scale' },
+    spec: {
+      vendors: Array.from({ length: 200 }, (_, i) => ({
+        name: `v${i}`,
+        agreementId: `BAA-${i}`,
+        status: 'active' as const,
+        effective: '2025-01-01',
+        endpoints: [{ host: `api.vendor${i}.example`, ports: [443] }],
+      })),
+    },
+  },
+  'scale',
+);
 
 function envelopes(n: number): Envelope[] {
   return Array.from({ length: n }, (_, w) => ({
-    apiVersion: ENVELOPE_API_VERSION, kind: 'Envelope', metadata: { name: `agent-${w}`, namespace: `ns-${w % 50}` },
+    apiVersion: ENVELOPE_API_VERSION,
+    kind: 'Envelope',
+    metadata: { name: `agent-${w}`, namespace: `ns-${w % 50}` },
     spec: {
-      workload: { kind: 'Deployment', name: `agent-${w}`, namespace: `ns-${w % 50}`, serviceAccount: `agent-${w}`, principal: '', podLabels: { app: `agent-${w}` } },
-      observation: { start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', sources: ['scale'], requests: 1000 },
-      fhir: [], minutes: {}, patientsHourly: {}, dnsNames: [], breakGlass: {},
-      egress: Array.from({ length: ENDPOINTS }, (_, i) => (i < 60
-        ? { host: `api.vendor${(w + i) % 250}.example`, port: 443, protocol: 'TCP' as const, transports: ['tls' as const], methods: [], paths: [], count: 10 }
-        : { host: `svc${i}.ns-${i % 7}.svc.cluster.local`, port: 8080, protocol: 'TCP' as const, transports: ['plaintext' as const], methods: ['GET', 'POST'], paths: ['/api/items', '/api/items/{id}'], count: 10, peer: { namespace: `ns-${i % 7}`, serviceAccount: `svc${i}`, labels: {} } })),
+      workload: {
+        kind: 'Deployment',
+        name: `agent-${w}`,
+        namespace: `ns-${w % 50}`,
+        serviceAccount: `agent-${w}`,
+        principal: '',
+        podLabels: { app: `agent-${w}` },
+      },
+      observation: {
+        start: '2026-11-16T00:00:00.000Z',
+        end: '2026-11-23T00:00:00.000Z',
+        sources: ['scale'],
+        requests: 1000,
+      },
+      fhir: [],
+      minutes: {},
+      patientsHourly: {},
+      dnsNames: [],
+      breakGlass: {},
+      egress: Array.from({ length: ENDPOINTS }, (_, i) =>
+        i < 60
+          ? {
+              host: `api.vendor${(w + i) % 250}.example`,
+              port: 443,
+              protocol: 'TCP' as const,
+              transports: ['tls' as const],
+              methods: [],
+              paths: [],
+              count: 10,
+            }
+          : {
+              host: `svc${i}.ns-${i % 7}.svc.cluster.local`,
+              port: 8080,
+              protocol: 'TCP' as const,
+              transports: ['plaintext' as const],
+              methods: ['GET', 'POST'],
+              paths: ['/api/items', '/api/items/{id}'],
+              count: 10,
+              peer: { namespace: `ns-${i % 7}`, serviceAccount: `svc${i}`, labels: {} },
+            },
+      ),
     },
   }));
 }
 
-interface Run { ms: number; stages: Record<string, number>; policies: number; findings: number; bytes: number }
+interface Run {
+  ms: number;
+  stages: Record<string, number>;
+  policies: number;
+  findings: number;
+  bytes: number;
+}
 
 function run(n: number): Run {
   const envs = envelopes(n);
@@ -56,15 +112,30 @@ function run(n: number): Run {
     if (validator && validator.validate(p.policy).length > 0) throw new Error('schema-invalid');
     t = lap('schema', t);
   }
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, stages, policies: r.policies.length, findings: r.findings.length, bytes };
+  return {
+    ms: Number(process.hrtime.bigint() - t0) / 1e6,
+    stages,
+    policies: r.policies.length,
+    findings: r.findings.length,
+    bytes,
+  };
 }
 
-const fmt = (r: Run): string => Object.entries(r.stages).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
+const fmt = (r: Run): string =>
+  Object.entries(r.stages)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
 
 run(50); // warm-up
 const a = run(N);
 const b = run(2 * N);
-process.stdout.write(`generate cilium scale (${ENDPOINTS} endpoints per workload; ${validator ? 'with' : 'without'} CRD-schema validation)\n`);
-process.stdout.write(`  N=${N}: ${a.ms.toFixed(0)} ms (${fmt(a)}), ${a.policies} policies, ${(a.bytes / 1e6).toFixed(1)} MB YAML, ${a.findings} findings\n`);
-process.stdout.write(`  2N=${2 * N}: ${b.ms.toFixed(0)} ms (${fmt(b)}), ${b.policies} policies, ${(b.bytes / 1e6).toFixed(1)} MB YAML\n`);
+process.stdout.write(
+  `generate cilium scale (${ENDPOINTS} endpoints per workload; ${validator ? 'with' : 'without'} CRD-schema validation)\n`,
+);
+process.stdout.write(
+  `  N=${N}: ${a.ms.toFixed(0)} ms (${fmt(a)}), ${a.policies} policies, ${(a.bytes / 1e6).toFixed(1)} MB YAML, ${a.findings} findings\n`,
+);
+process.stdout.write(
+  `  2N=${2 * N}: ${b.ms.toFixed(0)} ms (${fmt(b)}), ${b.policies} policies, ${(b.bytes / 1e6).toFixed(1)} MB YAML\n`,
+);
 process.stdout.write(`  ratio 2N/N: ${(b.ms / a.ms).toFixed(2)} (2.00 = linear)\n`);

@@ -8,7 +8,14 @@
  * Prints µs per step and per check (median of 5 runs of N checks after a warm-up).
  */
 import { readFileSync } from 'node:fs';
-import { CheckInputSchema, ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, readPolicyDir } from '../authz/index.js';
+import {
+  CheckInputSchema,
+  ClaimsConfigSchema,
+  createAuthorizer,
+  policyOnlySnapshot,
+  createClaimsResolver,
+  readPolicyDir,
+} from '../authz/index.js';
 import { toGrpcCheckRequest } from '../generator/call/index.js';
 import { decisionLine, decisionRow } from '../authz/audit/index.js';
 import { authzRoot, createResponseEncoder, decodeCheckRequest } from '../authz/transport/index.js';
@@ -17,7 +24,11 @@ const N = Number(process.env['OWN_WORK_CHECKS'] ?? '100000');
 const loaded = readPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('example policies did not load');
 const set = loaded.value.set;
-const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+const authorizer = createAuthorizer({
+  snapshot: () => policyOnlySnapshot(set),
+  claims: createClaimsResolver(ClaimsConfigSchema.parse({})),
+  fhirBasePaths: ['/fhir'],
+});
 const responses = createResponseEncoder();
 const Req = authzRoot().lookupType('envoy.service.auth.v3.CheckRequest');
 const ID = '0b7e3a5e-6f0a-4c8e-9d5e-2b8f0a1c3d4e';
@@ -56,8 +67,11 @@ for (const name of ['scribe-read-encounter', 'scribe-note-transaction', 'scribe-
     }
     if (run > 0) runs.push(t); // run 0 is the warm-up
   }
-  const us = (k: 'decode' | 'authorize' | 'row' | 'line' | 'encode'): number => (median(runs.map((r) => r[k])) / N) * 1000;
+  const us = (k: 'decode' | 'authorize' | 'row' | 'line' | 'encode'): number =>
+    (median(runs.map((r) => r[k])) / N) * 1000;
   const total = us('decode') + us('authorize') + us('row') + us('encode');
-  process.stdout.write(`${name.padEnd(26)} decode ${us('decode').toFixed(1)} µs | authorize ${us('authorize').toFixed(1)} µs | audit row ${us('row').toFixed(1)} µs (the line, inline writer: ${us('line').toFixed(1)} µs) | response ${us('encode').toFixed(1)} µs | total ${total.toFixed(1)} µs\n`);
+  process.stdout.write(
+    `${name.padEnd(26)} decode ${us('decode').toFixed(1)} µs | authorize ${us('authorize').toFixed(1)} µs | audit row ${us('row').toFixed(1)} µs (the line, inline writer: ${us('line').toFixed(1)} µs) | response ${us('encode').toFixed(1)} µs | total ${total.toFixed(1)} µs\n`,
+  );
 }
 if (sink === 0) process.exit(1);

@@ -12,7 +12,7 @@ mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `audit-${N}.jsonl`);
 
 let seed = 42;
-const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
 const types = ['Observation', 'Encounter', 'Condition', 'MedicationRequest', 'Patient', 'DocumentReference'];
 const agents = ['ambient-scribe', 'cds-sepsis', 'prior-auth'];
 
@@ -24,11 +24,37 @@ async function generate(): Promise<void> {
     const time = new Date(t0 + i * 7_000).toISOString();
     const rt = types[Math.floor(rand() * types.length)] ?? 'Observation';
     const rec = {
-      format: 'phiguard.audit/v1', type: 'decision', time, requestTime: time, decisionId: `d-${i}`, requestId: `r-${i}`,
-      agent: agents[i % 3], principal: `spiffe://cluster.local/ns/x/sa/${agents[i % 3] ?? ''}`, clinician: `Practitioner/dr-${i % 200}`, authSource: 'jwt_authn',
-      method: 'GET', host: 'fhir.hospital.internal', interaction: 'search-type', resourceType: rt, resourceId: '', operation: '', compartment: '',
-      patients: [p], patientsUnresolved: [], entries: [], invalidReason: '', decision: rand() < 0.97 ? 'allow' : 'deny', reason: 'rule-allow', rule: 'read-chart',
-      mode: 'enforce', status: 200, policyVersion: 'bcb9945a520ade06', latencyUs: 150, breakGlass: '', egress: null, exception: '',
+      format: 'phiguard.audit/v1',
+      type: 'decision',
+      time,
+      requestTime: time,
+      decisionId: `d-${i}`,
+      requestId: `r-${i}`,
+      agent: agents[i % 3],
+      principal: `spiffe://cluster.local/ns/x/sa/${agents[i % 3] ?? ''}`,
+      clinician: `Practitioner/dr-${i % 200}`,
+      authSource: 'jwt_authn',
+      method: 'GET',
+      host: 'fhir.hospital.internal',
+      interaction: 'search-type',
+      resourceType: rt,
+      resourceId: '',
+      operation: '',
+      compartment: '',
+      patients: [p],
+      patientsUnresolved: [],
+      entries: [],
+      invalidReason: '',
+      decision: rand() < 0.97 ? 'allow' : 'deny',
+      reason: 'rule-allow',
+      rule: 'read-chart',
+      mode: 'enforce',
+      status: 200,
+      policyVersion: 'bcb9945a520ade06',
+      latencyUs: 150,
+      breakGlass: '',
+      egress: null,
+      exception: '',
     };
     if (!out.write(`${JSON.stringify(rec)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
@@ -46,9 +72,23 @@ await generate();
 const patient = 'p-012345'; // chosen below to exist in the data
 
 const grep = timed('grep', ['-c', `"${patient}"`, file]);
-const report = timed('node', ['bin/phiguard.js', 'report', 'accounting', file, '--patient', patient, '--format', 'json', '--include-denied']);
+const report = timed('node', [
+  'bin/phiguard.js',
+  'report',
+  'accounting',
+  file,
+  '--patient',
+  patient,
+  '--format',
+  'json',
+  '--include-denied',
+]);
 const rows = (JSON.parse(report.stdout) as unknown[]).length;
-process.stdout.write(`report accounting over ${N.toLocaleString()} records (${(statSync(file).size / 1e6).toFixed(0)} MB)\n`);
+process.stdout.write(
+  `report accounting over ${N.toLocaleString()} records (${(statSync(file).size / 1e6).toFixed(0)} MB)\n`,
+);
 process.stdout.write(`  grep -c '"${patient}"': ${grep.ms.toFixed(0)} ms (${grep.stdout.trim()} lines)\n`);
-process.stdout.write(`  phiguard report accounting --patient ${patient}: ${report.ms.toFixed(0)} ms (${rows} records, parsed and period-filtered)\n`);
+process.stdout.write(
+  `  phiguard report accounting --patient ${patient}: ${report.ms.toFixed(0)} ms (${rows} records, parsed and period-filtered)\n`,
+);
 process.stdout.write(`  ratio report/grep: ${(report.ms / grep.ms).toFixed(2)}\n`);

@@ -45,25 +45,47 @@ const WARMUP_REQUESTS = Number(process.env['BENCH_WARMUP_REQUESTS'] ?? '60000');
  * `phiguard serve` runs by default: grpc-js alone on the main thread, the decisions on a decision thread.
  */
 const DECISIONS = process.env['BENCH_DECISIONS'] === 'inline' ? 'inline' : 'thread';
-const PIN = process.env['BENCH_PIN'] === '1' && (await import('node:os')).cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-const serverCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '1', 'node', ...args]] : ['node', args]);
-const loadCmd = (args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args]);
+const PIN =
+  process.env['BENCH_PIN'] === '1' &&
+  (await import('node:os')).cpus().length >= 2 &&
+  spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const serverCmd = (args: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', '1', 'node', ...args]] : ['node', args];
+const loadCmd = (args: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', '0', 'h2load', ...args]] : ['h2load', args];
 
 interface RunResult {
-  rps: number; p50: number; p99: number; done: number; ok: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  done: number;
+  ok: number;
   /** CPU time per request in µs: the whole server process, and its main (event-loop) thread alone. */
-  cpuUs: number; mainCpuUs: number;
+  cpuUs: number;
+  mainCpuUs: number;
 }
 /** A server under test: its port and its process (for CPU accounting). */
-interface Target { port: number; pid: number }
+interface Target {
+  port: number;
+  pid: number;
+}
 /** A per-round paired statistic (phiguard/bare ratio, or phiguard − bare difference): median and quartiles. */
-interface Paired { median: number; q1: number; q3: number; rounds: number[] }
+interface Paired {
+  median: number;
+  q1: number;
+  q3: number;
+  rounds: number[];
+}
 
 function h2loadAvailable(): boolean {
   return spawnSync('h2load', ['--version']).status === 0;
 }
 
-async function waitLine(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpMatchArray> {
+async function waitLine(
+  child: ChildProcess,
+  re: RegExp,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const src = stream === 'stdout' ? child.stdout : child.stderr;
@@ -121,19 +143,29 @@ function paired(xs: number[]): Paired {
  * (rps, p50, p99, CPU per check), the paired per-round ratios (phiguard / bare) of throughput and p99, and the paired
  * per-round difference (phiguard − bare) of CPU per check.
  */
-function alternate(targets: { bare: Target; phiguard: Target }, dataFile: string, requests: { bare: number; phiguard: number }, extra: string[]): { bare: RunResult; phiguard: RunResult; rps: Paired; p99: Paired; addedCpuUs: Paired } {
+function alternate(
+  targets: { bare: Target; phiguard: Target },
+  dataFile: string,
+  requests: { bare: number; phiguard: number },
+  extra: string[],
+): { bare: RunResult; phiguard: RunResult; rps: Paired; p99: Paired; addedCpuUs: Paired } {
   const runs: Record<'bare' | 'phiguard', RunResult[]> = { bare: [], phiguard: [] };
   for (let i = 0; i < ROUNDS; i++) {
     const order: Array<'bare' | 'phiguard'> = i % 2 === 0 ? ['bare', 'phiguard'] : ['phiguard', 'bare'];
     for (const s of order) runs[s].push(runH2load(targets[s], dataFile, requests[s], extra));
   }
   const med = (rs: RunResult[]): RunResult => ({
-    rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
-    done: rs.reduce((a, r) => a + r.done, 0), ok: rs.reduce((a, r) => a + r.ok, 0),
-    cpuUs: median(rs.map((r) => r.cpuUs)), mainCpuUs: median(rs.map((r) => r.mainCpuUs)),
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    done: rs.reduce((a, r) => a + r.done, 0),
+    ok: rs.reduce((a, r) => a + r.ok, 0),
+    cpuUs: median(rs.map((r) => r.cpuUs)),
+    mainCpuUs: median(rs.map((r) => r.mainCpuUs)),
   });
   return {
-    bare: med(runs.bare), phiguard: med(runs.phiguard),
+    bare: med(runs.bare),
+    phiguard: med(runs.phiguard),
     rps: paired(runs.phiguard.map((r, i) => r.rps / (runs.bare[i]?.rps ?? NaN))),
     p99: paired(runs.phiguard.map((r, i) => r.p99 / (runs.bare[i]?.p99 ?? NaN))),
     addedCpuUs: paired(runs.phiguard.map((r, i) => r.cpuUs - (runs.bare[i]?.cpuUs ?? NaN))),
@@ -146,8 +178,19 @@ function alternate(targets: { bare: Target; phiguard: Target }, dataFile: string
  */
 function h2load(port: number, dataFile: string, requests: number, extra: string[]): string {
   const [cmd, argv] = loadCmd([
-    '-c', '1', '-m', String(STREAMS), '-n', String(requests),
-    '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', dataFile, ...extra,
+    '-c',
+    '1',
+    '-m',
+    String(STREAMS),
+    '-n',
+    String(requests),
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    '-d',
+    dataFile,
+    ...extra,
     `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
   ]);
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -173,15 +216,26 @@ function runH2load(target: Target, dataFile: string, requests: number, extra: st
   const rps = rateOf(stdout);
   const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
   rmSync(log);
-  if (done !== requests || lines.length !== requests) throw new Error(`h2load completed ${done} of ${requests} requests (${lines.length} logged)`);
+  if (done !== requests || lines.length !== requests)
+    throw new Error(`h2load completed ${done} of ${requests} requests (${lines.length} logged)`);
   // Latency of the requests started after the first second of the connection (what --warm-up-time=1 measured
   // before runs had a fixed count): the connection's start is not the steady state. h2load's log columns: start time
   // (µs since the epoch), status, µs until the end of the response.
-  const rows = lines.map((l) => l.split('\t').map(Number)).filter((c) => Number.isFinite(c[0]) && Number.isFinite(c[2]));
+  const rows = lines
+    .map((l) => l.split('\t').map(Number))
+    .filter((c) => Number.isFinite(c[0]) && Number.isFinite(c[2]));
   const first = rows.reduce((m, c) => Math.min(m, c[0] ?? Infinity), Infinity);
   const steady = rows.filter((c) => (c[0] ?? 0) - first >= 1e6);
   const lat = (steady.length >= 100 ? steady : rows).map((c) => (c[2] ?? NaN) / 1000).sort((a, b) => a - b);
-  return { rps, p50: percentile(lat, 50), p99: percentile(lat, 99), done, ok, cpuUs: (cpu1 - cpu0) / requests, mainCpuUs: (main1 - main0) / requests };
+  return {
+    rps,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    done,
+    ok,
+    cpuUs: (cpu1 - cpu0) / requests,
+    mainCpuUs: (main1 - main0) / requests,
+  };
 }
 
 /** Newlines in a file, read in chunks (the audit file of a run is larger than a JavaScript string may be). */
@@ -213,15 +267,22 @@ function pidOf(child: ChildProcess): number {
  * server's keep-alive timeout between two scrapes minutes apart. */
 async function decisionsTotal(metricsPort: number): Promise<number> {
   const text = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      })
+      .on('error', reject);
   });
-  return text.split('\n').filter((l) => l.startsWith('phiguard_decisions_total{')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('phiguard_decisions_total{'))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
 }
 
 async function main(): Promise<void> {
@@ -240,18 +301,62 @@ async function main(): Promise<void> {
   const payloads = only.length === 0 ? allPayloads : allPayloads.filter((p) => only.some((o) => p.file.includes(o)));
   if (payloads.length === 0) throw new Error(`BENCH_PAYLOADS=${only.join(',')} matches no payload`);
 
-  const bare = spawn(...serverCmd(['--import', 'tsx', 'bench/bare-server.ts', '0']), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bare = spawn(...serverCmd(['--import', 'tsx', 'bench/bare-server.ts', '0']), {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
-  const pg = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit, '--log-level', 'warn', '--decisions', DECISIONS]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pg = spawn(
+    ...serverCmd([
+      'bin/phiguard.js',
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--policies',
+      'examples/policies',
+      '--audit-file',
+      audit,
+      '--log-level',
+      'warn',
+      '--decisions',
+      DECISIONS,
+    ]),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
   const pgPort = Number(m[1]);
   const metricsPort = Number(m[2]);
   // The same service with envelope recording on, to show what recording costs on the Check path.
   const envDir = path.join(OUT, 'envelopes');
   rmSync(envDir, { recursive: true, force: true });
-  const rec = spawn(...serverCmd(['bin/phiguard.js', 'serve', '--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', path.join(OUT, 'audit-rec.jsonl'), '--log-level', 'warn', '--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench', '--decisions', DECISIONS]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const rec = spawn(
+    ...serverCmd([
+      'bin/phiguard.js',
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--policies',
+      'examples/policies',
+      '--audit-file',
+      path.join(OUT, 'audit-rec.jsonl'),
+      '--log-level',
+      'warn',
+      '--envelope-dir',
+      envDir,
+      '--envelope-flush-ms',
+      '5000',
+      '--replica',
+      'bench',
+      '--decisions',
+      DECISIONS,
+    ]),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const recPort = Number((await waitLine(rec, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
 
   const results: Array<Record<string, unknown>> = [];
@@ -263,7 +368,9 @@ async function main(): Promise<void> {
       writeFileSync(dataFile, frame);
       // gRPC-level check of what this payload decides (h2load sees only HTTP 200).
       const client = createCheckClient(`127.0.0.1:${pgPort}`);
-      const res = await client.check(toGrpcCheckRequest(CheckInputSchema.parse(JSON.parse(readFileSync(p.file, 'utf8')))));
+      const res = await client.check(
+        toGrpcCheckRequest(CheckInputSchema.parse(JSON.parse(readFileSync(p.file, 'utf8')))),
+      );
       client.close();
       const code = (res['status'] as { code: number }).code;
       if (code !== p.expect) throw new Error(`${p.file}: expected grpc status ${p.expect}, got ${code}`);
@@ -272,32 +379,58 @@ async function main(): Promise<void> {
     // Warm-up: every server runs every payload before anything is measured, so each is measured on JIT-optimized
     // code. (Unwarmed, phiguard's first ~60,000 checks ran ~25% slower than its steady state; the bare server has
     // far less code to warm.) The warm-up's throughput sizes each measured run to about SECONDS.
-    const targets = { bare: { port: barePort, pid: pidOf(bare) }, phiguard: { port: pgPort, pid: pidOf(pg) }, recording: { port: recPort, pid: pidOf(rec) } };
+    const targets = {
+      bare: { port: barePort, pid: pidOf(bare) },
+      phiguard: { port: pgPort, pid: pidOf(pg) },
+      recording: { port: recPort, pid: pidOf(rec) },
+    };
     const warmRate = new Map<string, number>();
-    for (const [name, t] of Object.entries(targets)) for (const w of prepared) warmRate.set(`${name} ${w.dataFile}`, warmUp(t.port, w.dataFile));
-    const sized = (name: string, dataFile: string): number => Math.max(1000, Math.round((warmRate.get(`${name} ${dataFile}`) ?? 1000) * SECONDS));
+    for (const [name, t] of Object.entries(targets))
+      for (const w of prepared) warmRate.set(`${name} ${w.dataFile}`, warmUp(t.port, w.dataFile));
+    const sized = (name: string, dataFile: string): number =>
+      Math.max(1000, Math.round((warmRate.get(`${name} ${dataFile}`) ?? 1000) * SECONDS));
 
     for (const { p, frame, dataFile, code } of prepared) {
       const before = await decisionsTotal(metricsPort);
       const pair = { bare: targets.bare, phiguard: targets.phiguard };
-      const sat = alternate(pair, dataFile, { bare: sized('bare', dataFile), phiguard: sized('phiguard', dataFile) }, []);
+      const sat = alternate(
+        pair,
+        dataFile,
+        { bare: sized('bare', dataFile), phiguard: sized('phiguard', dataFile) },
+        [],
+      );
       const counted = (await decisionsTotal(metricsPort)) - before;
       const rate = Math.max(1, Math.floor(sat.phiguard.rps * 0.6));
       const n = Math.round(rate * SECONDS);
       const same = alternate(pair, dataFile, { bare: n, phiguard: n }, [`--rps=${rate}`]);
       results.push({
-        payload: p.name, bytes: frame.length, grpcStatus: code, decisionsCounted: counted,
+        payload: p.name,
+        bytes: frame.length,
+        grpcStatus: code,
+        decisionsCounted: counted,
         saturation: { bare: sat.bare, phiguard: sat.phiguard, throughputRatio: sat.rps, addedCpuUs: sat.addedCpuUs },
         sameLoad: { rps: rate, bare: same.bare, phiguard: same.phiguard, p99Ratio: same.p99 },
       });
       // Every completed h2load request must be a counted gRPC decision.
-      if (counted < sat.phiguard.done) throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
+      if (counted < sat.phiguard.done)
+        throw new Error(`decisions counted ${counted} < requests done ${sat.phiguard.done}`);
     }
     // Recording on vs off, same payload mix member (read), alternating rounds.
     const readFrame = prepared.find((w) => w.p.file.includes('scribe-read-encounter'))?.dataFile;
     if (readFrame !== undefined) {
-      const recording = alternate({ bare: targets.phiguard, phiguard: targets.recording }, readFrame, { bare: sized('phiguard', readFrame), phiguard: sized('recording', readFrame) }, []);
-      results.push({ payload: 'recording off vs on (read)', recordingOff: recording.bare, recordingOn: recording.phiguard, ratio: recording.rps, addedCpuUs: recording.addedCpuUs });
+      const recording = alternate(
+        { bare: targets.phiguard, phiguard: targets.recording },
+        readFrame,
+        { bare: sized('phiguard', readFrame), phiguard: sized('recording', readFrame) },
+        [],
+      );
+      results.push({
+        payload: 'recording off vs on (read)',
+        recordingOff: recording.bare,
+        recordingOn: recording.phiguard,
+        ratio: recording.rps,
+        addedCpuUs: recording.addedCpuUs,
+      });
     }
   } finally {
     bare.kill('SIGTERM');
@@ -318,7 +451,12 @@ async function main(): Promise<void> {
       table += `envelope recording (read payload)     | off ${f(off.rps)} req/s p99 ${off.p99.toFixed(2)} ms | on ${f(on.rps)} req/s p99 ${on.p99.toFixed(2)} ms | on/off ${ratio.median.toFixed(2)} (quartiles ${ratio.q1.toFixed(2)}–${ratio.q3.toFixed(2)}) | recording adds ${added.median.toFixed(1)} µs CPU per check\n`;
       continue;
     }
-    const sat = r['saturation'] as { bare: RunResult; phiguard: RunResult; throughputRatio: Paired; addedCpuUs: Paired };
+    const sat = r['saturation'] as {
+      bare: RunResult;
+      phiguard: RunResult;
+      throughputRatio: Paired;
+      addedCpuUs: Paired;
+    };
     const same = r['sameLoad'] as { rps: number; bare: RunResult; phiguard: RunResult; p99Ratio: Paired };
     for (const s of ['bare', 'phiguard'] as const) {
       table += `${String(r['payload']).padEnd(36)} | ${s.padEnd(8)} |${f(sat[s].rps)} |${f(sat[s].p50, 2)} |${f(sat[s].p99, 2)} | ${f(sat[s].cpuUs, 1)} (${sat[s].mainCpuUs.toFixed(1)})${''.padEnd(8)} ||        ${f(same.rps)} |${f(same[s].p50, 2)} |${f(same[s].p99, 2)}\n`;
@@ -330,10 +468,15 @@ async function main(): Promise<void> {
   }
   table += `audit records written: ${auditLines}\n`;
   process.stdout.write(table);
-  writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), decisions: DECISIONS, seconds: SECONDS, streams: STREAMS, rounds: ROUNDS, warmupRequests: WARMUP_REQUESTS, pinned: PIN, results, auditLines }, null, 2)}\n`);
+  writeFileSync(
+    path.join(OUT, 'results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), decisions: DECISIONS, seconds: SECONDS, streams: STREAMS, rounds: ROUNDS, warmupRequests: WARMUP_REQUESTS, pinned: PIN, results, auditLines }, null, 2)}\n`,
+  );
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ""}` : String(e)}\n`);
+  process.stderr.write(
+    `bench failed: ${e instanceof Error ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : String(e)}\n`,
+  );
   process.exit(1);
 });

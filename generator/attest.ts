@@ -32,7 +32,8 @@ export function declaredScope(p: AgentPolicy): ScopeItem[] {
     for (const resourceType of e.resourceTypes) {
       for (const interaction of e.interactions) {
         if (interaction === 'operation') {
-          for (const operation of e.operations.length > 0 ? e.operations : ['']) out.set(key({ resourceType, interaction, operation }), { resourceType, interaction, operation });
+          for (const operation of e.operations.length > 0 ? e.operations : [''])
+            out.set(key({ resourceType, interaction, operation }), { resourceType, interaction, operation });
         } else {
           out.set(key({ resourceType, interaction, operation: '' }), { resourceType, interaction, operation: '' });
         }
@@ -65,7 +66,17 @@ export function attest(policy: AgentPolicy, envelope: Envelope | undefined): Age
   const txTypes = new Set(declared.filter((d) => d.interaction === 'transaction').map((d) => d.resourceType));
   const workload = `${policy.spec.workload?.namespace ?? policy.spec.selector.namespace ?? ''}/${policy.spec.workload?.name ?? policy.metadata.name}`;
   if (!envelope) {
-    return { agent: policy.metadata.name, workload, window: undefined, declared: declared.length, exercised: [], unused: declared, outside: [], exercisedShare: 0, status: 'no-envelope' };
+    return {
+      agent: policy.metadata.name,
+      workload,
+      window: undefined,
+      declared: declared.length,
+      exercised: [],
+      unused: declared,
+      outside: [],
+      exercisedShare: 0,
+      status: 'no-envelope',
+    };
   }
   const observed = observedScope(envelope);
   const hasTx = envelope.spec.fhir.some((f) => f.resourceType === '' && f.interaction === 'transaction');
@@ -91,7 +102,11 @@ export function attest(policy: AgentPolicy, envelope: Envelope | undefined): Age
   return {
     agent: policy.metadata.name,
     workload,
-    window: { start: envelope.spec.observation.start, end: envelope.spec.observation.end, requests: envelope.spec.observation.requests },
+    window: {
+      start: envelope.spec.observation.start,
+      end: envelope.spec.observation.end,
+      requests: envelope.spec.observation.requests,
+    },
     declared: declared.length,
     exercised,
     unused,
@@ -101,26 +116,52 @@ export function attest(policy: AgentPolicy, envelope: Envelope | undefined): Age
   };
 }
 
-const item = (s: ScopeItem): string => `${s.interaction}${s.operation ? ` ${s.operation}` : ''} ${s.resourceType || '(system)'}`;
+const item = (s: ScopeItem): string =>
+  `${s.interaction}${s.operation ? ` ${s.operation}` : ''} ${s.resourceType || '(system)'}`;
 
-export function attestationMarkdown(list: readonly AgentAttestation[], meta: { policyVersion: string; generated: string }): string {
+export function attestationMarkdown(
+  list: readonly AgentAttestation[],
+  meta: { policyVersion: string; generated: string },
+): string {
   let md = `# Minimum-necessary attestation (45 CFR §164.502(b))\n\nPolicy set ${meta.policyVersion}; generated ${meta.generated}.\n\n`;
-  md += '| agent | workload | window | declared | exercised | share | outside declared | status |\n|---|---|---|---:|---:|---:|---:|---|\n';
+  md +=
+    '| agent | workload | window | declared | exercised | share | outside declared | status |\n|---|---|---|---:|---:|---:|---:|---|\n';
   for (const a of list) {
     md += `| ${a.agent} | ${a.workload} | ${a.window ? `${a.window.start} .. ${a.window.end} (${a.window.requests} requests)` : 'no envelope'} | ${a.declared} | ${a.declared - a.unused.length} | ${(a.exercisedShare * 100).toFixed(0)}% | ${a.outside.length} | ${a.status} |\n`;
   }
   for (const a of list) {
     md += `\n## ${a.agent}\n\n`;
-    md += a.unused.length > 0 ? `Provisioned and never used (candidates to remove from scope):\n${a.unused.map((u) => `- ${item(u)}`).join('\n')}\n\n` : 'Every provisioned scope item was used.\n\n';
-    md += a.outside.length > 0 ? `**Observed outside the declared scope:**\n${a.outside.map((o) => `- ${item(o)}: ${o.count} requests`).join('\n')}\n\n` : 'No access outside the declared scope was observed.\n\n';
-    if (a.exercised.length > 0) md += `Exercised:\n${a.exercised.map((o) => `- ${item(o)}: ${o.count} requests`).join('\n')}\n`;
+    md +=
+      a.unused.length > 0
+        ? `Provisioned and never used (candidates to remove from scope):\n${a.unused.map((u) => `- ${item(u)}`).join('\n')}\n\n`
+        : 'Every provisioned scope item was used.\n\n';
+    md +=
+      a.outside.length > 0
+        ? `**Observed outside the declared scope:**\n${a.outside.map((o) => `- ${item(o)}: ${o.count} requests`).join('\n')}\n\n`
+        : 'No access outside the declared scope was observed.\n\n';
+    if (a.exercised.length > 0)
+      md += `Exercised:\n${a.exercised.map((o) => `- ${item(o)}: ${o.count} requests`).join('\n')}\n`;
   }
   return md;
 }
 
-export function attestationHtml(list: readonly AgentAttestation[], meta: { policyVersion: string; generated: string }): string {
-  const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
-  const rows = list.map((a) => `<tr><td>${esc(a.agent)}</td><td>${esc(a.workload)}</td><td>${a.declared}</td><td>${a.declared - a.unused.length}</td><td>${(a.exercisedShare * 100).toFixed(0)}%</td><td>${a.outside.length}</td><td>${esc(a.status)}</td></tr>`).join('\n');
-  const details = list.map((a) => `<h2>${esc(a.agent)}</h2><h3>Provisioned, never used</h3><ul>${a.unused.map((u) => `<li>${esc(item(u))}</li>`).join('')}</ul><h3>Outside declared scope</h3><ul>${a.outside.map((o) => `<li>${esc(item(o))}: ${o.count}</li>`).join('')}</ul>`).join('\n');
+export function attestationHtml(
+  list: readonly AgentAttestation[],
+  meta: { policyVersion: string; generated: string },
+): string {
+  const esc = (s: string): string =>
+    s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+  const rows = list
+    .map(
+      (a) =>
+        `<tr><td>${esc(a.agent)}</td><td>${esc(a.workload)}</td><td>${a.declared}</td><td>${a.declared - a.unused.length}</td><td>${(a.exercisedShare * 100).toFixed(0)}%</td><td>${a.outside.length}</td><td>${esc(a.status)}</td></tr>`,
+    )
+    .join('\n');
+  const details = list
+    .map(
+      (a) =>
+        `<h2>${esc(a.agent)}</h2><h3>Provisioned, never used</h3><ul>${a.unused.map((u) => `<li>${esc(item(u))}</li>`).join('')}</ul><h3>Outside declared scope</h3><ul>${a.outside.map((o) => `<li>${esc(item(o))}: ${o.count}</li>`).join('')}</ul>`,
+    )
+    .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>Minimum-necessary attestation</title></head><body><h1>Minimum-necessary attestation (45 CFR §164.502(b))</h1><p>Policy set ${esc(meta.policyVersion)}; generated ${esc(meta.generated)}.</p><table border="1"><tr><th>agent</th><th>workload</th><th>declared</th><th>exercised</th><th>share</th><th>outside</th><th>status</th></tr>${rows}</table>${details}</body></html>\n`;
 }

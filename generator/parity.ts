@@ -11,8 +11,19 @@ import { summarize, type Envelope } from '../authz/index.js';
 
 export const ParityExpectationsSchema = z
   .object({
-    fhir: z.array(z.object({ resourceType: z.string(), interaction: z.string(), operation: z.string().default('') }).strict()).default([]),
-    burst: z.object({ maxPerMinute: z.number().min(0).default(0), p95PerMinute: z.number().min(0).default(0), maxPatientsPerHour: z.number().min(0).default(0) }).strict().default({ maxPerMinute: 0, p95PerMinute: 0, maxPatientsPerHour: 0 }),
+    fhir: z
+      .array(
+        z.object({ resourceType: z.string(), interaction: z.string(), operation: z.string().default('') }).strict(),
+      )
+      .default([]),
+    burst: z
+      .object({
+        maxPerMinute: z.number().min(0).default(0),
+        p95PerMinute: z.number().min(0).default(0),
+        maxPatientsPerHour: z.number().min(0).default(0),
+      })
+      .strict()
+      .default({ maxPerMinute: 0, p95PerMinute: 0, maxPatientsPerHour: 0 }),
     breakGlassClasses: z.array(z.string()).default([]),
   })
   .strict();
@@ -34,8 +45,16 @@ export interface ParityReport {
 export function expectationsFrom(production: Envelope): ParityExpectations {
   const s = summarize(production);
   return {
-    fhir: production.spec.fhir.map((f) => ({ resourceType: f.resourceType, interaction: f.interaction, operation: f.operation })),
-    burst: { maxPerMinute: s.burst.maxPerMinute, p95PerMinute: s.burst.p95PerMinute, maxPatientsPerHour: s.patients.maxPerHourEstimate },
+    fhir: production.spec.fhir.map((f) => ({
+      resourceType: f.resourceType,
+      interaction: f.interaction,
+      operation: f.operation,
+    })),
+    burst: {
+      maxPerMinute: s.burst.maxPerMinute,
+      p95PerMinute: s.burst.p95PerMinute,
+      maxPatientsPerHour: s.patients.maxPerHourEstimate,
+    },
     breakGlassClasses: Object.keys(production.spec.breakGlass),
   };
 }
@@ -47,9 +66,13 @@ export function checkParity(staging: Envelope, expected: ParityExpectations, thr
   const coverage: ParityCriterion = {
     name: 'fhir-coverage',
     pass: missing.length === 0,
-    reasons: missing.length === 0
-      ? [`all ${expected.fhir.length} resource type × interaction pairs seen in production were exercised in staging`]
-      : missing.map((m) => `not exercised in staging: ${m.interaction}${m.operation ? ` ${m.operation}` : ''} ${m.resourceType || '(system)'}`),
+    reasons:
+      missing.length === 0
+        ? [`all ${expected.fhir.length} resource type × interaction pairs seen in production were exercised in staging`]
+        : missing.map(
+            (m) =>
+              `not exercised in staging: ${m.interaction}${m.operation ? ` ${m.operation}` : ''} ${m.resourceType || '(system)'}`,
+          ),
   };
   const burstReasons: string[] = [];
   let burstPass = true;
@@ -61,21 +84,31 @@ export function checkParity(staging: Envelope, expected: ParityExpectations, thr
     const ratio = want === 0 ? 1 : got / want;
     const ok = ratio >= threshold;
     burstPass &&= ok;
-    burstReasons.push(`${label}: staging ${got} vs production ${want} (${(ratio * 100).toFixed(0)}%, need ≥ ${(threshold * 100).toFixed(0)}%)${ok ? '' : ' — bursts under-represented'}`);
+    burstReasons.push(
+      `${label}: staging ${got} vs production ${want} (${(ratio * 100).toFixed(0)}%, need ≥ ${(threshold * 100).toFixed(0)}%)${ok ? '' : ' — bursts under-represented'}`,
+    );
   }
   const classes = new Set(Object.keys(staging.spec.breakGlass));
   const missingClasses = expected.breakGlassClasses.filter((c) => !classes.has(c));
   const breakGlass: ParityCriterion = {
     name: 'break-glass-classes',
     pass: missingClasses.length === 0,
-    reasons: missingClasses.length === 0 ? [`${expected.breakGlassClasses.length} break-glass class(es) represented`] : missingClasses.map((c) => `break-glass class "${c}" never exercised in staging`),
+    reasons:
+      missingClasses.length === 0
+        ? [`${expected.breakGlassClasses.length} break-glass class(es) represented`]
+        : missingClasses.map((c) => `break-glass class "${c}" never exercised in staging`),
   };
   const criteria = [coverage, { name: 'burst-shape' as const, pass: burstPass, reasons: burstReasons }, breakGlass];
-  return { workload: `${staging.spec.workload.namespace}/${staging.spec.workload.name}`, pass: criteria.every((c) => c.pass), criteria };
+  return {
+    workload: `${staging.spec.workload.namespace}/${staging.spec.workload.name}`,
+    pass: criteria.every((c) => c.pass),
+    criteria,
+  };
 }
 
 export function parityText(r: ParityReport): string {
   let t = `parity for ${r.workload}: ${r.pass ? 'PASS' : 'FAIL'}\n`;
-  for (const c of r.criteria) t += `  ${c.pass ? 'pass' : 'FAIL'} ${c.name}\n${c.reasons.map((x) => `       ${x}`).join('\n')}\n`;
+  for (const c of r.criteria)
+    t += `  ${c.pass ? 'pass' : 'FAIL'} ${c.name}\n${c.reasons.map((x) => `       ${x}`).join('\n')}\n`;
   return t;
 }

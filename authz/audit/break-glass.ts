@@ -25,7 +25,12 @@ export interface BreakGlassAttestation {
   patients: string[];
 }
 
-export function breakGlassAttestation(decisionId: string, d: Decision & { lane: LaneUse }, a: RequestAttributesModel, time: Date): BreakGlassAttestation {
+export function breakGlassAttestation(
+  decisionId: string,
+  d: Decision & { lane: LaneUse },
+  a: RequestAttributesModel,
+  time: Date,
+): BreakGlassAttestation {
   const f = a.fhir;
   const resources = [
     ...(f.resourceType !== '' ? [`${f.resourceType}${f.id !== '' ? `/${f.id}` : ''}`] : []),
@@ -52,38 +57,74 @@ export function breakGlassAttestation(decisionId: string, d: Decision & { lane: 
 }
 
 const ACTION: Record<string, string> = {
-  create: 'C', read: 'R', vread: 'R', 'search-type': 'E', 'search-system': 'E', 'history-instance': 'R', 'history-type': 'R',
-  'history-system': 'R', update: 'U', patch: 'U', delete: 'D', operation: 'E', batch: 'E', transaction: 'E', capabilities: 'R',
+  create: 'C',
+  read: 'R',
+  vread: 'R',
+  'search-type': 'E',
+  'search-system': 'E',
+  'history-instance': 'R',
+  'history-type': 'R',
+  'history-system': 'R',
+  update: 'U',
+  patch: 'U',
+  delete: 'D',
+  operation: 'E',
+  batch: 'E',
+  transaction: 'E',
+  capabilities: 'R',
 };
 
 /** The attestation as a FHIR R4 AuditEvent (IHE BALP "RESTful activity", break-glass purpose of use). */
 export function toAuditEvent(att: BreakGlassAttestation): Record<string, unknown> {
-  const purpose = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: att.purposeOfUse }] }];
+  const purpose = [
+    { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: att.purposeOfUse }] },
+  ];
   return {
     resourceType: 'AuditEvent',
     meta: { profile: ['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead'] },
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'Restful Operation' },
-    subtype: att.interaction !== '' ? [{ system: 'http://hl7.org/fhir/restful-interaction', code: att.interaction }] : [],
+    type: {
+      system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
+      code: 'rest',
+      display: 'Restful Operation',
+    },
+    subtype:
+      att.interaction !== '' ? [{ system: 'http://hl7.org/fhir/restful-interaction', code: att.interaction }] : [],
     action: ACTION[att.interaction] ?? 'E',
     recorded: att.time,
     outcome: '0',
     purposeOfEvent: purpose,
     agent: [
       {
-        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP', display: 'information recipient' }] },
+        type: {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
+              code: 'IRCP',
+              display: 'information recipient',
+            },
+          ],
+        },
         who: { identifier: { value: att.clinician } },
         requestor: true,
         purposeOfUse: purpose,
       },
       {
-        type: { coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110150', display: 'Application' }] },
+        type: {
+          coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110150', display: 'Application' }],
+        },
         who: { identifier: { system: 'urn:ietf:rfc:3986', value: att.principal }, display: att.agent },
         requestor: false,
       },
     ],
     source: {
       observer: { display: 'phiguard' },
-      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+      type: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+          code: '4',
+          display: 'Application Server',
+        },
+      ],
     },
     entity: [
       ...att.patients.map((p) => ({
@@ -93,11 +134,19 @@ export function toAuditEvent(att: BreakGlassAttestation): Record<string, unknown
       })),
       ...att.resources.map((r) => ({
         what: { reference: r },
-        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+        type: {
+          system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
+          code: '2',
+          display: 'System Object',
+        },
       })),
       {
         what: { identifier: { value: att.requestId } },
-        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+        type: {
+          system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
+          code: '2',
+          display: 'System Object',
+        },
         description: `break-glass class ${att.class}, window ${att.activatedAt}..${att.expiresAt}, decision ${att.decisionId}`,
       },
     ],

@@ -12,7 +12,11 @@ const format = createDecisionRowFormatter();
  * Throws RangeError for a time that is not a valid date.
  */
 export function decisionLine(
-  decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, time: Date,
+  decisionId: string,
+  d: Decision,
+  a: RequestAttributesModel | undefined,
+  latencyUs: number,
+  time: Date,
 ): string {
   return format(decisionRow(decisionId, d, a, latencyUs, time.getTime()));
 }

@@ -1,6 +1,12 @@
 export {
-  decisionRecord, decisionRow, rowToRecord, DecisionRowSchema, DecisionAuditRecordSchema, AUDIT_FORMAT,
-  type DecisionAuditRecord, type DecisionRow,
+  decisionRecord,
+  decisionRow,
+  rowToRecord,
+  DecisionRowSchema,
+  DecisionAuditRecordSchema,
+  AUDIT_FORMAT,
+  type DecisionAuditRecord,
+  type DecisionRow,
 } from '../model/index.js';
 export { type AiBomRecord } from './record.js';
 export { breakGlassAttestation, toAuditEvent, type BreakGlassAttestation } from './break-glass.js';

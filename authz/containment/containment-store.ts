@@ -88,7 +88,8 @@ export function createContainmentStore(
       rmSync(fileOf(dir, agent), { force: true });
       return had;
     },
-    list: (now) => [...states.values()].filter((s) => active(s, now) !== undefined).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
+    list: (now) =>
+      [...states.values()].filter((s) => active(s, now) !== undefined).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
     refresh: () => {
       w.reload();
     },

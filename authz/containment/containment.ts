@@ -52,4 +52,5 @@ export function triggerOf(reason: DecisionReason): ContainmentTrigger | undefine
   return TRIGGER_OF[reason];
 }
 
-export const hashPatient = (salt: string, id: string): string => createHash('sha256').update(`${salt}\u0000${id}`).digest('hex').slice(0, 32);
+export const hashPatient = (salt: string, id: string): string =>
+  createHash('sha256').update(`${salt}\u0000${id}`).digest('hex').slice(0, 32);

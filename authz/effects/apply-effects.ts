@@ -13,7 +13,12 @@ import {
   type AiBomRecord,
   type AuditSink,
 } from '../audit/index.js';
-import { hashPatient, type ContainmentState, type ContainmentStore, type PatientContext } from '../containment/index.js';
+import {
+  hashPatient,
+  type ContainmentState,
+  type ContainmentStore,
+  type PatientContext,
+} from '../containment/index.js';
 import type { RateLimiter } from '../egress/index.js';
 import type { Authorization } from '../lanes/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
@@ -103,7 +108,13 @@ function enterContainment(deps: EffectsDeps, c: ContainmentEntry, decisionId: st
 }
 
 /** Every access through a break-glass class is attested; without the attestation there is no access. */
-function attestBreakGlass(deps: EffectsDeps, auth: Authorization, d: Decision, decisionId: string, nowMs: number): boolean {
+function attestBreakGlass(
+  deps: EffectsDeps,
+  auth: Authorization,
+  d: Decision,
+  decisionId: string,
+  nowMs: number,
+): boolean {
   if (d.lane === undefined) return true;
   const att = breakGlassAttestation(decisionId, { ...d, lane: d.lane }, auth.attributes, new Date(nowMs));
   return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
@@ -130,7 +141,8 @@ export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): 
       if (accepted && effects.containment !== undefined) {
         accepted = enterContainment(deps, effects.containment, decisionId, nowMs);
       }
-      if (accepted && effects.breakGlass && auth !== undefined) accepted = attestBreakGlass(deps, auth, d, decisionId, nowMs);
+      if (accepted && effects.breakGlass && auth !== undefined)
+        accepted = attestBreakGlass(deps, auth, d, decisionId, nowMs);
       if (accepted) return d;
       deps.onAuditRejected();
       return denyDecision({

@@ -155,4 +155,3 @@ export function readBaaRegistry(file: string): Result<BaaRegistry> {
   const text = readTextFile(file);
   return text.ok ? parseBaaRegistry(text.value, file) : text;
 }
-

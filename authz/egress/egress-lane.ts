@@ -14,7 +14,14 @@ import type { BaaRegistry } from './baa-registry.js';
 import { isApiServerHost, metadataTarget } from './protected-endpoints.js';
 
 /** Internal host suffixes when none are configured: in-cluster names and private DNS zones. */
-export const DEFAULT_INTERNAL_SUFFIXES: readonly string[] = ['.svc.cluster.local', '.svc', '.cluster.local', '.internal', '.local', '.localdomain'];
+export const DEFAULT_INTERNAL_SUFFIXES: readonly string[] = [
+  '.svc.cluster.local',
+  '.svc',
+  '.cluster.local',
+  '.internal',
+  '.local',
+  '.localdomain',
+];
 
 export type EgressClass =
   | { kind: 'internal' }
@@ -40,7 +47,9 @@ export function hostPort(attrs: RequestAttributesModel): { host: string; port: n
   let host = a.host;
   if (host.startsWith('[') || host.endsWith(']')) host = host.replace(/^\[|\]$/g, '');
   if (host.endsWith('.')) host = host.slice(0, -1);
-  const port = a.port ?? (attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443);
+  const port =
+    a.port ??
+    (attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443);
   return { host, port };
 }
 
@@ -51,14 +60,16 @@ export function classifyEgress(attrs: RequestAttributesModel, opts: EgressOption
   if (hard) return hard;
   // A single-label name (`fhir-server`) resolves through the pod's search path to an in-cluster Service.
   const singleLabel = !host.includes('.') && !host.includes(':');
-  if (host === '' || host === 'localhost' || singleLabel || opts.internalSuffixes.some((s) => underSuffix(host, s))) return { kind: 'internal' };
+  if (host === '' || host === 'localhost' || singleLabel || opts.internalSuffixes.some((s) => underSuffix(host, s)))
+    return { kind: 'internal' };
   return { kind: 'outside', host, port };
 }
 
 function hardTarget(h: string, opts: EgressOptions): EgressClass | undefined {
   const meta = metadataTarget(h);
   if (meta !== undefined) return { kind: 'hard', target: meta, host: h };
-  if (isApiServerHost(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h))) return { kind: 'hard', target: 'kube-apiserver', host: h };
+  if (isApiServerHost(h) || (h !== '' && (opts.apiServerAddresses ?? []).includes(h)))
+    return { kind: 'hard', target: 'kube-apiserver', host: h };
   return undefined;
 }
 
@@ -68,11 +79,40 @@ function underSuffix(host: string, suffix: string): boolean {
   return suffix.startsWith('.') ? host.length === suffix.length - 1 && suffix.endsWith(host) : host === suffix;
 }
 
-
-export function coverageInfo(registry: BaaRegistry | undefined, host: string, port: number, at: Date): EgressDecisionInfo {
-  if (!registry) return { host, port, covered: false, reason: 'no-baa-registry', vendor: '', agreementId: '', registryVersion: 'none' };
+export function coverageInfo(
+  registry: BaaRegistry | undefined,
+  host: string,
+  port: number,
+  at: Date,
+): EgressDecisionInfo {
+  if (!registry)
+    return {
+      host,
+      port,
+      covered: false,
+      reason: 'no-baa-registry',
+      vendor: '',
+      agreementId: '',
+      registryVersion: 'none',
+    };
   const c = registry.coverage(host, port, at);
   return c.covered
-    ? { host, port, covered: true, reason: 'active-agreement', vendor: c.vendor, agreementId: c.agreementId, registryVersion: registry.version }
-    : { host, port, covered: false, reason: c.reason, vendor: c.vendor ?? '', agreementId: c.agreementId ?? '', registryVersion: registry.version };
+    ? {
+        host,
+        port,
+        covered: true,
+        reason: 'active-agreement',
+        vendor: c.vendor,
+        agreementId: c.agreementId,
+        registryVersion: registry.version,
+      }
+    : {
+        host,
+        port,
+        covered: false,
+        reason: c.reason,
+        vendor: c.vendor ?? '',
+        agreementId: c.agreementId ?? '',
+        registryVersion: registry.version,
+      };
 }

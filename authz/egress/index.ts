@@ -1,13 +1,38 @@
 export {
-  readBaaRegistry, parseBaaRegistry, createBaaRegistry, matchesPattern, BaaRegistrySchema,
-  type BaaRegistry, type BaaRegistryDoc, type Coverage,
+  readBaaRegistry,
+  parseBaaRegistry,
+  createBaaRegistry,
+  matchesPattern,
+  BaaRegistrySchema,
+  type BaaRegistry,
+  type BaaRegistryDoc,
+  type Coverage,
 } from './baa-registry.js';
 export { createBaaStore, type BaaStore } from './baa-store.js';
-export { DEFAULT_INTERNAL_SUFFIXES, classifyEgress, coverageInfo, hostPort, splitAuthority, type EgressClass, type EgressDecisionInfo, type EgressOptions } from './egress-lane.js';
 export {
-  readCredentialStore, CredentialsSchema, AGENT_CREDENTIAL_HEADERS, type CredentialStore, type Injection,
+  DEFAULT_INTERNAL_SUFFIXES,
+  classifyEgress,
+  coverageInfo,
+  hostPort,
+  splitAuthority,
+  type EgressClass,
+  type EgressDecisionInfo,
+  type EgressOptions,
+} from './egress-lane.js';
+export {
+  readCredentialStore,
+  CredentialsSchema,
+  AGENT_CREDENTIAL_HEADERS,
+  type CredentialStore,
+  type Injection,
 } from './credentials.js';
 export { createRateLimiter, type RateLimiter } from './rate-limit.js';
 export {
-  HARD_DENY_TARGETS, METADATA_ENDPOINTS, METADATA_HOSTS, metadataTarget, isApiServerHost, type HardDenyTarget, type MetadataEndpoint,
+  HARD_DENY_TARGETS,
+  METADATA_ENDPOINTS,
+  METADATA_HOSTS,
+  metadataTarget,
+  isApiServerHost,
+  type HardDenyTarget,
+  type MetadataEndpoint,
 } from './protected-endpoints.js';

@@ -26,19 +26,51 @@ export interface MetadataEndpoint {
 }
 
 export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
-  { cidr: '169.254.169.254/32', cloud: 'aws, gcp, azure, oci, ibm, digitalocean, openstack', what: 'instance metadata service (IMDS)', target: 'instance-metadata' },
+  {
+    cidr: '169.254.169.254/32',
+    cloud: 'aws, gcp, azure, oci, ibm, digitalocean, openstack',
+    what: 'instance metadata service (IMDS)',
+    target: 'instance-metadata',
+  },
   { cidr: 'fd00:ec2::254/128', cloud: 'aws', what: 'IMDS over IPv6 (Nitro)', target: 'instance-metadata' },
-  { cidr: '169.254.170.2/32', cloud: 'aws', what: 'ECS task metadata / credentials endpoint', target: 'ecs-task-metadata' },
-  { cidr: '169.254.170.23/32', cloud: 'aws', what: 'EKS Pod Identity agent', target: 'eks-pod-identity', exception: 'eks-pod-identity' },
-  { cidr: 'fd00:ec2::23/128', cloud: 'aws', what: 'EKS Pod Identity agent over IPv6', target: 'eks-pod-identity', exception: 'eks-pod-identity' },
+  {
+    cidr: '169.254.170.2/32',
+    cloud: 'aws',
+    what: 'ECS task metadata / credentials endpoint',
+    target: 'ecs-task-metadata',
+  },
+  {
+    cidr: '169.254.170.23/32',
+    cloud: 'aws',
+    what: 'EKS Pod Identity agent',
+    target: 'eks-pod-identity',
+    exception: 'eks-pod-identity',
+  },
+  {
+    cidr: 'fd00:ec2::23/128',
+    cloud: 'aws',
+    what: 'EKS Pod Identity agent over IPv6',
+    target: 'eks-pod-identity',
+    exception: 'eks-pod-identity',
+  },
   { cidr: 'fd20:ce::254/128', cloud: 'gcp', what: 'metadata server over IPv6', target: 'instance-metadata' },
-  { cidr: '168.63.129.16/32', cloud: 'azure', what: 'WireServer (platform agent, token and extension endpoints)', target: 'azure-wireserver' },
+  {
+    cidr: '168.63.129.16/32',
+    cloud: 'azure',
+    what: 'WireServer (platform agent, token and extension endpoints)',
+    target: 'azure-wireserver',
+  },
   { cidr: 'fd00:c1::a9fe:a9fe/128', cloud: 'oci', what: 'instance metadata over IPv6', target: 'instance-metadata' },
   { cidr: '100.100.100.200/32', cloud: 'alibaba', what: 'instance metadata service', target: 'instance-metadata' },
 ];
 
 /** Host names that resolve to a metadata service. */
-export const METADATA_HOSTS: ReadonlySet<string> = new Set(['metadata.google.internal', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
+export const METADATA_HOSTS: ReadonlySet<string> = new Set([
+  'metadata.google.internal',
+  'metadata',
+  'instance-data',
+  'instance-data.ec2.internal',
+]);
 
 /** Address or name -> hard-deny target, built once (the egress lane asks on every Check). */
 const TARGETS: ReadonlyMap<string, MetadataEndpoint['target']> = new Map([
@@ -53,5 +85,10 @@ export function metadataTarget(hostOrAddress: string): MetadataEndpoint['target'
 
 /** The in-cluster names of the Kubernetes API server (`kubernetes.default.svc.<cluster domain>` included). */
 export function isApiServerHost(host: string, clusterDomain = 'cluster.local'): boolean {
-  return host === 'kubernetes' || host === 'kubernetes.default' || host === 'kubernetes.default.svc' || host === `kubernetes.default.svc.${clusterDomain}`;
+  return (
+    host === 'kubernetes' ||
+    host === 'kubernetes.default' ||
+    host === 'kubernetes.default.svc' ||
+    host === `kubernetes.default.svc.${clusterDomain}`
+  );
 }

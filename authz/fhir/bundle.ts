@@ -20,7 +20,10 @@ export interface ParsedBundle {
 /** Bounds the work one Check may do on a Bundle. Envoy's `max_request_bytes` bounds the body; this bounds entries. */
 export const MAX_BUNDLE_ENTRIES = 10_000;
 
-function entryUrlSegments(url: string, bases: readonly (readonly string[])[]): Result<{ segments: string[]; query: string; hasQuery: boolean }> {
+function entryUrlSegments(
+  url: string,
+  bases: readonly (readonly string[])[],
+): Result<{ segments: string[]; query: string; hasQuery: boolean }> {
   let pathAndQuery = url;
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
     // Absolute URL: it must point under one of our bases (R4 bundle.html#bundle-request-url).
@@ -35,7 +38,11 @@ function entryUrlSegments(url: string, bases: readonly (readonly string[])[]): R
     const b = matchBase(split.value.segments, bases);
     if (b === -1) return err('bundle-entry-url-outside-base');
     const base = bases[b] ?? [];
-    return ok({ segments: split.value.segments.slice(base.length), query: split.value.query, hasQuery: split.value.hasQuery });
+    return ok({
+      segments: split.value.segments.slice(base.length),
+      query: split.value.query,
+      hasQuery: split.value.hasQuery,
+    });
   }
   if (!pathAndQuery.startsWith('/')) pathAndQuery = `/${pathAndQuery}`;
   const split = splitPath(pathAndQuery);
@@ -78,13 +85,21 @@ export function parseBundle(body: unknown, bases: readonly (readonly string[])[]
     const resource = raw['resource'];
     if (resource !== undefined) {
       if (!isRecord(resource)) return err('bundle-entry-resource-invalid');
-      if ((rt.interaction === 'create' || rt.interaction === 'update') && resource['resourceType'] !== rt.resourceType) {
+      if (
+        (rt.interaction === 'create' || rt.interaction === 'update') &&
+        resource['resourceType'] !== rt.resourceType
+      ) {
         return err('bundle-entry-resource-type-mismatch');
       }
       const fullUrl = typeof raw['fullUrl'] === 'string' ? raw['fullUrl'] : undefined;
       addPatientsFromResource(resource, entryScope, fullUrl);
     }
-    if (rt.id !== '' && rt.resourceType !== 'Patient' && inPatientCompartment(rt.resourceType) && resource === undefined) {
+    if (
+      rt.id !== '' &&
+      rt.resourceType !== 'Patient' &&
+      inPatientCompartment(rt.resourceType) &&
+      resource === undefined
+    ) {
       entryScope.unresolved.add(`instance-of:${rt.resourceType}`);
     }
     patientCompartment ||= inPatientCompartment(rt.resourceType) || rt.interaction === 'search-system';

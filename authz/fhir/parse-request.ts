@@ -116,7 +116,12 @@ function bundleScope(
 }
 
 /** Patients named by the path and the search parameters of a request that is not a Bundle. */
-function pathAndParamsScope(rt: Route, params: SearchParams, out: FhirAttributes, scope: ReturnType<typeof emptyScope>): void {
+function pathAndParamsScope(
+  rt: Route,
+  params: SearchParams,
+  out: FhirAttributes,
+  scope: ReturnType<typeof emptyScope>,
+): void {
   if (rt.resourceType === 'Patient' && rt.id !== '') scope.patients.add(rt.id);
   if (rt.compartment.type === 'Patient') scope.patients.add(rt.compartment.id);
   else if (rt.compartment.type !== '') scope.unresolved.add(`compartment:${rt.compartment.type}`);
@@ -168,7 +173,11 @@ function bodyScope(
   return undefined;
 }
 
-function parseFhirRequest(req: HttpRequestView, bases: readonly (readonly string[])[], baseStrings: readonly string[]): FhirAttributes {
+function parseFhirRequest(
+  req: HttpRequestView,
+  bases: readonly (readonly string[])[],
+  baseStrings: readonly string[],
+): FhirAttributes {
   const out = emptyFhirAttributes();
   const split = splitPath(req.path);
   if (!split.ok) {
@@ -182,7 +191,8 @@ function parseFhirRequest(req: HttpRequestView, bases: readonly (readonly string
   out.base = baseStrings[b] ?? '';
   const method = req.method.toUpperCase();
 
-  for (const h of METHOD_OVERRIDE_HEADERS) if (req.headers[h] !== undefined) return invalid(out, 'method-override-header');
+  for (const h of METHOD_OVERRIDE_HEADERS)
+    if (req.headers[h] !== undefined) return invalid(out, 'method-override-header');
   const q = parseQuery(split.value.query);
   if (!q.ok) return invalid(out, q.error);
   if (q.value.has('_method')) return invalid(out, 'method-override-parameter');
@@ -220,4 +230,3 @@ function parseFhirRequest(req: HttpRequestView, bases: readonly (readonly string
   out.patientsUnresolved = scope.unresolved.size === 0 ? [] : [...scope.unresolved].sort();
   return out;
 }
-

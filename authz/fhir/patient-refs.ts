@@ -23,8 +23,10 @@ export function emptyScope(): PatientScope {
   return { patients: new Set(), unresolved: new Set() };
 }
 
-const PATIENT_REF = /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/i;
-const OTHER_TYPED_REF = /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const PATIENT_REF =
+  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/i;
+const OTHER_TYPED_REF =
+  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 /** `Patient/123` with any case of the type is only a Patient reference when the type is exactly `Patient`. */
 const EXACT_PATIENT = /(?:^|\/)Patient\/[^/]+(?:\/_history\/[^/]+)?$/;
 
@@ -32,7 +34,10 @@ const EXACT_PATIENT = /(?:^|\/)Patient\/[^/]+(?:\/_history\/[^/]+)?$/;
  * Classifies one reference value from a search parameter or a Reference.reference element.
  * Returns the patient id, `other` for a reference to another type, or `unknown`.
  */
-export function classifyReference(value: string, bareIdIsPatient: boolean): { kind: 'patient'; id: string } | { kind: 'other' } | { kind: 'unknown' } {
+export function classifyReference(
+  value: string,
+  bareIdIsPatient: boolean,
+): { kind: 'patient'; id: string } | { kind: 'other' } | { kind: 'unknown' } {
   const v = value.trim();
   if (v.startsWith('urn:uuid:') || v.startsWith('urn:oid:')) return { kind: 'unknown' };
   const m = PATIENT_REF.exec(v);

@@ -35,10 +35,18 @@ RegulatedAuthorization RequestOrchestration Requirements SubscriptionStatus Subs
 TestPlan Transport`;
 
 /** Every resource type name phiguard accepts in a FHIR path (R4 ∪ R5). */
-export const RESOURCE_TYPES: ReadonlySet<string> = new Set(`${R4_TYPES} ${R5_ADDED_TYPES}`.split(/\s+/).filter(Boolean));
+export const RESOURCE_TYPES: ReadonlySet<string> = new Set(
+  `${R4_TYPES} ${R5_ADDED_TYPES}`.split(/\s+/).filter(Boolean),
+);
 
 /** Compartment types a search may be scoped to: FHIR R4 compartmentdefinition.html. */
-export const COMPARTMENT_TYPES: ReadonlySet<string> = new Set(['Patient', 'Encounter', 'RelatedPerson', 'Practitioner', 'Device']);
+export const COMPARTMENT_TYPES: ReadonlySet<string> = new Set([
+  'Patient',
+  'Encounter',
+  'RelatedPerson',
+  'Practitioner',
+  'Device',
+]);
 
 /**
  * Search parameters that place a resource in the Patient compartment, per resource type
@@ -129,7 +137,9 @@ export function inPatientCompartment(resourceType: string): boolean {
   return Object.hasOwn(PATIENT_COMPARTMENT_PARAMS, resourceType);
 }
 
-const withPatient = new Map(Object.entries(PATIENT_COMPARTMENT_PARAMS).map(([t, ps]) => [t, ps.includes('patient') ? ps : [...ps, 'patient']]));
+const withPatient = new Map(
+  Object.entries(PATIENT_COMPARTMENT_PARAMS).map(([t, ps]) => [t, ps.includes('patient') ? ps : [...ps, 'patient']]),
+);
 
 /**
  * The patient-linking search parameters for a type: the CompartmentDefinition-patient entries plus `patient`, which

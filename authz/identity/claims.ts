@@ -10,7 +10,14 @@
  * Unverified claims never reach policy: a token that fails verification yields an error, not claims.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  jwtVerify,
+  errors as joseErrors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { z } from 'zod';
 
 export const JwtIssuerSchema = z
@@ -22,7 +29,9 @@ export const JwtIssuerSchema = z
     algorithms: z.array(z.string()).default(['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA']),
   })
   .strict()
-  .refine((v) => (v.jwksFile === undefined) !== (v.jwksUri === undefined), { message: 'exactly one of jwksFile or jwksUri' });
+  .refine((v) => (v.jwksFile === undefined) !== (v.jwksUri === undefined), {
+    message: 'exactly one of jwksFile or jwksUri',
+  });
 
 export const ClaimsConfigSchema = z
   .object({
@@ -112,9 +121,14 @@ function unverifiedIssuer(token: string): string | undefined {
 export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
   const verifiers = new Map(
     config.issuers.map((iss) => {
-      const keys = iss.jwksFile !== undefined
-        ? fileKeySet(iss.jwksFile)
-        : createRemoteJWKSet(new URL(iss.jwksUri ?? ''), { cacheMaxAge: 600_000, cooldownDuration: 30_000, timeoutDuration: 5_000 });
+      const keys =
+        iss.jwksFile !== undefined
+          ? fileKeySet(iss.jwksFile)
+          : createRemoteJWKSet(new URL(iss.jwksUri ?? ''), {
+              cacheMaxAge: 600_000,
+              cooldownDuration: 30_000,
+              timeoutDuration: 5_000,
+            });
       return [iss.issuer, { iss, keys }] as const;
     }),
   );
@@ -123,7 +137,8 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
 
   function cached(token: string): ClaimsResult | undefined {
     const hit = cache.get(token);
-    if (hit && hit.expMs + config.clockSkewSeconds * 1000 > Date.now()) return { kind: 'verified', source: 'jwks', claims: hit.claims };
+    if (hit && hit.expMs + config.clockSkewSeconds * 1000 > Date.now())
+      return { kind: 'verified', source: 'jwks', claims: hit.claims };
     if (hit) cache.delete(token);
     return undefined;
   }
@@ -154,7 +169,8 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
     }
   }
 
-  const ignoreInvalid = (r: ClaimsResult): ClaimsResult => (r.kind === 'invalid' && config.onInvalidToken === 'ignore' ? { kind: 'none' } : r);
+  const ignoreInvalid = (r: ClaimsResult): ClaimsResult =>
+    r.kind === 'invalid' && config.onInvalidToken === 'ignore' ? { kind: 'none' } : r;
 
   return {
     resolve(input) {
@@ -166,7 +182,10 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
       const auth = input.authorization;
       if (auth === undefined || verifiers.size === 0) return { kind: 'none' };
       const m = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(auth.trim());
-      if (!m?.[1]) return config.onInvalidToken === 'deny' ? { kind: 'invalid', reason: 'authorization-not-a-bearer-jwt' } : { kind: 'none' };
+      if (!m?.[1])
+        return config.onInvalidToken === 'deny'
+          ? { kind: 'invalid', reason: 'authorization-not-a-bearer-jwt' }
+          : { kind: 'none' };
       return cached(m[1]) ?? verifyBearer(m[1]).then(ignoreInvalid);
     },
   };

@@ -10,7 +10,8 @@ export interface SpiffeIdentity {
   serviceAccount: string;
 }
 
-const ISTIO_SPIFFE = /^spiffe:\/\/([a-z0-9._-]{1,255})\/ns\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/sa\/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/;
+const ISTIO_SPIFFE =
+  /^spiffe:\/\/([a-z0-9._-]{1,255})\/ns\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\/sa\/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/;
 
 /** Parses an Istio-style SPIFFE id. Returns undefined for anything else (including the empty principal). */
 export function parseSpiffeId(principal: string): SpiffeIdentity | undefined {

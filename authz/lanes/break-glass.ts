@@ -53,16 +53,32 @@ export function breakGlassLane(ctx: AgentLaneContext, standard: Decision): Decis
     if (now - agent.clockSkewMs > endMs) {
       // agentDecision applies the agent's mode: an audit-mode agent is still not blocked, but the verdict says why.
       expired ??= Object.assign(
-        agentDecision(agent, version, standard.trace, 'deny', `break-glass:${lane.class}`,
-          DECISION_REASONS.breakGlassExpired, 403, `Denied: break-glass lane "${lane.class}" expired at ${use.expiresAt}`),
+        agentDecision(
+          agent,
+          version,
+          standard.trace,
+          'deny',
+          `break-glass:${lane.class}`,
+          DECISION_REASONS.breakGlassExpired,
+          403,
+          `Denied: break-glass lane "${lane.class}" expired at ${use.expiresAt}`,
+        ),
         { lane: use },
       );
       continue;
     }
     const scope = evaluate(lane.allow, attributes);
     if (scope.ok && scope.value) {
-      const d = agentDecision(agent, version, standard.trace, 'allow', `break-glass:${lane.class}`,
-        DECISION_REASONS.breakGlass, 200, '');
+      const d = agentDecision(
+        agent,
+        version,
+        standard.trace,
+        'allow',
+        `break-glass:${lane.class}`,
+        DECISION_REASONS.breakGlass,
+        200,
+        '',
+      );
       d.lane = use;
       return d;
     }

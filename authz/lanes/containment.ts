@@ -17,7 +17,9 @@ function held(ctx: AgentLaneContext, c: ContainmentState): string | undefined {
       return ctx.egress.kind !== 'internal' ? 'outside egress is denied' : undefined;
     case 'pause': {
       const known = (p: string): boolean => c.contextPatients.includes(hashPatient(c.salt, p));
-      return ctx.attributes.fhir.patients.every(known) ? undefined : 'only patients already in the active context are served';
+      return ctx.attributes.fhir.patients.every(known)
+        ? undefined
+        : 'only patients already in the active context are served';
     }
     case 'alert':
       return undefined;

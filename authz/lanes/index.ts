@@ -1,4 +1,10 @@
-export { createAuthorizer, policyOnlySnapshot, type Authorization, type Authorizer, type AuthorizerOptions } from './authorize.js';
+export {
+  createAuthorizer,
+  policyOnlySnapshot,
+  type Authorization,
+  type Authorizer,
+  type AuthorizerOptions,
+} from './authorize.js';
 export { decide, GATES, CONDITIONS } from './decide.js';
 export { selectAgent, type AgentMatch } from './select-agent.js';
 export type { AgentLaneContext, Condition, Gate, LaneContext, RateLimit, Snapshot } from './lane.js';

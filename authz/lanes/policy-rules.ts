@@ -19,13 +19,29 @@ function denyRules(ctx: AgentLaneContext, trace: RuleTrace[]): Decision | undefi
     const r = evaluate(rule.program, attributes);
     if (!r.ok) {
       trace.push({ rule: rule.name, effect: 'deny', result: 'error', error: r.error });
-      decided ??= agentDecision(agent, version, trace, 'deny', rule.name, DECISION_REASONS.ruleError, rule.status,
-        rule.message ?? `Denied: rule "${rule.name}" could not be evaluated`);
+      decided ??= agentDecision(
+        agent,
+        version,
+        trace,
+        'deny',
+        rule.name,
+        DECISION_REASONS.ruleError,
+        rule.status,
+        rule.message ?? `Denied: rule "${rule.name}" could not be evaluated`,
+      );
     } else {
       trace.push({ rule: rule.name, effect: 'deny', result: r.value });
       if (r.value) {
-        decided ??= agentDecision(agent, version, trace, 'deny', rule.name, DECISION_REASONS.ruleDeny, rule.status,
-          rule.message ?? `Denied by rule "${rule.name}"`);
+        decided ??= agentDecision(
+          agent,
+          version,
+          trace,
+          'deny',
+          rule.name,
+          DECISION_REASONS.ruleDeny,
+          rule.status,
+          rule.message ?? `Denied by rule "${rule.name}"`,
+        );
       }
     }
     if (decided !== undefined && !ctx.fullTrace) return decided;
@@ -50,8 +66,16 @@ function allowRules(ctx: AgentLaneContext, trace: RuleTrace[], denied: Decision 
     }
     trace.push({ rule: rule.name, effect: 'allow', result: r.value });
     if (r.value) {
-      decided ??= agentDecision(agent, ctx.snapshot.policies.version, trace, 'allow', rule.name,
-        DECISION_REASONS.ruleAllow, 200, '');
+      decided ??= agentDecision(
+        agent,
+        ctx.snapshot.policies.version,
+        trace,
+        'allow',
+        rule.name,
+        DECISION_REASONS.ruleAllow,
+        200,
+        '',
+      );
     }
   }
   return decided;
@@ -61,10 +85,26 @@ function defaultDeny(ctx: AgentLaneContext, trace: RuleTrace[]): Decision {
   const { agent, attributes } = ctx;
   const version = ctx.snapshot.policies.version;
   return attributes.fhir.valid
-    ? agentDecision(agent, version, trace, 'deny', BUILTIN_RULES.defaultDeny, DECISION_REASONS.noRuleMatched, 403,
-        'Denied: no rule allows this request')
-    : agentDecision(agent, version, trace, 'deny', BUILTIN_RULES.defaultDeny, DECISION_REASONS.invalidRequest, 400,
-        `Invalid FHIR request (${attributes.fhir.invalidReason})`);
+    ? agentDecision(
+        agent,
+        version,
+        trace,
+        'deny',
+        BUILTIN_RULES.defaultDeny,
+        DECISION_REASONS.noRuleMatched,
+        403,
+        'Denied: no rule allows this request',
+      )
+    : agentDecision(
+        agent,
+        version,
+        trace,
+        'deny',
+        BUILTIN_RULES.defaultDeny,
+        DECISION_REASONS.invalidRequest,
+        400,
+        `Invalid FHIR request (${attributes.fhir.invalidReason})`,
+      );
 }
 
 /** The decision of the agent's rules (and break-glass classes). Never throws. */

@@ -6,7 +6,8 @@ import type { SpiffeIdentity } from '../identity/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
 import type { CompiledAgent, CompiledPolicySet } from '../policy/index.js';
 
-export type AgentMatch = { kind: 'match'; agent: CompiledAgent } | { kind: 'none' } | { kind: 'ambiguous'; agents: string[] };
+export type AgentMatch =
+  { kind: 'match'; agent: CompiledAgent } | { kind: 'none' } | { kind: 'ambiguous'; agents: string[] };
 
 export function selectAgent(set: CompiledPolicySet, id: SpiffeIdentity | undefined): AgentMatch {
   if (!id) return { kind: 'none' };

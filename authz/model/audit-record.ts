@@ -29,8 +29,8 @@ export const MAX_TIME_MS = 8.64e15;
  * - `object-or-null`: one object (a tuple in the row), or null.
  * A JSON number is null where the value is not finite (JSON has no NaN or Infinity; `JSON.stringify` writes null).
  */
-export type FieldKindId = 'literal' | 'string' | 'number' | 'boolean' | 'time' | 'strings' | 'label' | 'objects'
-  | 'object-or-null';
+export type FieldKindId =
+  'literal' | 'string' | 'number' | 'boolean' | 'time' | 'strings' | 'label' | 'objects' | 'object-or-null';
 
 /** A field kind: its row value (`R`, validated by `row`) and its JSON value (`J`, validated by `json`). */
 export interface FieldKind<R = unknown, J = unknown> {
@@ -54,7 +54,11 @@ export interface AuditSubField<N extends string = string, R = unknown, J = unkno
 
 /** Where a decision record's values come from: the arguments of `decisionRow`. */
 export type DecisionSource<R> = (
-  decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, timeMs: number,
+  decisionId: string,
+  d: Decision,
+  a: RequestAttributesModel | undefined,
+  latencyUs: number,
+  timeMs: number,
 ) => R;
 
 /** A field of the decision record carried in the row, and how its value is taken from the decision. */
@@ -63,20 +67,25 @@ export interface AuditField<N extends string = string, R = unknown, J = unknown>
 }
 
 /** A constant field of the decision record (not carried in the row). */
-export interface AuditLiteralField<N extends string = string, V extends string = string>
-  extends AuditSubField<N, never, V> {
+export interface AuditLiteralField<N extends string = string, V extends string = string> extends AuditSubField<
+  N,
+  never,
+  V
+> {
   readonly kind: FieldKind<never, V> & { readonly id: 'literal'; readonly value: V };
 }
 
 /** Any field of the table, as the type derivations below see it. */
-type AnyField = AuditField
-  | { readonly name: string; readonly kind: { readonly id: 'literal' }; readonly meaning: string };
+type AnyField =
+  AuditField | { readonly name: string; readonly kind: { readonly id: 'literal' }; readonly meaning: string };
 
 /** The row values of a field list, in order, skipping literal fields. */
-type RowOf<F extends readonly AnyField[], Acc extends unknown[] = []> =
-  F extends readonly [infer H, ...infer T extends readonly AnyField[]]
-    ? RowOf<T, H extends AuditField ? [...Acc, z.output<H['kind']['row']>] : Acc>
-    : Acc;
+type RowOf<F extends readonly AnyField[], Acc extends unknown[] = []> = F extends readonly [
+  infer H,
+  ...infer T extends readonly AnyField[],
+]
+  ? RowOf<T, H extends AuditField ? [...Acc, z.output<H['kind']['row']>] : Acc>
+  : Acc;
 /** The row values of a nested object's fields, in order. */
 type TupleOf<S extends readonly AuditSubField[]> = { -readonly [I in keyof S]: z.output<S[I]['kind']['row']> };
 /** The parsed JSON object of a field list. */
@@ -86,22 +95,36 @@ const kind = <R, J>(id: FieldKindId, row: z.ZodType<R>, json: z.ZodType<J>): Fie
 
 const STRING = kind('string', z.string(), z.string());
 /** Any number in the row, as `JSON.stringify` writes any number. */
-const NUMBER = kind('number', z.custom<number>((v) => typeof v === 'number'), z.number().nullable());
+const NUMBER = kind(
+  'number',
+  z.custom<number>((v) => typeof v === 'number'),
+  z.number().nullable(),
+);
 const BOOLEAN = kind('boolean', z.boolean(), z.boolean());
 /** A time `toISOString` accepts (`decisionRow` checks this before a row leaves the Check path). */
-const TIME = kind('time', z.number().min(-MAX_TIME_MS).max(MAX_TIME_MS),
-  z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a time'));
+const TIME = kind(
+  'time',
+  z.number().min(-MAX_TIME_MS).max(MAX_TIME_MS),
+  z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a time'),
+);
 const STRINGS = kind('strings', z.array(z.string()).readonly(), z.array(z.string()));
 const DECISION_LABELS = ['allow', 'deny', 'audit-deny'] as const satisfies readonly ReturnType<typeof decisionLabel>[];
 const LABEL = kind('label', z.enum(DECISION_LABELS), z.enum(DECISION_LABELS));
 
-function literal<const N extends string, const V extends string>(name: N, value: V, meaning: string):
-AuditLiteralField<N, V> {
+function literal<const N extends string, const V extends string>(
+  name: N,
+  value: V,
+  meaning: string,
+): AuditLiteralField<N, V> {
   return { name, kind: { id: 'literal', row: z.never(), json: z.literal(value), value }, meaning };
 }
 
-function field<const N extends string, R, J>(name: N, k: FieldKind<R, J>, meaning: string, from: DecisionSource<R>):
-AuditField<N, R, J> {
+function field<const N extends string, R, J>(
+  name: N,
+  k: FieldKind<R, J>,
+  meaning: string,
+  from: DecisionSource<R>,
+): AuditField<N, R, J> {
   return { name, kind: k, meaning, from };
 }
 
@@ -138,7 +161,8 @@ function objectOrNull<const S extends readonly AuditSubField[]>(
 
 /** The row of a nested object: the source's values of the fields, in order. */
 function pick<const S extends readonly AuditSubField[]>(
-  src: { readonly [H in S[number] as H['name']]: z.output<H['kind']['row']> }, fields: S,
+  src: { readonly [H in S[number] as H['name']]: z.output<H['kind']['row']> },
+  fields: S,
 ): TupleOf<S> {
   const values: unknown[] = [];
   for (const f of fields) values.push((src as Record<string, unknown>)[f.name]);
@@ -185,15 +209,23 @@ export const DECISION_FIELDS = [
   literal('format', AUDIT_FORMAT, 'Record format and version.'),
   literal('type', 'decision', 'Record type: one access decision.'),
   field('time', TIME, 'When phiguard decided.', (_i, _d, _a, _us, ms) => ms),
-  field('requestTime', TIME, 'When the request was made (Envoy\'s request time, else receipt): the access time.',
-    (_i, _d, a, _us, ms) => (a ? a.now.getTime() : ms)),
+  field(
+    'requestTime',
+    TIME,
+    "When the request was made (Envoy's request time, else receipt): the access time.",
+    (_i, _d, a, _us, ms) => (a ? a.now.getTime() : ms),
+  ),
   field('decisionId', STRING, 'Id of this decision, as in the Check response.', (id) => id),
   field('requestId', STRING, 'The request\'s x-request-id, or "".', (_i, _d, a) => a?.request.id ?? ''),
   field('agent', STRING, 'Agent policy that matched the caller, or "".', (_i, d) => d.agent),
   field('principal', STRING, 'Caller\'s mesh identity (SPIFFE id), or "".', (_i, _d, a) => a?.source.principal ?? ''),
   field('clinician', STRING, 'Verified clinician subject (`sub`), or "".', (_i, _d, a) => a?.auth.subject ?? ''),
-  field('authSource', STRING, 'Where the clinician claims came from: jwt_authn, jwks or none.',
-    (_i, _d, a) => a?.auth.source ?? 'none'),
+  field(
+    'authSource',
+    STRING,
+    'Where the clinician claims came from: jwt_authn, jwks or none.',
+    (_i, _d, a) => a?.auth.source ?? 'none',
+  ),
   field('method', STRING, 'HTTP method, or "".', (_i, _d, a) => a?.request.method ?? ''),
   field('host', STRING, 'Request :authority, or "".', (_i, _d, a) => a?.request.host ?? ''),
   field('interaction', STRING, 'FHIR interaction, e.g. search-type, or "".', (_i, _d, a) => a?.fhir.interaction ?? ''),
@@ -201,26 +233,38 @@ export const DECISION_FIELDS = [
   field('resourceId', STRING, 'FHIR logical id, or "".', (_i, _d, a) => a?.fhir.id ?? ''),
   field('operation', STRING, 'FHIR operation, e.g. $everything, or "".', (_i, _d, a) => a?.fhir.operation ?? ''),
   field('compartment', STRING, 'Compartment of a compartment search, e.g. Patient/123, or "".', (_i, _d, a) =>
-    (a && a.fhir.compartment.type !== '' ? `${a.fhir.compartment.type}/${a.fhir.compartment.id}` : '')),
+    a && a.fhir.compartment.type !== '' ? `${a.fhir.compartment.type}/${a.fhir.compartment.id}` : '',
+  ),
   field('patients', STRINGS, 'Every patient id the request touches.', (_i, _d, a) => a?.fhir.patients ?? NONE),
-  field('patientsUnresolved', STRINGS, 'Why patient scope is not fully known from the request alone.',
-    (_i, _d, a) => a?.fhir.patientsUnresolved ?? NONE),
+  field(
+    'patientsUnresolved',
+    STRINGS,
+    'Why patient scope is not fully known from the request alone.',
+    (_i, _d, a) => a?.fhir.patientsUnresolved ?? NONE,
+  ),
   field('entries', ENTRIES, 'Entries of a batch/transaction Bundle.', (_i, _d, a) => entryRows(a)),
   field('invalidReason', STRING, 'Why the request is invalid, or "".', (_i, _d, a) => a?.fhir.invalidReason ?? ''),
-  field('decision', LABEL, 'allow, deny, or audit-deny (a policy deny let through in audit mode).',
-    (_i, d) => decisionLabel(d)),
+  field('decision', LABEL, 'allow, deny, or audit-deny (a policy deny let through in audit mode).', (_i, d) =>
+    decisionLabel(d),
+  ),
   field('reason', STRING, 'Why the decision came out as it did (DECISION_REASONS).', (_i, d) => d.reason),
   field('rule', STRING, 'Policy rule, lane or built-in rule that decided.', (_i, d) => d.rule),
   field('mode', STRING, 'enforce, audit, or none.', (_i, d) => d.mode),
-  field('status', NUMBER, 'HTTP status: 200 for an allow, else the deny\'s.',
-    (_i, d) => (d.outcome === 'allow' ? 200 : d.status)),
+  field('status', NUMBER, "HTTP status: 200 for an allow, else the deny's.", (_i, d) =>
+    d.outcome === 'allow' ? 200 : d.status,
+  ),
   field('policyVersion', STRING, 'Content hash of the policy set that decided.', (_i, d) => d.policyVersion),
   field('latencyUs', NUMBER, 'Time phiguard took to decide, in microseconds.', (_i, _d, _a, us) => us),
   field('breakGlass', STRING, 'Break-glass class when a lane decided, else "".', (_i, d) => d.lane?.class ?? ''),
-  field('egress', EGRESS, 'Outside egress and its BAA coverage at contact; null for internal requests.',
-    (_i, d) => (d.egress ? pick(d.egress, EGRESS_FIELDS) : null)),
-  field('exception', STRING, 'Hard-deny exception applied (e.g. eks-pod-identity), else "".',
-    (_i, d) => d.exception ?? ''),
+  field('egress', EGRESS, 'Outside egress and its BAA coverage at contact; null for internal requests.', (_i, d) =>
+    d.egress ? pick(d.egress, EGRESS_FIELDS) : null,
+  ),
+  field(
+    'exception',
+    STRING,
+    'Hard-deny exception applied (e.g. eks-pod-identity), else "".',
+    (_i, d) => d.exception ?? '',
+  ),
 ] as const;
 
 /** The decision record's row: the values of `DECISION_FIELDS` without the literal ones, in table order. */
@@ -231,7 +275,8 @@ export type DecisionAuditRecord = JsonOf<typeof DECISION_FIELDS>;
 
 /** The fields the row carries, in row order. */
 export const DECISION_ROW_FIELDS: readonly AuditField[] = (DECISION_FIELDS as readonly AnyField[]).filter(
-  (f): f is AuditField => f.kind.id !== 'literal');
+  (f): f is AuditField => f.kind.id !== 'literal',
+);
 
 /** A row as it arrives from another thread (the audit writer validates every row it receives). */
 export const DecisionRowSchema = tupleSchema(DECISION_ROW_FIELDS) as unknown as z.ZodType<DecisionRow>;
@@ -252,7 +297,11 @@ function isTimeValue(v: unknown): boolean {
  * a bad time fails the check closed on the Check path instead of failing the writer thread later.
  */
 export function decisionRow(
-  decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, timeMs: number,
+  decisionId: string,
+  d: Decision,
+  a: RequestAttributesModel | undefined,
+  latencyUs: number,
+  timeMs: number,
 ): DecisionRow {
   const row = new Array<unknown>(DECISION_ROW_FIELDS.length);
   let i = 0;
@@ -283,7 +332,11 @@ function jsonValue(k: FieldKind, v: unknown): unknown {
       return v === null ? null : subRecord(k.fields ?? [], v as readonly unknown[]);
     case 'literal':
       return k.value;
-    case 'string': case 'number': case 'boolean': case 'strings': case 'label':
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'strings':
+    case 'label':
       return v;
   }
 }
@@ -306,7 +359,11 @@ export function rowToRecord(row: DecisionRow): DecisionAuditRecord {
  * Throws RangeError for a time that is not a valid date.
  */
 export function decisionRecord(
-  decisionId: string, d: Decision, a: RequestAttributesModel | undefined, latencyUs: number, time: Date,
+  decisionId: string,
+  d: Decision,
+  a: RequestAttributesModel | undefined,
+  latencyUs: number,
+  time: Date,
 ): DecisionAuditRecord {
   return rowToRecord(decisionRow(decisionId, d, a, latencyUs, time.getTime()));
 }

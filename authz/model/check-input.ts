@@ -6,11 +6,21 @@
 import { z } from 'zod';
 
 const Address = z
-  .object({ socket_address: z.object({ address: z.string().optional(), port_value: z.coerce.number().int().optional() }).loose().optional() })
+  .object({
+    socket_address: z
+      .object({ address: z.string().optional(), port_value: z.coerce.number().int().optional() })
+      .loose()
+      .optional(),
+  })
   .loose();
 
 const Peer = z
-  .object({ principal: z.string().optional(), address: Address.optional(), service: z.string().optional(), labels: z.record(z.string(), z.string()).optional() })
+  .object({
+    principal: z.string().optional(),
+    address: Address.optional(),
+    service: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  })
   .loose();
 
 const Timestamp = z.union([
@@ -42,7 +52,10 @@ export const CheckInputSchema = z
         destination: Peer.optional(),
         request: z.object({ time: Timestamp.optional(), http: HttpRequestSchema.optional() }).loose().optional(),
         context_extensions: z.record(z.string(), z.string()).optional(),
-        metadata_context: z.object({ filter_metadata: z.record(z.string(), z.unknown()).optional() }).loose().optional(),
+        metadata_context: z
+          .object({ filter_metadata: z.record(z.string(), z.unknown()).optional() })
+          .loose()
+          .optional(),
       })
       .loose(),
   })

@@ -83,7 +83,9 @@ export interface LaneUse {
 }
 
 /** A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see decide.ts). */
-export function denyDecision(fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Pick<Decision, 'agent' | 'status' | 'policyVersion'>>): Decision {
+export function denyDecision(
+  fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Pick<Decision, 'agent' | 'status' | 'policyVersion'>>,
+): Decision {
   return {
     outcome: 'deny',
     verdict: 'deny',

@@ -24,7 +24,12 @@ export const WorkloadSchema = z
   .strict();
 
 export const FhirUsageSchema = z
-  .object({ resourceType: z.string(), interaction: z.string(), operation: z.string().default(''), count: z.number().int().min(0) })
+  .object({
+    resourceType: z.string(),
+    interaction: z.string(),
+    operation: z.string().default(''),
+    count: z.number().int().min(0),
+  })
   .strict();
 
 export const EgressSchema = z
@@ -40,7 +45,10 @@ export const EgressSchema = z
     paths: z.array(z.string()).default([]),
     count: z.number().int().min(0),
     /** In-cluster peer identity when known (mesh principal or Hubble labels). */
-    peer: z.object({ namespace: z.string(), serviceAccount: z.string().default(''), labels: labelMap.default({}) }).strict().optional(),
+    peer: z
+      .object({ namespace: z.string(), serviceAccount: z.string().default(''), labels: labelMap.default({}) })
+      .strict()
+      .optional(),
     /** The envelope says wildcard DNS names under this suffix are expected (e.g. per-region endpoints). */
     fqdnPattern: z.string().optional(),
   })

@@ -4,7 +4,8 @@
  */
 import type { FhirAttributes } from '../model/index.js';
 
-const ID_LIKE = /^(?:\d+(?:\.\d+)*|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})$/i;
+const ID_LIKE =
+  /^(?:\d+(?:\.\d+)*|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,})$/i;
 
 export function fhirPathTemplate(f: FhirAttributes): string {
   const parts = [f.base === '/' ? '' : f.base];
@@ -12,10 +13,19 @@ export function fhirPathTemplate(f: FhirAttributes): string {
   if (f.resourceType !== '') parts.push(f.resourceType);
   if (f.id !== '' && f.compartment.type === '') parts.push('{id}');
   switch (f.interaction) {
-    case 'vread': parts.push('_history', '{vid}'); break;
-    case 'history-instance': case 'history-type': case 'history-system': parts.push('_history'); break;
-    case 'capabilities': parts.push('metadata'); break;
-    default: break;
+    case 'vread':
+      parts.push('_history', '{vid}');
+      break;
+    case 'history-instance':
+    case 'history-type':
+    case 'history-system':
+      parts.push('_history');
+      break;
+    case 'capabilities':
+      parts.push('metadata');
+      break;
+    default:
+      break;
   }
   if (f.operation !== '') parts.push(f.operation);
   const p = parts.join('/');

@@ -60,11 +60,19 @@ const MAX_PATHS = 200;
 /** The envelope's view of the destination: the connected port first (what Cilium sees), then the authority's. */
 function hostAndPort(attrs: RequestAttributesModel): { host: string; port: number } {
   const a = splitAuthority(attrs.request.host);
-  const port = attrs.destination.port > 0n ? Number(attrs.destination.port) : a.port ?? (attrs.request.scheme === 'https' ? 443 : 80);
+  const port =
+    attrs.destination.port > 0n
+      ? Number(attrs.destination.port)
+      : (a.port ?? (attrs.request.scheme === 'https' ? 443 : 80));
   return { host: a.host === '' ? attrs.destination.address || 'unknown' : a.host, port };
 }
 
-function accumulator(accs: Map<string, Acc>, agent: string, attrs: RequestAttributesModel, options: RecorderOptions): Acc {
+function accumulator(
+  accs: Map<string, Acc>,
+  agent: string,
+  attrs: RequestAttributesModel,
+  options: RecorderOptions,
+): Acc {
   const now = attrs.now.getTime();
   let acc = accs.get(agent);
   if (!acc) {
@@ -113,7 +121,9 @@ function observeEgress(acc: Acc, attrs: RequestAttributesModel): void {
   let eg = acc.egress.get(ek);
   if (!eg) {
     const peerId = parseSpiffeId(attrs.destination.principal);
-    const peer = peerId ? { namespace: peerId.namespace, serviceAccount: peerId.serviceAccount, labels: {} } : undefined;
+    const peer = peerId
+      ? { namespace: peerId.namespace, serviceAccount: peerId.serviceAccount, labels: {} }
+      : undefined;
     eg = { host, port, transports: new Set(), methods: new Set(), paths: new Set(), count: 0, peer };
     acc.egress.set(ek, eg);
   }
@@ -126,7 +136,10 @@ function observeEgress(acc: Acc, attrs: RequestAttributesModel): void {
   }
 }
 
-const byKey = <T>(key: (x: T) => string) => (x: T, y: T): number => (key(x) < key(y) ? -1 : 1);
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (x: T, y: T): number =>
+    key(x) < key(y) ? -1 : 1;
 
 function envelopeOf(a: Acc, replica: string): Envelope {
   return {
@@ -146,7 +159,9 @@ function envelopeOf(a: Acc, replica: string): Envelope {
         [...a.minutes].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 60_000).toISOString().slice(0, 16), v]),
       ),
       patientsHourly: Object.fromEntries(
-        [...a.hours].sort(([x], [y]) => x - y).map(([k, v]) => [new Date(k * 3_600_000).toISOString().slice(0, 13), hllEncode(v)]),
+        [...a.hours]
+          .sort(([x], [y]) => x - y)
+          .map(([k, v]) => [new Date(k * 3_600_000).toISOString().slice(0, 13), hllEncode(v)]),
       ),
       egress: [...a.egress.values()].sort(byKey((x) => `${x.host}|${x.port}`)).map((e) => {
         const out: EnvelopeEgress = {
@@ -177,7 +192,8 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
     if (now > acc.end) acc.end = now;
     acc.requests++;
     const lane = decision.lane;
-    if (lane && decision.reason === DECISION_REASONS.breakGlass) acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
+    if (lane && decision.reason === DECISION_REASONS.breakGlass)
+      acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
     const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
     observeFhir(acc, attrs.fhir, now);

@@ -39,7 +39,12 @@ export function summarize(e: Envelope): EnvelopeSummary {
   return {
     requests: e.spec.observation.requests,
     hourOfDay,
-    burst: { maxPerMinute: perMinute[perMinute.length - 1] ?? 0, p95PerMinute: percentile(perMinute, 95), p50PerMinute: percentile(perMinute, 50), activeMinutes: perMinute.length },
+    burst: {
+      maxPerMinute: perMinute[perMinute.length - 1] ?? 0,
+      p95PerMinute: percentile(perMinute, 95),
+      p50PerMinute: percentile(perMinute, 50),
+      activeMinutes: perMinute.length,
+    },
     patients: { distinctEstimate: hllCount(all), maxPerHourEstimate: maxHour },
     fhirInteractions: e.spec.fhir.length,
     egressEndpoints: e.spec.egress.length,

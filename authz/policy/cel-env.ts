@@ -35,7 +35,11 @@ export function compileRe2(pattern: string): RE2JS {
 let env: Environment | undefined;
 let evalEnv: Environment | undefined;
 
-const ENV_OPTIONS = { unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: true, limits: { maxAstNodes: 5_000, maxDepth: 64 } };
+const ENV_OPTIONS = {
+  unlistedVariablesAreDyn: false,
+  homogeneousAggregateLiterals: true,
+  limits: { maxAstNodes: 5_000, maxDepth: 64 },
+};
 
 /** `s.matches(p)` as policies are evaluated: RE2 semantics, linear time. */
 export function re2Matches(s: string, p: string): boolean {

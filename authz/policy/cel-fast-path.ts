@@ -316,7 +316,10 @@ function compileList(a: unknown, scope: Scope, re2: Re2): Fn | undefined {
 }
 
 type NodeCompiler = (a: unknown, scope: Scope, re2: Re2) => Fn | undefined;
-const comparison = (op: string): NodeCompiler => (a, scope, re2) => compileComparison(op, a, scope, re2);
+const comparison =
+  (op: string): NodeCompiler =>
+  (a, scope, re2) =>
+    compileComparison(op, a, scope, re2);
 
 /** The compiler of each AST node kind the fast path takes; any other kind is left to cel-js. */
 const NODE_COMPILERS: Readonly<Record<string, NodeCompiler>> = {

@@ -11,12 +11,7 @@ export {
   type Selector,
   type BreakGlassClass,
 } from './schema.js';
-export {
-  readPolicyDir,
-  parsePolicyText,
-  listPolicyFiles,
-  type LoadedPolicySet,
-} from './load-policies.js';
+export { readPolicyDir, parsePolicyText, listPolicyFiles, type LoadedPolicySet } from './load-policies.js';
 export { POLICY_FINDING_CODES, type PolicyFindingCode } from './policy-findings.js';
 export {
   compilePolicies,

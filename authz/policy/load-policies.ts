@@ -83,4 +83,3 @@ export function readPolicyDir(dir: string): Result<LoadedPolicySet> {
     return err(rejected(dir, [dirFinding(dir, POLICY_FINDING_CODES.empty, 'no AgentPolicy documents')]));
   return ok({ set: compiled.set, warnings: findings });
 }
-

@@ -31,7 +31,11 @@ export interface CheckItem {
 }
 
 /** Observes decisions after they are answered (envelope recording). Must not throw or block. */
-export type DecisionObserver = (attributes: Authorization['attributes'], decision: Decision, decisionId: string) => void;
+export type DecisionObserver = (
+  attributes: Authorization['attributes'],
+  decision: Decision,
+  decisionId: string,
+) => void;
 
 export interface CheckPipeline {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that Check. */

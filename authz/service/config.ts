@@ -24,7 +24,11 @@ export const ServerConfigSchema = z
     auditFile: z.string().default('-'),
     /** Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset). */
     auditEventFile: z.string().optional(),
-    auditMaxBufferBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
+    auditMaxBufferBytes: z.coerce
+      .number()
+      .int()
+      .min(4096)
+      .default(64 * 1024 * 1024),
     /**
      * Where decision audit lines are formatted and written: `thread`, a writer thread beside the thread that decides,
      * which then only hands over each decision's values; `inline`, on the deciding thread itself. Default: `inline`
@@ -50,13 +54,27 @@ export const ServerConfigSchema = z
     envelopeDir: z.string().optional(),
     envelopeFlushMs: z.coerce.number().int().min(1000).default(60_000),
     /** Replica id in envelope file names (default: hostname, pid and start time). */
-    replica: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+    replica: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .optional(),
     /** HTTP/2 receive window (per stream and per connection) for the Check listener. */
-    http2WindowBytes: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(1024 * 1024),
+    http2WindowBytes: z.coerce
+      .number()
+      .int()
+      .min(65_535)
+      .max(2 ** 31 - 1)
+      .default(1024 * 1024),
   })
   .strict()
-  .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), { message: 'set only one of jwksFile / jwksUri' })
-  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtIssuer !== undefined, { message: 'jwksFile/jwksUri need jwtIssuer' })
-  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtAudience.length > 0, { message: 'jwksFile/jwksUri need jwtAudience' });
+  .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), {
+    message: 'set only one of jwksFile / jwksUri',
+  })
+  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtIssuer !== undefined, {
+    message: 'jwksFile/jwksUri need jwtIssuer',
+  })
+  .refine((c) => (c.jwksFile === undefined && c.jwksUri === undefined) || c.jwtAudience.length > 0, {
+    message: 'jwksFile/jwksUri need jwtAudience',
+  });
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

@@ -6,9 +6,21 @@
  */
 import { hostname } from 'node:os';
 import { createAuditSink, createThreadedAuditSink, AUDIT_FORMAT, type AuditSink } from '../audit/index.js';
-import { createContainmentStore, createPatientContext, type ContainmentStore, type PatientContext } from '../containment/index.js';
+import {
+  createContainmentStore,
+  createPatientContext,
+  type ContainmentStore,
+  type PatientContext,
+} from '../containment/index.js';
 import { createEffectsApplier, type EffectsApplier } from '../effects/index.js';
-import { createBaaStore, createRateLimiter, DEFAULT_INTERNAL_SUFFIXES, readCredentialStore, type BaaStore, type CredentialStore } from '../egress/index.js';
+import {
+  createBaaStore,
+  createRateLimiter,
+  DEFAULT_INTERNAL_SUFFIXES,
+  readCredentialStore,
+  type BaaStore,
+  type CredentialStore,
+} from '../egress/index.js';
 import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
@@ -38,7 +50,11 @@ interface Sources {
   containment: { store: ContainmentStore; context: PatientContext } | undefined;
 }
 
-function createAuditSinks(config: ServerConfig, log: Logger, onError: (code: string) => void): { audit: AuditSink; auditEvents: AuditSink | undefined } {
+function createAuditSinks(
+  config: ServerConfig,
+  log: Logger,
+  onError: (code: string) => void,
+): { audit: AuditSink; auditEvents: AuditSink | undefined } {
   const options = { target: config.auditFile, maxBufferBytes: config.auditMaxBufferBytes, onError };
   // On the decision thread the gRPC thread is already elsewhere: a writer thread would only add a third.
   const writer = config.auditWriter ?? (config.decisions === 'thread' ? 'inline' : 'thread');
@@ -49,7 +65,8 @@ function createAuditSinks(config: ServerConfig, log: Logger, onError: (code: str
       : createAuditSink({
           target: config.auditEventFile,
           maxBufferBytes: config.auditMaxBufferBytes,
-          onError: (code) => log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart'),
+          onError: (code) =>
+            log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart'),
         });
   return { audit, auditEvents };
 }
@@ -66,7 +83,10 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicySt
     onReloadFailed: (findings, kept) => {
       m.reloads.inc({ result: 'failure' });
       m.policyStale.set(1);
-      log.error({ kept, findings: findings.map(formatFinding) }, 'POLICY RELOAD REJECTED: the last good policy set stays in force');
+      log.error(
+        { kept, findings: findings.map(formatFinding) },
+        'POLICY RELOAD REJECTED: the last good policy set stays in force',
+      );
     },
   });
   if (!loaded.ok) throw startupError(`policy directory ${config.policies} did not load`, loaded.error);
@@ -80,7 +100,13 @@ function createClaims(config: ServerConfig): ClaimsResolver {
     jwtAuthnPayloadKey: config.jwtAuthnPayloadKey,
     onInvalidToken: config.jwtOnInvalid,
     issuers: withKeys
-      ? [{ issuer: config.jwtIssuer, audiences: config.jwtAudience, ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }) }]
+      ? [
+          {
+            issuer: config.jwtIssuer,
+            audiences: config.jwtAudience,
+            ...(config.jwksFile !== undefined ? { jwksFile: config.jwksFile } : { jwksUri: config.jwksUri }),
+          },
+        ]
       : [],
   });
   if (!parsed.success) {
@@ -207,7 +233,11 @@ function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: Aud
 }
 
 /** Builds every dependency. Throws a `startup` PhiguardError (with findings) when configuration or a source is unusable. */
-export async function createDependencies(config: ServerConfig, log: Logger, defaultMetrics: boolean): Promise<Dependencies> {
+export async function createDependencies(
+  config: ServerConfig,
+  log: Logger,
+  defaultMetrics: boolean,
+): Promise<Dependencies> {
   const metricsRef: { current?: Metrics } = {};
   const { audit, auditEvents } = createAuditSinks(config, log, (code) => {
     log.error({ code }, 'audit sink failed: every request will be denied until restart');
@@ -244,7 +274,11 @@ export async function createDependencies(config: ServerConfig, log: Logger, defa
     },
     clockMs,
   );
-  const authorizer = createAuthorizer({ claims, fhirBasePaths: config.fhirBase, snapshot: snapshotOf(config, sources, rateLimiter) });
+  const authorizer = createAuthorizer({
+    claims,
+    fhirBasePaths: config.fhirBase,
+    snapshot: snapshotOf(config, sources, rateLimiter),
+  });
   const open = sources;
   const close = async (): Promise<void> => {
     closeSources(open);

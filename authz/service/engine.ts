@@ -84,5 +84,15 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   const drain = (): void => {
     draining = true;
   };
-  return { decideBatch: pipeline.decideBatch, ready, drain, close, metricsPort: ops.port, metrics, policies, audit, recorder };
+  return {
+    decideBatch: pipeline.decideBatch,
+    ready,
+    drain,
+    close,
+    metricsPort: ops.port,
+    metrics,
+    policies,
+    audit,
+    recorder,
+  };
 }

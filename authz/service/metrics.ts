@@ -41,8 +41,18 @@ export interface DecisionMetrics {
   decisions(labels: { agent: string; decision: string; reason: string; rule: string }): number;
 }
 
-interface CounterCell { agent: string; decision: string; reason: string; rule: string; n: number }
-interface HistogramCell { counts: Float64Array; sum: number; n: number }
+interface CounterCell {
+  agent: string;
+  decision: string;
+  reason: string;
+  rule: string;
+  n: number;
+}
+interface HistogramCell {
+  counts: Float64Array;
+  sum: number;
+  n: number;
+}
 
 export function createDecisionMetrics(): DecisionMetrics {
   const counters = new Map<string, CounterCell>();
@@ -69,11 +79,19 @@ export function createDecisionMetrics(): DecisionMetrics {
       return counters.get(`${l.agent}\u0000${l.decision}\u0000${l.reason}\u0000${l.rule}`)?.n ?? 0;
     },
     text() {
-      const out = ['# HELP phiguard_decisions_total Check decisions by agent, decision, reason and rule', '# TYPE phiguard_decisions_total counter'];
+      const out = [
+        '# HELP phiguard_decisions_total Check decisions by agent, decision, reason and rule',
+        '# TYPE phiguard_decisions_total counter',
+      ];
       for (const c of counters.values()) {
-        out.push(`phiguard_decisions_total{agent="${labelValue(c.agent)}",decision="${labelValue(c.decision)}",reason="${labelValue(c.reason)}",rule="${labelValue(c.rule)}"} ${c.n}`);
+        out.push(
+          `phiguard_decisions_total{agent="${labelValue(c.agent)}",decision="${labelValue(c.decision)}",reason="${labelValue(c.reason)}",rule="${labelValue(c.rule)}"} ${c.n}`,
+        );
       }
-      out.push('# HELP phiguard_check_duration_seconds Time spent deciding one Check (server side)', '# TYPE phiguard_check_duration_seconds histogram');
+      out.push(
+        '# HELP phiguard_check_duration_seconds Time spent deciding one Check (server side)',
+        '# TYPE phiguard_check_duration_seconds histogram',
+      );
       for (const [decision, h] of histograms) {
         const d = labelValue(decision);
         let cum = 0;
@@ -82,7 +100,10 @@ export function createDecisionMetrics(): DecisionMetrics {
           out.push(`phiguard_check_duration_seconds_bucket{le="${le}",decision="${d}"} ${cum}`);
         });
         out.push(`phiguard_check_duration_seconds_bucket{le="+Inf",decision="${d}"} ${h.n}`);
-        out.push(`phiguard_check_duration_seconds_sum{decision="${d}"} ${h.sum}`, `phiguard_check_duration_seconds_count{decision="${d}"} ${h.n}`);
+        out.push(
+          `phiguard_check_duration_seconds_sum{decision="${d}"} ${h.sum}`,
+          `phiguard_check_duration_seconds_count{decision="${d}"} ${h.n}`,
+        );
       }
       return `${out.join('\n')}\n`;
     },
@@ -97,14 +118,54 @@ export function createMetrics(auditBuffered: () => number, opts: { defaultMetric
     registry,
     hot,
     exposition: async () => `${await registry.metrics()}\n${hot.text()}`,
-    reloads: new Counter({ name: 'phiguard_policy_reloads_total', help: 'Policy reload attempts by result', labelNames: ['result'], registers: [registry] }),
-    policyStale: new Gauge({ name: 'phiguard_policy_stale', help: 'Whether the last policy reload failed, leaving an older policy set in force (1 = stale)', registers: [registry] }),
-    policyInfo: new Gauge({ name: 'phiguard_policy_info', help: 'The policy set version in force (value 1)', labelNames: ['version'], registers: [registry] }),
-    contained: new Gauge({ name: 'phiguard_contained', help: 'Agents in a containment state (1), by action', labelNames: ['agent', 'action'], registers: [registry] }),
-    baaReloads: new Counter({ name: 'phiguard_baa_registry_reloads_total', help: 'BAA registry reload attempts by result', labelNames: ['result'], registers: [registry] }),
-    auditRejected: new Counter({ name: 'phiguard_audit_rejected_total', help: 'Decisions denied because the audit sink could not accept the record', registers: [registry] }),
-    auditErrors: new Counter({ name: 'phiguard_audit_errors_total', help: 'Audit sink I/O errors', labelNames: ['code'], registers: [registry] }),
+    reloads: new Counter({
+      name: 'phiguard_policy_reloads_total',
+      help: 'Policy reload attempts by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    policyStale: new Gauge({
+      name: 'phiguard_policy_stale',
+      help: 'Whether the last policy reload failed, leaving an older policy set in force (1 = stale)',
+      registers: [registry],
+    }),
+    policyInfo: new Gauge({
+      name: 'phiguard_policy_info',
+      help: 'The policy set version in force (value 1)',
+      labelNames: ['version'],
+      registers: [registry],
+    }),
+    contained: new Gauge({
+      name: 'phiguard_contained',
+      help: 'Agents in a containment state (1), by action',
+      labelNames: ['agent', 'action'],
+      registers: [registry],
+    }),
+    baaReloads: new Counter({
+      name: 'phiguard_baa_registry_reloads_total',
+      help: 'BAA registry reload attempts by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    auditRejected: new Counter({
+      name: 'phiguard_audit_rejected_total',
+      help: 'Decisions denied because the audit sink could not accept the record',
+      registers: [registry],
+    }),
+    auditErrors: new Counter({
+      name: 'phiguard_audit_errors_total',
+      help: 'Audit sink I/O errors',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
   };
-  new Gauge({ name: 'phiguard_audit_buffered_bytes', help: 'Audit bytes queued, not yet written', registers: [registry], collect() { this.set(auditBuffered()); } });
+  new Gauge({
+    name: 'phiguard_audit_buffered_bytes',
+    help: 'Audit bytes queued, not yet written',
+    registers: [registry],
+    collect() {
+      this.set(auditBuffered());
+    },
+  });
   return m;
 }

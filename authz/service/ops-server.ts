@@ -48,7 +48,12 @@ function handler(metrics: Metrics, readiness: () => Readiness): http.RequestList
 }
 
 /** Listens on host:port. Rejects with an Error naming the address when it cannot. */
-export async function startOpsServer(host: string, port: number, metrics: Metrics, readiness: () => Readiness): Promise<OpsServer> {
+export async function startOpsServer(
+  host: string,
+  port: number,
+  metrics: Metrics,
+  readiness: () => Readiness,
+): Promise<OpsServer> {
   const server = http.createServer(handler(metrics, readiness));
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);

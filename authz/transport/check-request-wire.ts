@@ -252,12 +252,22 @@ function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: numbe
 /** google.protobuf.Struct (map<string, Value> fields = 1). */
 function struct(r: Reader, to: number, depth: number): Rec {
   if (depth > MAX_DEPTH) throw new WireError('too-deep');
-  return messageMap<unknown>(r, to, () => null, (end) => value(r, end, depth + 1));
+  return messageMap<unknown>(
+    r,
+    to,
+    () => null,
+    (end) => value(r, end, depth + 1),
+  );
 }
 
 /** envoy.config.core.v3.Metadata: filter_metadata = 1 (map<string, Struct>). */
 function metadata(r: Reader, to: number): Rec {
-  return messageMap<Rec>(r, to, () => ({}), (end) => struct(r, end, 3));
+  return messageMap<Rec>(
+    r,
+    to,
+    () => ({}),
+    (end) => struct(r, end, 3),
+  );
 }
 
 /** SocketAddress: address = 2, port_value = 3. */
@@ -292,7 +302,8 @@ function peer(r: Reader, to: number): Peer {
     } else if (f === 1) {
       const addrEnd = messageField(r, tag & 7, to);
       socket = undefined;
-      for (let end = nextFieldOne(r, addrEnd); end !== -1; end = nextFieldOne(r, addrEnd)) socket = socketAddress(r, end);
+      for (let end = nextFieldOne(r, addrEnd); end !== -1; end = nextFieldOne(r, addrEnd))
+        socket = socketAddress(r, end);
     } else {
       r.skip(tag & 7, to);
     }
@@ -332,15 +343,36 @@ function httpRequest(r: Reader, to: number): Http {
     const tag = r.varint();
     const wt = tag & 7;
     switch (tag >>> 3) {
-      case 1: expectWire(wt, 2); id = r.string(to); break;
-      case 2: expectWire(wt, 2); method = r.string(to); break;
-      case 3: expectWire(wt, 2); headerEntry(r, to, headers); hasHeaders = true; break;
-      case 4: expectWire(wt, 2); path = r.string(to); break;
-      case 5: expectWire(wt, 2); host = r.string(to); break;
-      case 6: expectWire(wt, 2); scheme = r.string(to); break;
-      case 9: expectWire(wt, 0); size = int64(r.varint()); break;
-      case 10: expectWire(wt, 2); protocol = r.string(to); break;
-      case 11: expectWire(wt, 2); body = r.string(to); break;
+      case 1:
+        id = stringField(r, wt, to);
+        break;
+      case 2:
+        method = stringField(r, wt, to);
+        break;
+      case 3:
+        expectWire(wt, 2);
+        headerEntry(r, to, headers);
+        hasHeaders = true;
+        break;
+      case 4:
+        path = stringField(r, wt, to);
+        break;
+      case 5:
+        host = stringField(r, wt, to);
+        break;
+      case 6:
+        scheme = stringField(r, wt, to);
+        break;
+      case 9:
+        expectWire(wt, 0);
+        size = int64(r.varint());
+        break;
+      case 10:
+        protocol = stringField(r, wt, to);
+        break;
+      case 11:
+        body = stringField(r, wt, to);
+        break;
       case 12: {
         expectWire(wt, 2);
         const e = r.delimited(to);
@@ -349,8 +381,12 @@ function httpRequest(r: Reader, to: number): Http {
         r.pos = e;
         break;
       }
-      case 13: expectWire(wt, 2); headerMap(r, r.delimited(to), fromMap); break;
-      default: r.skip(wt, to);
+      case 13:
+        expectWire(wt, 2);
+        headerMap(r, r.delimited(to), fromMap);
+        break;
+      default:
+        r.skip(wt, to);
     }
   }
   // Envoy sends `headers`; newer Envoy may send `header_map` instead (attribute_context.proto).
@@ -407,12 +443,28 @@ function attributeContext(r: Reader, to: number): CheckInput['attributes'] {
     const tag = r.varint();
     const wt = tag & 7;
     switch (tag >>> 3) {
-      case 1: expectWire(wt, 2); out.source = peer(r, r.delimited(to)); break;
-      case 2: expectWire(wt, 2); out.destination = peer(r, r.delimited(to)); break;
-      case 4: expectWire(wt, 2); out.request = request(r, r.delimited(to)); break;
-      case 10: expectWire(wt, 2); mapEntry(r, to, ext); break;
-      case 11: expectWire(wt, 2); out.metadata_context = { filter_metadata: metadata(r, r.delimited(to)) }; break;
-      default: r.skip(wt, to);
+      case 1:
+        expectWire(wt, 2);
+        out.source = peer(r, r.delimited(to));
+        break;
+      case 2:
+        expectWire(wt, 2);
+        out.destination = peer(r, r.delimited(to));
+        break;
+      case 4:
+        expectWire(wt, 2);
+        out.request = request(r, r.delimited(to));
+        break;
+      case 10:
+        expectWire(wt, 2);
+        mapEntry(r, to, ext);
+        break;
+      case 11:
+        expectWire(wt, 2);
+        out.metadata_context = { filter_metadata: metadata(r, r.delimited(to)) };
+        break;
+      default:
+        r.skip(wt, to);
     }
   }
   out.context_extensions = ext;
@@ -436,6 +488,9 @@ export function decodeCheckRequest(bytes: Buffer): DecodedCheck {
     if (!attributes) return { ok: false, error: 'check-request-without-attributes' };
     return { ok: true, input: { attributes } };
   } catch (e) {
-    return { ok: false, error: e instanceof WireError ? `malformed-check-request:${e.code}` : 'malformed-check-request' };
+    return {
+      ok: false,
+      error: e instanceof WireError ? `malformed-check-request:${e.code}` : 'malformed-check-request',
+    };
   }
 }

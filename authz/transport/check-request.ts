@@ -34,20 +34,33 @@ function int64(v: unknown): number | undefined {
 /** Unwraps a google.protobuf.Value (message or plain object form) to JSON. */
 export function unwrapValue(v: unknown): unknown {
   if (!isRecord(v)) return null;
-  const kind = typeof v['kind'] === 'string' ? v['kind'] : Object.keys(v).find((k) => k.endsWith('_value') || k.endsWith('Value'));
+  const kind =
+    typeof v['kind'] === 'string' ? v['kind'] : Object.keys(v).find((k) => k.endsWith('_value') || k.endsWith('Value'));
   if (kind === undefined) return null;
   const inner = v[kind];
   switch (kind) {
-    case 'null_value': case 'nullValue': return null;
-    case 'number_value': case 'numberValue': return typeof inner === 'number' ? inner : Number(inner);
-    case 'string_value': case 'stringValue': return typeof inner === 'string' ? inner : '';
-    case 'bool_value': case 'boolValue': return inner === true;
-    case 'struct_value': case 'structValue': return unwrapStruct(inner);
-    case 'list_value': case 'listValue': {
+    case 'null_value':
+    case 'nullValue':
+      return null;
+    case 'number_value':
+    case 'numberValue':
+      return typeof inner === 'number' ? inner : Number(inner);
+    case 'string_value':
+    case 'stringValue':
+      return typeof inner === 'string' ? inner : '';
+    case 'bool_value':
+    case 'boolValue':
+      return inner === true;
+    case 'struct_value':
+    case 'structValue':
+      return unwrapStruct(inner);
+    case 'list_value':
+    case 'listValue': {
       const values = isRecord(inner) && Array.isArray(inner['values']) ? inner['values'] : [];
       return values.map(unwrapValue);
     }
-    default: return null;
+    default:
+      return null;
   }
 }
 
@@ -142,11 +155,16 @@ export function fromGrpcCheckRequest(raw: unknown): { ok: true; input: CheckInpu
     const r: NonNullable<CheckInput['attributes']['request']> = {};
     const time = rec(request['time']);
     const seconds = int64(time?.['seconds']);
-    if (time && seconds !== undefined) r.time = { seconds, nanos: typeof time['nanos'] === 'number' ? time['nanos'] : 0 };
+    if (time && seconds !== undefined)
+      r.time = { seconds, nanos: typeof time['nanos'] === 'number' ? time['nanos'] : 0 };
     const http = rec(request['http']);
     if (http) {
       const rawBody = http['raw_body'];
-      const body = str(http['body']) ?? (rawBody instanceof Uint8Array && rawBody.length > 0 ? Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength).toString('utf8') : undefined);
+      const body =
+        str(http['body']) ??
+        (rawBody instanceof Uint8Array && rawBody.length > 0
+          ? Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength).toString('utf8')
+          : undefined);
       const size = int64(http['size']);
       const h: NonNullable<typeof r.http> = { headers: headersOf(http) };
       for (const k of ['id', 'method', 'path', 'host', 'scheme', 'protocol'] as const) {

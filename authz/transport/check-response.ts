@@ -35,7 +35,16 @@ function stringStruct(fields: Record<string, string>): { fields: Record<string, 
  * The decision fields a CheckResponse is made of, besides the decision id and injected credentials. The response
  * cache (response-cache.ts) keys its templates on exactly these, so the two cannot drift apart.
  */
-export const RESPONSE_FIELDS = ['outcome', 'mode', 'agent', 'rule', 'reason', 'status', 'message', 'policyVersion'] as const;
+export const RESPONSE_FIELDS = [
+  'outcome',
+  'mode',
+  'agent',
+  'rule',
+  'reason',
+  'status',
+  'message',
+  'policyVersion',
+] as const;
 export type ResponseShape = Pick<Decision, (typeof RESPONSE_FIELDS)[number] | 'inject'>;
 
 export interface CheckResponseOptions {
@@ -43,7 +52,11 @@ export interface CheckResponseOptions {
   headerPrefix?: string;
 }
 
-export function toCheckResponse(d: ResponseShape, decisionId: string, options: CheckResponseOptions = {}): Record<string, unknown> {
+export function toCheckResponse(
+  d: ResponseShape,
+  decisionId: string,
+  options: CheckResponseOptions = {},
+): Record<string, unknown> {
   const p = options.headerPrefix ?? 'x-phiguard-';
   const label = decisionLabel(d);
   const metadata = stringStruct({
@@ -76,7 +89,11 @@ export function toCheckResponse(d: ResponseShape, decisionId: string, options: C
     status: { code: GRPC_PERMISSION_DENIED, message: `phiguard: ${d.reason} (rule ${d.rule})` },
     denied_response: {
       status: { code: d.status },
-      headers: [header('content-type', 'application/fhir+json'), header(`${p}decision-id`, decisionId), header(`${p}decision`, 'deny')],
+      headers: [
+        header('content-type', 'application/fhir+json'),
+        header(`${p}decision-id`, decisionId),
+        header(`${p}decision`, 'deny'),
+      ],
       body: operationOutcome(d, decisionId),
     },
     dynamic_metadata: metadata,

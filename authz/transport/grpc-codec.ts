@@ -33,10 +33,15 @@ function authorizationServiceDefinition(): grpc.ServiceDefinition {
       requestStream: false,
       responseStream: false,
       originalName: 'Check',
-      requestSerialize: (value: unknown) => Buffer.from(Req.encode(Req.fromObject(value as Record<string, unknown>)).finish()),
+      requestSerialize: (value: unknown) =>
+        Buffer.from(Req.encode(Req.fromObject(value as Record<string, unknown>)).finish()),
       requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes),
-      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : Buffer.from(Res.encode(Res.fromObject(value as Record<string, unknown>)).finish())),
-      responseDeserialize: (bytes: Buffer) => Res.toObject(Res.decode(bytes), { longs: String, enums: String, oneofs: true }),
+      responseSerialize: (value: unknown) =>
+        Buffer.isBuffer(value)
+          ? value
+          : Buffer.from(Res.encode(Res.fromObject(value as Record<string, unknown>)).finish()),
+      responseDeserialize: (bytes: Buffer) =>
+        Res.toObject(Res.decode(bytes), { longs: String, enums: String, oneofs: true }),
     } as grpc.MethodDefinition<unknown, unknown>,
   };
 }

@@ -35,15 +35,22 @@ export async function listenForChecks(
   check: (request: unknown, reply: (bytes: Buffer) => void) => void,
   log: { warn(message: string): void },
 ): Promise<CheckListener> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.keepalive_permit_without_calls': 1 });
-  if (!applyHttp2Windows(server, config.http2WindowBytes)) log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  if (!applyHttp2Windows(server, config.http2WindowBytes))
+    log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');
   let missed = false;
   const tabled = applyStreamTable(server, () => {
     if (missed) return;
     missed = true;
-    log.warn('HTTP/2 sessions keep Node\'s stream Map (node internals changed): expect longer GC pauses under load');
+    log.warn("HTTP/2 sessions keep Node's stream Map (node internals changed): expect longer GC pauses under load");
   });
-  if (!tabled) log.warn('could not install the HTTP/2 stream table (grpc-js internals changed): expect longer GC pauses under load');
+  if (!tabled)
+    log.warn(
+      'could not install the HTTP/2 stream table (grpc-js internals changed): expect longer GC pauses under load',
+    );
   server.addService(service, {
     Check: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       check(call.request, (bytes) => callback(null, bytes));
@@ -52,7 +59,9 @@ export async function listenForChecks(
   const health = new HealthImplementation({ '': 'SERVING', [AUTHZ_SERVICE]: 'SERVING' });
   health.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
   }).catch((e: unknown) => {
     server.forceShutdown();
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : 'error'}`);
@@ -66,9 +75,15 @@ export async function listenForChecks(
     },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
-        const t = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
         t.unref();
-        server.tryShutdown(() => { clearTimeout(t); resolve(); });
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
       }),
   };
 }

@@ -21,5 +21,10 @@ export function onHttp2Server(server: Server, tune: (h2: Http2Server) => void): 
 }
 
 function isHttp2Server(x: unknown): x is Http2Server {
-  return typeof x === 'object' && x !== null && typeof Reflect.get(x, 'updateSettings') === 'function' && typeof Reflect.get(x, 'on') === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof Reflect.get(x, 'updateSettings') === 'function' &&
+    typeof Reflect.get(x, 'on') === 'function'
+  );
 }

@@ -27,7 +27,8 @@ export function sessionStreams(session: ServerHttp2Session): { state: object; st
   for (const key of Object.getOwnPropertySymbols(session)) {
     if (key.description !== 'state') continue;
     const state: unknown = Reflect.get(session, key);
-    if (typeof state === 'object' && state !== null && Reflect.has(state, 'streams')) return { state, streams: Reflect.get(state, 'streams') };
+    if (typeof state === 'object' && state !== null && Reflect.has(state, 'streams'))
+      return { state, streams: Reflect.get(state, 'streams') };
   }
   return undefined;
 }

@@ -1,6 +1,13 @@
 export { CheckInputSchema, requestTimeMs, type CheckInput } from '../model/index.js';
 export { fromGrpcCheckRequest, unwrapStruct, unwrapValue } from './check-request.js';
-export { toCheckResponse, RESPONSE_FIELDS, type ResponseShape, GRPC_OK, GRPC_PERMISSION_DENIED, type CheckResponseOptions } from './check-response.js';
+export {
+  toCheckResponse,
+  RESPONSE_FIELDS,
+  type ResponseShape,
+  GRPC_OK,
+  GRPC_PERMISSION_DENIED,
+  type CheckResponseOptions,
+} from './check-response.js';
 export { rawAuthorizationServiceDefinition, authzRoot, CHECK_PATH } from './grpc-codec.js';
 export { decodeCheckRequest, type DecodedCheck } from './check-request-wire.js';
 export { createResponseEncoder, type ResponseEncoder } from './response-cache.js';

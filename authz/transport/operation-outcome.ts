@@ -7,18 +7,36 @@ import type { Decision } from '../model/index.js';
 /** issue.code from the IssueType value set (valueset-issue-type.html). */
 function issueCode(d: Pick<Decision, 'reason' | 'status'>): string {
   switch (d.reason) {
-    case 'invalid-request': return 'invalid';
-    case 'invalid-token': return 'security';
-    case 'internal-error': case 'audit-unavailable': case 'no-policy': return 'exception';
-    case 'rate-limited': return 'throttled';
-    case 'contained': return 'suppressed';
-    case 'rule-allow': case 'rule-deny': case 'no-rule-matched': case 'unknown-agent': case 'ambiguous-agent': case 'rule-error':
-    case 'break-glass': case 'break-glass-expired': case 'protected-endpoint': case 'baa-not-covered':
+    case 'invalid-request':
+      return 'invalid';
+    case 'invalid-token':
+      return 'security';
+    case 'internal-error':
+    case 'audit-unavailable':
+    case 'no-policy':
+      return 'exception';
+    case 'rate-limited':
+      return 'throttled';
+    case 'contained':
+      return 'suppressed';
+    case 'rule-allow':
+    case 'rule-deny':
+    case 'no-rule-matched':
+    case 'unknown-agent':
+    case 'ambiguous-agent':
+    case 'rule-error':
+    case 'break-glass':
+    case 'break-glass-expired':
+    case 'protected-endpoint':
+    case 'baa-not-covered':
       return 'forbidden';
   }
 }
 
-export function operationOutcome(d: Pick<Decision, 'outcome' | 'reason' | 'message' | 'status' | 'agent' | 'rule' | 'policyVersion'>, decisionId: string): string {
+export function operationOutcome(
+  d: Pick<Decision, 'outcome' | 'reason' | 'message' | 'status' | 'agent' | 'rule' | 'policyVersion'>,
+  decisionId: string,
+): string {
   return JSON.stringify({
     resourceType: 'OperationOutcome',
     issue: [

@@ -38,7 +38,8 @@ function sameShape(a: Shaped, d: Decision): boolean {
 
 export function createResponseEncoder(options: CheckResponseOptions = {}, maxEntries = 4096): ResponseEncoder {
   const Res = authzRoot().lookupType('envoy.service.auth.v3.CheckResponse');
-  const encodeFresh = (d: Decision, id: string): Buffer => Buffer.from(Res.encode(Res.fromObject(toCheckResponse(d, id, options))).finish());
+  const encodeFresh = (d: Decision, id: string): Buffer =>
+    Buffer.from(Res.encode(Res.fromObject(toCheckResponse(d, id, options))).finish());
   // Per rule name, the shapes seen for it: no key string is built per Check.
   const cache = new Map<string, Shaped[]>();
   let size = 0;

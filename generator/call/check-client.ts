@@ -51,14 +51,23 @@ export interface CheckClient {
 
 export function createCheckClient(address: string, options: grpc.ChannelOptions = {}): CheckClient {
   const pkg = grpc.loadPackageDefinition(loadAuthzPackageDefinition());
-  const v3 = (((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject)['v3'] as grpc.GrpcObject;
+  const v3 = (((pkg['envoy'] as grpc.GrpcObject)['service'] as grpc.GrpcObject)['auth'] as grpc.GrpcObject)[
+    'v3'
+  ] as grpc.GrpcObject;
   const Ctor = v3['Authorization'] as grpc.ServiceClientConstructor;
   const client = new Ctor(address, grpc.credentials.createInsecure(), options);
   return {
     check(request, deadlineMs = 5_000) {
       return new Promise((resolve, reject) => {
-        const fn = client['Check'] as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void;
-        fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r as Record<string, unknown>)));
+        const fn = client['Check'] as (
+          req: unknown,
+          md: grpc.Metadata,
+          opts: grpc.CallOptions,
+          cb: (e: grpc.ServiceError | null, r: unknown) => void,
+        ) => void;
+        fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (e, r) =>
+          e ? reject(e) : resolve(r as Record<string, unknown>),
+        );
       });
     },
     close: () => client.close(),

@@ -17,7 +17,11 @@ export interface ExplainRequest {
 }
 
 /** Builds the CheckInput Envoy would send for a request. */
-export function checkInputFor(r: ExplainRequest, jwtAuthnNamespace = 'envoy.filters.http.jwt_authn', payloadKey = 'jwt_payload'): CheckInput {
+export function checkInputFor(
+  r: ExplainRequest,
+  jwtAuthnNamespace = 'envoy.filters.http.jwt_authn',
+  payloadKey = 'jwt_payload',
+): CheckInput {
   const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v]));
   return {
     attributes: {
@@ -31,7 +35,9 @@ export function checkInputFor(r: ExplainRequest, jwtAuthnNamespace = 'envoy.filt
           ...(r.body !== undefined ? { body: r.body, size: Buffer.byteLength(r.body) } : {}),
         },
       },
-      ...(r.claims ? { metadata_context: { filter_metadata: { [jwtAuthnNamespace]: { [payloadKey]: r.claims } } } } : {}),
+      ...(r.claims
+        ? { metadata_context: { filter_metadata: { [jwtAuthnNamespace]: { [payloadKey]: r.claims } } } }
+        : {}),
     },
   };
 }
@@ -41,7 +47,12 @@ export interface Explanation {
   decision: Decision;
 }
 
-export async function explain(input: CheckInput, set: CompiledPolicySet, claims: ClaimsResolver, fhirBasePaths: readonly string[]): Promise<Explanation> {
+export async function explain(
+  input: CheckInput,
+  set: CompiledPolicySet,
+  claims: ClaimsResolver,
+  fhirBasePaths: readonly string[],
+): Promise<Explanation> {
   const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims, fhirBasePaths });
   const r = await authorizer.authorize(input, { fullTrace: true });
   return { attributes: r.attributes, decision: r.decision };

@@ -15,7 +15,7 @@ export interface Period {
 }
 
 const str = (v: unknown): string =>
-  (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
 /** Whether an ISO time falls in the period (an unparsable time does not). */
 const inPeriod = (time: string, p: Period): boolean => {
   const t = Date.parse(time);
@@ -24,7 +24,10 @@ const inPeriod = (time: string, p: Period): boolean => {
 
 /** Every access to `patient` in the period: decision records (validated), by their access time (requestTime). */
 export async function accounting(
-  files: readonly string[], patient: string, period: Period, includeDenied = false,
+  files: readonly string[],
+  patient: string,
+  period: Period,
+  includeDenied = false,
 ): Promise<AuditRow[]> {
   const needle = JSON.stringify(patient);
   const rows: AuditRow[] = [];
@@ -33,9 +36,16 @@ export async function accounting(
     if (!d.patients.includes(patient)) continue;
     if (!includeDenied && d.decision === 'deny') continue;
     rows.push({
-      time: d.requestTime, agent: d.agent, clinician: d.clinician, interaction: d.interaction,
-      resource: `${d.resourceType}${d.resourceId ? `/${d.resourceId}` : ''}`, decision: d.decision, rule: d.rule,
-      breakGlass: d.breakGlass, requestId: d.requestId, decisionId: d.decisionId,
+      time: d.requestTime,
+      agent: d.agent,
+      clinician: d.clinician,
+      interaction: d.interaction,
+      resource: `${d.resourceType}${d.resourceId ? `/${d.resourceId}` : ''}`,
+      decision: d.decision,
+      rule: d.rule,
+      breakGlass: d.breakGlass,
+      requestId: d.requestId,
+      decisionId: d.decisionId,
     });
   }
   return rows;
@@ -48,9 +58,16 @@ export async function breakglass(files: readonly string[], period: Period): Prom
     if (kind !== 'other' || r['type'] !== 'break-glass-attestation') continue;
     if (!inPeriod(str(r['requestTime'] ?? r['time']), period)) continue;
     rows.push({
-      time: r['time'], class: r['class'], clinician: r['clinician'], agent: r['agent'], activatedAt: r['activatedAt'],
-      expiresAt: r['expiresAt'], interaction: r['interaction'], resources: str(r['resources']),
-      patients: str(r['patients']), overrode: str((r['overrode'] as AuditRow | undefined)?.['rule']),
+      time: r['time'],
+      class: r['class'],
+      clinician: r['clinician'],
+      agent: r['agent'],
+      activatedAt: r['activatedAt'],
+      expiresAt: r['expiresAt'],
+      interaction: r['interaction'],
+      resources: str(r['resources']),
+      patients: str(r['patients']),
+      overrode: str((r['overrode'] as AuditRow | undefined)?.['rule']),
       requestId: r['requestId'],
     });
   }
@@ -77,22 +94,37 @@ export async function aibom(files: readonly string[]): Promise<AuditRow[]> {
       if (!prev || str(r.record['time']) < str(prev['time'])) first.set(k, r.record);
     }
   }
-  return [...first.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, r]) => ({
-    agent: r['agent'], endpoint: r['endpoint'], firstContact: r['time'], baaStatus: r['baaStatus'], vendor: r['vendor'],
-    agreementId: r['agreementId'], registryVersion: r['registryVersion'], allowed: counts.get(k)?.allowed ?? 0,
-    denied: counts.get(k)?.denied ?? 0,
-  }));
+  return [...first.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, r]) => ({
+      agent: r['agent'],
+      endpoint: r['endpoint'],
+      firstContact: r['time'],
+      baaStatus: r['baaStatus'],
+      vendor: r['vendor'],
+      agreementId: r['agreementId'],
+      registryVersion: r['registryVersion'],
+      allowed: counts.get(k)?.allowed ?? 0,
+      denied: counts.get(k)?.denied ?? 0,
+    }));
 }
 
 /** Every outside request denied for a missing or lapsed BAA in the period. */
 export async function baaViolations(files: readonly string[], period: Period): Promise<AuditRow[]> {
   const rows: AuditRow[] = [];
   for await (const { kind, record: d } of auditRecords(files, ['"reason":"baa-not-covered"'])) {
-    if (kind !== 'decision' || d.reason !== DECISION_REASONS.baaNotCovered || !inPeriod(d.requestTime, period)) continue;
+    if (kind !== 'decision' || d.reason !== DECISION_REASONS.baaNotCovered || !inPeriod(d.requestTime, period))
+      continue;
     const e = d.egress;
     rows.push({
-      time: d.time, agent: d.agent, endpoint: `${str(e?.host)}:${str(e?.port)}`, baaStatus: e?.reason,
-      vendor: e?.vendor, agreementId: e?.agreementId, registryVersion: e?.registryVersion, requestId: d.requestId,
+      time: d.time,
+      agent: d.agent,
+      endpoint: `${str(e?.host)}:${str(e?.port)}`,
+      baaStatus: e?.reason,
+      vendor: e?.vendor,
+      agreementId: e?.agreementId,
+      registryVersion: e?.registryVersion,
+      requestId: d.requestId,
     });
   }
   return rows;
@@ -111,7 +143,10 @@ export function formatRows(rows: readonly AuditRow[], format: 'table' | 'json' |
   if (rows.length === 0) return '(no records)\n';
   const widths = cols.map((c) => Math.min(60, Math.max(c.length, ...rows.map((r) => str(r[c]).length))));
   const line = (vals: string[]): string =>
-    vals.map((v, i) => v.slice(0, widths[i]).padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    vals
+      .map((v, i) => v.slice(0, widths[i]).padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   const body = rows.map((r) => line(cols.map((c) => str(r[c]))));
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...body].join('\n') + `\n${rows.length} record(s)\n`;
 }

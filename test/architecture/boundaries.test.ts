@@ -18,24 +18,41 @@ function folderOf(p: string): string | undefined {
 }
 
 const RULES: ReadonlyArray<[name: string, violates: (e: ImportEdge) => boolean]> = [
-  ['the runtime (authz/) never imports the toolchain, benchmarks, scripts or tests', (e) =>
-    inFolder(e.from, 'authz') && !inFolder(e.to, 'authz') && !inFolder(e.to, 'proto')],
-  ['the model (authz/model/) imports nothing of ours outside itself', (e) =>
-    inFolder(e.from, 'authz/model') && !inFolder(e.to, 'authz/model')],
-  ['the decision (authz/lanes/, authz/effects/) imports no transport or service', (e) =>
-    (inFolder(e.from, 'authz/lanes') || inFolder(e.from, 'authz/effects')) &&
-    (inFolder(e.to, 'authz/transport') || inFolder(e.to, 'authz/service'))],
-  ['transport (authz/transport/) imports only the model and the protos: bytes in, bytes out', (e) =>
-    inFolder(e.from, 'authz/transport') && !inFolder(e.to, 'authz/transport') && !inFolder(e.to, 'authz/model') &&
-    !inFolder(e.to, 'proto')],
-  ['an import from another folder goes through that folder\'s index.ts', (e) => {
-    const a = folderOf(e.from);
-    const b = folderOf(e.to);
-    const throughRootIndex = e.to === 'authz/index.ts';
-    return b !== undefined && a !== b && !throughRootIndex && !e.to.endsWith(`${b}/index.ts`);
-  }],
-  ['the toolchain, benchmarks and scripts reach authz/ only through an index', (e) =>
-    !inFolder(e.from, 'authz') && inFolder(e.to, 'authz') && !e.to.endsWith('/index.ts')],
+  [
+    'the runtime (authz/) never imports the toolchain, benchmarks, scripts or tests',
+    (e) => inFolder(e.from, 'authz') && !inFolder(e.to, 'authz') && !inFolder(e.to, 'proto'),
+  ],
+  [
+    'the model (authz/model/) imports nothing of ours outside itself',
+    (e) => inFolder(e.from, 'authz/model') && !inFolder(e.to, 'authz/model'),
+  ],
+  [
+    'the decision (authz/lanes/, authz/effects/) imports no transport or service',
+    (e) =>
+      (inFolder(e.from, 'authz/lanes') || inFolder(e.from, 'authz/effects')) &&
+      (inFolder(e.to, 'authz/transport') || inFolder(e.to, 'authz/service')),
+  ],
+  [
+    'transport (authz/transport/) imports only the model and the protos: bytes in, bytes out',
+    (e) =>
+      inFolder(e.from, 'authz/transport') &&
+      !inFolder(e.to, 'authz/transport') &&
+      !inFolder(e.to, 'authz/model') &&
+      !inFolder(e.to, 'proto'),
+  ],
+  [
+    "an import from another folder goes through that folder's index.ts",
+    (e) => {
+      const a = folderOf(e.from);
+      const b = folderOf(e.to);
+      const throughRootIndex = e.to === 'authz/index.ts';
+      return b !== undefined && a !== b && !throughRootIndex && !e.to.endsWith(`${b}/index.ts`);
+    },
+  ],
+  [
+    'the toolchain, benchmarks and scripts reach authz/ only through an index',
+    (e) => !inFolder(e.from, 'authz') && inFolder(e.to, 'authz') && !e.to.endsWith('/index.ts'),
+  ],
 ];
 
 describe('dependency boundaries', () => {

@@ -10,13 +10,23 @@ import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { z } from 'zod';
 import {
-  ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, DECISION_REASONS, readPolicyDir,
-  type Decision, type RequestAttributesModel,
+  ClaimsConfigSchema,
+  createAuthorizer,
+  policyOnlySnapshot,
+  createClaimsResolver,
+  DECISION_REASONS,
+  readPolicyDir,
+  type Decision,
+  type RequestAttributesModel,
 } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
 import { createDecisionRowFormatter, decisionLine, decisionRecord } from '../../authz/audit/index.js';
 import {
-  DECISION_FIELDS, DecisionAuditRecordSchema, DecisionRowSchema, decisionRow, rowToRecord,
+  DECISION_FIELDS,
+  DecisionAuditRecordSchema,
+  DecisionRowSchema,
+  decisionRow,
+  rowToRecord,
 } from '../../authz/model/index.js';
 import { emptyFhirAttributes } from '../../authz/model/attributes.js';
 import { denyDecision } from '../../authz/model/decision.js';
@@ -28,20 +38,24 @@ const loaded = readPolicyDir(path.join(here, '../../examples/policies'));
 if (!loaded.ok) throw new Error('example policies did not load');
 const set = loaded.value.set;
 const authorizer = createAuthorizer({
-  snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})),
+  snapshot: () => policyOnlySnapshot(set),
+  claims: createClaimsResolver(ClaimsConfigSchema.parse({})),
   fhirBasePaths: ['/fhir', '/fhir/R4'],
 });
 
 const Case = z.object({
   name: z.string(),
   request: z.object({
-    method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()).default({}),
+    method: z.string(),
+    path: z.string(),
+    headers: z.record(z.string(), z.string()).default({}),
     body: z.string().optional(),
   }),
 });
 const cases = z.array(Case).parse(yaml.load(readFileSync(path.join(here, '../fhir/request-model.cases.yaml'), 'utf8')));
 const principals = [
-  'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', 'spiffe://cluster.local/ns/cds/sa/sepsis-watch',
+  'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
+  'spiffe://cluster.local/ns/cds/sa/sepsis-watch',
   'spiffe://cluster.local/ns/unknown/sa/x',
 ];
 
@@ -58,19 +72,34 @@ const same = (id: string, d: Decision, a: RequestAttributesModel | undefined, us
 /** A Bundle request with every field set, built by hand (independent of the FHIR parser). */
 const bundle: RequestAttributesModel = {
   request: {
-    method: 'POST', path: '/fhir', query: '', host: 'fhir.hospital.internal', scheme: 'https', headers: {}, id: 'req-1',
+    method: 'POST',
+    path: '/fhir',
+    query: '',
+    host: 'fhir.hospital.internal',
+    scheme: 'https',
+    headers: {},
+    id: 'req-1',
     size: 0n,
   },
   source: {
-    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', trustDomain: 'cluster.local', namespace: 'scribe',
-    serviceAccount: 'ambient-scribe', address: '',
+    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
+    trustDomain: 'cluster.local',
+    namespace: 'scribe',
+    serviceAccount: 'ambient-scribe',
+    address: '',
   },
   destination: { address: '', port: 0n, principal: '' },
   agent: { name: 'ambient-scribe', tier: 'live', mode: 'enforce' },
   fhir: {
-    ...emptyFhirAttributes(), isFhir: true, interaction: 'transaction', resourceType: 'Bundle', id: 'b1',
+    ...emptyFhirAttributes(),
+    isFhir: true,
+    interaction: 'transaction',
+    resourceType: 'Bundle',
+    id: 'b1',
     operation: '$x',
-    compartment: { type: 'Patient', id: 'p-1' }, patients: ['p-1', 'p-2'], patientsUnresolved: ['body-incomplete'],
+    compartment: { type: 'Patient', id: 'p-1' },
+    patients: ['p-1', 'p-2'],
+    patientsUnresolved: ['body-incomplete'],
     entries: [
       { method: 'POST', interaction: 'create', resourceType: 'Observation', id: '', operation: '', patients: ['p-1'] },
       { method: 'GET', interaction: 'read', resourceType: 'Patient', id: 'p-2', operation: '', patients: [] },
@@ -82,22 +111,40 @@ const bundle: RequestAttributesModel = {
 };
 /** An allow decided by a break-glass lane, to an outside host, with a hard-deny exception. */
 const laneAllow: Decision = {
-  outcome: 'allow', verdict: 'allow', mode: 'enforce', agent: 'ambient-scribe', rule: 'r1', reason: 'rule-allow',
-  status: 0, message: '', policyVersion: 'sha256:abc', trace: [], exception: 'eks-pod-identity',
+  outcome: 'allow',
+  verdict: 'allow',
+  mode: 'enforce',
+  agent: 'ambient-scribe',
+  rule: 'r1',
+  reason: 'rule-allow',
+  status: 0,
+  message: '',
+  policyVersion: 'sha256:abc',
+  trace: [],
+  exception: 'eks-pod-identity',
   lane: {
-    class: 'code-blue', purposeOfUse: 'BTG', activatedAt: at.toISOString(), expiresAt: at.toISOString(),
+    class: 'code-blue',
+    purposeOfUse: 'BTG',
+    activatedAt: at.toISOString(),
+    expiresAt: at.toISOString(),
     overrode: { rule: 'x', reason: 'rule-deny' },
   },
   egress: {
-    host: 'api.example.com', port: 443, covered: false, reason: 'agreement-expired', vendor: 'Vendor',
-    agreementId: 'BAA-1', registryVersion: 'sha256:1',
+    host: 'api.example.com',
+    port: 443,
+    covered: false,
+    reason: 'agreement-expired',
+    vendor: 'Vendor',
+    agreementId: 'BAA-1',
+    registryVersion: 'sha256:1',
   },
 };
 const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
 
 /** The `phiguard.audit/v1` lines of the two decisions above, as written before the field table existed. */
 const GOLDEN = [
-  ['{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
+  [
+    '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
     '"requestTime":"2026-11-25T09:59:59.999Z","decisionId":"id-1","requestId":"req-1","agent":"ambient-scribe",',
     '"principal":"spiffe://cluster.local/ns/scribe/sa/ambient-scribe","clinician":"Practitioner/dr-a",',
     '"authSource":"jwks","method":"POST","host":"fhir.hospital.internal","interaction":"transaction",',
@@ -107,13 +154,16 @@ const GOLDEN = [
     '"decision":"allow","reason":"rule-allow","rule":"r1","mode":"enforce","status":200,"policyVersion":"sha256:abc",',
     '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
     '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
-    '"exception":"eks-pod-identity"}'].join(''),
-  ['{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
+    '"exception":"eks-pod-identity"}',
+  ].join(''),
+  [
+    '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
     '"requestTime":"2026-11-25T10:00:00.123Z","decisionId":"id-2","requestId":"","agent":"","principal":"",',
     '"clinician":"","authSource":"none","method":"","host":"","interaction":"","resourceType":"","resourceId":"",',
     '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
     '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
-    '"latencyUs":0,"breakGlass":"","egress":null,"exception":""}'].join(''),
+    '"latencyUs":0,"breakGlass":"","egress":null,"exception":""}',
+  ].join(''),
 ];
 
 describe('decision audit line', () => {
@@ -132,15 +182,26 @@ describe('decision audit line', () => {
     const input = checkInputFor({ principal: principals[0] ?? '', method: 'GET', path: hostile, headers: {} });
     const r = await authorizer.authorize(input);
     const d: Decision = {
-      ...r.decision, agent: 'a"b', rule: 'break-glass:code-blue', reason: DECISION_REASONS.breakGlass,
+      ...r.decision,
+      agent: 'a"b',
+      rule: 'break-glass:code-blue',
+      reason: DECISION_REASONS.breakGlass,
       exception: 'eks-pod-identity',
       lane: {
-        class: 'code-blue', purposeOfUse: 'BTG', activatedAt: at.toISOString(), expiresAt: at.toISOString(),
+        class: 'code-blue',
+        purposeOfUse: 'BTG',
+        activatedAt: at.toISOString(),
+        expiresAt: at.toISOString(),
         overrode: { rule: 'x', reason: DECISION_REASONS.ruleDeny },
       },
       egress: {
-        host: 'api.example.com', port: 443, covered: false, reason: 'agreement-expired', vendor: 'V "q"',
-        agreementId: 'BAA-1', registryVersion: 'sha256:1',
+        host: 'api.example.com',
+        port: 443,
+        covered: false,
+        reason: 'agreement-expired',
+        vendor: 'V "q"',
+        agreementId: 'BAA-1',
+        registryVersion: 'sha256:1',
       },
     };
     same('id-\u2028', d, r.attributes, Number.NaN, at);
@@ -178,7 +239,10 @@ describe('the field table', () => {
   const denyRow = decisionRow('id-2', bareDeny, undefined, 0, at.getTime());
   const allowLine = format(allowRow);
   const denyLine = format(denyRow);
-  const samples = [{ row: allowRow, line: allowLine }, { row: denyRow, line: denyLine }];
+  const samples = [
+    { row: allowRow, line: allowLine },
+    { row: denyRow, line: denyLine },
+  ];
 
   test('every field appears in the formatted line, in table order, nested objects included', () => {
     for (const { line } of samples) {
@@ -228,12 +292,14 @@ describe('the field table', () => {
   });
 
   test.each(DECISION_FIELDS.filter((f) => f.kind.id !== 'literal').map((f, i) => [f.name, i] as const))(
-    'the row schema rejects a row with a wrong %s', (_name, i) => {
+    'the row schema rejects a row with a wrong %s',
+    (_name, i) => {
       const row: unknown[] = structuredClone(allowRow);
       row[i] = { wrong: true };
       expect(DecisionRowSchema.safeParse(row).success).toBe(false);
       expect(DecisionRowSchema.safeParse(row.slice(0, i)).success).toBe(false);
-    });
+    },
+  );
 
   test('the report reader yields decision records (validated) and other records, and skips non-records', async () => {
     const missing = JSON.parse(allowLine) as Record<string, unknown>;
@@ -241,10 +307,17 @@ describe('the field table', () => {
     const attestation = { format: 'phiguard.audit/v1', type: 'break-glass-attestation', time: at.toISOString() };
     const t = tempDir();
     try {
-      const file = t.write('audit.jsonl', [
-        allowLine, JSON.stringify(missing), '{"format":"phiguard.audit/v1","type":"deci', JSON.stringify(attestation),
-        '[1]', denyLine,
-      ].join('\n'));
+      const file = t.write(
+        'audit.jsonl',
+        [
+          allowLine,
+          JSON.stringify(missing),
+          '{"format":"phiguard.audit/v1","type":"deci',
+          JSON.stringify(attestation),
+          '[1]',
+          denyLine,
+        ].join('\n'),
+      );
       const got = [];
       for await (const r of auditRecords([file], [])) got.push(r);
       expect(got).toEqual([

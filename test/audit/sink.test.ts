@@ -7,16 +7,32 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { ClaimsConfigSchema, createAuthorizer, policyOnlySnapshot, createClaimsResolver, readPolicyDir } from '../../authz/index.js';
+import {
+  ClaimsConfigSchema,
+  createAuthorizer,
+  policyOnlySnapshot,
+  createClaimsResolver,
+  readPolicyDir,
+} from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
-import { createAuditSink, createThreadedAuditSink, decisionRecord, decisionRow, type AuditSink } from '../../authz/audit/index.js';
+import {
+  createAuditSink,
+  createThreadedAuditSink,
+  decisionRecord,
+  decisionRow,
+  type AuditSink,
+} from '../../authz/audit/index.js';
 import type { AuditSinkOptions } from '../../authz/audit/sink.js';
 import { tempDir } from '../helpers/temp.js';
 
 const loaded = readPolicyDir('examples/policies');
 if (!loaded.ok) throw new Error('example policies did not load');
 const set = loaded.value.set;
-const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims: createClaimsResolver(ClaimsConfigSchema.parse({})), fhirBasePaths: ['/fhir'] });
+const authorizer = createAuthorizer({
+  snapshot: () => policyOnlySnapshot(set),
+  claims: createClaimsResolver(ClaimsConfigSchema.parse({})),
+  fhirBasePaths: ['/fhir'],
+});
 const scribe = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const requests = [
   { method: 'GET', path: '/fhir/Encounter?patient=p-1001' },
@@ -41,7 +57,9 @@ describe.each(sinks)('audit sink (%s)', (_name, create) => {
     expect(sink.healthy()).toBe(true);
     const expected: string[] = [];
     for (const [i, r] of requests.entries()) {
-      const a = await authorizer.authorize(checkInputFor({ principal: scribe, method: r.method, path: r.path, headers: {} }));
+      const a = await authorizer.authorize(
+        checkInputFor({ principal: scribe, method: r.method, path: r.path, headers: {} }),
+      );
       const id = `decision-${i}`;
       expect(sink.writeDecision(decisionRow(id, a.decision, a.attributes, 100 + i, at.getTime()))).toBe(true);
       expected.push(JSON.stringify(decisionRecord(id, a.decision, a.attributes, 100 + i, at)));

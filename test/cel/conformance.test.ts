@@ -29,10 +29,14 @@ describe('cel-spec conformance (@marcbachmann/cel-js)', () => {
       writeFileSync(knownFile, `${JSON.stringify(Object.fromEntries([...failures].sort()), null, 1)}\n`);
     }
     const known = JSON.parse(readFileSync(knownFile, 'utf8')) as Record<string, string>;
-    const unexpected = [...failures.keys()].filter((id) => !(id in known)).map((id) => `${id}: ${failures.get(id) ?? ''}`);
+    const unexpected = [...failures.keys()]
+      .filter((id) => !(id in known))
+      .map((id) => `${id}: ${failures.get(id) ?? ''}`);
     const nowPassing = Object.keys(known).filter((id) => !failures.has(id));
     expect({ unexpected, nowPassing }).toEqual({ unexpected: [], nowPassing: [] });
     const passRate = (cases.length - failures.size) / cases.length;
-    process.stdout.write(`cel-spec conformance: ${cases.length - failures.size}/${cases.length} passed (${(passRate * 100).toFixed(1)}%), ${failures.size} known gaps\n`);
+    process.stdout.write(
+      `cel-spec conformance: ${cases.length - failures.size}/${cases.length} passed (${(passRate * 100).toFixed(1)}%), ${failures.size} known gaps\n`,
+    );
   });
 });

@@ -71,9 +71,18 @@ export function canonActual(v: unknown): string {
   if (typeof v === 'boolean') return `bool:${String(v)}`;
   if (v instanceof Uint8Array) return `bytes:${Buffer.from(v).toString('hex')}`;
   if (Array.isArray(v)) return `list:[${v.map(canonActual).join(',')}]`;
-  if (typeof v === 'object' && (v.constructor?.name ?? '').startsWith('UnsignedInt')) return `uint:${String((v as { value: unknown }).value)}`;
-  if (v instanceof Map) return `map:{${[...v.entries()].map(([k, x]) => `${canonKey(canonActual(k))}=>${canonActual(x)}`).sort().join(',')}}`;
-  if (typeof v === 'object') return `map:{${Object.entries(v).map(([k, x]) => `${k}=>${canonActual(x)}`).sort().join(',')}}`;
+  if (typeof v === 'object' && (v.constructor?.name ?? '').startsWith('UnsignedInt'))
+    return `uint:${String((v as { value: unknown }).value)}`;
+  if (v instanceof Map)
+    return `map:{${[...v.entries()]
+      .map(([k, x]) => `${canonKey(canonActual(k))}=>${canonActual(x)}`)
+      .sort()
+      .join(',')}}`;
+  if (typeof v === 'object')
+    return `map:{${Object.entries(v)
+      .map(([k, x]) => `${k}=>${canonActual(x)}`)
+      .sort()
+      .join(',')}}`;
   return `unknown:${typeof v}`;
 }
 
@@ -87,7 +96,8 @@ function bindingValue(b: unknown): { ok: true; value: unknown } | { ok: false } 
     if ('boolValue' in x) return x['boolValue'];
     if ('nullValue' in x) return null;
     if ('bytesValue' in x) return new Uint8Array(Buffer.from(String(x['bytesValue']), 'base64'));
-    if ('listValue' in x) return ((x['listValue'] as { values?: Array<Record<string, unknown>> }).values ?? []).map(conv);
+    if ('listValue' in x)
+      return ((x['listValue'] as { values?: Array<Record<string, unknown>> }).values ?? []).map(conv);
     throw new Error('unsupported binding');
   };
   try {
@@ -104,7 +114,13 @@ export function conformanceCases(): ConformanceCase[] {
     const here = prefix ? `${prefix}/${s.name}` : s.name;
     for (const t of s.tests ?? []) {
       const o = t.original;
-      if (o['container'] !== undefined || o['typeEnv'] !== undefined || o['checkOnly'] === true || o['typedResult'] !== undefined) continue;
+      if (
+        o['container'] !== undefined ||
+        o['typeEnv'] !== undefined ||
+        o['checkOnly'] === true ||
+        o['typedResult'] !== undefined
+      )
+        continue;
       if (usesUnsupported(o['value'])) continue;
       if (/[A-Za-z_][A-Za-z0-9_.]*\s*\{/.test(String(o['expr']))) continue; // protobuf message construction
       const bindings: Record<string, unknown> = {};
@@ -115,9 +131,20 @@ export function conformanceCases(): ConformanceCase[] {
         else bindings[k] = r.value;
       }
       if (skip) continue;
-      const expect = o['evalError'] !== undefined ? ({ error: true } as const) : o['value'] !== undefined ? { value: o['value'] } : undefined;
+      const expect =
+        o['evalError'] !== undefined
+          ? ({ error: true } as const)
+          : o['value'] !== undefined
+            ? { value: o['value'] }
+            : undefined;
       if (!expect) continue;
-      out.push({ id: `${here}/${String(o['name'])}`, expr: String(o['expr']), bindings, expect, disableCheck: o['disableCheck'] === true });
+      out.push({
+        id: `${here}/${String(o['name'])}`,
+        expr: String(o['expr']),
+        bindings,
+        expect,
+        disableCheck: o['disableCheck'] === true,
+      });
     }
     for (const c of s.suites ?? []) walk(c, here);
   };

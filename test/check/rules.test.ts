@@ -35,7 +35,9 @@ const provider = (body: string) => `meshConfig:
     - name: phiguard
       envoyExtAuthzGrpc:
 ${body}`;
-const goodProvider = provider('        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n        failOpen: false\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608, allowPartialMessage: true }\n');
+const goodProvider = provider(
+  '        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n        failOpen: false\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608, allowPartialMessage: true }\n',
+);
 const customPolicy = (name: string) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: fhir, namespace: fhir }
@@ -45,39 +47,214 @@ const envoy = readFileSync('envoy/envoy.yaml', 'utf8');
 
 const dir = sharedDir('cilium');
 /** Tests that need the Cilium CRD schemas from ../shared/cilium: skipped (and reported skipped) without them. */
-const withCrd = testWhenShared(dir, 'phiguard check: CIL010/CIL011 fixtures, the upstream Cilium corpus, the example cluster against the CRD schemas');
+const withCrd = testWhenShared(
+  dir,
+  'phiguard check: CIL010/CIL011 fixtures, the upstream Cilium corpus, the example cluster against the CRD schemas',
+);
 const validators: Record<string, CrdValidator> = dir
-  ? { CiliumNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumnetworkpolicies.crd.yaml')), CiliumClusterwideNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')) }
+  ? {
+      CiliumNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumnetworkpolicies.crd.yaml')),
+      CiliumClusterwideNetworkPolicy: loadCrdValidator(path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')),
+    }
   : {};
 
-interface Case { rule: string; pass: string; fail: string; options?: CheckOptions; needsCrd?: boolean }
+interface Case {
+  rule: string;
+  pass: string;
+  fail: string;
+  options?: CheckOptions;
+  needsCrd?: boolean;
+}
 const base = (x: string) => [agent(), scribeCnp, goodProvider, customPolicy('phiguard'), x].join('---\n');
 const cases: Case[] = [
   { rule: 'CIL001', pass: base(''), fail: [agent(), goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'CIL002', pass: base(''), fail: [agent(), cnpWith((s) => { s['egressDeny'] = [{ toEntities: ['kube-apiserver'] }]; }), goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'CIL003', pass: base(''), fail: [agent(), cnpWith((s) => { (s['egressDeny'] as unknown[]).pop(); }), goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'CIL004', pass: base(''), fail: [agent(), cnpWith((s) => { (s['egress'] as unknown[]).push({ toEntities: ['world'] }); }), goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'CIL005', pass: base(''), fail: [agent(), cnpWith((s) => { (s['egress'] as unknown[]).push({ toFQDNs: [{ matchName: 'api.payer-b-clearinghouse.example' }], toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }] }); }), goodProvider, customPolicy('phiguard')].join('---\n'), options: { baaFile: 'examples/baa/registry.yaml', now: new Date('2026-11-25T00:00:00Z') } },
-  { rule: 'CIL006', pass: base(''), fail: [agent(), cnpWith((s) => { (s['egress'] as unknown[]).shift(); }), goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'CIL010', pass: base(''), fail: base(cnpWith((s) => { s['egress'] = [{ toEntities: ['the-internet'] }]; })), needsCrd: true },
-  { rule: 'CIL011', pass: base(''), fail: base(cnpWith((s) => { s['egressDeny'] = [{ toFQDNs: [{ matchName: 'a.example' }] }]; })), needsCrd: true },
-  { rule: 'CIL012', pass: base(''), fail: base(cnpWith((s) => { s['egress'] = [{ toFQDNs: [{ matchName: 'a.example' }], toEndpoints: [{}] }]; })) },
+  {
+    rule: 'CIL002',
+    pass: base(''),
+    fail: [
+      agent(),
+      cnpWith((s) => {
+        s['egressDeny'] = [{ toEntities: ['kube-apiserver'] }];
+      }),
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
+  {
+    rule: 'CIL003',
+    pass: base(''),
+    fail: [
+      agent(),
+      cnpWith((s) => {
+        (s['egressDeny'] as unknown[]).pop();
+      }),
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
+  {
+    rule: 'CIL004',
+    pass: base(''),
+    fail: [
+      agent(),
+      cnpWith((s) => {
+        (s['egress'] as unknown[]).push({ toEntities: ['world'] });
+      }),
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
+  {
+    rule: 'CIL005',
+    pass: base(''),
+    fail: [
+      agent(),
+      cnpWith((s) => {
+        (s['egress'] as unknown[]).push({
+          toFQDNs: [{ matchName: 'api.payer-b-clearinghouse.example' }],
+          toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
+        });
+      }),
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+    options: { baaFile: 'examples/baa/registry.yaml', now: new Date('2026-11-25T00:00:00Z') },
+  },
+  {
+    rule: 'CIL006',
+    pass: base(''),
+    fail: [
+      agent(),
+      cnpWith((s) => {
+        (s['egress'] as unknown[]).shift();
+      }),
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
+  {
+    rule: 'CIL010',
+    pass: base(''),
+    fail: base(
+      cnpWith((s) => {
+        s['egress'] = [{ toEntities: ['the-internet'] }];
+      }),
+    ),
+    needsCrd: true,
+  },
+  {
+    rule: 'CIL011',
+    pass: base(''),
+    fail: base(
+      cnpWith((s) => {
+        s['egressDeny'] = [{ toFQDNs: [{ matchName: 'a.example' }] }];
+      }),
+    ),
+    needsCrd: true,
+  },
+  {
+    rule: 'CIL012',
+    pass: base(''),
+    fail: base(
+      cnpWith((s) => {
+        s['egress'] = [{ toFQDNs: [{ matchName: 'a.example' }], toEndpoints: [{}] }];
+      }),
+    ),
+  },
   { rule: 'IST001', pass: base(''), fail: base(customPolicy('phigaurd')) },
-  { rule: 'IST002', pass: base(''), fail: [agent(), scribeCnp, customPolicy('phiguard'), provider('        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n        failOpen: true\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608 }\n')].join('---\n') },
-  { rule: 'IST003', pass: base(''), fail: [agent(), scribeCnp, customPolicy('phiguard'), provider('        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n')].join('---\n') },
-  { rule: 'IST004', pass: base(''), fail: [agent(), scribeCnp, customPolicy('phiguard'), provider('        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 30s\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608 }\n')].join('---\n') },
+  {
+    rule: 'IST002',
+    pass: base(''),
+    fail: [
+      agent(),
+      scribeCnp,
+      customPolicy('phiguard'),
+      provider(
+        '        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n        failOpen: true\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608 }\n',
+      ),
+    ].join('---\n'),
+  },
+  {
+    rule: 'IST003',
+    pass: base(''),
+    fail: [
+      agent(),
+      scribeCnp,
+      customPolicy('phiguard'),
+      provider(
+        '        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 0.5s\n',
+      ),
+    ].join('---\n'),
+  },
+  {
+    rule: 'IST004',
+    pass: base(''),
+    fail: [
+      agent(),
+      scribeCnp,
+      customPolicy('phiguard'),
+      provider(
+        '        service: phiguard.phiguard-system.svc.cluster.local\n        port: 9191\n        timeout: 30s\n        includeRequestBodyInCheck: { maxRequestBytes: 8388608 }\n',
+      ),
+    ].join('---\n'),
+  },
   { rule: 'IST005', pass: base(''), fail: [agent(), scribeCnp, goodProvider].join('---\n') },
-  { rule: 'ENV001', pass: envoy, fail: envoy.replace(/ {18}- name: envoy\.filters\.http\.ext_authz[\s\S]*?(?= {18}- name: envoy\.filters\.http\.router)/, '') },
+  {
+    rule: 'ENV001',
+    pass: envoy,
+    fail: envoy.replace(
+      / {18}- name: envoy\.filters\.http\.ext_authz[\s\S]*?(?= {18}- name: envoy\.filters\.http\.router)/,
+      '',
+    ),
+  },
   { rule: 'ENV002', pass: envoy, fail: envoy.replace('failure_mode_allow: false', 'failure_mode_allow: true') },
   { rule: 'ENV003', pass: envoy, fail: envoy.replace('transport_api_version: V3', 'transport_api_version: AUTO') },
   { rule: 'ENV004', pass: envoy, fail: envoy.replace('failure_mode_allow: false', 'failure_mode_alow: false') },
-  { rule: 'K8S001', pass: base(''), fail: base('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: { name: x }\nsubjects: [{ kind: ServiceAccount, name: ambient-scribe, namespace: scribe }]\nroleRef: { kind: ClusterRole, name: cluster-admin, apiGroup: rbac.authorization.k8s.io }\n') },
-  { rule: 'K8S002', pass: base(''), fail: [agent().replace('      automountServiceAccountToken: false\n', ''), scribeCnp, goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'K8S003', pass: base(''), fail: [agent('', '      hostNetwork: true\n'), scribeCnp, goodProvider, customPolicy('phiguard')].join('---\n') },
-  { rule: 'K8S004', pass: [agent('      annotations: { phiguard.io/tool-execution: "true" }\n', '      runtimeClassName: gvisor\n'), scribeCnp, goodProvider, customPolicy('phiguard')].join('---\n'), fail: [agent('      annotations: { phiguard.io/tool-execution: "true" }\n'), scribeCnp, goodProvider, customPolicy('phiguard')].join('---\n') },
+  {
+    rule: 'K8S001',
+    pass: base(''),
+    fail: base(
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: { name: x }\nsubjects: [{ kind: ServiceAccount, name: ambient-scribe, namespace: scribe }]\nroleRef: { kind: ClusterRole, name: cluster-admin, apiGroup: rbac.authorization.k8s.io }\n',
+    ),
+  },
+  {
+    rule: 'K8S002',
+    pass: base(''),
+    fail: [
+      agent().replace('      automountServiceAccountToken: false\n', ''),
+      scribeCnp,
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
+  {
+    rule: 'K8S003',
+    pass: base(''),
+    fail: [agent('', '      hostNetwork: true\n'), scribeCnp, goodProvider, customPolicy('phiguard')].join('---\n'),
+  },
+  {
+    rule: 'K8S004',
+    pass: [
+      agent('      annotations: { phiguard.io/tool-execution: "true" }\n', '      runtimeClassName: gvisor\n'),
+      scribeCnp,
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+    fail: [
+      agent('      annotations: { phiguard.io/tool-execution: "true" }\n'),
+      scribeCnp,
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
   { rule: 'PHG001', pass: base(''), fail: base(''), options: { policiesDir: 'does-not-exist' } },
   { rule: 'PHG002', pass: base(''), fail: base(''), options: { baaFile: 'examples/policies/ambient-scribe.yaml' } },
-  { rule: 'PHG003', pass: base(''), fail: base('').replace(/ambient-scribe/g, 'stray-agent'), options: { policiesDir: 'examples/policies' } },
+  {
+    rule: 'PHG003',
+    pass: base(''),
+    fail: base('').replace(/ambient-scribe/g, 'stray-agent'),
+    options: { policiesDir: 'examples/policies' },
+  },
 ];
 
 function ids(text: string, options: CheckOptions = {}): string[] {
@@ -92,13 +269,21 @@ describe('phiguard check rules', () => {
   });
 
   const passesAndFails = (_id: string, c: Case): void => {
-    const passOptions = c.rule.startsWith('PHG') ? { ...c.options, ...(c.rule === 'PHG003' ? {} : { policiesDir: undefined, baaFile: undefined }) } : c.options;
-    expect(ids(c.pass, Object.fromEntries(Object.entries(passOptions ?? {}).filter(([, v]) => v !== undefined)))).not.toContain(c.rule);
+    const passOptions = c.rule.startsWith('PHG')
+      ? { ...c.options, ...(c.rule === 'PHG003' ? {} : { policiesDir: undefined, baaFile: undefined }) }
+      : c.options;
+    expect(
+      ids(c.pass, Object.fromEntries(Object.entries(passOptions ?? {}).filter(([, v]) => v !== undefined))),
+    ).not.toContain(c.rule);
     expect(ids(c.fail, c.options)).toContain(c.rule);
   };
-  const rows = (needsCrd: boolean) => cases.filter((c) => (c.needsCrd ?? false) === needsCrd).map((c) => [c.rule, c] as const);
+  const rows = (needsCrd: boolean) =>
+    cases.filter((c) => (c.needsCrd ?? false) === needsCrd).map((c) => [c.rule, c] as const);
   test.each(rows(false))('%s: the passing fixture passes and the failing one fails', passesAndFails);
-  withCrd.each(rows(true))('%s: the passing fixture passes and the failing one fails (Cilium CRD schema)', passesAndFails);
+  withCrd.each(rows(true))(
+    '%s: the passing fixture passes and the failing one fails (Cilium CRD schema)',
+    passesAndFails,
+  );
 
   test('findings carry the line of the offending field', () => {
     const text = envoy.replace('failure_mode_allow: false', 'failure_mode_allow: true');
@@ -116,14 +301,32 @@ describe('phiguard check rules', () => {
 });
 
 describe('phiguard check through the CLI', () => {
-  const crdArgs = dir ? ['--cilium-crd', path.join(dir, 'ciliumnetworkpolicies.crd.yaml'), '--cilium-crd', path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml')] : [];
-  const all = ['examples/manifests', 'cilium/generated', 'envoy', '--baa', 'examples/baa/registry.yaml', '--policies', 'examples/policies', '--at', '2026-11-25T00:00:00Z'];
+  const crdArgs = dir
+    ? [
+        '--cilium-crd',
+        path.join(dir, 'ciliumnetworkpolicies.crd.yaml'),
+        '--cilium-crd',
+        path.join(dir, 'ciliumclusterwidenetworkpolicies.crd.yaml'),
+      ]
+    : [];
+  const all = [
+    'examples/manifests',
+    'cilium/generated',
+    'envoy',
+    '--baa',
+    'examples/baa/registry.yaml',
+    '--policies',
+    'examples/policies',
+    '--at',
+    '2026-11-25T00:00:00Z',
+  ];
   const clean = async (args: readonly string[]) => {
     const r = await cli(['check', ...all, ...args]);
     expect([r.code, r.out.trim().split('\n').pop()]).toEqual([0, 'no findings']);
   };
 
-  test('the example cluster (agents, generated Cilium, Envoy, Istio, RBAC) is clean without CRD schemas: exit 0', () => clean([]));
+  test('the example cluster (agents, generated Cilium, Envoy, Istio, RBAC) is clean without CRD schemas: exit 0', () =>
+    clean([]));
 
   withCrd('the example cluster is clean against the Cilium CRD schemas (--cilium-crd): exit 0', () => clean(crdArgs));
 
@@ -136,7 +339,17 @@ describe('phiguard check through the CLI', () => {
       expect(text.out).toMatch(new RegExp(`${t.dir}/bad.yaml:\\d+: error K8S003 agent-host-network`));
       expect(text.out).toMatch(/error CIL001/);
       const sarif = await cli(['check', t.dir, '--format', 'sarif']);
-      const s = JSON.parse(sarif.out) as { version: string; runs: Array<{ tool: { driver: { rules: Array<{ id: string }> } }; results: Array<{ ruleId: string; level: string; locations: Array<{ physicalLocation: { region: { startLine: number } } }> }> }> };
+      const s = JSON.parse(sarif.out) as {
+        version: string;
+        runs: Array<{
+          tool: { driver: { rules: Array<{ id: string }> } };
+          results: Array<{
+            ruleId: string;
+            level: string;
+            locations: Array<{ physicalLocation: { region: { startLine: number } } }>;
+          }>;
+        }>;
+      };
       expect(s.version).toBe('2.1.0');
       const run = s.runs[0];
       expect(run?.results.map((x) => x.ruleId)).toEqual(expect.arrayContaining(['CIL001', 'IST001', 'K8S003']));

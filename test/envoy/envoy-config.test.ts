@@ -46,18 +46,35 @@ describe('envoy/envoy.yaml against Envoy protos', () => {
   });
 
   test('jwt_authn runs first and writes the payload where phiguard reads it', () => {
-    expect(filters.map((f) => f.name)).toEqual(['envoy.filters.http.jwt_authn', 'envoy.filters.http.ext_authz', 'envoy.filters.http.router']);
+    expect(filters.map((f) => f.name)).toEqual([
+      'envoy.filters.http.jwt_authn',
+      'envoy.filters.http.ext_authz',
+      'envoy.filters.http.router',
+    ]);
     expect(at(jwt, 'providers', 'hospital_idp', 'payload_in_metadata')).toBe('jwt_payload'); // phiguard default
   });
 
   test('the path reaches phiguard as sent: no normalization, escaped slashes rejected', () => {
-    expect(hcm).toMatchObject({ normalize_path: false, merge_slashes: false, path_with_escaped_slashes_action: 'REJECT_REQUEST' });
+    expect(hcm).toMatchObject({
+      normalize_path: false,
+      merge_slashes: false,
+      path_with_escaped_slashes_action: 'REJECT_REQUEST',
+    });
   });
 
   test('the phiguard cluster speaks HTTP/2 with 1 MiB windows', () => {
     const cluster = (at(bootstrap, 'static_resources', 'clusters') as Obj[]).find((c) => c['name'] === 'phiguard');
-    expect(at(cluster, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config', 'http2_protocol_options')).toMatchObject({
-      initial_stream_window_size: 1048576, initial_connection_window_size: 1048576,
+    expect(
+      at(
+        cluster,
+        'typed_extension_protocol_options',
+        'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        'explicit_http_config',
+        'http2_protocol_options',
+      ),
+    ).toMatchObject({
+      initial_stream_window_size: 1048576,
+      initial_connection_window_size: 1048576,
     });
   });
 
@@ -67,14 +84,64 @@ describe('envoy/envoy.yaml against Envoy protos', () => {
     f(copy);
     return copy;
   };
-  const authzOf = (b: Obj) => (at(b, 'static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config', 'http_filters', 1, 'typed_config') as Obj);
+  const authzOf = (b: Obj) =>
+    at(
+      b,
+      'static_resources',
+      'listeners',
+      0,
+      'filter_chains',
+      0,
+      'filters',
+      0,
+      'typed_config',
+      'http_filters',
+      1,
+      'typed_config',
+    ) as Obj;
   test.each([
-    ['a misspelled field', (b: Obj) => { authzOf(b)['failure_mode_alow'] = false; }, /unknown field "failure_mode_alow"/],
-    ['a bad enum', (b: Obj) => { authzOf(b)['transport_api_version'] = 'V4'; }, /not one of/],
-    ['two members of a oneof', (b: Obj) => { (authzOf(b)['grpc_service'] as Obj)['google_grpc'] = { target_uri: 'x', stat_prefix: 'x' }; }, /same oneof/],
-    ['a bad duration', (b: Obj) => { (authzOf(b)['grpc_service'] as Obj)['timeout'] = '500ms'; }, /duration/],
-    ['an unknown typed_config type', (b: Obj) => { authzOf(b)['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v9.ExtAuthz'; }, /not known/],
-    ['a wrong scalar type', (b: Obj) => { authzOf(b)['failure_mode_allow'] = 'no'; }, /true or false/],
+    [
+      'a misspelled field',
+      (b: Obj) => {
+        authzOf(b)['failure_mode_alow'] = false;
+      },
+      /unknown field "failure_mode_alow"/,
+    ],
+    [
+      'a bad enum',
+      (b: Obj) => {
+        authzOf(b)['transport_api_version'] = 'V4';
+      },
+      /not one of/,
+    ],
+    [
+      'two members of a oneof',
+      (b: Obj) => {
+        (authzOf(b)['grpc_service'] as Obj)['google_grpc'] = { target_uri: 'x', stat_prefix: 'x' };
+      },
+      /same oneof/,
+    ],
+    [
+      'a bad duration',
+      (b: Obj) => {
+        (authzOf(b)['grpc_service'] as Obj)['timeout'] = '500ms';
+      },
+      /duration/,
+    ],
+    [
+      'an unknown typed_config type',
+      (b: Obj) => {
+        authzOf(b)['@type'] = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v9.ExtAuthz';
+      },
+      /not known/,
+    ],
+    [
+      'a wrong scalar type',
+      (b: Obj) => {
+        authzOf(b)['failure_mode_allow'] = 'no';
+      },
+      /true or false/,
+    ],
   ])('rejects %s', (_n, f, message) => {
     const findings = validateProtoJson(root, BOOTSTRAP, mutate(f)).filter((x) => x.severity === 'error');
     expect(findings.map((x) => x.message).join('\n')).toMatch(message);
@@ -88,12 +155,16 @@ describe('every upstream Envoy config (../shared/envoy) parses against the proto
    * @grpc/grpc-js-xds 1.14.1, which predates jwt_authn `claim_path` (shared/envoy/README.md says so).
    */
   const KNOWN: Record<string, string[]> = {
-    'configs-jwt_authn.yaml': ['unknown field "claim_path" in envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader'],
+    'configs-jwt_authn.yaml': [
+      'unknown field "claim_path" in envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader',
+    ],
   };
   const files = dir ? readdirSync(dir).sort() : [];
   (dir ? test.each(files) : test.skip.each(['(../shared absent)']))('%s', (file) => {
     const doc = yaml.load(readFileSync(path.join(dir ?? '', file), 'utf8'));
-    const errors = validateProtoJson(root, BOOTSTRAP, doc).filter((f) => f.severity === 'error').map((f) => f.message);
+    const errors = validateProtoJson(root, BOOTSTRAP, doc)
+      .filter((f) => f.severity === 'error')
+      .map((f) => f.message);
     expect(errors).toEqual(KNOWN[file] ?? []);
   });
 });
@@ -116,14 +187,21 @@ describe('envoy/istio manifests', () => {
 
   test('the CUSTOM AuthorizationPolicy routes to a defined phiguard provider', () => {
     const ap = policies.find((d) => d['kind'] === 'AuthorizationPolicy');
-    expect(ap).toMatchObject({ apiVersion: 'security.istio.io/v1', spec: { action: 'CUSTOM', provider: { name: 'phiguard' } } });
+    expect(ap).toMatchObject({
+      apiVersion: 'security.istio.io/v1',
+      spec: { action: 'CUSTOM', provider: { name: 'phiguard' } },
+    });
     expect(providers.map((p) => p['name'])).toContain('phiguard');
   });
 
   test('the provider fails closed, forwards FHIR-sized bodies and points at the phiguard Service', () => {
     const p = providers.find((x) => x['name'] === 'phiguard');
-    expect(p).toMatchObject({ envoyExtAuthzGrpc: { failOpen: false, includeRequestBodyInCheck: { allowPartialMessage: true } } });
-    expect(at(p, 'envoyExtAuthzGrpc', 'includeRequestBodyInCheck', 'maxRequestBytes')).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(p).toMatchObject({
+      envoyExtAuthzGrpc: { failOpen: false, includeRequestBodyInCheck: { allowPartialMessage: true } },
+    });
+    expect(at(p, 'envoyExtAuthzGrpc', 'includeRequestBodyInCheck', 'maxRequestBytes')).toBeGreaterThanOrEqual(
+      1024 * 1024,
+    );
     const svc = deploy.find((d) => d['kind'] === 'Service') as Obj;
     const svcHost = `${String(at(svc, 'metadata', 'name'))}.${String(at(svc, 'metadata', 'namespace'))}.svc.cluster.local`;
     expect(at(p, 'envoyExtAuthzGrpc', 'service')).toBe(svcHost);
@@ -131,7 +209,9 @@ describe('envoy/istio manifests', () => {
   });
 
   test('mTLS is STRICT where agents call, so source.principal carries the SPIFFE id', () => {
-    expect(policies.find((d) => d['kind'] === 'PeerAuthentication')).toMatchObject({ spec: { mtls: { mode: 'STRICT' } } });
+    expect(policies.find((d) => d['kind'] === 'PeerAuthentication')).toMatchObject({
+      spec: { mtls: { mode: 'STRICT' } },
+    });
   });
 
   test('the Deployment environment is a valid phiguard configuration (through the real CLI)', async () => {
@@ -140,14 +220,25 @@ describe('envoy/istio manifests', () => {
     const saved = { ...process.env };
     for (const e of env) process.env[e.name] = e.value;
     let out = '';
-    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+    const spy = jest
+      .spyOn(process.stdout, 'write')
+      .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
     try {
       expect(await main(['node', 'phiguard', 'serve', '--print-config'])).toBe(0);
     } finally {
       spy.mockRestore();
       process.env = saved;
     }
-    expect(JSON.parse(out)).toMatchObject({ host: '0.0.0.0', port: 9191, metricsPort: 9464, policies: '/etc/phiguard/policies', fhirBase: ['/fhir'], jwtAudience: ['phiguard'], baaRegistry: '/etc/phiguard/baa/registry.yaml', containmentDir: '/var/lib/phiguard/containment' });
+    expect(JSON.parse(out)).toMatchObject({
+      host: '0.0.0.0',
+      port: 9191,
+      metricsPort: 9464,
+      policies: '/etc/phiguard/policies',
+      fhirBase: ['/fhir'],
+      jwtAudience: ['phiguard'],
+      baaRegistry: '/etc/phiguard/baa/registry.yaml',
+      containmentDir: '/var/lib/phiguard/containment',
+    });
   });
 
   test('the phiguard pod runs with no service-account token and a read-only root', () => {

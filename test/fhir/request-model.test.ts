@@ -28,7 +28,13 @@ const parse = createFhirRequestParser({ basePaths: ['/fhir', '/fhir/R4'] });
 
 describe('FHIR request model', () => {
   test.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const attrs = parse({ method: c.request.method, path: c.request.path, headers: c.request.headers, body: c.request.body, bodyTruncated: c.request.truncated });
+    const attrs = parse({
+      method: c.request.method,
+      path: c.request.path,
+      headers: c.request.headers,
+      body: c.request.body,
+      bodyTruncated: c.request.truncated,
+    });
     expect(attrs).toMatchObject(c.expect);
   });
 
@@ -38,10 +44,25 @@ describe('FHIR request model', () => {
   });
 
   test('a body that is not valid UTF-8 JSON never throws', () => {
-    for (const body of ['\u0000', '[]', 'null', '"x"', '{"resourceType":"Bundle","type":"batch","entry":{}}', '{"resourceType":"Bundle","type":"batch","entry":[null]}']) {
+    for (const body of [
+      '\u0000',
+      '[]',
+      'null',
+      '"x"',
+      '{"resourceType":"Bundle","type":"batch","entry":{}}',
+      '{"resourceType":"Bundle","type":"batch","entry":[null]}',
+    ]) {
       for (const p of ['/fhir', '/fhir/Observation', '/fhir/Patient/p-1']) {
         for (const method of ['POST', 'PUT']) {
-          expect(() => parse({ method, path: p, headers: { 'content-type': 'application/fhir+json' }, body, bodyTruncated: false })).not.toThrow();
+          expect(() =>
+            parse({
+              method,
+              path: p,
+              headers: { 'content-type': 'application/fhir+json' },
+              body,
+              bodyTruncated: false,
+            }),
+          ).not.toThrow();
         }
       }
     }
@@ -49,7 +70,13 @@ describe('FHIR request model', () => {
 
   test('deeply nested bodies are bounded, not a stack overflow', () => {
     const body = `{"resourceType":"Observation","x":${'['.repeat(5000)}${']'.repeat(5000)}}`;
-    const attrs = parse({ method: 'POST', path: '/fhir/Observation', headers: { 'content-type': 'application/fhir+json' }, body, bodyTruncated: false });
+    const attrs = parse({
+      method: 'POST',
+      path: '/fhir/Observation',
+      headers: { 'content-type': 'application/fhir+json' },
+      body,
+      bodyTruncated: false,
+    });
     expect(attrs.patientsUnresolved).toContain('body-too-complex');
   });
 });

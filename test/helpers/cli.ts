@@ -5,8 +5,12 @@ import { main } from '../../generator/cli.js';
 export async function cli(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
+  const o = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+  const e = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
   process.exitCode = undefined;
   try {
     return { code: await main(['node', 'phiguard', ...args]), out, err };

@@ -3,7 +3,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { ServerConfigSchema, startAuthzServer, startThreadedAuthzServer, createLogger, type AuthzServer, type AuthzService, type ServerConfig, type ThreadedStartOptions } from '../../authz/index.js';
+import {
+  ServerConfigSchema,
+  startAuthzServer,
+  startThreadedAuthzServer,
+  createLogger,
+  type AuthzServer,
+  type AuthzService,
+  type ServerConfig,
+  type ThreadedStartOptions,
+} from '../../authz/index.js';
 import { tempDir } from './temp.js';
 
 /** What a test needs of a started service, whichever its topology (one thread, or with its decision thread). */
@@ -36,7 +45,10 @@ export interface ThreadedTestServer extends ServiceUnderTest {
  * A temp directory with the policies (a copy of examples/policies, or only the given files) and a config on
  * ephemeral ports.
  */
-function prepare(overrides: Partial<ServerConfig>, policyFiles?: Record<string, string>): { t: ReturnType<typeof tempDir>; policiesDir: string; auditFile: string; config: ServerConfig } {
+function prepare(
+  overrides: Partial<ServerConfig>,
+  policyFiles?: Record<string, string>,
+): { t: ReturnType<typeof tempDir>; policiesDir: string; auditFile: string; config: ServerConfig } {
   const t = tempDir();
   const policiesDir = path.join(t.dir, 'policies');
   if (policyFiles) {
@@ -46,11 +58,24 @@ function prepare(overrides: Partial<ServerConfig>, policyFiles?: Record<string, 
     cpSync('examples/policies', policiesDir, { recursive: true });
   }
   const auditFile = path.join(t.dir, 'audit.jsonl');
-  const config = ServerConfigSchema.parse({ port: 0, metricsPort: 0, policies: policiesDir, auditFile, logLevel: 'silent', shutdownGraceMs: 2000, ...overrides });
+  const config = ServerConfigSchema.parse({
+    port: 0,
+    metricsPort: 0,
+    policies: policiesDir,
+    auditFile,
+    logLevel: 'silent',
+    shutdownGraceMs: 2000,
+    ...overrides,
+  });
   return { t, policiesDir, auditFile, config };
 }
 
-function handles(service: AuthzService, t: ReturnType<typeof tempDir>, policiesDir: string, auditFile: string): ServiceUnderTest {
+function handles(
+  service: AuthzService,
+  t: ReturnType<typeof tempDir>,
+  policiesDir: string,
+  auditFile: string,
+): ServiceUnderTest {
   let stopped = false;
   return {
     service,
@@ -58,7 +83,11 @@ function handles(service: AuthzService, t: ReturnType<typeof tempDir>, policiesD
     policiesDir,
     auditFile,
     dir: t.dir,
-    auditRecords: () => readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    auditRecords: () =>
+      readFileSync(auditFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
     readyz: async () => {
       const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
@@ -73,20 +102,36 @@ function handles(service: AuthzService, t: ReturnType<typeof tempDir>, policiesD
 }
 
 /** Starts the real service in this thread on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}, policyFiles?: Record<string, string>): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  policyFiles?: Record<string, string>,
+): Promise<TestServer> {
   const { t, policiesDir, auditFile, config } = prepare(overrides, policyFiles);
-  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false }).catch((e: unknown) => {
-    t.remove();
-    throw e;
-  });
+  const server = await startAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false }).catch(
+    (e: unknown) => {
+      t.remove();
+      throw e;
+    },
+  );
   return { server, ...handles(server, t, policiesDir, auditFile) };
 }
 
 /** Starts the real service with its decision thread, like startTestServer otherwise. */
-export async function startThreadedTestServer(overrides: Partial<ServerConfig> = {}, options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {}, policyFiles?: Record<string, string>): Promise<ThreadedTestServer> {
+export async function startThreadedTestServer(
+  overrides: Partial<ServerConfig> = {},
+  options: Pick<ThreadedStartOptions, 'onFailure' | 'chunk'> = {},
+  policyFiles?: Record<string, string>,
+): Promise<ThreadedTestServer> {
   const { t, policiesDir, auditFile, config } = prepare(overrides, policyFiles);
   let worker: Worker | undefined;
-  const service = await startThreadedAuthzServer(config, { logger: createLogger('silent'), defaultMetrics: false, onThread: (w) => { worker = w; }, ...options }).catch((e: unknown) => {
+  const service = await startThreadedAuthzServer(config, {
+    logger: createLogger('silent'),
+    defaultMetrics: false,
+    onThread: (w) => {
+      worker = w;
+    },
+    ...options,
+  }).catch((e: unknown) => {
     t.remove();
     throw e;
   });
@@ -100,7 +145,10 @@ export async function startThreadedTestServer(overrides: Partial<ServerConfig> =
 }
 
 /** Starts the service in one topology, with a copy of examples/policies (or only the given files). */
-export type StartTopology = (overrides?: Partial<ServerConfig>, policyFiles?: Record<string, string>) => Promise<ServiceUnderTest>;
+export type StartTopology = (
+  overrides?: Partial<ServerConfig>,
+  policyFiles?: Record<string, string>,
+) => Promise<ServiceUnderTest>;
 
 /**
  * Both topologies the service runs in, for `describe.each` / `test.each`: `inline` (`--decisions inline`, one thread)
@@ -129,11 +177,15 @@ export function exampleRequest(name: string): Record<string, unknown> {
  * verifies for the first time is truly pending inside the service (its decision waits for the keys). `requested`
  * resolves when the service first asks for the keys.
  */
-export async function heldJwks(jwks: string): Promise<{ uri: string; requested: Promise<void>; release(): void; close(): Promise<void> }> {
+export async function heldJwks(
+  jwks: string,
+): Promise<{ uri: string; requested: Promise<void>; release(): void; close(): Promise<void> }> {
   const held: http.ServerResponse[] = [];
   let released = false;
   let requestedNow: () => void = () => undefined;
-  const requested = new Promise<void>((resolve) => { requestedNow = resolve; });
+  const requested = new Promise<void>((resolve) => {
+    requestedNow = resolve;
+  });
   const answer = (res: http.ServerResponse): void => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(jwks);
@@ -151,9 +203,10 @@ export async function heldJwks(jwks: string): Promise<{ uri: string; requested: 
       released = true;
       for (const res of held.splice(0)) answer(res);
     },
-    close: () => new Promise<void>((resolve) => {
-      idp.closeAllConnections();
-      idp.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        idp.closeAllConnections();
+        idp.close(() => resolve());
+      }),
   };
 }

@@ -12,7 +12,9 @@ const SHARED_ROOT = path.resolve('..', 'shared');
 export function sharedDir(...parts: string[]): string | undefined {
   const dir = path.join(SHARED_ROOT, ...parts);
   if (existsSync(dir)) return dir;
-  process.stderr.write(`\n*** SKIPPED ***: ${dir} is not present (it ships beside the checkout in CI, not in a clone)\n\n`);
+  process.stderr.write(
+    `\n*** SKIPPED ***: ${dir} is not present (it ships beside the checkout in CI, not in a clone)\n\n`,
+  );
   return undefined;
 }
 

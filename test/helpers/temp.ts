@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** A temp directory with the given files; remove() deletes it. */
-export function tempDir(files: Record<string, string> = {}): { dir: string; write: (name: string, text: string) => string; remove: () => void } {
+export function tempDir(files: Record<string, string> = {}): {
+  dir: string;
+  write: (name: string, text: string) => string;
+  remove: () => void;
+} {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'phiguard-test-'));
   const write = (name: string, text: string): string => {
     const p = path.join(dir, name);
@@ -15,7 +19,12 @@ export function tempDir(files: Record<string, string> = {}): { dir: string; writ
 }
 
 /** A minimal valid agent policy document. */
-export function policyYaml(name: string, rules: string, selector = `principal: spiffe://cluster.local/ns/${name}/sa/${name}`, extra = ''): string {
+export function policyYaml(
+  name: string,
+  rules: string,
+  selector = `principal: spiffe://cluster.local/ns/${name}/sa/${name}`,
+  extra = '',
+): string {
   return `apiVersion: phiguard.io/v1alpha1
 kind: AgentPolicy
 metadata:
@@ -34,7 +43,9 @@ ${rules}
  * real current time (so the suite does not start failing when an example agreement lapses).
  */
 export function timelessRegistry(dest: string): string {
-  const text = readFileSync('examples/baa/registry.yaml', 'utf8').replace(/expires: "20\d\d-\d\d-\d\d"/g, (m) => (m.includes('2026-03-01') ? m : 'expires: "2099-12-31"'));
+  const text = readFileSync('examples/baa/registry.yaml', 'utf8').replace(/expires: "20\d\d-\d\d-\d\d"/g, (m) =>
+    m.includes('2026-03-01') ? m : 'expires: "2099-12-31"',
+  );
   writeFileSync(dest, text);
   return dest;
 }

@@ -28,8 +28,11 @@ describe('break-glass lanes', () => {
   const token = (claims: Record<string, unknown>, k?: CryptoKey) =>
     new SignJWT({ patient: 'p-1001', ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(ISS).setAudience('phiguard').setSubject('Practitioner/dr-adeyemi')
-      .setIssuedAt(T0).setExpirationTime(T0 + 3 * 3600)
+      .setIssuer(ISS)
+      .setAudience('phiguard')
+      .setSubject('Practitioner/dr-adeyemi')
+      .setIssuedAt(T0)
+      .setExpirationTime(T0 + 3 * 3600)
       .sign(k ?? key);
   const btg = { purpose_of_use: 'BTG', btg_class: 'code-blue', btg_agent: 'ambient-scribe', btg_activated_at: T0 };
 
@@ -38,8 +41,18 @@ describe('break-glass lanes', () => {
     key = pair.privateKey;
     ({ privateKey: otherKey } = await generateKeyPair('ES256'));
     const jwksFile = path.join(t.dir, 'jwks.json');
-    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    s = await startTestServer({ jwksFile, jwtIssuer: ISS, jwtAudience: ['phiguard'], auditEventFile: eventsFile, envelopeDir: path.join(t.dir, 'envelopes'), replica: 'bg' });
+    writeFileSync(
+      jwksFile,
+      JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }),
+    );
+    s = await startTestServer({
+      jwksFile,
+      jwtIssuer: ISS,
+      jwtAudience: ['phiguard'],
+      auditEventFile: eventsFile,
+      envelopeDir: path.join(t.dir, 'envelopes'),
+      replica: 'bg',
+    });
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
@@ -55,13 +68,24 @@ describe('break-glass lanes', () => {
         source: { principal: SCRIBE },
         request: {
           time: { seconds: String(T0 + minutesAfter * 60), nanos: 0 },
-          http: { id: `req-${minutesAfter}-${Math.random()}`, method: 'GET', path: '/fhir/Observation?patient=p-9999&category=vital-signs', host: 'fhir.hospital.internal', headers: { ...headers, ...(auth ? { authorization: auth } : {}) } },
+          http: {
+            id: `req-${minutesAfter}-${Math.random()}`,
+            method: 'GET',
+            path: '/fhir/Observation?patient=p-9999&category=vital-signs',
+            host: 'fhir.hospital.internal',
+            headers: { ...headers, ...(auth ? { authorization: auth } : {}) },
+          },
         },
       },
     });
     const denied = res['denied_response'] as { body: string } | undefined;
-    const outcome = denied ? (JSON.parse(denied.body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> }).issue[0] : undefined;
-    const headersOut = ((res['ok_response'] as { headers?: Array<{ header: { key: string; value: string } }> } | undefined)?.headers ?? []);
+    const outcome = denied
+      ? (JSON.parse(denied.body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> })
+          .issue[0]
+      : undefined;
+    const headersOut =
+      (res['ok_response'] as { headers?: Array<{ header: { key: string; value: string } }> } | undefined)?.headers ??
+      [];
     return {
       code: (res['status'] as { code: number }).code,
       reason: outcome?.details.coding[0]?.code,
@@ -80,18 +104,35 @@ describe('break-glass lanes', () => {
     const records = s.auditRecords();
     const att = records.find((r) => r['type'] === 'break-glass-attestation');
     expect(att).toMatchObject({
-      class: 'code-blue', purposeOfUse: 'BTG', clinician: 'Practitioner/dr-adeyemi', agent: 'ambient-scribe', principal: SCRIBE,
-      activatedAt: iso(T0), expiresAt: iso(T0 + 3600), interaction: 'search-type', resources: ['Observation'], patients: ['p-9999'],
+      class: 'code-blue',
+      purposeOfUse: 'BTG',
+      clinician: 'Practitioner/dr-adeyemi',
+      agent: 'ambient-scribe',
+      principal: SCRIBE,
+      activatedAt: iso(T0),
+      expiresAt: iso(T0 + 3600),
+      interaction: 'search-type',
+      resources: ['Observation'],
+      patients: ['p-9999'],
       overrode: { rule: 'only-the-encounter-patient', reason: 'rule-deny' },
     });
-    expect(records.find((r) => r['decisionId'] === att?.['decisionId'] && r['type'] === 'decision')).toMatchObject({ decision: 'allow', reason: 'break-glass', breakGlass: 'code-blue' });
+    expect(records.find((r) => r['decisionId'] === att?.['decisionId'] && r['type'] === 'decision')).toMatchObject({
+      decision: 'allow',
+      reason: 'break-glass',
+      breakGlass: 'code-blue',
+    });
     // The envelope records the break-glass class the agent was seen using.
     const env = readFileSync(path.join(t.dir, 'envelopes', 'scribe.ambient-scribe.bg.envelope.yaml'), 'utf8');
     expect(env).toMatch(/breakGlass:\n\s+code-blue: 1/);
-    const events = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = readFileSync(eventsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
-      resourceType: 'AuditEvent', action: 'E', outcome: '0',
+      resourceType: 'AuditEvent',
+      action: 'E',
+      outcome: '0',
       purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'BTG' }] }],
       entity: expect.arrayContaining([expect.objectContaining({ what: { reference: 'Patient/p-9999' } })]),
     });
@@ -103,12 +144,36 @@ describe('break-glass lanes', () => {
   });
 
   test.each([
-    ['an expired lane (activated 2 hours ago)', async () => [`Bearer ${await token({ ...btg, btg_activated_at: T0 - 2 * 3600 })}`, 5] as const, 'break-glass-expired'],
-    ['a replay of a valid lane token after its window', async () => [`Bearer ${await token(btg)}`, 61 + 2] as const, 'break-glass-expired'],
-    ['a lane of another class', async () => [`Bearer ${await token({ ...btg, btg_class: 'ed-triage' })}`, 5] as const, 'rule-deny'],
-    ['a lane claimed for a different agent', async () => [`Bearer ${await token({ ...btg, btg_agent: 'cds-sepsis' })}`, 5] as const, 'rule-deny'],
-    ['a lane activated in the future', async () => [`Bearer ${await token({ ...btg, btg_activated_at: T0 + 3600 })}`, 5] as const, 'rule-deny'],
-    ['a forged lane token (another key)', async () => [`Bearer ${await token(btg, otherKey)}`, 5] as const, 'invalid-token'],
+    [
+      'an expired lane (activated 2 hours ago)',
+      async () => [`Bearer ${await token({ ...btg, btg_activated_at: T0 - 2 * 3600 })}`, 5] as const,
+      'break-glass-expired',
+    ],
+    [
+      'a replay of a valid lane token after its window',
+      async () => [`Bearer ${await token(btg)}`, 61 + 2] as const,
+      'break-glass-expired',
+    ],
+    [
+      'a lane of another class',
+      async () => [`Bearer ${await token({ ...btg, btg_class: 'ed-triage' })}`, 5] as const,
+      'rule-deny',
+    ],
+    [
+      'a lane claimed for a different agent',
+      async () => [`Bearer ${await token({ ...btg, btg_agent: 'cds-sepsis' })}`, 5] as const,
+      'rule-deny',
+    ],
+    [
+      'a lane activated in the future',
+      async () => [`Bearer ${await token({ ...btg, btg_activated_at: T0 + 3600 })}`, 5] as const,
+      'rule-deny',
+    ],
+    [
+      'a forged lane token (another key)',
+      async () => [`Bearer ${await token(btg, otherKey)}`, 5] as const,
+      'invalid-token',
+    ],
   ])('%s is denied', async (_n, make, reason) => {
     const [auth, minutes] = await make();
     expect(await read(auth, minutes)).toMatchObject({ code: 7, reason });
@@ -121,7 +186,9 @@ describe('break-glass lanes', () => {
   });
 
   test('a header the agent sets itself never opens a lane', async () => {
-    expect(await read(`Bearer ${await token({})}`, 5, { 'x-break-glass': 'code-blue', 'x-purpose-of-use': 'BTG' })).toMatchObject({ code: 7, reason: 'rule-deny' });
+    expect(
+      await read(`Bearer ${await token({})}`, 5, { 'x-break-glass': 'code-blue', 'x-purpose-of-use': 'BTG' }),
+    ).toMatchObject({ code: 7, reason: 'rule-deny' });
   });
 
   test('the expired-lane denial says when the lane expired', async () => {

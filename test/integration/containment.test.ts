@@ -8,8 +8,18 @@ import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 import { cli, eventually } from '../helpers/cli.js';
 
 const P = 'spiffe://cluster.local/ns/lab/sa/lab';
-const fhir = (p: string) => ({ attributes: { source: { principal: P }, request: { http: { method: 'GET', path: p, host: 'fhir.hospital.internal', headers: {} } } } });
-const out = (host: string) => ({ attributes: { source: { principal: P }, request: { http: { method: 'POST', path: '/v1/x', host, scheme: 'https', headers: {} } } } });
+const fhir = (p: string) => ({
+  attributes: {
+    source: { principal: P },
+    request: { http: { method: 'GET', path: p, host: 'fhir.hospital.internal', headers: {} } },
+  },
+});
+const out = (host: string) => ({
+  attributes: {
+    source: { principal: P },
+    request: { http: { method: 'POST', path: '/v1/x', host, scheme: 'https', headers: {} } },
+  },
+});
 const rules = `    - name: reads
       allow: fhir.interaction in ["read", "search-type"]
     - name: model
@@ -21,7 +31,13 @@ describe('containment', () => {
   const code = async (c: ReturnType<typeof createCheckClient>, r: Record<string, unknown>) => {
     const res = await c.check(r);
     const d = res['denied_response'] as { body: string } | undefined;
-    return { code: (res['status'] as { code: number }).code, reason: d ? (JSON.parse(d.body) as { issue: Array<{ details: { coding: Array<{ code: string }> } }> }).issue[0]?.details.coding[0]?.code : undefined };
+    return {
+      code: (res['status'] as { code: number }).code,
+      reason: d
+        ? (JSON.parse(d.body) as { issue: Array<{ details: { coding: Array<{ code: string }> } }> }).issue[0]?.details
+            .coding[0]?.code
+        : undefined,
+    };
   };
 
   test('a live agent is soft-quarantined: outside egress denied on every replica, FHIR keeps working; lift restores it', async () => {
@@ -42,10 +58,21 @@ describe('containment', () => {
       // Replica B sees the shared state within its poll interval.
       await eventually(async () => (await code(cb, out('contoso-health.openai.azure.com'))).reason === 'contained');
       const status = await cli(['status', '--containment-dir', dir, '--format', 'json']);
-      expect(JSON.parse(status.out)).toEqual([expect.objectContaining({ agent: 'lab', action: 'soft-quarantine', trigger: 'outside-envelope', replica: 'r1' })]);
+      expect(JSON.parse(status.out)).toEqual([
+        expect.objectContaining({
+          agent: 'lab',
+          action: 'soft-quarantine',
+          trigger: 'outside-envelope',
+          replica: 'r1',
+        }),
+      ]);
       expect(await a.metrics()).toMatch(/^phiguard_contained\{agent="lab",action="soft-quarantine"\} 1$/m);
       expect((await cli(['contain', 'lift', 'lab', '--containment-dir', dir])).code).toBe(0);
-      await eventually(async () => (await code(ca, out('contoso-health.openai.azure.com'))).code === 0 && (await code(cb, out('contoso-health.openai.azure.com'))).code === 0);
+      await eventually(
+        async () =>
+          (await code(ca, out('contoso-health.openai.azure.com'))).code === 0 &&
+          (await code(cb, out('contoso-health.openai.azure.com'))).code === 0,
+      );
       await a.server.close();
       const records = readFileSync(a.auditFile, 'utf8');
       expect(records).toContain('"type":"containment-entered"');
@@ -60,7 +87,10 @@ describe('containment', () => {
 
   test('a batch agent is stopped: everything is denied', async () => {
     const dir = path.join(t.dir, 'batch');
-    const s = await startTestServer({ containmentDir: dir }, { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`).replace('tier: live', 'tier: batch') });
+    const s = await startTestServer(
+      { containmentDir: dir },
+      { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`).replace('tier: live', 'tier: batch') },
+    );
     const c = createCheckClient(s.addr);
     expect(await code(c, fhir('/fhir/Patient?name=smith'))).toEqual({ code: 0, reason: undefined });
     expect(await code(c, fhir('/fhir/Patient/p-1/$everything'))).toEqual({ code: 7, reason: 'no-rule-matched' });
@@ -69,9 +99,19 @@ describe('containment', () => {
     await s.stop();
   });
 
-  test('pause serves only the patients already in the agent\'s context window', async () => {
+  test("pause serves only the patients already in the agent's context window", async () => {
     const dir = path.join(t.dir, 'pause');
-    const s = await startTestServer({ containmentDir: dir }, { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`, '  containment:\n    action: pause\n    triggers: [outside-envelope]\n') });
+    const s = await startTestServer(
+      { containmentDir: dir },
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          rules,
+          `principal: ${P}`,
+          '  containment:\n    action: pause\n    triggers: [outside-envelope]\n',
+        ),
+      },
+    );
     const c = createCheckClient(s.addr);
     expect(await code(c, fhir('/fhir/Patient/p-1'))).toEqual({ code: 0, reason: undefined });
     expect(await code(c, fhir('/fhir/Patient/p-1/$everything'))).toEqual({ code: 7, reason: 'no-rule-matched' });

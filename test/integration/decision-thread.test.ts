@@ -11,24 +11,48 @@ import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { CheckInputSchema } from '../../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
-import { exampleRequest, heldJwks, startTestServer, startThreadedTestServer, type TestServer, type ThreadedTestServer } from '../helpers/server.js';
+import {
+  exampleRequest,
+  heldJwks,
+  startTestServer,
+  startThreadedTestServer,
+  type TestServer,
+  type ThreadedTestServer,
+} from '../helpers/server.js';
 
 const req = (name: string): Record<string, unknown> => toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest(name)));
 const code = (res: Record<string, unknown>): number => (res['status'] as { code: number }).code;
 function decisionId(res: Record<string, unknown>): string {
-  const r = (res['ok_response'] ?? res['denied_response']) as { headers?: Array<{ header: { key: string; value: string } }> } | undefined;
+  const r = (res['ok_response'] ?? res['denied_response']) as
+    { headers?: Array<{ header: { key: string; value: string } }> } | undefined;
   return r?.headers?.find((h) => h.header.key === 'x-phiguard-decision-id')?.header.value ?? '';
 }
 /** The response with its decision id (headers, metadata, OperationOutcome text) replaced by a placeholder. */
-const normalized = (res: Record<string, unknown>): unknown => JSON.parse(JSON.stringify(res).split(decisionId(res)).join('<decision-id>'));
+const normalized = (res: Record<string, unknown>): unknown =>
+  JSON.parse(JSON.stringify(res).split(decisionId(res)).join('<decision-id>'));
 const meta = (res: Record<string, unknown>, key: string): string | undefined =>
-  (res['dynamic_metadata'] as { fields: Record<string, { stringValue?: string }> } | undefined)?.fields[key]?.stringValue;
+  (res['dynamic_metadata'] as { fields: Record<string, { stringValue?: string }> } | undefined)?.fields[key]
+    ?.stringValue;
 
-const EXAMPLES = readdirSync('examples/requests').filter((f) => f.endsWith('.json')).sort();
+const EXAMPLES = readdirSync('examples/requests')
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const BAA = { baaRegistry: 'examples/baa/registry.yaml' };
 const ISS = 'https://idp.hospital.example';
 /** A check that carries only a bearer token: its claims need the token verified (asynchronous the first time). */
-const bearerCheck = (token: string) => ({ attributes: { source: { principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe' }, request: { http: { method: 'GET', path: '/fhir/Encounter?patient=p-1001', host: 'fhir.hospital.internal', headers: { authorization: `Bearer ${token}` } } } } });
+const bearerCheck = (token: string) => ({
+  attributes: {
+    source: { principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe' },
+    request: {
+      http: {
+        method: 'GET',
+        path: '/fhir/Encounter?patient=p-1001',
+        host: 'fhir.hospital.internal',
+        headers: { authorization: `Bearer ${token}` },
+      },
+    },
+  },
+});
 
 describe('the same decisions as the service in one thread', () => {
   let threaded: ThreadedTestServer;
@@ -64,21 +88,48 @@ describe('fail closed when the decision thread is gone', () => {
   test('pending and later checks are answered (pending ones and later ones denied), gRPC health turns NOT_SERVING, onFailure is told, /readyz no longer answers', async () => {
     const failures: string[] = [];
     const pair = await generateKeyPair('ES256', { extractable: true });
-    const idp = await heldJwks(JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-    const s = await startThreadedTestServer({ jwksUri: idp.uri, jwtIssuer: ISS, jwtAudience: ['phiguard'] }, { onFailure: (c) => failures.push(c) });
+    const idp = await heldJwks(
+      JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }),
+    );
+    const s = await startThreadedTestServer(
+      { jwksUri: idp.uri, jwtIssuer: ISS, jwtAudience: ['phiguard'] },
+      { onFailure: (c) => failures.push(c) },
+    );
     const client = createCheckClient(s.addr);
     const { service } = await import('grpc-health-check');
     const Health = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
-    const hc = new Health(s.addr, grpc.credentials.createInsecure()) as unknown as { check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void; close(): void };
-    const health = async (svc: string) => new Promise<string>((resolve, reject) => hc.check({ service: svc }, (e, r) => (e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status))));
+    const hc = new Health(s.addr, grpc.credentials.createInsecure()) as unknown as {
+      check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void;
+      close(): void;
+    };
+    const health = async (svc: string) =>
+      new Promise<string>((resolve, reject) =>
+        hc.check({ service: svc }, (e, r) =>
+          e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status),
+        ),
+      );
     expect(code(await client.check(req('scribe-read-encounter.json')))).toBe(0);
     expect(await health('envoy.service.auth.v3.Authorization')).toBe('SERVING');
     // Pending on the decision thread for sure: bearer tokens it verifies for the first time wait for the JWKS, which
     // the IdP holds back. A check sent after them on the same connection answered means they are inside the service.
-    const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => new SignJWT({ patient: 'p-1001' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(ISS).setAudience('phiguard').setSubject(`Practitioner/held-${i}`).setIssuedAt().setExpirationTime('10m').sign(pair.privateKey)));
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        new SignJWT({ patient: 'p-1001' })
+          .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+          .setIssuer(ISS)
+          .setAudience('phiguard')
+          .setSubject(`Practitioner/held-${i}`)
+          .setIssuedAt()
+          .setExpirationTime('10m')
+          .sign(pair.privateKey),
+      ),
+    );
     let answered = 0;
-    const pending = tokens.map((t) => client.check(bearerCheck(t)).finally(() => { answered++; }));
+    const pending = tokens.map((t) =>
+      client.check(bearerCheck(t)).finally(() => {
+        answered++;
+      }),
+    );
     await idp.requested;
     expect(code(await client.check(req('scribe-read-encounter.json')))).toBe(0);
     expect(answered).toBe(0);
@@ -86,8 +137,10 @@ describe('fail closed when the decision thread is gone', () => {
     // the pending ones can only be answered with the deny.
     const inFlight = Array.from({ length: 60 }, () => client.check(req('scribe-read-encounter.json')));
     await s.thread().terminate();
-    for (const r of await Promise.all(inFlight)) expect(meta(r, 'rule')).toBe(code(r) === 0 ? 'read-chart-of-context-patient' : 'internal-error');
-    for (const r of await Promise.all(pending)) expect([code(r), meta(r, 'decision'), meta(r, 'rule')]).toEqual([7, 'deny', 'internal-error']);
+    for (const r of await Promise.all(inFlight))
+      expect(meta(r, 'rule')).toBe(code(r) === 0 ? 'read-chart-of-context-patient' : 'internal-error');
+    for (const r of await Promise.all(pending))
+      expect([code(r), meta(r, 'decision'), meta(r, 'rule')]).toEqual([7, 'deny', 'internal-error']);
     const res = await client.check(req('scribe-read-encounter.json'));
     expect(code(res)).toBe(7);
     expect(meta(res, 'rule')).toBe('internal-error');

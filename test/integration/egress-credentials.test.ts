@@ -10,7 +10,15 @@ const P = 'spiffe://cluster.local/ns/lab/sa/lab';
 const call = (authorization?: string) => ({
   attributes: {
     source: { principal: P },
-    request: { http: { method: 'POST', path: '/openai/deployments/scribe-gpt/chat/completions', host: 'contoso-health.openai.azure.com', scheme: 'https', headers: authorization ? { authorization, 'api-key': 'agent-held-key' } : {} } },
+    request: {
+      http: {
+        method: 'POST',
+        path: '/openai/deployments/scribe-gpt/chat/completions',
+        host: 'contoso-health.openai.azure.com',
+        scheme: 'https',
+        headers: authorization ? { authorization, 'api-key': 'agent-held-key' } : {},
+      },
+    },
   },
 });
 
@@ -23,17 +31,27 @@ describe('egress credentials and rate limits', () => {
   beforeAll(async () => {
     writeFileSync(secret, 'sk-live-first\n');
     timelessRegistry(path.join(t.dir, 'registry.yaml'));
-    writeFileSync(path.join(t.dir, 'credentials.yaml'), `apiVersion: phiguard.io/v1alpha1
+    writeFileSync(
+      path.join(t.dir, 'credentials.yaml'),
+      `apiVersion: phiguard.io/v1alpha1
 kind: EgressCredentials
 spec:
   endpoints:
     - host: contoso-health.openai.azure.com
       header: api-key
       secretFile: ${secret}
-`);
+`,
+    );
     s = await startTestServer(
       { baaRegistry: path.join(t.dir, 'registry.yaml'), egressCredentials: path.join(t.dir, 'credentials.yaml') },
-      { 'lab.yaml': policyYaml('lab', '    - name: model\n      allow: request.host == "contoso-health.openai.azure.com"', `principal: ${P}`, '  egressRateLimit: { requests: 3, perSeconds: 3600 }\n') },
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          '    - name: model\n      allow: request.host == "contoso-health.openai.azure.com"',
+          `principal: ${P}`,
+          '  egressRateLimit: { requests: 3, perSeconds: 3600 }\n',
+        ),
+      },
     );
     client = createCheckClient(s.addr);
   });
@@ -43,10 +61,13 @@ spec:
     t.remove();
   });
 
-  test('the endpoint credential is injected and the agent\'s own credentials are stripped', async () => {
+  test("the endpoint credential is injected and the agent's own credentials are stripped", async () => {
     const res = await client.check(call('Bearer agent-token'));
     expect((res['status'] as { code: number }).code).toBe(0);
-    const ok = res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }>; headers_to_remove: string[] };
+    const ok = res['ok_response'] as {
+      headers: Array<{ header: { key: string; value: string } }>;
+      headers_to_remove: string[];
+    };
     expect(ok.headers.find((h) => h.header.key === 'api-key')?.header.value).toBe('sk-live-first');
     expect(ok.headers_to_remove).toEqual(['authorization', 'proxy-authorization', 'x-api-key']);
   });
@@ -59,7 +80,7 @@ spec:
     expect(ok.headers.find((h) => h.header.key === 'api-key')?.header.value).toBe('sk-live-second');
   });
 
-  test('over the agent\'s egress rate limit, requests are denied with 429', async () => {
+  test("over the agent's egress rate limit, requests are denied with 429", async () => {
     const res = await client.check(call()); // third request: still within 3 per hour
     expect((res['status'] as { code: number }).code).toBe(0);
     const over = await client.check(call());

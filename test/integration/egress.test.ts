@@ -16,7 +16,9 @@ function req(principal: string, host: string, reqPath: string, method = 'POST', 
   return {
     attributes: {
       source: { principal },
-      ...(destination ? { destination: { address: { socket_address: { address: destination, port_value: 80 } } } } : {}),
+      ...(destination
+        ? { destination: { address: { socket_address: { address: destination, port_value: 80 } } } }
+        : {}),
       request: { http: { method, path: reqPath, host, scheme: 'https', headers: {} } },
     },
   };
@@ -27,7 +29,10 @@ async function decision(c: CheckClient, r: Record<string, unknown>) {
   const denied = res['denied_response'] as { body: string } | undefined;
   return {
     code: (res['status'] as { code: number }).code,
-    reason: denied ? (JSON.parse(denied.body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> }).issue[0]?.details.coding[0]?.code : undefined,
+    reason: denied
+      ? (JSON.parse(denied.body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> })
+          .issue[0]?.details.coding[0]?.code
+      : undefined,
   };
 }
 
@@ -55,8 +60,14 @@ describe('egress lane', () => {
   });
 
   test('an endpoint whose BAA was terminated is denied even for an audit-mode agent', async () => {
-    expect(await decision(client, req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility'))).toEqual({ code: 7, reason: 'baa-not-covered' });
-    expect(await decision(client, req(PA, 'east.pas.payer-a.example', '/pas/Claim/$submit'))).toEqual({ code: 0, reason: undefined });
+    expect(await decision(client, req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility'))).toEqual({
+      code: 7,
+      reason: 'baa-not-covered',
+    });
+    expect(await decision(client, req(PA, 'east.pas.payer-a.example', '/pas/Claim/$submit'))).toEqual({
+      code: 0,
+      reason: undefined,
+    });
   });
 
   test.each([
@@ -65,13 +76,21 @@ describe('egress lane', () => {
     ['GCP metadata by name', 'metadata.google.internal', undefined],
     ['the Kubernetes API server', 'kubernetes.default.svc', undefined],
   ])('%s is denied whatever the policy says (audit-mode agent)', async (_n, host, dest) => {
-    expect(await decision(client, req(PA, host, '/latest/meta-data/iam/security-credentials/', 'GET', dest))).toEqual({ code: 7, reason: 'protected-endpoint' });
+    expect(await decision(client, req(PA, host, '/latest/meta-data/iam/security-credentials/', 'GET', dest))).toEqual({
+      code: 7,
+      reason: 'protected-endpoint',
+    });
   });
 
   test('a registry change takes effect within the reload interval; a broken registry keeps the last good one', async () => {
     const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
     expect(await decision(client, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
-    writeFileSync(registry, readFileSync(registry, 'utf8').replace('status: terminated', 'status: active').replace('expires: "2026-03-01"', 'expires: "2099-03-01"'));
+    writeFileSync(
+      registry,
+      readFileSync(registry, 'utf8')
+        .replace('status: terminated', 'status: active')
+        .replace('expires: "2026-03-01"', 'expires: "2099-03-01"'),
+    );
     // Reloaded off the Check path: the file watch (150 ms debounce) or, failing that, the 1 s poll; no restart.
     const deadline = Date.now() + 3000;
     let seen = await decision(client, payerB);
@@ -90,8 +109,18 @@ describe('egress lane', () => {
     await s.server.close();
     const records = s.auditRecords();
     const egress = records.filter((r) => r['type'] === 'decision' && r['egress'] !== null);
-    expect(egress.find((r) => (r['egress'] as { host: string }).host === 'contoso-health.openai.azure.com')).toMatchObject({
-      decision: 'allow', egress: { host: 'contoso-health.openai.azure.com', port: 443, covered: true, vendor: 'Contoso Health Azure OpenAI tenant', agreementId: 'BAA-2025-0042', registryVersion: expect.stringMatching(/^[0-9a-f]{16}$/) },
+    expect(
+      egress.find((r) => (r['egress'] as { host: string }).host === 'contoso-health.openai.azure.com'),
+    ).toMatchObject({
+      decision: 'allow',
+      egress: {
+        host: 'contoso-health.openai.azure.com',
+        port: 443,
+        covered: true,
+        vendor: 'Contoso Health Azure OpenAI tenant',
+        agreementId: 'BAA-2025-0042',
+        registryVersion: expect.stringMatching(/^[0-9a-f]{16}$/),
+      },
     });
     const bom = records.filter((r) => r['type'] === 'aibom-first-contact');
     expect(bom.map((r) => [r['agent'], r['endpoint'], r['covered'], r['baaStatus']])).toEqual([
@@ -106,22 +135,44 @@ describe('egress without a registry, and explicit exceptions', () => {
   test('without a BAA registry, outside egress is denied (fail closed)', async () => {
     const s = await startTestServer();
     const c = createCheckClient(s.addr);
-    expect(await decision(c, req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions'))).toEqual({ code: 7, reason: 'baa-not-covered' });
+    expect(
+      await decision(
+        c,
+        req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions'),
+      ),
+    ).toEqual({ code: 7, reason: 'baa-not-covered' });
     c.close();
     await s.stop();
   });
 
   test('an explicit, audited exception lifts one hard deny and only that one', async () => {
     const principal = 'spiffe://cluster.local/ns/lab/sa/lab';
-    const s = await startTestServer({}, {
-      'lab.yaml': policyYaml('lab', '    - name: creds\n      allow: request.path == "/v1/credentials"', `principal: ${principal}`, `  egressExceptions:\n    - target: eks-pod-identity\n      reason: EKS Pod Identity provides the agent's AWS credentials (change CR-4411)\n`),
-    });
+    const s = await startTestServer(
+      {},
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          '    - name: creds\n      allow: request.path == "/v1/credentials"',
+          `principal: ${principal}`,
+          `  egressExceptions:\n    - target: eks-pod-identity\n      reason: EKS Pod Identity provides the agent's AWS credentials (change CR-4411)\n`,
+        ),
+      },
+    );
     const c = createCheckClient(s.addr);
-    expect(await decision(c, req(principal, '169.254.170.23', '/v1/credentials', 'GET'))).toEqual({ code: 0, reason: undefined });
-    expect(await decision(c, req(principal, '169.254.169.254', '/v1/credentials', 'GET'))).toEqual({ code: 7, reason: 'protected-endpoint' });
+    expect(await decision(c, req(principal, '169.254.170.23', '/v1/credentials', 'GET'))).toEqual({
+      code: 0,
+      reason: undefined,
+    });
+    expect(await decision(c, req(principal, '169.254.169.254', '/v1/credentials', 'GET'))).toEqual({
+      code: 7,
+      reason: 'protected-endpoint',
+    });
     c.close();
     await s.server.close();
-    expect(s.auditRecords().find((r) => r['exception'] === 'eks-pod-identity')).toMatchObject({ decision: 'allow', rule: 'creds' });
+    expect(s.auditRecords().find((r) => r['exception'] === 'eks-pod-identity')).toMatchObject({
+      decision: 'allow',
+      rule: 'creds',
+    });
     await s.stop();
   });
 });

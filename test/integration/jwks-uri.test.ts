@@ -27,12 +27,38 @@ describe('JWKS from a URL', () => {
     });
     await new Promise<void>((r) => idp.listen(0, '127.0.0.1', () => r()));
     const port = (idp.address() as AddressInfo).port;
-    const s = await startTestServer({ jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`, jwtIssuer: 'https://idp.test', jwtAudience: ['phiguard'] });
+    const s = await startTestServer({
+      jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+      jwtIssuer: 'https://idp.test',
+      jwtAudience: ['phiguard'],
+    });
     const c = createCheckClient(s.addr);
     const token = (sub: string, key = pair.privateKey) =>
-      new SignJWT({ patient: 'p-1001' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://idp.test').setAudience('phiguard').setSubject(sub).setExpirationTime('10m').sign(key);
+      new SignJWT({ patient: 'p-1001' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer('https://idp.test')
+        .setAudience('phiguard')
+        .setSubject(sub)
+        .setExpirationTime('10m')
+        .sign(key);
     const status = async (auth: string) =>
-      ((await c.check({ attributes: { source: { principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe' }, request: { http: { method: 'GET', path: '/fhir/Encounter?patient=p-1001', host: 'fhir.hospital.internal', headers: { authorization: auth } } } } }))['status'] as { code: number }).code;
+      (
+        (
+          await c.check({
+            attributes: {
+              source: { principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe' },
+              request: {
+                http: {
+                  method: 'GET',
+                  path: '/fhir/Encounter?patient=p-1001',
+                  host: 'fhir.hospital.internal',
+                  headers: { authorization: auth },
+                },
+              },
+            },
+          })
+        )['status'] as { code: number }
+      ).code;
     try {
       for (let i = 0; i < 5; i++) expect(await status(`Bearer ${await token(`Practitioner/${i}`)}`)).toBe(0);
       expect(fetches).toBe(1);

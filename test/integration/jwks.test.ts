@@ -37,7 +37,10 @@ describe('bearer token verification against a JWKS', () => {
   const t = tempDir();
   const scribe = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 
-  const token = async (claims: Record<string, unknown>, opts: { key?: CryptoKey; exp?: string | number; aud?: string; iss?: string } = {}) =>
+  const token = async (
+    claims: Record<string, unknown>,
+    opts: { key?: CryptoKey; exp?: string | number; aud?: string; iss?: string } = {},
+  ) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setIssuer(opts.iss ?? ISS)
@@ -67,8 +70,17 @@ describe('bearer token verification against a JWKS', () => {
   const code = async (auth: string | undefined, principal = scribe) => {
     const res = await client.check(check(principal, auth));
     const status = (res['status'] as { code: number }).code;
-    const body = res['denied_response'] ? (JSON.parse((res['denied_response'] as { body: string }).body) as { issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }> }) : undefined;
-    return { status, reason: body?.issue[0]?.details.coding[0]?.code, text: body?.issue[0]?.details.text, http: (res['denied_response'] as { status?: { code: string } } | undefined)?.status?.code };
+    const body = res['denied_response']
+      ? (JSON.parse((res['denied_response'] as { body: string }).body) as {
+          issue: Array<{ details: { coding: Array<{ code: string }>; text: string } }>;
+        })
+      : undefined;
+    return {
+      status,
+      reason: body?.issue[0]?.details.coding[0]?.code,
+      text: body?.issue[0]?.details.text,
+      http: (res['denied_response'] as { status?: { code: string } } | undefined)?.status?.code,
+    };
   };
 
   test('a valid token verified in-service yields claims policy can use', async () => {
@@ -76,18 +88,43 @@ describe('bearer token verification against a JWKS', () => {
   });
 
   test('the verified claims are what policy sees (patient outside the encounter is denied)', async () => {
-    expect(await code(`Bearer ${await token({ patient: 'p-9999' })}`)).toMatchObject({ status: 7, reason: 'rule-deny' });
+    expect(await code(`Bearer ${await token({ patient: 'p-9999' })}`)).toMatchObject({
+      status: 7,
+      reason: 'rule-deny',
+    });
   });
 
   test.each([
-    ['signed by another key (forged)', async () => `Bearer ${await token({ patient: 'p-1001' }, { key: otherKey })}`, 'token-signature-invalid'],
-    ['expired', async () => `Bearer ${await token({ patient: 'p-1001' }, { exp: Math.floor(Date.now() / 1000) - 3600 })}`, 'token-expired'],
-    ['for another audience', async () => `Bearer ${await token({ patient: 'p-1001' }, { aud: 'other-service' })}`, 'token-claim-invalid:aud'],
-    ['from an unknown issuer', async () => `Bearer ${await token({ patient: 'p-1001' }, { iss: 'https://evil.example' })}`, 'token-issuer-unknown'],
-    ['unsigned (alg none)', () => {
-      const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-      return Promise.resolve(`Bearer ${b64({ alg: 'none' })}.${b64({ iss: ISS, aud: AUD, sub: 'Practitioner/x', patient: 'p-1001', exp: 9999999999 })}.`);
-    }, 'token-'],
+    [
+      'signed by another key (forged)',
+      async () => `Bearer ${await token({ patient: 'p-1001' }, { key: otherKey })}`,
+      'token-signature-invalid',
+    ],
+    [
+      'expired',
+      async () => `Bearer ${await token({ patient: 'p-1001' }, { exp: Math.floor(Date.now() / 1000) - 3600 })}`,
+      'token-expired',
+    ],
+    [
+      'for another audience',
+      async () => `Bearer ${await token({ patient: 'p-1001' }, { aud: 'other-service' })}`,
+      'token-claim-invalid:aud',
+    ],
+    [
+      'from an unknown issuer',
+      async () => `Bearer ${await token({ patient: 'p-1001' }, { iss: 'https://evil.example' })}`,
+      'token-issuer-unknown',
+    ],
+    [
+      'unsigned (alg none)',
+      () => {
+        const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+        return Promise.resolve(
+          `Bearer ${b64({ alg: 'none' })}.${b64({ iss: ISS, aud: AUD, sub: 'Practitioner/x', patient: 'p-1001', exp: 9999999999 })}.`,
+        );
+      },
+      'token-',
+    ],
     ['not a JWT', () => Promise.resolve('Bearer not-a-jwt'), 'authorization-not-a-bearer-jwt'],
     ['basic auth', () => Promise.resolve('Basic dXNlcjpwYXNz'), 'authorization-not-a-bearer-jwt'],
   ])('a token %s is denied 401 and never reaches policy', async (_n, make, reason) => {
@@ -99,6 +136,11 @@ describe('bearer token verification against a JWKS', () => {
   });
 
   test('no token: policy sees no claims (auth.source none) and the scribe requires a clinician', async () => {
-    expect(await code(undefined)).toMatchObject({ status: 7, reason: 'rule-deny', text: 'A verified clinician context is required', http: 'Unauthorized' });
+    expect(await code(undefined)).toMatchObject({
+      status: 7,
+      reason: 'rule-deny',
+      text: 'A verified clinician context is required',
+      http: 'Unauthorized',
+    });
   });
 });

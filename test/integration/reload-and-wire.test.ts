@@ -14,7 +14,9 @@ import { policyYaml } from '../helpers/temp.js';
 import { eventually } from '../helpers/cli.js';
 
 const principal = 'spiffe://cluster.local/ns/lab/sa/lab';
-const read = { attributes: { source: { principal }, request: { http: { method: 'GET', path: '/fhir/Patient/p-1', headers: {} } } } };
+const read = {
+  attributes: { source: { principal }, request: { http: { method: 'GET', path: '/fhir/Patient/p-1', headers: {} } } },
+};
 const statusOf = async (c: CheckClient) => ((await c.check(read))['status'] as { code: number }).code;
 
 describe.each(TOPOLOGIES)('policy hot reload (%s)', (_topology, start) => {
@@ -22,7 +24,16 @@ describe.each(TOPOLOGIES)('policy hot reload (%s)', (_topology, start) => {
   let client: CheckClient;
   const policyVersion = async () => (await s.readyz()).body['policyVersion'];
   beforeAll(async () => {
-    s = await start({}, { 'lab.yaml': policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`) });
+    s = await start(
+      {},
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          '    - name: reads\n      allow: fhir.interaction == "read"',
+          `principal: ${principal}`,
+        ),
+      },
+    );
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
@@ -34,19 +45,28 @@ describe.each(TOPOLOGIES)('policy hot reload (%s)', (_topology, start) => {
     expect(await statusOf(client)).toBe(0);
     const v1 = await policyVersion();
 
-    writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: nothing\n      allow: "false"', `principal: ${principal}`));
+    writeFileSync(
+      path.join(s.policiesDir, 'lab.yaml'),
+      policyYaml('lab', '    - name: nothing\n      allow: "false"', `principal: ${principal}`),
+    );
     await eventually(async () => (await statusOf(client)) === 7);
     const v2 = await policyVersion();
     expect(v2).not.toBe(v1);
 
-    writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: typo\n      allow: fhir.resourcetype == "Patient"', `principal: ${principal}`));
+    writeFileSync(
+      path.join(s.policiesDir, 'lab.yaml'),
+      policyYaml('lab', '    - name: typo\n      allow: fhir.resourcetype == "Patient"', `principal: ${principal}`),
+    );
     await eventually(async () => /^phiguard_policy_stale 1$/m.test(await s.metrics()));
     expect(await policyVersion()).toBe(v2);
     expect(await statusOf(client)).toBe(7); // still the last good set, never open
     expect(await s.metrics()).toMatch(/^phiguard_policy_reloads_total\{result="failure"\} [1-9]/m);
     expect((await s.readyz()).body).toMatchObject({ ready: true, policyStale: true, policyVersion: v2 });
 
-    writeFileSync(path.join(s.policiesDir, 'lab.yaml'), policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`));
+    writeFileSync(
+      path.join(s.policiesDir, 'lab.yaml'),
+      policyYaml('lab', '    - name: reads\n      allow: fhir.interaction == "read"', `principal: ${principal}`),
+    );
     await eventually(async () => (await statusOf(client)) === 0);
     expect(await s.metrics()).toMatch(/^phiguard_policy_stale 0$/m);
   });
@@ -76,7 +96,14 @@ describe.each(TOPOLOGIES)('on the wire (%s)', (_topology, start) => {
     const msg = CheckRequest.fromObject({
       attributes: {
         source: { principal: 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor' },
-        request: { http: { method: 'GET', path: '/fhir/Observation?patient=p-3&category=laboratory', host: 'fhir', headers: { accept: 'application/fhir+json' } } },
+        request: {
+          http: {
+            method: 'GET',
+            path: '/fhir/Observation?patient=p-3&category=laboratory',
+            host: 'fhir',
+            headers: { accept: 'application/fhir+json' },
+          },
+        },
       },
     });
     const payload = Buffer.from(CheckRequest.encode(msg).finish());
@@ -84,7 +111,12 @@ describe.each(TOPOLOGIES)('on the wire (%s)', (_topology, start) => {
     frame.writeUInt32BE(payload.length, 1);
 
     const session = http2.connect(`http://${s.addr}`);
-    const stream = session.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/envoy.service.auth.v3.Authorization/Check',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     const chunks: Buffer[] = [];
     let trailers: http2.IncomingHttpHeaders = {};
     let headers: http2.IncomingHttpHeaders = {};
@@ -104,10 +136,21 @@ describe.each(TOPOLOGIES)('on the wire (%s)', (_topology, start) => {
     expect(trailers['grpc-status']).toBe('0'); // HTTP 200 alone is not gRPC OK
     const body = Buffer.concat(chunks);
     expect(body[0]).toBe(0); // not compressed
-    const res = CheckResponse.toObject(CheckResponse.decode(body.subarray(5, 5 + body.readUInt32BE(1))), { enums: String }) as Record<string, unknown>;
+    const res = CheckResponse.toObject(CheckResponse.decode(body.subarray(5, 5 + body.readUInt32BE(1))), {
+      enums: String,
+    }) as Record<string, unknown>;
     expect(res['status']).toEqual({ code: 0 });
-    expect((res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }> }).headers.map((h) => [h.header.key, h.header.value])).toEqual(
-      expect.arrayContaining([['x-phiguard-decision', 'allow'], ['x-phiguard-agent', 'cds-sepsis'], ['x-phiguard-rule', 'vitals-and-labs']]),
+    expect(
+      (res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }> }).headers.map((h) => [
+        h.header.key,
+        h.header.value,
+      ]),
+    ).toEqual(
+      expect.arrayContaining([
+        ['x-phiguard-decision', 'allow'],
+        ['x-phiguard-agent', 'cds-sepsis'],
+        ['x-phiguard-rule', 'vitals-and-labs'],
+      ]),
     );
   });
 });

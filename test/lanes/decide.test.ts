@@ -25,12 +25,25 @@ describe('decide', () => {
 
   test('an allow rule allows', async () => {
     const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P });
-    expect(r.decision).toMatchObject({ outcome: 'allow', verdict: 'allow', rule: 'allow-reads', reason: 'rule-allow', mode: 'enforce', agent: 'scribe' });
+    expect(r.decision).toMatchObject({
+      outcome: 'allow',
+      verdict: 'allow',
+      rule: 'allow-reads',
+      reason: 'rule-allow',
+      mode: 'enforce',
+      agent: 'scribe',
+    });
   });
 
-  test('deny wins over an allow listed before it, with the rule\'s status and message', async () => {
+  test("deny wins over an allow listed before it, with the rule's status and message", async () => {
     const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-9', principal: P });
-    expect(r.decision).toMatchObject({ outcome: 'deny', rule: 'no-patient-9', reason: 'rule-deny', status: 451, message: 'Restricted record' });
+    expect(r.decision).toMatchObject({
+      outcome: 'deny',
+      rule: 'no-patient-9',
+      reason: 'rule-deny',
+      status: 451,
+      message: 'Restricted record',
+    });
   });
 
   test('a deny rule that errors denies (fail closed)', async () => {
@@ -41,7 +54,12 @@ describe('decide', () => {
   });
 
   test('the same deny rule passes with the verified claim present', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Condition/c-1', principal: P, claims: { sub: 'Practitioner/1', role: 'physician' } });
+    const r = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Condition/c-1',
+      principal: P,
+      claims: { sub: 'Practitioner/1', role: 'physician' },
+    });
     expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'allow-reads' });
     expect(r.attributes.auth).toEqual({ source: 'jwt_authn', subject: 'Practitioner/1', issuer: '' });
   });
@@ -59,13 +77,26 @@ describe('decide', () => {
   });
 
   test('an allowInvalid rule may handle an invalid request explicitly', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/../Patient/p-1', principal: P, headers: { 'x-test': '1' } });
+    const r = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/../Patient/p-1',
+      principal: P,
+      headers: { 'x-test': '1' },
+    });
     expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'invalid-ok' });
   });
 
   test('an unknown principal is denied', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/other/sa/x' });
-    expect(r.decision).toMatchObject({ outcome: 'deny', reason: 'unknown-agent', rule: 'default-deny-unknown-principal' });
+    const r = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/p-1',
+      principal: 'spiffe://cluster.local/ns/other/sa/x',
+    });
+    expect(r.decision).toMatchObject({
+      outcome: 'deny',
+      reason: 'unknown-agent',
+      rule: 'default-deny-unknown-principal',
+    });
   });
 
   test('an empty or non-SPIFFE principal is denied', async () => {
@@ -97,7 +128,8 @@ describe('credential headers never reach policy', () => {
     'proxy-authorization': 'Basic c2VjcmV0LXByb3h5',
     cookie: 'session=secret-cookie',
   };
-  const withBigInt = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+  const withBigInt = (v: unknown): string =>
+    JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
   test.each([
     ['authorization', { authorization: SECRET.authorization }],
@@ -105,7 +137,12 @@ describe('credential headers never reach policy', () => {
     ['cookie', { cookie: SECRET.cookie }],
     ['all three at once', SECRET],
   ])('%s: absent from the attribute model CEL sees, and no rule can read it', async (_name, creds) => {
-    const r = await b.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: P, headers: { ...creds, 'x-test': '1' } });
+    const r = await b.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/p-1',
+      principal: P,
+      headers: { ...creds, 'x-test': '1' },
+    });
     expect(r.attributes.request.headers).toEqual({ 'x-test': '1' });
     for (const value of Object.values(creds)) expect(withBigInt(r.attributes)).not.toContain(value);
     expect(r.decision).toMatchObject({ outcome: 'allow', rule: 'other-headers-reach-policy' });
@@ -117,25 +154,56 @@ describe('credential headers never reach policy', () => {
 
 describe('audit mode and selection', () => {
   const text = [
-    policyYaml('ns-wide', '    - name: none\n      allow: "false"', 'namespace: lab', 'mode: audit\n'.replace(/^/, '  ')),
-    policyYaml('exact', '    - name: reads\n      allow: fhir.interaction == "read"', 'principal: spiffe://cluster.local/ns/lab/sa/exact'),
+    policyYaml(
+      'ns-wide',
+      '    - name: none\n      allow: "false"',
+      'namespace: lab',
+      'mode: audit\n'.replace(/^/, '  '),
+    ),
+    policyYaml(
+      'exact',
+      '    - name: reads\n      allow: fhir.interaction == "read"',
+      'principal: spiffe://cluster.local/ns/lab/sa/exact',
+    ),
     policyYaml('tie-a', '    - name: x\n      allow: "true"', 'namespace: tie\n    serviceAccount: sa'),
-    policyYaml('tie-b', '    - name: x\n      allow: "true"', 'namespace: tie\n    serviceAccount: sa\n    trustDomain: cluster.local'),
+    policyYaml(
+      'tie-b',
+      '    - name: x\n      allow: "true"',
+      'namespace: tie\n    serviceAccount: sa\n    trustDomain: cluster.local',
+    ),
   ].join('---\n');
   const a = authorizerFor(text);
 
   test('audit mode enforces allow but records the deny verdict', async () => {
-    const r = await a.authorize({ method: 'DELETE', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/lab/sa/other' });
-    expect(r.decision).toMatchObject({ outcome: 'allow', verdict: 'deny', mode: 'audit', agent: 'ns-wide', reason: 'no-rule-matched' });
+    const r = await a.authorize({
+      method: 'DELETE',
+      path: '/fhir/Patient/p-1',
+      principal: 'spiffe://cluster.local/ns/lab/sa/other',
+    });
+    expect(r.decision).toMatchObject({
+      outcome: 'allow',
+      verdict: 'deny',
+      mode: 'audit',
+      agent: 'ns-wide',
+      reason: 'no-rule-matched',
+    });
   });
 
   test('the most specific selector wins', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/lab/sa/exact' });
+    const r = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/p-1',
+      principal: 'spiffe://cluster.local/ns/lab/sa/exact',
+    });
     expect(r.decision).toMatchObject({ agent: 'exact', outcome: 'allow' });
   });
 
   test('a tie between equally specific selectors is denied as ambiguous', async () => {
-    const r = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/tie/sa/sa' });
+    const r = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/p-1',
+      principal: 'spiffe://cluster.local/ns/tie/sa/sa',
+    });
     expect(r.decision).toMatchObject({ outcome: 'deny', reason: 'ambiguous-agent' });
   });
 });

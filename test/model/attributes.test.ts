@@ -18,7 +18,11 @@ function shape(v: unknown): unknown {
 describe('attribute model', () => {
   test('built attributes and CEL declarations have exactly the same fields and types', async () => {
     const a = authorizerFor(policyYaml('x', '    - name: r\n      allow: "true"'));
-    const { attributes } = await a.authorize({ method: 'GET', path: '/fhir/Patient/p-1', principal: 'spiffe://cluster.local/ns/x/sa/x' });
+    const { attributes } = await a.authorize({
+      method: 'GET',
+      path: '/fhir/Patient/p-1',
+      principal: 'spiffe://cluster.local/ns/x/sa/x',
+    });
     const built = attributes as unknown as Record<string, unknown>;
     expect(Object.keys(built).sort()).toEqual(Object.keys(CEL_VARIABLES).sort());
     for (const [name, decl] of Object.entries(CEL_VARIABLES)) {

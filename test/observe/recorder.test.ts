@@ -23,7 +23,10 @@ describe('envelope recording in the service', () => {
     await send('scribe-note-transaction.json');
     await send('scribe-population-search.json'); // denied: must not be recorded
     await send('cds-vitals-search.json', (a) => {
-      a['destination'] = { principal: 'spiffe://cluster.local/ns/fhir/sa/fhir-server', address: { socket_address: { address: '10.1.1.1', port_value: 8080 } } };
+      a['destination'] = {
+        principal: 'spiffe://cluster.local/ns/fhir/sa/fhir-server',
+        address: { socket_address: { address: '10.1.1.1', port_value: 8080 } },
+      };
     });
     client.close();
     await s.server.close();
@@ -33,7 +36,13 @@ describe('envelope recording in the service', () => {
     expect(scribe.ok).toBe(true);
     if (!scribe.ok) return;
     const e = scribe.value.envelope;
-    expect(e.spec.workload).toMatchObject({ kind: 'Deployment', name: 'ambient-scribe', namespace: 'scribe', serviceAccount: 'ambient-scribe', podLabels: { 'app.kubernetes.io/name': 'ambient-scribe' } });
+    expect(e.spec.workload).toMatchObject({
+      kind: 'Deployment',
+      name: 'ambient-scribe',
+      namespace: 'scribe',
+      serviceAccount: 'ambient-scribe',
+      podLabels: { 'app.kubernetes.io/name': 'ambient-scribe' },
+    });
     expect(e.spec.observation.requests).toBe(6);
     expect(e.spec.fhir).toEqual([
       { resourceType: 'DocumentReference', interaction: 'create', operation: '', count: 1 },
@@ -43,13 +52,33 @@ describe('envelope recording in the service', () => {
     ]);
     // The read example carries destination port 8080; the transaction example has no destination (http default 80).
     expect(e.spec.egress).toEqual([
-      { host: 'fhir.hospital.internal', port: 80, protocol: 'TCP', transports: ['plaintext'], methods: ['POST'], paths: ['/fhir'], count: 1 },
-      { host: 'fhir.hospital.internal', port: 8080, protocol: 'TCP', transports: ['plaintext'], methods: ['GET'], paths: ['/fhir/Encounter'], count: 5 },
+      {
+        host: 'fhir.hospital.internal',
+        port: 80,
+        protocol: 'TCP',
+        transports: ['plaintext'],
+        methods: ['POST'],
+        paths: ['/fhir'],
+        count: 1,
+      },
+      {
+        host: 'fhir.hospital.internal',
+        port: 8080,
+        protocol: 'TCP',
+        transports: ['plaintext'],
+        methods: ['GET'],
+        paths: ['/fhir/Encounter'],
+        count: 5,
+      },
     ]);
     expect(summarize(e).patients.distinctEstimate).toBe(1);
     expect(JSON.stringify(e)).not.toContain('p-1001'); // no patient ids in envelopes
     const cds = readEnvelope(path.join(envelopeDir, 'cds.sepsis-advisor.test-1.envelope.yaml'));
-    expect(cds.ok && cds.value.envelope.spec.egress[0]).toMatchObject({ port: 8080, transports: ['tls'], peer: { namespace: 'fhir', serviceAccount: 'fhir-server' } });
+    expect(cds.ok && cds.value.envelope.spec.egress[0]).toMatchObject({
+      port: 8080,
+      transports: ['tls'],
+      peer: { namespace: 'fhir', serviceAccount: 'fhir-server' },
+    });
     await s.stop();
   });
 });

@@ -42,18 +42,21 @@ describe('watchReload', () => {
   test.each([
     ['by file events', true],
     ['by polling alone', false],
-  ])('a changed file is the new value %s; a bad one keeps the last good value and marks it stale', async (_n, watch) => {
-    const { file, store, events } = source(watch);
-    expect(store.current()).toBe('one');
-    writeFileSync(file, 'two');
-    expect(await until(() => store.current() === 'two')).toBe(true);
-    writeFileSync(file, 'bad!');
-    expect(await until(() => store.stale())).toBe(true);
-    expect(store.current()).toBe('two');
-    expect(events).toEqual(['reloaded:two', 'failed:bad value:kept two']);
-    writeFileSync(file, 'three');
-    expect(await until(() => !store.stale() && store.current() === 'three')).toBe(true);
-  });
+  ])(
+    'a changed file is the new value %s; a bad one keeps the last good value and marks it stale',
+    async (_n, watch) => {
+      const { file, store, events } = source(watch);
+      expect(store.current()).toBe('one');
+      writeFileSync(file, 'two');
+      expect(await until(() => store.current() === 'two')).toBe(true);
+      writeFileSync(file, 'bad!');
+      expect(await until(() => store.stale())).toBe(true);
+      expect(store.current()).toBe('two');
+      expect(events).toEqual(['reloaded:two', 'failed:bad value:kept two']);
+      writeFileSync(file, 'three');
+      expect(await until(() => !store.stale() && store.current() === 'three')).toBe(true);
+    },
+  );
 
   test('a first load that fails is returned as the error (nothing starts on a bad source)', () => {
     const t = tempDir({});

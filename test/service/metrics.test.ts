@@ -10,8 +10,12 @@ describe('per-Check metrics', () => {
     h.record('a"b\\c\nd', 'deny', 'rule-deny', 'r2', 0.001);
     expect(h.decisions({ agent: 'scribe', decision: 'allow', reason: 'rule-allow', rule: 'r1' })).toBe(3);
     const text = h.text();
-    expect(text).toContain('phiguard_decisions_total{agent="scribe",decision="allow",reason="rule-allow",rule="r1"} 3\n');
-    expect(text).toContain('phiguard_decisions_total{agent="a\\"b\\\\c\\nd",decision="deny",reason="rule-deny",rule="r2"} 1\n');
+    expect(text).toContain(
+      'phiguard_decisions_total{agent="scribe",decision="allow",reason="rule-allow",rule="r1"} 3\n',
+    );
+    expect(text).toContain(
+      'phiguard_decisions_total{agent="a\\"b\\\\c\\nd",decision="deny",reason="rule-deny",rule="r2"} 1\n',
+    );
     expect(text).toContain('phiguard_check_duration_seconds_bucket{le="0.00005",decision="allow"} 1\n');
     expect(text).toContain('phiguard_check_duration_seconds_bucket{le="0.00025",decision="allow"} 1\n');
     expect(text).toContain('phiguard_check_duration_seconds_bucket{le="0.0005",decision="allow"} 2\n');
@@ -20,10 +24,11 @@ describe('per-Check metrics', () => {
     expect(text).toContain('phiguard_check_duration_seconds_count{decision="allow"} 3\n');
     expect(text).toContain('phiguard_check_duration_seconds_bucket{le="0.001",decision="deny"} 1\n');
     // One HELP and TYPE per metric family; every sample line is "name{labels} value".
-    for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \S+ .+|[a-z_]+\{.*\} [0-9.e+-]+)$/);
+    for (const line of text.trim().split('\n'))
+      expect(line).toMatch(/^(# (HELP|TYPE) \S+ .+|[a-z_]+\{.*\} [0-9.e+-]+)$/);
   });
 
-  test('the exposition has prom-client\'s metrics and the per-Check ones', async () => {
+  test("the exposition has prom-client's metrics and the per-Check ones", async () => {
     const m = createMetrics(() => 0, { defaultMetrics: false });
     m.hot.record('x', 'allow', 'rule-allow', 'r', 0.001);
     m.reloads.inc({ result: 'success' });

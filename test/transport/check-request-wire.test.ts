@@ -29,12 +29,32 @@ const reference = (b: Buffer): unknown => {
   }
 };
 
-const Case = z.object({ name: z.string(), request: z.object({ method: z.string(), path: z.string(), headers: z.record(z.string(), z.string()).default({}), body: z.string().optional() }) });
+const Case = z.object({
+  name: z.string(),
+  request: z.object({
+    method: z.string(),
+    path: z.string(),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.string().optional(),
+  }),
+});
 const cases = z.array(Case).parse(yaml.load(readFileSync(path.join(here, '../fhir/request-model.cases.yaml'), 'utf8')));
 const exampleDir = path.join(here, '../../examples/requests');
-const examples = readdirSync(exampleDir).filter((f) => f.endsWith('.json')).map((f) => [f, CheckInputSchema.parse(JSON.parse(readFileSync(path.join(exampleDir, f), 'utf8')))] as const);
+const examples = readdirSync(exampleDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => [f, CheckInputSchema.parse(JSON.parse(readFileSync(path.join(exampleDir, f), 'utf8')))] as const);
 
-const claims = { sub: 'dr-ß', patient: 'p-1', exp: 1_900_000_000, nbf: -5.5, roles: ['physician', 'resident'], smart: { fhirUser: 'Practitioner/1', nested: { deep: [1, 'two', null, true, false, { x: [] }] } }, none: null, empty: {}, emptyList: [] };
+const claims = {
+  sub: 'dr-ß',
+  patient: 'p-1',
+  exp: 1_900_000_000,
+  nbf: -5.5,
+  roles: ['physician', 'resident'],
+  smart: { fhirUser: 'Practitioner/1', nested: { deep: [1, 'two', null, true, false, { x: [] }] } },
+  none: null,
+  empty: {},
+  emptyList: [],
+};
 
 /** Variations of one request in the proto-object form protobufjs encodes. */
 function variants(base: Record<string, unknown>): Array<[string, Record<string, unknown>]> {
@@ -46,29 +66,96 @@ function variants(base: Record<string, unknown>): Array<[string, Record<string, 
   const httpRest = Object.fromEntries(Object.entries(http).filter(([k]) => k !== 'body' && k !== 'headers'));
   return [
     ['as is', base],
-    ['envoy extras: peers with addresses, time, size, context extensions, tls, route metadata, query', { attributes: {
-      ...attrs,
-      source: { ...(attrs['source'] as object), service: 'svc', labels: { a: 'b' }, certificate: 'PEM', address: { socket_address: { address: '10.0.0.7', port_value: 41234 } } },
-      destination: { principal: 'spiffe://cluster.local/ns/fhir/sa/fhir', address: { socket_address: { address: 'fd00::1', port_value: 8080 } } },
-      request: { time: { seconds: '1764064800', nanos: 123_456_789 }, http: { ...http, query: 'a=1', fragment: 'f', size: '1048576' } },
-      context_extensions: { route: 'fhir', 'x-y': 'z' },
-      tls_session: { sni: 'fhir.local' },
-      route_metadata_context: { filter_metadata: { r: { fields: { k: { stringValue: 'v' } } } } },
-    } }],
-    ['jwt_authn claims of every Value kind', { attributes: { ...attrs, metadata_context: toGrpcCheckRequest({ attributes: { metadata_context: { filter_metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: claims }, other: {} } } } })['attributes'] } }],
-    ['header_map instead of headers, raw_body instead of body', { attributes: { ...attrs, request: { ...req, http: {
-      ...httpRest,
-      header_map: { headers: [...Object.entries(headers).map(([key, v], i) => (i % 2 === 0 ? { key: key.toUpperCase(), value: v } : { key, raw_value: Buffer.from(v) })), { key: 'x-dup', value: 'a' }, { key: 'X-Dup', value: 'b' }, { key: '', value: 'no key' }] },
-      ...(body !== undefined ? { raw_body: Buffer.from(body) } : {}),
-    } } } }],
-    ['address without a socket address', { attributes: { ...attrs, source: { ...(attrs['source'] as object), address: { pipe: { path: '/run/x.sock' } } } } }],
+    [
+      'envoy extras: peers with addresses, time, size, context extensions, tls, route metadata, query',
+      {
+        attributes: {
+          ...attrs,
+          source: {
+            ...(attrs['source'] as object),
+            service: 'svc',
+            labels: { a: 'b' },
+            certificate: 'PEM',
+            address: { socket_address: { address: '10.0.0.7', port_value: 41234 } },
+          },
+          destination: {
+            principal: 'spiffe://cluster.local/ns/fhir/sa/fhir',
+            address: { socket_address: { address: 'fd00::1', port_value: 8080 } },
+          },
+          request: {
+            time: { seconds: '1764064800', nanos: 123_456_789 },
+            http: { ...http, query: 'a=1', fragment: 'f', size: '1048576' },
+          },
+          context_extensions: { route: 'fhir', 'x-y': 'z' },
+          tls_session: { sni: 'fhir.local' },
+          route_metadata_context: { filter_metadata: { r: { fields: { k: { stringValue: 'v' } } } } },
+        },
+      },
+    ],
+    [
+      'jwt_authn claims of every Value kind',
+      {
+        attributes: {
+          ...attrs,
+          metadata_context: toGrpcCheckRequest({
+            attributes: {
+              metadata_context: {
+                filter_metadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: claims }, other: {} },
+              },
+            },
+          })['attributes'],
+        },
+      },
+    ],
+    [
+      'header_map instead of headers, raw_body instead of body',
+      {
+        attributes: {
+          ...attrs,
+          request: {
+            ...req,
+            http: {
+              ...httpRest,
+              header_map: {
+                headers: [
+                  ...Object.entries(headers).map(([key, v], i) =>
+                    i % 2 === 0 ? { key: key.toUpperCase(), value: v } : { key, raw_value: Buffer.from(v) },
+                  ),
+                  { key: 'x-dup', value: 'a' },
+                  { key: 'X-Dup', value: 'b' },
+                  { key: '', value: 'no key' },
+                ],
+              },
+              ...(body !== undefined ? { raw_body: Buffer.from(body) } : {}),
+            },
+          },
+        },
+      },
+    ],
+    [
+      'address without a socket address',
+      {
+        attributes: {
+          ...attrs,
+          source: { ...(attrs['source'] as object), address: { pipe: { path: '/run/x.sock' } } },
+        },
+      },
+    ],
   ];
 }
 
 const inputs: Array<[string, Record<string, unknown>]> = [];
-for (const [f, input] of examples) for (const [v, o] of variants(toGrpcCheckRequest(input))) inputs.push([`${f} (${v})`, o]);
+for (const [f, input] of examples)
+  for (const [v, o] of variants(toGrpcCheckRequest(input))) inputs.push([`${f} (${v})`, o]);
 for (const c of cases) {
-  const input = checkInputFor({ principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe', method: c.request.method, path: c.request.path, headers: c.request.headers, ...(c.request.body !== undefined ? { body: c.request.body } : {}), claims });
+  const input = checkInputFor({
+    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
+    method: c.request.method,
+    path: c.request.path,
+    headers: c.request.headers,
+    ...(c.request.body !== undefined ? { body: c.request.body } : {}),
+    claims,
+  });
   for (const [v, o] of variants(toGrpcCheckRequest(input))) inputs.push([`${c.name} (${v})`, o]);
 }
 
@@ -92,8 +179,17 @@ describe('CheckRequest wire decoder', () => {
       const parts: Uint8Array[] = [];
       for (const field of Ctx.fieldsArray) {
         const v: unknown = (ctx as unknown as Record<string, unknown>)[field.name];
-        if (v === null || v === undefined || (typeof v === 'object' && Object.keys(v).length === 0 && !(v instanceof protobuf.Message))) continue;
-        parts.push(Ctx.encode(Ctx.fromObject({ [field.name]: Ctx.toObject(ctx, { longs: String, bytes: Array })[field.name] })).finish());
+        if (
+          v === null ||
+          v === undefined ||
+          (typeof v === 'object' && Object.keys(v).length === 0 && !(v instanceof protobuf.Message))
+        )
+          continue;
+        parts.push(
+          Ctx.encode(
+            Ctx.fromObject({ [field.name]: Ctx.toObject(ctx, { longs: String, bytes: Array })[field.name] }),
+          ).finish(),
+        );
       }
       const inner = Buffer.concat(parts.reverse());
       w.uint32((1 << 3) | 2).bytes(inner);
@@ -105,7 +201,14 @@ describe('CheckRequest wire decoder', () => {
   test('unknown fields at every level are skipped', () => {
     const bytes = encode(inputs[0]?.[1] ?? {});
     const w = protobuf.Writer.create();
-    w.uint32((99 << 3) | 0).uint64(150).uint32((98 << 3) | 5).fixed32(7).uint32((97 << 3) | 1).double(1.5).uint32((96 << 3) | 2).string('AB');
+    w.uint32((99 << 3) | 0)
+      .uint64(150)
+      .uint32((98 << 3) | 5)
+      .fixed32(7)
+      .uint32((97 << 3) | 1)
+      .double(1.5)
+      .uint32((96 << 3) | 2)
+      .string('AB');
     const unknown = Buffer.from(w.finish());
     const withUnknown = Buffer.concat([unknown, bytes, unknown]);
     expect(decodeCheckRequest(withUnknown)).toEqual(decodeCheckRequest(bytes));
@@ -134,26 +237,77 @@ describe('CheckRequest wire decoder', () => {
     wrong[idx] = (4 << 3) | 0;
     const r = decodeCheckRequest(wrong);
     expect(r).toEqual({ ok: false, error: 'malformed-check-request:wrong-wire-type' });
-    expect(decodeCheckRequest(Buffer.from([0x0a, 0x05, 0x01]))).toEqual({ ok: false, error: 'malformed-check-request:length-out-of-bounds' });
-    expect(decodeCheckRequest(Buffer.from([0x13]))).toEqual({ ok: false, error: 'malformed-check-request:invalid-wire-type' });
-    expect(decodeCheckRequest(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({ ok: false, error: 'malformed-check-request:varint-too-long' });
+    expect(decodeCheckRequest(Buffer.from([0x0a, 0x05, 0x01]))).toEqual({
+      ok: false,
+      error: 'malformed-check-request:length-out-of-bounds',
+    });
+    expect(decodeCheckRequest(Buffer.from([0x13]))).toEqual({
+      ok: false,
+      error: 'malformed-check-request:invalid-wire-type',
+    });
+    expect(
+      decodeCheckRequest(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
+    ).toEqual({ ok: false, error: 'malformed-check-request:varint-too-long' });
     expect(decodeCheckRequest(Buffer.alloc(0))).toEqual({ ok: false, error: 'check-request-without-attributes' });
-    for (const x of [r, decodeCheckRequest(good.subarray(0, good.length - 3))]) expect(JSON.stringify(x)).not.toContain('secret');
+    for (const x of [r, decodeCheckRequest(good.subarray(0, good.length - 3))])
+      expect(JSON.stringify(x)).not.toContain('secret');
   });
 
   test('nesting is bounded like protoc and protobufjs (depth 100), not a stack overflow', () => {
     const W = (): protobuf.Writer => protobuf.Writer.create();
     const nested = (levels: number): Buffer => {
-      let value: Uint8Array = W().uint32((3 << 3) | 2).string('leaf').finish();
+      let value: Uint8Array = W()
+        .uint32((3 << 3) | 2)
+        .string('leaf')
+        .finish();
       for (let i = 0; i < levels; i++) {
-        const entry = W().uint32((1 << 3) | 2).string('k').uint32((2 << 3) | 2).bytes(value).finish();
-        const struct = W().uint32((1 << 3) | 2).bytes(entry).finish();
-        value = W().uint32((5 << 3) | 2).bytes(struct).finish();
+        const entry = W()
+          .uint32((1 << 3) | 2)
+          .string('k')
+          .uint32((2 << 3) | 2)
+          .bytes(value)
+          .finish();
+        const struct = W()
+          .uint32((1 << 3) | 2)
+          .bytes(entry)
+          .finish();
+        value = W()
+          .uint32((5 << 3) | 2)
+          .bytes(struct)
+          .finish();
       }
-      const fields = W().uint32((1 << 3) | 2).bytes(W().uint32((1 << 3) | 2).string('k').uint32((2 << 3) | 2).bytes(value).finish()).finish();
-      const fm = W().uint32((1 << 3) | 2).bytes(W().uint32((1 << 3) | 2).string('ns').uint32((2 << 3) | 2).bytes(fields).finish()).finish();
-      const ctx = W().uint32((11 << 3) | 2).bytes(fm).finish();
-      return Buffer.from(W().uint32((1 << 3) | 2).bytes(ctx).finish());
+      const fields = W()
+        .uint32((1 << 3) | 2)
+        .bytes(
+          W()
+            .uint32((1 << 3) | 2)
+            .string('k')
+            .uint32((2 << 3) | 2)
+            .bytes(value)
+            .finish(),
+        )
+        .finish();
+      const fm = W()
+        .uint32((1 << 3) | 2)
+        .bytes(
+          W()
+            .uint32((1 << 3) | 2)
+            .string('ns')
+            .uint32((2 << 3) | 2)
+            .bytes(fields)
+            .finish(),
+        )
+        .finish();
+      const ctx = W()
+        .uint32((11 << 3) | 2)
+        .bytes(fm)
+        .finish();
+      return Buffer.from(
+        W()
+          .uint32((1 << 3) | 2)
+          .bytes(ctx)
+          .finish(),
+      );
     };
     for (const levels of [10, 47, 48, 49, 500]) {
       const bytes = nested(levels);

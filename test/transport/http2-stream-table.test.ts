@@ -16,27 +16,55 @@ const PATH = '/test.Echo/Echo';
 /** The stream table of a server session: Node's internal `session[kState].streams`. */
 const streamsOf = (session: http2.ServerHttp2Session): unknown => sessionStreams(session)?.streams;
 
-interface Running { port: number; sessions: http2.ServerHttp2Session[]; maxOpen: () => number; hold: Set<() => void>; server: grpc.Server; misses: () => number }
+interface Running {
+  port: number;
+  sessions: http2.ServerHttp2Session[];
+  maxOpen: () => number;
+  hold: Set<() => void>;
+  server: grpc.Server;
+  misses: () => number;
+}
 
 async function start(): Promise<Running> {
   const server = new grpc.Server();
   let misses = 0;
-  expect(applyStreamTable(server, () => { misses++; })).toBe(true);
+  expect(
+    applyStreamTable(server, () => {
+      misses++;
+    }),
+  ).toBe(true);
   const sessions: http2.ServerHttp2Session[] = [];
   expect(onHttp2Server(server, (h2) => h2.on('session', (s: http2.ServerHttp2Session) => sessions.push(s)))).toBe(true);
   let maxOpen = 0;
   const hold = new Set<() => void>();
-  server.addService({
-    Echo: { path: PATH, requestStream: false, responseStream: false, originalName: 'Echo', requestSerialize: (v: Buffer) => v, requestDeserialize: (b: Buffer) => b, responseSerialize: (v: Buffer) => v, responseDeserialize: (b: Buffer) => b },
-  }, {
-    Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const table = sessions.map(streamsOf).find((t) => t instanceof IdTable);
-      if (table instanceof IdTable) maxOpen = Math.max(maxOpen, table.size);
-      if (call.request.toString() === 'hold') { hold.add(() => cb(null, call.request)); return; }
-      setImmediate(() => cb(null, call.request)); // answered in a later turn, as the decision thread does
+  server.addService(
+    {
+      Echo: {
+        path: PATH,
+        requestStream: false,
+        responseStream: false,
+        originalName: 'Echo',
+        requestSerialize: (v: Buffer) => v,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (v: Buffer) => v,
+        responseDeserialize: (b: Buffer) => b,
+      },
     },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    {
+      Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        const table = sessions.map(streamsOf).find((t) => t instanceof IdTable);
+        if (table instanceof IdTable) maxOpen = Math.max(maxOpen, table.size);
+        if (call.request.toString() === 'hold') {
+          hold.add(() => cb(null, call.request));
+          return;
+        }
+        setImmediate(() => cb(null, call.request)); // answered in a later turn, as the decision thread does
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return { port, sessions, maxOpen: () => maxOpen, hold, server, misses: () => misses };
 }
 
@@ -50,11 +78,19 @@ function frame(text: string): Buffer {
 
 function call(session: http2.ClientHttp2Session, text: string): Promise<{ status: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     const chunks: Buffer[] = [];
     let status: string | undefined;
     stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('trailers', (t) => { const s = t['grpc-status']; status = typeof s === 'string' ? s : undefined; });
+    stream.on('trailers', (t) => {
+      const s = t['grpc-status'];
+      status = typeof s === 'string' ? s : undefined;
+    });
     stream.on('error', reject);
     stream.on('close', () => resolve({ status, body: Buffer.concat(chunks).subarray(5).toString() }));
     stream.end(frame(text));
@@ -63,8 +99,12 @@ function call(session: http2.ClientHttp2Session, text: string): Promise<{ status
 
 describe('HTTP/2 stream table on a grpc-js server', () => {
   let s: Running;
-  beforeEach(async () => { s = await start(); });
-  afterEach(() => { s.server.forceShutdown(); });
+  beforeEach(async () => {
+    s = await start();
+  });
+  afterEach(() => {
+    s.server.forceShutdown();
+  });
 
   test('each session gets an IdTable; 100 concurrent calls on one connection are each answered; the table empties', async () => {
     const client = http2.connect(`http://127.0.0.1:${s.port}`);
@@ -91,7 +131,8 @@ describe('HTTP/2 stream table on a grpc-js server', () => {
     first.destroy();
     await Promise.all(held);
     const deadline = Date.now() + 2000;
-    while ((table instanceof IdTable ? table.size : -1) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while ((table instanceof IdTable ? table.size : -1) !== 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     expect(table instanceof IdTable ? table.size : -1).toBe(0);
     for (const answer of s.hold) answer(); // late answers to destroyed calls are dropped by grpc-js, not thrown
     const second = http2.connect(`http://127.0.0.1:${s.port}`);

@@ -11,12 +11,52 @@ import { IdTable } from '../../authz/transport/id-table.js';
 type Op = ['set', number, string] | ['delete', number] | ['clear'];
 
 const SCRIPTS: Array<{ name: string; ops: Op[] }> = [
-  { name: 'insert in id order', ops: [['set', 1, 'a'], ['set', 3, 'b'], ['set', 5, 'c']] },
-  { name: 'overwrite keeps the size', ops: [['set', 1, 'a'], ['set', 1, 'b'], ['set', 2, 'c']] },
-  { name: 'delete present and absent', ops: [['set', 1, 'a'], ['set', 3, 'b'], ['delete', 1], ['delete', 7], ['delete', 1]] },
-  { name: 'delete everything, then reuse', ops: [['set', 1, 'a'], ['delete', 1], ['set', 3, 'b'], ['set', 5, 'c'], ['delete', 3]] },
+  {
+    name: 'insert in id order',
+    ops: [
+      ['set', 1, 'a'],
+      ['set', 3, 'b'],
+      ['set', 5, 'c'],
+    ],
+  },
+  {
+    name: 'overwrite keeps the size',
+    ops: [
+      ['set', 1, 'a'],
+      ['set', 1, 'b'],
+      ['set', 2, 'c'],
+    ],
+  },
+  {
+    name: 'delete present and absent',
+    ops: [
+      ['set', 1, 'a'],
+      ['set', 3, 'b'],
+      ['delete', 1],
+      ['delete', 7],
+      ['delete', 1],
+    ],
+  },
+  {
+    name: 'delete everything, then reuse',
+    ops: [
+      ['set', 1, 'a'],
+      ['delete', 1],
+      ['set', 3, 'b'],
+      ['set', 5, 'c'],
+      ['delete', 3],
+    ],
+  },
   { name: 'clear', ops: [['set', 1, 'a'], ['set', 3, 'b'], ['clear'], ['set', 9, 'z']] },
-  { name: 'id 0 and large ids', ops: [['set', 0, 'a'], ['set', 4_000_001, 'b'], ['set', 2 ** 31 - 1, 'c'], ['delete', 0]] },
+  {
+    name: 'id 0 and large ids',
+    ops: [
+      ['set', 0, 'a'],
+      ['set', 4_000_001, 'b'],
+      ['set', 2 ** 31 - 1, 'c'],
+      ['delete', 0],
+    ],
+  },
 ];
 
 describe('IdTable keeps Map semantics', () => {
@@ -86,10 +126,16 @@ describe('IdTable keeps Map semantics', () => {
 /** Mean bytes surviving each scavenge after the forced mark-compact, from --trace-gc-nvp. */
 function survivalAfterSeed(kind: 'map' | 'id-table'): { mean: number; scavenges: number } {
   const script = path.resolve('test/helpers/map-chain.ts');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', '--trace-gc-nvp', script, kind], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', '--trace-gc-nvp', script, kind], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`map-chain.ts ${kind} exited ${String(r.status)}: ${r.stderr}`);
   const after = r.stdout.split('FORCED-GC\n')[1] ?? '';
-  const survived = after.split('\n').filter((l) => l.includes(' gc=s ')).map((l) => Number(/ new_space_survived=(\d+)/.exec(l)?.[1]));
+  const survived = after
+    .split('\n')
+    .filter((l) => l.includes(' gc=s '))
+    .map((l) => Number(/ new_space_survived=(\d+)/.exec(l)?.[1]));
   const tail = survived.slice(2); // the first scavenges after the mark-compact still see its aftermath
   return { mean: tail.reduce((a, b) => a + b, 0) / Math.max(1, tail.length), scavenges: tail.length };
 }
