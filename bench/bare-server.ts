@@ -1,6 +1,7 @@
 /**
  * The baseline: a bare allow-all grpc-js ext_authz server. Same Envoy protos, the same HTTP/2 windows and the same
- * per-session stream table (authz/transport/http2-stream-table.ts) as phiguard, so the comparison measures phiguard's decision
+ * per-session stream table (authz/transport/http2-stream-table.ts) as phiguard, so the comparison measures phiguard's
+ * decision
  * work (parse, CEL, audit), nothing else.
  * Usage: tsx bench/bare-server.ts PORT   (prints "listening PORT"; on SIGTERM prints "served N")
  */
@@ -17,7 +18,8 @@ const service = (v3['Authorization'] as grpc.ServiceClientConstructor).service;
 let served = 0;
 const server = new grpc.Server();
 applyHttp2Windows(server, 1024 * 1024);
-// BENCH_BARE_STREAM_TABLE=0: the bare server with Node's own stream Map (docs/performance.md, "The HTTP/2 stream table").
+// BENCH_BARE_STREAM_TABLE=0: the bare server with Node's own stream Map (docs/performance.md, "The HTTP/2 stream
+// table").
 if (process.env['BENCH_BARE_STREAM_TABLE'] !== '0') applyStreamTable(server);
 server.addService(service, {
   Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {

@@ -2,7 +2,8 @@
  * `npx tsx bench/own-work.ts`: phiguard's own work per Check, outside grpc-js and HTTP/2, in one process: decode the
  * CheckRequest bytes of each example payload, authorize (FHIR parse, attributes, CEL, lanes, egress), build the
  * audit row (what the Check path hands to the audit writer thread; the JSON line is timed separately: it is the Check
- * path's cost with `--audit-writer inline`) and encode the response. The same steps the service runs per Check, without the transport both servers
+ * path's cost with `--audit-writer inline`) and encode the response. The same steps the service runs per Check, without
+ * the transport both servers
  * share, so it isolates what phiguard adds. Much less noisy than the h2load ratio on a shared VM, but a lower
  * bound: it runs with warm caches and little GC pressure.
  * Prints µs per step and per check (median of 5 runs of N checks after a warm-up).

@@ -127,7 +127,10 @@ export function attestationMarkdown(
   md +=
     '| agent | workload | window | declared | exercised | share | outside declared | status |\n|---|---|---|---:|---:|---:|---:|---|\n';
   for (const a of list) {
-    md += `| ${a.agent} | ${a.workload} | ${a.window ? `${a.window.start} .. ${a.window.end} (${a.window.requests} requests)` : 'no envelope'} | ${a.declared} | ${a.declared - a.unused.length} | ${(a.exercisedShare * 100).toFixed(0)}% | ${a.outside.length} | ${a.status} |\n`;
+    const window = a.window ? `${a.window.start} .. ${a.window.end} (${a.window.requests} requests)` : 'no envelope';
+    const cells = [a.agent, a.workload, window, a.declared, a.declared - a.unused.length];
+    cells.push(`${(a.exercisedShare * 100).toFixed(0)}%`, a.outside.length, a.status);
+    md += `| ${cells.join(' | ')} |\n`;
   }
   for (const a of list) {
     md += `\n## ${a.agent}\n\n`;
@@ -152,16 +155,27 @@ export function attestationHtml(
   const esc = (s: string): string =>
     s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
   const rows = list
-    .map(
-      (a) =>
-        `<tr><td>${esc(a.agent)}</td><td>${esc(a.workload)}</td><td>${a.declared}</td><td>${a.declared - a.unused.length}</td><td>${(a.exercisedShare * 100).toFixed(0)}%</td><td>${a.outside.length}</td><td>${esc(a.status)}</td></tr>`,
-    )
+    .map((a) => {
+      const cells = [esc(a.agent), esc(a.workload), a.declared, a.declared - a.unused.length];
+      cells.push(`${(a.exercisedShare * 100).toFixed(0)}%`, a.outside.length, esc(a.status));
+      return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+    })
     .join('\n');
   const details = list
-    .map(
-      (a) =>
-        `<h2>${esc(a.agent)}</h2><h3>Provisioned, never used</h3><ul>${a.unused.map((u) => `<li>${esc(item(u))}</li>`).join('')}</ul><h3>Outside declared scope</h3><ul>${a.outside.map((o) => `<li>${esc(item(o))}: ${o.count}</li>`).join('')}</ul>`,
-    )
+    .map((a) => {
+      const unused = a.unused.map((u) => `<li>${esc(item(u))}</li>`).join('');
+      const outside = a.outside.map((o) => `<li>${esc(item(o))}: ${o.count}</li>`).join('');
+      return (
+        `<h2>${esc(a.agent)}</h2><h3>Provisioned, never used</h3><ul>${unused}</ul>` +
+        `<h3>Outside declared scope</h3><ul>${outside}</ul>`
+      );
+    })
     .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Minimum-necessary attestation</title></head><body><h1>Minimum-necessary attestation (45 CFR §164.502(b))</h1><p>Policy set ${esc(meta.policyVersion)}; generated ${esc(meta.generated)}.</p><table border="1"><tr><th>agent</th><th>workload</th><th>declared</th><th>exercised</th><th>share</th><th>outside</th><th>status</th></tr>${rows}</table>${details}</body></html>\n`;
+  const head = ['agent', 'workload', 'declared', 'exercised', 'share', 'outside', 'status'];
+  return (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Minimum-necessary attestation</title></head><body>' +
+    '<h1>Minimum-necessary attestation (45 CFR §164.502(b))</h1>' +
+    `<p>Policy set ${esc(meta.policyVersion)}; generated ${esc(meta.generated)}.</p>` +
+    `<table border="1"><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr>${rows}</table>${details}</body></html>\n`
+  );
 }

@@ -84,8 +84,9 @@ export function checkParity(staging: Envelope, expected: ParityExpectations, thr
     const ratio = want === 0 ? 1 : got / want;
     const ok = ratio >= threshold;
     burstPass &&= ok;
+    const share = `${(ratio * 100).toFixed(0)}%, need ≥ ${(threshold * 100).toFixed(0)}%`;
     burstReasons.push(
-      `${label}: staging ${got} vs production ${want} (${(ratio * 100).toFixed(0)}%, need ≥ ${(threshold * 100).toFixed(0)}%)${ok ? '' : ' — bursts under-represented'}`,
+      `${label}: staging ${got} vs production ${want} (${share})${ok ? '' : ' — bursts under-represented'}`,
     );
   }
   const classes = new Set(Object.keys(staging.spec.breakGlass));

@@ -27,7 +27,7 @@ const fileOf = (dir: string, agent: string): string => path.join(dir, `${agent}$
 const active = (s: ContainmentState | undefined, nowMs: number): ContainmentState | undefined =>
   s !== undefined && Date.parse(s.until) > nowMs ? s : undefined;
 
-/** The unexpired states in the directory; a file being replaced, or unreadable, is skipped until the next read. */
+/** The unexpired states in the directory; a state in force whose file cannot be read now is kept. */
 function readStates(dir: string, keep: ReadonlyMap<string, ContainmentState>): Map<string, ContainmentState> {
   let names: string[];
   try {
@@ -38,13 +38,18 @@ function readStates(dir: string, keep: ReadonlyMap<string, ContainmentState>): M
   const next = new Map<string, ContainmentState>();
   const now = Date.now();
   for (const f of names) {
+    let r;
     try {
-      const r = ContainmentStateSchema.safeParse(JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
-      // Expired states drop out here, so their end is reported like a lift.
-      if (r.success && active(r.data, now) !== undefined) next.set(r.data.agent, r.data);
+      r = ContainmentStateSchema.safeParse(JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
     } catch {
-      // a file being replaced: the next read sees it
+      // Unreadable now (a file being replaced, an I/O error on the shared mount): a containment in force stays in
+      // force; the file's next change is read again.
+      const kept = keep.get(f.slice(0, -SUFFIX.length));
+      if (kept !== undefined && active(kept, now) !== undefined) next.set(kept.agent, kept);
+      continue;
     }
+    // Expired states drop out here, so their end is reported like a lift.
+    if (r.success && active(r.data, now) !== undefined) next.set(r.data.agent, r.data);
   }
   return next;
 }

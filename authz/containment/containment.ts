@@ -9,7 +9,8 @@
  * - `alert`: allowed and recorded.
  *
  * Shared state: one JSON file per agent in a directory on a shared mount (ReadWriteMany volume), written by atomic
- * rename, read by every replica (containment-store.ts). Staleness bound: the poll interval (default 1 s) plus the write. The
+ * rename, read by every replica (containment-store.ts). Staleness bound: the poll interval (default 1 s) plus the
+ * write. The
  * patient context of `pause` is stored as salted SHA-256 hashes, never ids. States expire at `until`, or are lifted
  * explicitly (`phiguard contain lift`, which deletes the file).
  */

@@ -20,9 +20,9 @@ import {
   type PatientContext,
 } from '../containment/index.js';
 import type { RateLimiter } from '../egress/index.js';
-import type { Authorization } from '../lanes/index.js';
+import { rateLimitedDecision, type Authorization } from '../lanes/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
-import type { ContainmentEntry, Effects } from './plan-effects.js';
+import { planEffects, type ContainmentEntry, type Effects } from './plan-effects.js';
 
 export interface EffectsDeps {
   audit: AuditSink;
@@ -120,9 +120,19 @@ function attestBreakGlass(
   return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
 }
 
-function applyState(deps: EffectsDeps, effects: Effects): void {
+/**
+ * Takes the rate-limit token of an allowed outside request. The lane saw one available, but Checks decided
+ * together (a batch, or token verifications that settle in one turn) all see the bucket before any takes from it:
+ * the take is what decides. When no token is left, the allow becomes the lane's own 429 deny, with its effects.
+ */
+function debit(deps: EffectsDeps, auth: Authorization | undefined, d: Decision, effects: Effects): [Decision, Effects] {
   const r = effects.rateLimitDebit;
-  if (r !== undefined) deps.rateLimiter.take(r.agent, r.limit, r.nowMs);
+  if (r === undefined || deps.rateLimiter.take(r.agent, r.limit, r.nowMs)) return [d, effects];
+  const limited = rateLimitedDecision(r.agent, r.limit, d);
+  return [limited, planEffects(auth, limited)];
+}
+
+function applyState(deps: EffectsDeps, effects: Effects): void {
   const s = effects.contextSeen;
   if (s !== undefined) deps.containment?.context.see(s.agent, s.patients, s.nowMs);
 }
@@ -130,7 +140,8 @@ function applyState(deps: EffectsDeps, effects: Effects): void {
 export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): EffectsApplier {
   const contacted = new Set<string>();
   return {
-    apply(auth, d, effects, decisionId, t0Ms) {
+    apply(auth, decided, planned, decisionId, t0Ms) {
+      const [d, effects] = debit(deps, auth, decided, planned);
       applyState(deps, effects);
       // t0 may come from the gRPC thread's clock: never below zero.
       const latencyUs = Math.max(0, Math.trunc((clockMs() - t0Ms) * 1000));

@@ -3,13 +3,14 @@
  *
  * Two sources, both verified before anything reaches policy:
  * 1. Envoy's jwt_authn filter verified the token and wrote its payload into dynamic metadata
- *    (`payload_in_metadata`); ext_authz forwards it in `metadata_context.filter_metadata["envoy.filters.http.jwt_authn"]`
+ *    (`payload_in_metadata`); ext_authz forwards it in
+ * `metadata_context.filter_metadata["envoy.filters.http.jwt_authn"]`
  *    when listed in `metadata_context_namespaces` (ext_authz.proto).
  * 2. Istio's CUSTOM provider does not forward that metadata, so phiguard can verify the bearer token itself against
  *    configured issuers and JWKS (file, or URL fetched and cached by jose — no network call per request).
  * Unverified claims never reach policy: a token that fails verification yields an error, not claims.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -19,6 +20,8 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { z } from 'zod';
+import { err, ok, PhiguardError } from '../model/index.js';
+import { watchReload } from '../reload/index.js';
 
 export const JwtIssuerSchema = z
   .object({
@@ -66,32 +69,40 @@ export interface ClaimsResolver {
    * never rejects); never returns unverified claims.
    */
   resolve(input: ClaimsInput): ClaimsResult | Promise<ClaimsResult>;
+  /** Stops reloading JWKS files. */
+  close: () => void;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A JWKS file that is re-read when its mtime changes (checked at most every `intervalMs`). */
-function fileKeySet(file: string, intervalMs = 5_000): JWTVerifyGetKey {
-  let mtime = -1;
-  let checked = 0;
-  let keyset: JWTVerifyGetKey | undefined;
-  const load = (): JWTVerifyGetKey => {
-    const now = Date.now();
-    if (keyset && now - checked < intervalMs) return keyset;
-    checked = now;
-    const m = statSync(file).mtimeMs;
-    if (!keyset || m !== mtime) {
-      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-      if (!isRecord(parsed) || !Array.isArray(parsed['keys'])) throw new Error(`JWKS file ${file} has no "keys" array`);
-      keyset = createLocalJWKSet({ keys: parsed['keys'] as never });
-      mtime = m;
-    }
-    return keyset;
-  };
-  load(); // fail at startup on a bad file
-  return (header, token) => load()(header, token);
+/**
+ * A JWKS file, reloaded off the Check path (reload/watch-reload.ts). A file that does not load at startup is a
+ * startup error; a bad later version keeps the last good key set and is reported (`onReloadFailed`).
+ */
+function fileKeySet(
+  file: string,
+  onReloadFailed: (file: string, message: string) => void,
+): { keys: JWTVerifyGetKey; close: () => void } {
+  const loaded = watchReload({
+    paths: () => [file],
+    onReloadFailed: (e) => onReloadFailed(file, e.message),
+    load: () => {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        if (!isRecord(parsed) || !Array.isArray(parsed['keys'])) {
+          return err(new PhiguardError('config', `JWKS file ${file} has no "keys" array`));
+        }
+        return ok(createLocalJWKSet({ keys: parsed['keys'] as never }));
+      } catch (e) {
+        return err(new PhiguardError('config', `JWKS file ${file}: ${e instanceof Error ? e.message : 'unreadable'}`));
+      }
+    },
+  });
+  if (!loaded.ok) throw loaded.error;
+  const w = loaded.value;
+  return { keys: (header, token) => w.current()(header, token), close: w.close };
 }
 
 /** Maps jose errors to safe reason codes (never the token or its claims). */
@@ -118,18 +129,25 @@ function unverifiedIssuer(token: string): string | undefined {
 }
 
 /** Creates the resolver. Throws on unusable configuration (e.g. unreadable JWKS file) — fail at startup. */
-export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
+export function createClaimsResolver(
+  config: ClaimsConfig,
+  events: { onKeysReloadFailed?: (file: string, message: string) => void } = {},
+): ClaimsResolver {
+  const keysFailed = events.onKeysReloadFailed ?? (() => undefined);
   const verifiers = new Map(
     config.issuers.map((iss) => {
-      const keys =
+      const source =
         iss.jwksFile !== undefined
-          ? fileKeySet(iss.jwksFile)
-          : createRemoteJWKSet(new URL(iss.jwksUri ?? ''), {
-              cacheMaxAge: 600_000,
-              cooldownDuration: 30_000,
-              timeoutDuration: 5_000,
-            });
-      return [iss.issuer, { iss, keys }] as const;
+          ? fileKeySet(iss.jwksFile, keysFailed)
+          : {
+              keys: createRemoteJWKSet(new URL(iss.jwksUri ?? ''), {
+                cacheMaxAge: 600_000,
+                cooldownDuration: 30_000,
+                timeoutDuration: 5_000,
+              }),
+              close: () => undefined,
+            };
+      return [iss.issuer, { iss, keys: source.keys, close: source.close }] as const;
     }),
   );
   // Verified-token cache: token -> claims, until exp. Bounded; oldest evicted first.
@@ -173,6 +191,9 @@ export function createClaimsResolver(config: ClaimsConfig): ClaimsResolver {
     r.kind === 'invalid' && config.onInvalidToken === 'ignore' ? { kind: 'none' } : r;
 
   return {
+    close: () => {
+      for (const v of verifiers.values()) v.close();
+    },
     resolve(input) {
       const ns = input.filterMetadata[config.jwtAuthnNamespace];
       if (isRecord(ns)) {

@@ -8,3 +8,4 @@ export {
 export { decide, GATES, CONDITIONS } from './decide.js';
 export { selectAgent, type AgentMatch } from './select-agent.js';
 export type { AgentLaneContext, Condition, Gate, LaneContext, RateLimit, Snapshot } from './lane.js';
+export { rateLimitedDecision } from './rate-limit.js';

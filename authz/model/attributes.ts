@@ -64,9 +64,14 @@ export interface FhirAttributes {
   versionId: string;
   /** Operation name including `$`, e.g. `$everything`, `$export`. */
   operation: string;
-  /** Compartment of a compartment search `Patient/123/Observation`: `{type: "Patient", id: "123"}`; empty strings otherwise. */
+  /**
+   * Compartment of a compartment search `Patient/123/Observation`: `{type: "Patient", id: "123"}`; empty strings
+   * otherwise.
+   */
   compartment: { type: string; id: string };
-  /** Search parameters (query string and POST `_search` form body), decoded: `{"patient": ["123"], "code": ["8867-4"]}`. */
+  /**
+   * Search parameters (query string and POST `_search` form body), decoded: `{"patient": ["123"], "code": ["8867-4"]}`.
+   */
   params: Record<string, string[]>;
   /** `_include` values, e.g. `["Observation:patient"]`. */
   includes: string[];
@@ -74,9 +79,14 @@ export interface FhirAttributes {
   revincludes: string[];
   /** Every patient id the request touches (paths, compartments, params, bodies, Bundle entries). */
   patients: string[];
-  /** Why patient scope is not fully known from the request alone, e.g. `chained-parameter:subject`, `reverse-chain:_has`, `instance-of:Observation`, `body-incomplete`. */
+  /**
+   * Why patient scope is not fully known from the request alone, e.g. `chained-parameter:subject`,
+   * `reverse-chain:_has`, `instance-of:Observation`, `body-incomplete`.
+   */
   patientsUnresolved: string[];
-  /** True when `resourceType` belongs to the Patient compartment (a search on it without patient params spans patients). */
+  /**
+   * True when `resourceType` belongs to the Patient compartment (a search on it without patient params spans patients).
+   */
   patientCompartment: boolean;
   /** Bundle.type for batch/transaction posts, e.g. `transaction`. */
   bundleType: string;

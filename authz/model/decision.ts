@@ -82,7 +82,10 @@ export interface LaneUse {
   overrode: { rule: string; reason: DecisionReason };
 }
 
-/** A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see decide.ts). */
+/**
+ * A deny decided outside agent policy (unknown caller, invalid token, internal error). Built as a literal (see
+ * decide.ts).
+ */
 export function denyDecision(
   fields: Pick<Decision, 'rule' | 'reason' | 'message'> & Partial<Pick<Decision, 'agent' | 'status' | 'policyVersion'>>,
 ): Decision {
@@ -114,7 +117,10 @@ export interface EgressDecisionInfo {
   host: string;
   port: number;
   covered: boolean;
-  /** `active-agreement`, or why not: the registry's coverage reasons (`no-agreement`, `expired`, ...) or `no-baa-registry`. */
+  /**
+   * `active-agreement`, or why not: the registry's coverage reasons (`no-agreement`, `expired`, ...) or
+   * `no-baa-registry`.
+   */
   reason: string;
   vendor: string;
   agreementId: string;

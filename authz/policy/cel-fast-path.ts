@@ -105,7 +105,9 @@ function field(o: unknown, key: string, missing?: CelKeyError): unknown {
   return v === undefined ? (missing ?? keyError(key)) : v;
 }
 
-/** CEL `==` for the cases cel-js decides with `===` (same primitive type, overloads.js `binaryOverload(t, '==', t)`). */
+/**
+ * CEL `==` for the cases cel-js decides with `===` (same primitive type, overloads.js `binaryOverload(t, '==', t)`).
+ */
 function eq(a: unknown, b: unknown): boolean {
   const t = typeof a;
   if (t !== typeof b || (t !== 'string' && t !== 'boolean' && t !== 'bigint' && t !== 'number')) bail();

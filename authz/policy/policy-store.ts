@@ -11,6 +11,8 @@ import { readPolicyDir } from './load-policies.js';
 export interface PolicyStoreEvents {
   onReloaded?: (set: CompiledPolicySet) => void;
   onReloadFailed?: (findings: Finding[], keptVersion: string) => void;
+  /** The directory loads again after a failed reload (it may be the set already in force). */
+  onRecovered?: () => void;
 }
 
 export interface PolicyStore {
@@ -45,6 +47,7 @@ export function createPolicyStore(
     same: (a, b) => a.version === b.version,
     ...(events.onReloaded ? { onReloaded: events.onReloaded } : {}),
     onReloadFailed: (error, kept) => events.onReloadFailed?.(error.findings, kept.version),
+    ...(events.onRecovered ? { onRecovered: events.onRecovered } : {}),
     pollMs: options.pollMs ?? 2_000,
     ...(options.watch !== undefined ? { watch: options.watch } : {}),
   });

@@ -34,6 +34,8 @@ export interface ReloadOptions<T, E = PhiguardError> {
   same?: (a: T, b: T) => boolean;
   onReloaded?: (value: T) => void;
   onReloadFailed?: (error: E, kept: T) => void;
+  /** A load succeeded after a failed one (the source is no longer stale), whether or not its value changed. */
+  onRecovered?: () => void;
   /** Poll interval (default 1000 ms). */
   pollMs?: number;
   /** Debounce after a watch event (default 150 ms). */
@@ -103,7 +105,10 @@ export function watchReload<T, E = PhiguardError>(options: ReloadOptions<T, E>):
       options.onReloadFailed?.(r.error, value);
       return false;
     }
-    isStale = false;
+    if (isStale) {
+      isStale = false;
+      options.onRecovered?.();
+    }
     if (options.same?.(value, r.value) !== true) {
       value = r.value;
       options.onReloaded?.(value);

@@ -22,7 +22,9 @@ export const ServerConfigSchema = z
     /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */
     internalDomains: z.array(z.string().startsWith('.')).optional(),
     auditFile: z.string().default('-'),
-    /** Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset). */
+    /**
+     * Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset).
+     */
     auditEventFile: z.string().optional(),
     auditMaxBufferBytes: z.coerce
       .number()
@@ -38,7 +40,8 @@ export const ServerConfigSchema = z
     auditWriter: z.enum(['thread', 'inline']).optional(),
     /**
      * Where Checks are decided: `thread` (default), on a decision thread beside the gRPC thread, which then runs only
-     * grpc-js (start-threaded.ts); `inline`, on the gRPC thread (start-inline.ts). `thread` needs a second core to pay off
+     * grpc-js (start-threaded.ts); `inline`, on the gRPC thread (start-inline.ts). `thread` needs a second core to pay
+     * off
      * (CPU request/limit of 2); with one core, `inline` uses less CPU. See docs/performance.md.
      */
     decisions: z.enum(['thread', 'inline']).default('thread'),

@@ -9,6 +9,7 @@ import { createAuditSink, createThreadedAuditSink, AUDIT_FORMAT, type AuditSink 
 import {
   createContainmentStore,
   createPatientContext,
+  type ContainmentState,
   type ContainmentStore,
   type PatientContext,
 } from '../containment/index.js';
@@ -80,6 +81,7 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicySt
       m.policyInfo.set({ version: set.version }, 1);
       log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
     },
+    onRecovered: () => m.policyStale.set(0),
     onReloadFailed: (findings, kept) => {
       m.reloads.inc({ result: 'failure' });
       m.policyStale.set(1);
@@ -94,7 +96,7 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicySt
   return loaded.value;
 }
 
-function createClaims(config: ServerConfig): ClaimsResolver {
+function createClaims(config: ServerConfig, m: Metrics, log: Logger): ClaimsResolver {
   const withKeys = config.jwtIssuer !== undefined && (config.jwksFile !== undefined || config.jwksUri !== undefined);
   const parsed = ClaimsConfigSchema.safeParse({
     jwtAuthnPayloadKey: config.jwtAuthnPayloadKey,
@@ -113,7 +115,12 @@ function createClaims(config: ServerConfig): ClaimsResolver {
     throw startupError(`JWT configuration invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   try {
-    return createClaimsResolver(parsed.data);
+    return createClaimsResolver(parsed.data, {
+      onKeysReloadFailed: (file, message) => {
+        m.jwksReloadFailures.inc();
+        log.error({ file, message }, 'JWKS FILE RELOAD REJECTED: the last good key set stays in force');
+      },
+    });
   } catch (e) {
     throw startupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`, e);
   }
@@ -131,7 +138,7 @@ function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | un
       log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
     },
   });
-  if (!b.ok) throw startupError(`BAA registry unusable: ${b.error.message}`, b.error);
+  if (!b.ok) throw startupError(`BAA registry ${config.baaRegistry} did not load`, b.error);
   return b.value;
 }
 
@@ -143,13 +150,19 @@ function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit:
   };
   // The store reports the states already on disk while it is being created: it is not in `ref` yet then.
   const ref: { store?: ContainmentStore } = {};
-  const store = createContainmentStore(config.containmentDir, 1000, (agent, state) => {
+  const onChange = (agent: string, state: ContainmentState | undefined): void => {
     if (ref.store !== undefined) gauge(ref.store);
     if (!state) {
       audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
       log.warn({ agent }, 'containment ended (lifted or expired)');
     }
-  });
+  };
+  let store: ContainmentStore;
+  try {
+    store = createContainmentStore(config.containmentDir, 1000, onChange);
+  } catch (e) {
+    throw startupError(`containment directory ${config.containmentDir} (--containment-dir) is unusable`, e);
+  }
   ref.store = store;
   gauge(store);
   return { store, context: createPatientContext() };
@@ -160,7 +173,7 @@ function createCredentials(config: ServerConfig, log: Logger): CredentialStore |
   const c = readCredentialStore(config.egressCredentials, (code) =>
     log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'),
   );
-  if (!c.ok) throw startupError(`egress credentials unusable: ${c.error.message}`, c.error);
+  if (!c.ok) throw startupError(`egress credentials ${config.egressCredentials} did not load`, c.error);
   return c.value;
 }
 
@@ -232,7 +245,9 @@ function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: Aud
   }
 }
 
-/** Builds every dependency. Throws a `startup` PhiguardError (with findings) when configuration or a source is unusable. */
+/**
+ * Builds every dependency. Throws a `startup` PhiguardError (with findings) when configuration or a source is unusable.
+ */
 export async function createDependencies(
   config: ServerConfig,
   log: Logger,
@@ -249,7 +264,7 @@ export async function createDependencies(
   let claims: ClaimsResolver;
   try {
     sources = createSources(config, m, log, audit);
-    claims = createClaims(config);
+    claims = createClaims(config, m, log);
   } catch (e) {
     if (sources) closeSources(sources);
     await audit.close();
@@ -282,6 +297,7 @@ export async function createDependencies(
   const open = sources;
   const close = async (): Promise<void> => {
     closeSources(open);
+    claims.close();
     if (recorder) {
       recorder.close();
       recorder.flush();

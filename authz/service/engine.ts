@@ -41,7 +41,10 @@ export interface DecisionEngine {
   recorder: EnvelopeRecorder | undefined;
 }
 
-/** Starts the engine and its ops listener. Throws a `startup` PhiguardError (with findings) if policy or configuration is unusable. */
+/**
+ * Starts the engine and its ops listener. Throws a `startup` PhiguardError (with findings) if policy or configuration
+ * is unusable.
+ */
 export async function startDecisionEngine(config: ServerConfig, options: StartOptions = {}): Promise<DecisionEngine> {
   const log = options.logger ?? createLogger(config.logLevel);
   const deps = await createDependencies(config, log, options.defaultMetrics !== false);

@@ -16,6 +16,7 @@ export interface Metrics {
   baaReloads: Counter<'result'>;
   contained: Gauge<'agent' | 'action'>;
   auditErrors: Counter<'code'>;
+  jwksReloadFailures: Counter;
 }
 
 const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
@@ -84,8 +85,9 @@ export function createDecisionMetrics(): DecisionMetrics {
         '# TYPE phiguard_decisions_total counter',
       ];
       for (const c of counters.values()) {
+        const labels = `agent="${labelValue(c.agent)}",decision="${labelValue(c.decision)}"`;
         out.push(
-          `phiguard_decisions_total{agent="${labelValue(c.agent)}",decision="${labelValue(c.decision)}",reason="${labelValue(c.reason)}",rule="${labelValue(c.rule)}"} ${c.n}`,
+          `phiguard_decisions_total{${labels},reason="${labelValue(c.reason)}",rule="${labelValue(c.rule)}"} ${c.n}`,
         );
       }
       out.push(
@@ -150,6 +152,11 @@ export function createMetrics(auditBuffered: () => number, opts: { defaultMetric
     auditRejected: new Counter({
       name: 'phiguard_audit_rejected_total',
       help: 'Decisions denied because the audit sink could not accept the record',
+      registers: [registry],
+    }),
+    jwksReloadFailures: new Counter({
+      name: 'phiguard_jwks_file_reload_failures_total',
+      help: 'JWKS file reloads rejected (the last good key set stays in force)',
       registers: [registry],
     }),
     auditErrors: new Counter({

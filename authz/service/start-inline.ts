@@ -38,7 +38,8 @@ export interface AuthzServer extends AuthzService {
 const CHECKS_PER_BATCH = 256;
 
 /**
- * Starts the service in this thread. Throws a `startup` PhiguardError (with findings) if policy or configuration is unusable:
+ * Starts the service in this thread. Throws a `startup` PhiguardError (with findings) if policy or configuration is
+ * unusable:
  * never starts open.
  */
 export async function startAuthzServer(config: ServerConfig, options: StartOptions = {}): Promise<AuthzServer> {

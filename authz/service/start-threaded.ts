@@ -47,7 +47,10 @@ export interface ThreadedStartOptions {
   onThread?: (thread: Worker) => void;
 }
 
-/** Starts the service with its decision thread. Throws a `startup` PhiguardError (with findings) if the engine cannot start. */
+/**
+ * Starts the service with its decision thread. Throws a `startup` PhiguardError (with findings) if the engine cannot
+ * start.
+ */
 export async function startThreadedAuthzServer(
   config: ServerConfig,
   options: ThreadedStartOptions = {},
@@ -72,7 +75,9 @@ type Started = Extract<FromEngine, { t: 'started' }>;
 
 /** The gRPC thread's side of the decision thread. */
 interface DecisionThread {
-  /** The thread's startup report. Rejects with a `startup` PhiguardError if it did not start (the thread is then ended). */
+  /**
+   * The thread's startup report. Rejects with a `startup` PhiguardError if it did not start (the thread is then ended).
+   */
   started: Promise<Started>;
   /** The listener's Check handler: queues the check for the thread; answers it with the deny once the thread failed. */
   check: (request: unknown, reply: (bytes: Buffer) => void) => void;

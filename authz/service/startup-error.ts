@@ -1,10 +1,15 @@
 /** A configuration or source that keeps the service from starting: it never starts open. */
 import { isPhiguardError, PhiguardError } from '../model/index.js';
 
-/** A `startup` PhiguardError; the findings of a PhiguardError cause are carried over. */
+/**
+ * A `startup` PhiguardError. The findings of a PhiguardError cause are carried over; a cause without findings has
+ * its message appended, so the operator sees what failed.
+ */
 export function startupError(message: string, cause?: unknown): PhiguardError {
-  return new PhiguardError('startup', message, {
+  const findings = isPhiguardError(cause) ? cause.findings : [];
+  const detail = findings.length === 0 && cause instanceof Error ? `: ${cause.message}` : '';
+  return new PhiguardError('startup', `${message}${detail}`, {
     ...(cause !== undefined ? { cause } : {}),
-    findings: isPhiguardError(cause) ? cause.findings : [],
+    findings,
   });
 }

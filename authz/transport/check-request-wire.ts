@@ -6,7 +6,8 @@
  * request-model table, Struct metadata of every Value kind, `header_map`, `raw_body`, unknown fields and
  * field-order permutations. Going through protobufjs builds a message object for every nested message, a Long per
  * int64 and a Value object per Struct field, only for the mapping to read a dozen fields of them, and that decode and
- * its garbage were the largest item of the Check path (docs/performance.md). Here only the fields phiguard reads are materialized; every other
+ * its garbage were the largest item of the Check path (docs/performance.md). Here only the fields phiguard reads are
+ * materialized; every other
  * field is skipped by wire type.
  *
  * Wire format: protobuf encoding (protobuf.dev/programming-guides/encoding): tag = field << 3 | wire type; wire
@@ -18,7 +19,7 @@
  * varint longer than 10 bytes or nesting deeper than MAX_DEPTH is `ok: false` with an error code (never request
  * content); the caller denies. Decoding never throws.
  */
-import type { CheckInput } from '../model/index.js';
+import { isPhiguardError, PhiguardError, type CheckInput } from '../model/index.js';
 
 /**
  * Message nesting bound: protoc's default recursion limit (CodedInputStream), which protobufjs applies as well
@@ -26,11 +27,8 @@ import type { CheckInput } from '../model/index.js';
  */
 const MAX_DEPTH = 100;
 
-class WireError extends Error {
-  constructor(readonly code: string) {
-    super(code);
-  }
-}
+/** A malformed message: the decoder's one error, caught at its top and returned as a value (never thrown out). */
+const wireError = (reason: string): PhiguardError => new PhiguardError('wire', reason);
 
 type Rec = Record<string, unknown>;
 type Peer = NonNullable<CheckInput['attributes']['source']>;
@@ -47,21 +45,21 @@ class Reader {
     let x = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= b.length) throw new WireError('truncated');
+      if (this.pos >= b.length) throw wireError('truncated');
       const byte = b[this.pos++] ?? 0;
       // Number arithmetic, not 32-bit shifts: int64 values (size, Timestamp seconds) keep 53 bits exactly.
       x += (byte & 0x7f) * mul;
       if (byte < 0x80) return x;
       mul *= 128;
     }
-    throw new WireError('varint-too-long');
+    throw wireError('varint-too-long');
   }
 
   /** A length prefix; returns the end offset of the delimited bytes, checked against the parent's end. */
   delimited(end: number): number {
     const len = this.varint();
     const to = this.pos + len;
-    if (to > end) throw new WireError('length-out-of-bounds');
+    if (to > end) throw wireError('length-out-of-bounds');
     return to;
   }
 
@@ -87,9 +85,9 @@ class Reader {
         this.pos += 4;
         break;
       default:
-        throw new WireError('invalid-wire-type');
+        throw wireError('invalid-wire-type');
     }
-    if (this.pos > end) throw new WireError('truncated');
+    if (this.pos > end) throw wireError('truncated');
   }
 }
 
@@ -99,7 +97,7 @@ function int64(x: number): number {
 }
 
 function expectWire(actual: number, expected: number): void {
-  if (actual !== expected) throw new WireError('wrong-wire-type');
+  if (actual !== expected) throw wireError('wrong-wire-type');
 }
 
 /**
@@ -143,7 +141,7 @@ function addHeader(out: Record<string, string>, name: string, value: string): vo
 
 /** google.protobuf.Value -> JSON (null for an empty Value, as the reference mapping). */
 function value(r: Reader, to: number, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new WireError('too-deep');
+  if (depth > MAX_DEPTH) throw wireError('too-deep');
   let v: unknown = null;
   while (r.pos < to) {
     const tag = r.varint();
@@ -156,7 +154,7 @@ function value(r: Reader, to: number, depth: number): unknown {
         break;
       case 2: // number_value (double)
         expectWire(wt, 1);
-        if (r.pos + 8 > to) throw new WireError('truncated');
+        if (r.pos + 8 > to) throw wireError('truncated');
         v = r.buf.readDoubleLE(r.pos);
         r.pos += 8;
         break;
@@ -185,7 +183,7 @@ function value(r: Reader, to: number, depth: number): unknown {
 
 /** google.protobuf.ListValue (repeated Value values = 1). */
 function list(r: Reader, to: number, depth: number): unknown[] {
-  if (depth > MAX_DEPTH) throw new WireError('too-deep');
+  if (depth > MAX_DEPTH) throw wireError('too-deep');
   const out: unknown[] = [];
   while (r.pos < to) {
     const tag = r.varint();
@@ -251,7 +249,7 @@ function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: numbe
 
 /** google.protobuf.Struct (map<string, Value> fields = 1). */
 function struct(r: Reader, to: number, depth: number): Rec {
-  if (depth > MAX_DEPTH) throw new WireError('too-deep');
+  if (depth > MAX_DEPTH) throw wireError('too-deep');
   return messageMap<unknown>(
     r,
     to,
@@ -490,7 +488,7 @@ export function decodeCheckRequest(bytes: Buffer): DecodedCheck {
   } catch (e) {
     return {
       ok: false,
-      error: e instanceof WireError ? `malformed-check-request:${e.code}` : 'malformed-check-request',
+      error: isPhiguardError(e, 'wire') ? `malformed-check-request:${e.message}` : 'malformed-check-request',
     };
   }
 }

@@ -24,7 +24,9 @@ function header(key: string, value: string): HeaderOption {
   return { header: { key, value }, append_action: OVERWRITE_IF_EXISTS_OR_ADD };
 }
 
-/** A google.protobuf.Struct of strings. protobufjs names Value fields in camelCase (`stringValue`) even under keepCase. */
+/**
+ * A google.protobuf.Struct of strings. protobufjs names Value fields in camelCase (`stringValue`) even under keepCase.
+ */
 function stringStruct(fields: Record<string, string>): { fields: Record<string, { stringValue: string }> } {
   const out: Record<string, { stringValue: string }> = {};
   for (const [k, v] of Object.entries(fields)) out[k] = { stringValue: v };
@@ -77,7 +79,8 @@ export function toCheckResponse(
         ...(d.inject?.set.map((h) => header(h.key, h.value)) ?? []),
       ],
     };
-    // Credentials the agent sent itself never reach the upstream (external_auth.proto OkHttpResponse.headers_to_remove).
+    // Credentials the agent sent itself never reach the upstream (external_auth.proto
+    // OkHttpResponse.headers_to_remove).
     if (d.inject) ok['headers_to_remove'] = d.inject.remove.filter((h) => !d.inject?.set.some((s) => s.key === h));
     return {
       status: { code: GRPC_OK },

@@ -2,7 +2,8 @@
  * The gRPC listener: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health on one grpc-js server, with
  * the HTTP/2 windows Envoy's traffic shape needs (http2-windows.ts) and a stream table per session that keeps the
  * garbage collector out of a promotion spiral under that traffic (http2-stream-table.ts). It decides nothing: every
- * Check goes to `check` with a `reply` that hands the encoded CheckResponse back to grpc-js. service/start-inline.ts (engine in the
+ * Check goes to `check` with a `reply` that hands the encoded CheckResponse back to grpc-js. service/start-inline.ts
+ * (engine in the
  * same thread) and service/start-threaded.ts (engine on a decision thread) both listen through it.
  */
 import * as grpc from '@grpc/grpc-js';

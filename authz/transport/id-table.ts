@@ -6,7 +6,8 @@
  * iterators still walking it). Once one obsolete table has reached the old generation (any mark-compact that runs
  * while it is current puts it there), every later table is reachable from it in the eyes of the scavenger, which
  * treats old-to-young pointers as roots: every value stored since, and all it references, survives each scavenge and
- * is promoted, and only the next mark-compact frees it. Then it starts again. test/transport/id-table.test.ts reproduces this in
+ * is promoted, and only the next mark-compact frees it. Then it starts again. test/transport/id-table.test.ts
+ * reproduces this in
  * a dozen lines of JavaScript (one forced mark-compact, then ~4.5 MB surviving each scavenge against ~0.2 MB) and
  * fails if a V8 release stops doing it, so this workaround can then go.
  *

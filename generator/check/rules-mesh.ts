@@ -67,7 +67,8 @@ export function istioRules(ctx: CheckContext): void {
       ctx.report(
         'IST004',
         p.doc,
-        `extension provider "${p.name}" timeout ${grpc['timeout'] === undefined ? 'unset (Istio default 600s)' : str(grpc['timeout'])} is outside 0.1s..5s`,
+        `extension provider "${p.name}" timeout ` +
+          `${grpc['timeout'] === undefined ? 'unset (Istio default 600s)' : str(grpc['timeout'])} is outside 0.1s..5s`,
         [...p.path, kind],
       );
   }
@@ -160,7 +161,8 @@ export function envoyRules(ctx: CheckContext): void {
             ctx.report(
               'ENV003',
               doc,
-              `listener "${str(l['name'])}": ext_authz transport_api_version is ${cfg['transport_api_version'] === undefined ? 'unset' : str(cfg['transport_api_version'])}, not V3`,
+              `listener "${str(l['name'])}": ext_authz transport_api_version is ` +
+                `${cfg['transport_api_version'] === undefined ? 'unset' : str(cfg['transport_api_version'])}, not V3`,
               [...base, 'http_filters', idx, 'typed_config'],
             );
         });

@@ -58,13 +58,12 @@ export function kubernetesRules(ctx: CheckContext): void {
       const refKind = str(ref['kind']);
       const bindingNs = str((d.value['metadata'] as Rec | undefined)?.['namespace']) || 'default';
       const role = roles.get(refKind === 'Role' ? `Role/${bindingNs}/${refName}` : `ClusterRole/${refName}`);
-      if (refName === 'cluster-admin' || refName === 'admin' || wildcard(role)) {
-        ctx.report(
-          'K8S001',
-          d,
-          `agent service account ${w.namespace}/${w.serviceAccount} is bound to ${refKind} ${refName}${refName === 'cluster-admin' || refName === 'admin' ? '' : ' (wildcard verbs or resources)'}`,
-          ['roleRef'],
-        );
+      const named = refName === 'cluster-admin' || refName === 'admin';
+      if (named || wildcard(role)) {
+        const what = `${refKind} ${refName}${named ? '' : ' (wildcard verbs or resources)'}`;
+        ctx.report('K8S001', d, `agent service account ${w.namespace}/${w.serviceAccount} is bound to ${what}`, [
+          'roleRef',
+        ]);
       }
     }
   }

@@ -63,7 +63,8 @@ export function serveCommand(): Command {
     .addOption(
       new Option(
         '--audit-writer <where>',
-        'thread: audit lines formatted and written by a writer thread; inline: on the thread that decides (default: inline with --decisions thread, thread with --decisions inline)',
+        'thread: audit lines formatted and written by a writer thread; inline: on the thread that decides ' +
+          '(default: inline with --decisions thread, thread with --decisions inline)',
       ).env('PHIGUARD_AUDIT_WRITER'),
     )
     .addOption(
@@ -132,18 +133,21 @@ export function serveCommand(): Command {
           config.decisions === 'thread'
             ? await startThreadedAuthzServer(config, {
                 logger: log,
-                // Every Check is already denied; exiting lets Kubernetes restart the pod (Envoy denies while it is down).
+                // Every Check is already denied; exiting lets Kubernetes restart the pod (Envoy denies while it is
+                // down).
                 onFailure: () => {
                   setTimeout(() => process.exit(70), 100).unref();
                 },
               })
             : await startAuthzServer(config, { logger: log });
         process.stderr.write(
-          `\nphiguard ext_authz is listening on ${config.host}:${server.grpcPort} (gRPC: envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health)\n` +
+          `\nphiguard ext_authz is listening on ${config.host}:${server.grpcPort} ` +
+            '(gRPC: envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health)\n' +
             `  metrics/health: http://${config.host}:${server.metricsPort}/metrics  /healthz  /readyz\n` +
             `  audit records:  ${config.auditFile === '-' ? 'stdout' : config.auditFile} (JSON lines); operational logs: stderr\n` +
             `  try it:         npx phiguard call --addr ${config.host}:${server.grpcPort} examples/requests/*.json\n` +
-            `  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' --principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies}\n\n`,
+            "  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' " +
+            `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies}\n\n`,
         );
         const stop = (signal: string): void => {
           log.info({ signal }, 'draining');

@@ -39,6 +39,15 @@ function* matchingLines(buf: Buffer, end: number, needles: readonly Buffer[]): G
 }
 
 /**
+ * Fields that `phiguard.audit/v1` decision records gained after the format was first written, with what an older
+ * record means by their absence: such records stay readable (an accounting must not silently lose them).
+ */
+function withLaterFields(row: AuditRow): AuditRow {
+  if ('requestTime' in row && 'breakGlass' in row && 'egress' in row && 'exception' in row) return row;
+  return { requestTime: row['time'], breakGlass: '', egress: null, exception: '', ...row };
+}
+
+/**
  * The record of one line, or undefined for a line that is not one: a torn line (a live file), JSON that is not an
  * object, or a decision record that does not match the field table. Never throws.
  */
@@ -52,23 +61,26 @@ function parseRecord(line: string): AuditRecord | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const row = v as AuditRow;
   if (row['type'] !== 'decision') return { kind: 'other', record: row };
-  const d = DecisionAuditRecordSchema.safeParse(row);
+  const d = DecisionAuditRecordSchema.safeParse(withLaterFields(row));
   return d.success ? { kind: 'decision', record: d.data } : undefined;
 }
 
 /**
  * Records whose line contains at least one of `needles` (all records when `needles` is empty), in file order. Lines
- * that are not records (see `parseRecord`) are skipped. Rejects when a file cannot be read.
+ * that are not records (see `parseRecord`) are skipped, and how many is written to stderr per file. Rejects when a
+ * file cannot be read.
  */
 export async function* auditRecords(files: readonly string[], needles: readonly string[]): AsyncGenerator<AuditRecord> {
   const nb = (needles.length > 0 ? needles : ['{']).map((n) => Buffer.from(n));
   for (const file of files) {
+    let skipped = 0;
     const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 4 << 20 });
     let carry: Buffer = Buffer.alloc(0);
     const flush = function* (buf: Buffer, end: number): Generator<AuditRecord> {
       for (const [s, e] of matchingLines(buf, end, nb)) {
         const r = parseRecord(buf.toString('utf8', s, e));
         if (r !== undefined) yield r;
+        else skipped++;
       }
     };
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -82,6 +94,8 @@ export async function* auditRecords(files: readonly string[], needles: readonly 
       carry = Buffer.from(buf.subarray(last + 1));
     }
     if (carry.length > 0) yield* flush(carry, carry.length);
+    // Said, never silent: a report over an input with lines that are not audit records is incomplete.
+    if (skipped > 0) process.stderr.write(`phiguard report: ${file}: ${skipped} line(s) skipped (not audit records)\n`);
   }
 }
 

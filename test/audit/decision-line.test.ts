@@ -329,4 +329,23 @@ describe('the field table', () => {
       t.remove();
     }
   });
+
+  test('a v1 decision record written before requestTime, breakGlass, egress and exception existed is still read', async () => {
+    const older = JSON.parse(allowLine) as Record<string, unknown>;
+    for (const k of ['requestTime', 'breakGlass', 'egress', 'exception']) delete older[k];
+    const t = tempDir();
+    try {
+      const file = t.write('audit.jsonl', JSON.stringify(older));
+      const got = [];
+      for await (const r of auditRecords([file], [])) got.push(r);
+      expect(got).toEqual([
+        {
+          kind: 'decision',
+          record: { ...rowToRecord(allowRow), requestTime: older['time'], breakGlass: '', egress: null, exception: '' },
+        },
+      ]);
+    } finally {
+      t.remove();
+    }
+  });
 });

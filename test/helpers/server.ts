@@ -101,7 +101,10 @@ function handles(
   };
 }
 
-/** Starts the real service in this thread on loopback, ephemeral ports, with a copy of examples/policies (or given files). */
+/**
+ * Starts the real service in this thread on loopback, ephemeral ports, with a copy of examples/policies (or given
+ * files).
+ */
 export async function startTestServer(
   overrides: Partial<ServerConfig> = {},
   policyFiles?: Record<string, string>,

@@ -108,7 +108,8 @@ describe('decide', () => {
 });
 
 describe('credential headers never reach policy', () => {
-  // A rule that would see any of them denies; a rule that reads one errors (no such key); other headers still reach policy.
+  // A rule that would see any of them denies; a rule that reads one errors (no such key); other headers still reach
+  // policy.
   const sees = policyYaml(
     'scribe',
     `    - name: sees-a-credential

@@ -1,5 +1,6 @@
 /**
- * The HTTP/2 stream table (authz/transport/http2-stream-table.ts) on a real grpc-js server over loopback: the swap takes effect
+ * The HTTP/2 stream table (authz/transport/http2-stream-table.ts) on a real grpc-js server over loopback: the swap
+ * takes effect
  * on each session (a Node release that moves the session's stream Map fails here), concurrent calls on one
  * connection are each answered and leave the table empty, and a session destroyed with streams open (Node walks the
  * table with forEach and each destroy deletes its entry) leaves the server serving.

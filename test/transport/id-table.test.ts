@@ -1,5 +1,6 @@
 /**
- * IdTable (authz/transport/id-table.ts): Map semantics for what its users call, checked against a real Map step by step; and
+ * IdTable (authz/transport/id-table.ts): Map semantics for what its users call, checked against a real Map step by
+ * step; and
  * the V8 behaviour it exists for, reproduced in a child process (a canary: if a V8 release stops chaining obsolete
  * Map tables, the Map half fails and the workaround can go).
  */
