@@ -17,32 +17,21 @@ function denyRules(ctx: AgentLaneContext, trace: RuleTrace[]): Decision | undefi
   let decided: Decision | undefined;
   for (const rule of agent.denyRules) {
     const r = evaluate(rule.program, attributes);
-    if (!r.ok) {
-      trace.push({ rule: rule.name, effect: 'deny', result: 'error', error: r.error });
-      decided ??= agentDecision(
-        agent,
-        version,
-        trace,
-        'deny',
-        rule.name,
-        DECISION_REASONS.ruleError,
-        rule.status,
-        rule.message ?? `Denied: rule "${rule.name}" could not be evaluated`,
-      );
-    } else {
-      trace.push({ rule: rule.name, effect: 'deny', result: r.value });
-      if (r.value) {
-        decided ??= agentDecision(
-          agent,
-          version,
-          trace,
-          'deny',
-          rule.name,
-          DECISION_REASONS.ruleDeny,
-          rule.status,
-          rule.message ?? `Denied by rule "${rule.name}"`,
-        );
-      }
+    trace.push(
+      r.ok
+        ? { rule: rule.name, effect: 'deny', result: r.value }
+        : {
+            rule: rule.name,
+            effect: 'deny',
+            result: 'error',
+            error: r.error,
+          },
+    );
+    // A deny rule that is true denies; one that cannot be evaluated denies too (fail closed).
+    if (!r.ok || r.value) {
+      const reason = r.ok ? DECISION_REASONS.ruleDeny : DECISION_REASONS.ruleError;
+      const message = r.ok ? `Denied by rule "${rule.name}"` : `Denied: rule "${rule.name}" could not be evaluated`;
+      decided ??= agentDecision(agent, version, trace, 'deny', rule.name, reason, rule.status, rule.message ?? message);
     }
     if (decided !== undefined && !ctx.fullTrace) return decided;
   }

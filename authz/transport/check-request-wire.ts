@@ -323,16 +323,14 @@ function headerMap(r: Reader, to: number, out: Record<string, string>): void {
 }
 
 /** AttributeContext.HttpRequest. */
+/** HttpRequest's string fields by field number: id 1, method 2, path 4, host 5, scheme 6, protocol 10, body 11. */
+const HTTP_STRINGS: Readonly<Record<number, number>> = { 1: 0, 2: 1, 4: 2, 5: 3, 6: 4, 10: 5, 11: 6 };
+
 function httpRequest(r: Reader, to: number): Http {
   const headers: Record<string, string> = {};
   const fromMap: Record<string, string> = {};
-  let id = '';
-  let method = '';
-  let path = '';
-  let host = '';
-  let scheme = '';
-  let protocol = '';
-  let body = '';
+  // id, method, path, host, scheme, protocol, body (HTTP_STRINGS).
+  const strs = ['', '', '', '', '', '', ''];
   let rawStart = 0;
   let rawEnd = 0;
   let size = 0;
@@ -340,53 +338,28 @@ function httpRequest(r: Reader, to: number): Http {
   while (r.pos < to) {
     const tag = r.varint();
     const wt = tag & 7;
-    switch (tag >>> 3) {
-      case 1:
-        id = stringField(r, wt, to);
-        break;
-      case 2:
-        method = stringField(r, wt, to);
-        break;
-      case 3:
-        expectWire(wt, 2);
-        headerEntry(r, to, headers);
-        hasHeaders = true;
-        break;
-      case 4:
-        path = stringField(r, wt, to);
-        break;
-      case 5:
-        host = stringField(r, wt, to);
-        break;
-      case 6:
-        scheme = stringField(r, wt, to);
-        break;
-      case 9:
-        expectWire(wt, 0);
-        size = int64(r.varint());
-        break;
-      case 10:
-        protocol = stringField(r, wt, to);
-        break;
-      case 11:
-        body = stringField(r, wt, to);
-        break;
-      case 12: {
-        expectWire(wt, 2);
-        const e = r.delimited(to);
-        rawStart = r.pos;
-        rawEnd = e;
-        r.pos = e;
-        break;
-      }
-      case 13:
-        expectWire(wt, 2);
-        headerMap(r, r.delimited(to), fromMap);
-        break;
-      default:
-        r.skip(wt, to);
+    const f = tag >>> 3;
+    const slot = HTTP_STRINGS[f];
+    if (slot !== undefined) {
+      strs[slot] = stringField(r, wt, to);
+    } else if (f === 3) {
+      expectWire(wt, 2);
+      headerEntry(r, to, headers);
+      hasHeaders = true;
+    } else if (f === 9) {
+      expectWire(wt, 0);
+      size = int64(r.varint());
+    } else if (f === 12) {
+      rawEnd = messageField(r, wt, to);
+      rawStart = r.pos;
+      r.pos = rawEnd;
+    } else if (f === 13) {
+      headerMap(r, messageField(r, wt, to), fromMap);
+    } else {
+      r.skip(wt, to);
     }
   }
+  const [id = '', method = '', path = '', host = '', scheme = '', protocol = '', body = ''] = strs;
   // Envoy sends `headers`; newer Envoy may send `header_map` instead (attribute_context.proto).
   const h: Http = { headers: hasHeaders ? headers : fromMap };
   if (id !== '') h.id = id;
@@ -442,24 +415,20 @@ function attributeContext(r: Reader, to: number): CheckInput['attributes'] {
     const wt = tag & 7;
     switch (tag >>> 3) {
       case 1:
-        expectWire(wt, 2);
-        out.source = peer(r, r.delimited(to));
+        out.source = peer(r, messageField(r, wt, to));
         break;
       case 2:
-        expectWire(wt, 2);
-        out.destination = peer(r, r.delimited(to));
+        out.destination = peer(r, messageField(r, wt, to));
         break;
       case 4:
-        expectWire(wt, 2);
-        out.request = request(r, r.delimited(to));
+        out.request = request(r, messageField(r, wt, to));
         break;
       case 10:
         expectWire(wt, 2);
         mapEntry(r, to, ext);
         break;
       case 11:
-        expectWire(wt, 2);
-        out.metadata_context = { filter_metadata: metadata(r, r.delimited(to)) };
+        out.metadata_context = { filter_metadata: metadata(r, messageField(r, wt, to)) };
         break;
       default:
         r.skip(wt, to);
