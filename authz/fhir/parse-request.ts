@@ -44,8 +44,12 @@ function joined(a: string[] | undefined, b: string[] | undefined): string[] {
   return b === undefined ? [...a] : [...a, ...b];
 }
 
+/**
+ * The parameters as the map CEL sees. Without a prototype: a parameter named `__proto__` is a parameter, and cannot
+ * replace the map's prototype (which would change its CEL type and hide the other parameters from `in` and `has`).
+ */
 function toRecord(params: SearchParams): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = Object.create(null) as Record<string, string[]>;
   for (const [k, v] of params) out[k] = v;
   return out;
 }

@@ -225,7 +225,8 @@ function nextFieldOne(r: Reader, to: number): number {
  * An entry without a value gets `absent()`.
  */
 function messageMap<V>(r: Reader, to: number, absent: () => V, read: (end: number) => V): Record<string, V> {
-  const out: Record<string, V> = {};
+  // Without a prototype: a key named `__proto__` (a Struct from a token's claims) is a key, not the map's prototype.
+  const out = Object.create(null) as Record<string, V>;
   for (let entryEnd = nextFieldOne(r, to); entryEnd !== -1; entryEnd = nextFieldOne(r, to)) {
     let key = '';
     let v: V | undefined;

@@ -66,7 +66,7 @@ export function unwrapValue(v: unknown): unknown {
 
 /** Unwraps a google.protobuf.Struct to a plain object. */
 export function unwrapStruct(s: unknown): Rec {
-  const out: Rec = {};
+  const out = Object.create(null) as Rec; // as the wire decoder: a `__proto__` key is a key
   const fields = rec(rec(s)?.['fields']);
   if (!fields) return out;
   for (const k of Object.keys(fields)) out[k] = unwrapValue(fields[k]);
