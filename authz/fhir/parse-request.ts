@@ -193,7 +193,8 @@ function parseFhirRequest(
   if (b === -1) return out;
   out.isFhir = true;
   out.base = baseStrings[b] ?? '';
-  const method = req.method.toUpperCase();
+  // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET, and routing refuses it.
+  const method = req.method;
 
   for (const h of METHOD_OVERRIDE_HEADERS)
     if (req.headers[h] !== undefined) return invalid(out, 'method-override-header');

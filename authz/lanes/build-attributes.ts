@@ -35,7 +35,8 @@ export function buildAttributes(p: AttributeParts): RequestAttributesModel {
   const q = rawPath.indexOf('?');
   return {
     request: {
-      method: (http.method ?? '').toUpperCase(),
+      // As sent: methods are case-sensitive (RFC 9110 §9.1), and the FHIR parser refuses any but the standard ones.
+      method: http.method ?? '',
       path: q === -1 ? rawPath : rawPath.slice(0, q),
       query: q === -1 ? '' : rawPath.slice(q + 1),
       host: http.host ?? '',

@@ -3,7 +3,8 @@
  *
  * Deny wins. Every deny rule is evaluated first; the first that is true (or errors: fail closed) decides. Then the
  * allow rules in order; the first true one allows. Nothing matched: default deny. A request the FHIR parser marked
- * invalid is allowed only by a rule that sets `allowInvalid`, and is otherwise denied as `invalid-request` (400).
+ * invalid is allowed only by a rule that sets `allowInvalid`, and is otherwise denied as `invalid-request` (400) in
+ * every mode: audit mode relaxes only the denies of valid requests.
  * A standard deny then goes to the break-glass lane, which may replace it.
  */
 import { BUILTIN_RULES, DECISION_REASONS, type Decision, type RuleTrace } from '../model/index.js';
@@ -31,7 +32,18 @@ function denyRules(ctx: AgentLaneContext, trace: RuleTrace[]): Decision | undefi
     if (!r.ok || r.value) {
       const reason = r.ok ? DECISION_REASONS.ruleDeny : DECISION_REASONS.ruleError;
       const message = r.ok ? `Denied by rule "${rule.name}"` : `Denied: rule "${rule.name}" could not be evaluated`;
-      decided ??= agentDecision(agent, version, trace, 'deny', rule.name, reason, rule.status, rule.message ?? message);
+      const d = agentDecision(
+        agent,
+        version,
+        trace,
+        'deny',
+        rule.name,
+        reason,
+        rule.status,
+        rule.message ?? message,
+        !attributes.fhir.valid,
+      );
+      decided ??= d;
     }
     if (decided !== undefined && !ctx.fullTrace) return decided;
   }
@@ -93,6 +105,7 @@ function defaultDeny(ctx: AgentLaneContext, trace: RuleTrace[]): Decision {
         DECISION_REASONS.invalidRequest,
         400,
         `Invalid FHIR request (${attributes.fhir.invalidReason})`,
+        true,
       );
 }
 

@@ -24,7 +24,8 @@ export function evaluate(program: CompiledRule['program'], ctx: RequestAttribute
 }
 
 /**
- * A decision of an agent's policy. In `audit` mode a deny is recorded as the verdict and enforced as allow.
+ * A decision of an agent's policy. In `audit` mode a deny of a valid request is recorded as the verdict and enforced
+ * as allow; a request the FHIR parser marked invalid is denied in every mode (`enforce`).
  * Built as one object literal: this runs for every Check, and spreads of a base object cost far more in V8.
  */
 export function agentDecision(
@@ -36,8 +37,9 @@ export function agentDecision(
   reason: DecisionReason,
   status: number,
   message: string,
+  enforce = false,
 ): Decision {
-  const audited = agent.mode === 'audit' && verdict === 'deny';
+  const audited = agent.mode === 'audit' && verdict === 'deny' && !enforce;
   return {
     outcome: audited ? 'allow' : verdict,
     verdict,

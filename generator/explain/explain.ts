@@ -28,7 +28,7 @@ export function checkInputFor(
       source: { principal: r.principal },
       request: {
         http: {
-          method: r.method.toUpperCase(),
+          method: r.method,
           path: r.path,
           host: r.host ?? headers['host'] ?? 'fhir.local',
           headers,
