@@ -40,6 +40,9 @@ export interface Authorizer {
 }
 
 /** A snapshot of a policy set alone: no BAA registry, credentials, containment or rate limits (offline tools). */
+/** The mesh trust domain when none is configured: Istio's and Kubernetes' default. */
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+
 export function policyOnlySnapshot(policies: CompiledPolicySet): Snapshot {
   return {
     policies,
@@ -48,6 +51,7 @@ export function policyOnlySnapshot(policies: CompiledPolicySet): Snapshot {
     containment: undefined,
     rateLimits: undefined,
     egress: { internalSuffixes: DEFAULT_INTERNAL_SUFFIXES },
+    trustDomain: DEFAULT_TRUST_DOMAIN,
   };
 }
 
@@ -67,7 +71,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       body: http.body,
       bodyTruncated: headers['x-envoy-auth-partial-body'] === 'true',
     });
-    const match = selectAgent(snapshot.policies, identity);
+    const match = selectAgent(snapshot.policies, identity, snapshot.trustDomain);
     const verified = claims.kind === 'verified' ? claims.claims : {};
     const str = (v: unknown): string => (typeof v === 'string' ? v : '');
     const attributes = buildAttributes({

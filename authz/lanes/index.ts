@@ -1,6 +1,7 @@
 export {
   createAuthorizer,
   policyOnlySnapshot,
+  DEFAULT_TRUST_DOMAIN,
   type Authorization,
   type Authorizer,
   type AuthorizerOptions,

@@ -25,6 +25,8 @@ export interface Snapshot {
   rateLimits: { available(agent: string, limit: RateLimit, nowMs: number): boolean } | undefined;
   /** What counts as in-cluster, and the API server's addresses. */
   egress: EgressOptions;
+  /** The mesh's SPIFFE trust domain: selectors without their own match only identities of this one. */
+  trustDomain: string;
 }
 
 /** An agent policy's egress rate limit. */

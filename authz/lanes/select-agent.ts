@@ -1,6 +1,11 @@
 /**
  * Matches a caller's SPIFFE identity to an agent policy. The most specific selector wins
  * (principal > namespace+serviceAccount > namespace); a tie at the top is ambiguous and denied.
+ *
+ * The trust domain is pinned: a selector without `trustDomain` (and without a full `principal`, which names its own)
+ * matches only identities of the mesh's trust domain (`--trust-domain`, default `cluster.local`). Namespace and
+ * service-account names are only unique within a trust domain (SPIFFE ID spec §2.1, Istio's
+ * `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`), so `spiffe://evil.example/ns/cds/sa/x` is not the cds agent.
  */
 import type { SpiffeIdentity } from '../identity/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
@@ -9,12 +14,13 @@ import type { CompiledAgent, CompiledPolicySet } from '../policy/index.js';
 export type AgentMatch =
   { kind: 'match'; agent: CompiledAgent } | { kind: 'none' } | { kind: 'ambiguous'; agents: string[] };
 
-export function selectAgent(set: CompiledPolicySet, id: SpiffeIdentity | undefined): AgentMatch {
+export function selectAgent(set: CompiledPolicySet, id: SpiffeIdentity | undefined, trustDomain: string): AgentMatch {
   if (!id) return { kind: 'none' };
   let best: CompiledAgent[] = [];
   for (const a of set.agents) {
     const s = a.selector;
     if (s.principal !== undefined && s.principal !== id.principal) continue;
+    if (s.principal === undefined && (s.trustDomain ?? trustDomain) !== id.trustDomain) continue;
     if (s.trustDomain !== undefined && s.trustDomain !== id.trustDomain) continue;
     if (s.namespace !== undefined && s.namespace !== id.namespace) continue;
     if (s.serviceAccount !== undefined && s.serviceAccount !== id.serviceAccount) continue;

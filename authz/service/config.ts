@@ -19,6 +19,14 @@ export const ServerConfigSchema = z
     containmentDir: z.string().optional(),
     /** Egress credentials to inject (EgressCredentials file); agents then hold no provider keys. */
     egressCredentials: z.string().optional(),
+    /**
+     * The mesh's SPIFFE trust domain (Istio `meshConfig.trustDomain`). Agent selectors by namespace and service
+     * account match only identities of this domain; a selector may name another with `trustDomain`.
+     */
+    trustDomain: z
+      .string()
+      .regex(/^[a-z0-9._-]{1,255}$/, 'a SPIFFE trust domain (lower-case letters, digits, ".", "_", "-")')
+      .default('cluster.local'),
     /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */
     internalDomains: z.array(z.string().startsWith('.')).optional(),
     auditFile: z.string().default('-'),

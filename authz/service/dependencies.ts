@@ -191,6 +191,7 @@ function snapshotOf(config: ServerConfig, sources: Sources, rateLimits: Snapshot
     containment: sources.containment?.store,
     rateLimits,
     egress,
+    trustDomain: config.trustDomain,
   });
   let snap = build();
   return () => {

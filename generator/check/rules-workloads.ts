@@ -74,12 +74,8 @@ export function phiguardRules(ctx: CheckContext): void {
   if (!set) return;
   for (const w of ctx.agents) {
     const principal = `spiffe://${ctx.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
-    const m = selectAgent(set, {
-      principal,
-      trustDomain: ctx.trustDomain,
-      namespace: w.namespace,
-      serviceAccount: w.serviceAccount,
-    });
+    const id = { principal, trustDomain: ctx.trustDomain, namespace: w.namespace, serviceAccount: w.serviceAccount };
+    const m = selectAgent(set, id, ctx.trustDomain);
     if (m.kind === 'none')
       ctx.report('PHG003', w.doc, `agent ${w.namespace}/${w.name} (${principal}) matches no phiguard agent policy`);
     if (m.kind === 'ambiguous')

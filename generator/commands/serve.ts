@@ -25,6 +25,11 @@ export function serveCommand(): Command {
     .addOption(new Option('--metrics-port <n>', 'ops port: /metrics, /healthz, /readyz').env('PHIGUARD_METRICS_PORT'))
     .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
     .addOption(
+      new Option('--trust-domain <domain>', 'mesh SPIFFE trust domain of the agents (default cluster.local)').env(
+        'PHIGUARD_TRUST_DOMAIN',
+      ),
+    )
+    .addOption(
       new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated').env('PHIGUARD_FHIR_BASE').argParser(list),
     )
     .addOption(
