@@ -18,9 +18,9 @@ export const baaEgressLane: Condition = (ctx, decided) => {
           agent: ctx.agent.name,
           rule: 'baa-registry',
           reason: DECISION_REASONS.baaNotCovered,
-          message:
-            `Denied: ${eg.host}:${eg.port} is not covered by an active Business Associate Agreement ` +
-            `(${info.reason})`,
+          // The host stays out of the answer (a host name can carry PHI: `patient-jane-doe.exfil.example`); the
+          // audit record carries it.
+          message: `Denied: the outside endpoint is not covered by an active Business Associate Agreement (${info.reason})`,
           policyVersion: ctx.snapshot.policies.version,
         })
       : decided;

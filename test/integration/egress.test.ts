@@ -141,6 +141,11 @@ describe('egress without a registry, and explicit exceptions', () => {
         req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions'),
       ),
     ).toEqual({ code: 7, reason: 'baa-not-covered' });
+    // The answer never echoes the requested host (a host name can carry PHI); the audit record has it.
+    const res = await c.check(
+      req(SCRIBE, 'contoso-health.openai.azure.com', '/openai/deployments/scribe-gpt/chat/completions'),
+    );
+    expect(JSON.stringify(res)).not.toContain('contoso');
     c.close();
     await s.stop();
   });
