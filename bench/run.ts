@@ -307,56 +307,27 @@ async function main(): Promise<void> {
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
-  const pg = spawn(
-    ...serverCmd([
-      'bin/phiguard.js',
-      'serve',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--policies',
-      'examples/policies',
-      '--audit-file',
-      audit,
-      '--log-level',
-      'warn',
-      '--decisions',
-      DECISIONS,
-    ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  /** `phiguard serve` as the benchmark runs it, writing its audit trail to `auditFile`, plus `extra` flags. */
+  const servePhiguard = (auditFile: string, extra: string[]): ChildProcess =>
+    spawn(
+      ...serverCmd([
+        'bin/phiguard.js',
+        'serve',
+        ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', auditFile],
+        ...['--log-level', 'warn', '--decisions', DECISIONS, ...extra],
+      ]),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  const pg = servePhiguard(audit, []);
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');
   const pgPort = Number(m[1]);
   const metricsPort = Number(m[2]);
   // The same service with envelope recording on, to show what recording costs on the Check path.
   const envDir = path.join(OUT, 'envelopes');
   rmSync(envDir, { recursive: true, force: true });
-  const rec = spawn(
-    ...serverCmd([
-      'bin/phiguard.js',
-      'serve',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--policies',
-      'examples/policies',
-      '--audit-file',
-      path.join(OUT, 'audit-rec.jsonl'),
-      '--log-level',
-      'warn',
-      '--envelope-dir',
-      envDir,
-      '--envelope-flush-ms',
-      '5000',
-      '--replica',
-      'bench',
-      '--decisions',
-      DECISIONS,
-    ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const rec = servePhiguard(path.join(OUT, 'audit-rec.jsonl'), [
+    ...['--envelope-dir', envDir, '--envelope-flush-ms', '5000', '--replica', 'bench'],
+  ]);
   const recPort = Number((await waitLine(rec, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
 
   const results: Array<Record<string, unknown>> = [];

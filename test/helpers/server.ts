@@ -213,3 +213,25 @@ export async function heldJwks(
       }),
   };
 }
+
+/** A grpc.health.v1 client: `status(service)` is the serving status the server reports ('' for the whole server). */
+export async function healthClient(
+  addr: string,
+): Promise<{ status: (service: string) => Promise<string>; close: () => void }> {
+  const grpc = await import('@grpc/grpc-js');
+  const { service } = await import('grpc-health-check');
+  const Client = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
+  const hc = new Client(addr, grpc.credentials.createInsecure()) as unknown as {
+    check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void;
+    close(): void;
+  };
+  return {
+    status: (svc) =>
+      new Promise<string>((resolve, reject) =>
+        hc.check({ service: svc }, (e, r) =>
+          e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status),
+        ),
+      ),
+    close: () => hc.close(),
+  };
+}

@@ -7,11 +7,11 @@
  */
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { CheckInputSchema } from '../../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
 import {
+  healthClient,
   exampleRequest,
   heldJwks,
   startTestServer,
@@ -96,18 +96,8 @@ describe('fail closed when the decision thread is gone', () => {
       { onFailure: (c) => failures.push(c) },
     );
     const client = createCheckClient(s.addr);
-    const { service } = await import('grpc-health-check');
-    const Health = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
-    const hc = new Health(s.addr, grpc.credentials.createInsecure()) as unknown as {
-      check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void;
-      close(): void;
-    };
-    const health = async (svc: string) =>
-      new Promise<string>((resolve, reject) =>
-        hc.check({ service: svc }, (e, r) =>
-          e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status),
-        ),
-      );
+    const hc = await healthClient(s.addr);
+    const health = hc.status;
     expect(code(await client.check(req('scribe-read-encounter.json')))).toBe(0);
     expect(await health('envoy.service.auth.v3.Authorization')).toBe('SERVING');
     // Pending on the decision thread for sure: bearer tokens it verifies for the first time wait for the JWKS, which

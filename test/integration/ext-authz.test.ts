@@ -9,11 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { CheckInputSchema, isPhiguardError } from '../../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
 import {
+  healthClient,
   exampleRequest,
   heldJwks,
   MIXED_CHECKS,
@@ -244,18 +244,8 @@ describe.each(TOPOLOGIES)('ext_authz Check over gRPC (%s)', (_topology, start) =
   });
 
   test('grpc.health.v1 reports SERVING for the server and the Authorization service', async () => {
-    const { service } = await import('grpc-health-check');
-    const Client = grpc.makeClientConstructor(service, 'grpc.health.v1.Health');
-    const hc = new Client(s.addr, grpc.credentials.createInsecure()) as unknown as {
-      check(r: unknown, cb: (e: unknown, r: { status: string }) => void): void;
-      close(): void;
-    };
-    const status = async (svc: string) =>
-      new Promise<string>((resolve, reject) =>
-        hc.check({ service: svc }, (e, r) =>
-          e ? reject(e instanceof Error ? e : new Error('health check failed')) : resolve(r.status),
-        ),
-      );
+    const hc = await healthClient(s.addr);
+    const status = hc.status;
     expect(await status('')).toBe('SERVING');
     expect(await status('envoy.service.auth.v3.Authorization')).toBe('SERVING');
     hc.close();
