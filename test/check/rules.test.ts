@@ -65,72 +65,50 @@ interface Case {
   options?: CheckOptions;
   needsCrd?: boolean;
 }
+/** The example cluster with the agent's CiliumNetworkPolicy changed by `mutate`. */
+const withCnp = (mutate: (spec: Record<string, unknown>) => void): string =>
+  [agent(), cnpWith(mutate), goodProvider, customPolicy('phiguard')].join('---\n');
 const base = (x: string) => [agent(), scribeCnp, goodProvider, customPolicy('phiguard'), x].join('---\n');
 const cases: Case[] = [
   { rule: 'CIL001', pass: base(''), fail: [agent(), goodProvider, customPolicy('phiguard')].join('---\n') },
   {
     rule: 'CIL002',
     pass: base(''),
-    fail: [
-      agent(),
-      cnpWith((s) => {
-        s['egressDeny'] = [{ toEntities: ['kube-apiserver'] }];
-      }),
-      goodProvider,
-      customPolicy('phiguard'),
-    ].join('---\n'),
+    fail: withCnp((s) => {
+      s['egressDeny'] = [{ toEntities: ['kube-apiserver'] }];
+    }),
   },
   {
     rule: 'CIL003',
     pass: base(''),
-    fail: [
-      agent(),
-      cnpWith((s) => {
-        (s['egressDeny'] as unknown[]).pop();
-      }),
-      goodProvider,
-      customPolicy('phiguard'),
-    ].join('---\n'),
+    fail: withCnp((s) => {
+      (s['egressDeny'] as unknown[]).pop();
+    }),
   },
   {
     rule: 'CIL004',
     pass: base(''),
-    fail: [
-      agent(),
-      cnpWith((s) => {
-        (s['egress'] as unknown[]).push({ toEntities: ['world'] });
-      }),
-      goodProvider,
-      customPolicy('phiguard'),
-    ].join('---\n'),
+    fail: withCnp((s) => {
+      (s['egress'] as unknown[]).push({ toEntities: ['world'] });
+    }),
   },
   {
     rule: 'CIL005',
     pass: base(''),
-    fail: [
-      agent(),
-      cnpWith((s) => {
-        (s['egress'] as unknown[]).push({
-          toFQDNs: [{ matchName: 'api.payer-b-clearinghouse.example' }],
-          toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
-        });
-      }),
-      goodProvider,
-      customPolicy('phiguard'),
-    ].join('---\n'),
+    fail: withCnp((s) => {
+      (s['egress'] as unknown[]).push({
+        toFQDNs: [{ matchName: 'api.payer-b-clearinghouse.example' }],
+        toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
+      });
+    }),
     options: { baaFile: 'examples/baa/registry.yaml', now: new Date('2026-11-25T00:00:00Z') },
   },
   {
     rule: 'CIL006',
     pass: base(''),
-    fail: [
-      agent(),
-      cnpWith((s) => {
-        (s['egress'] as unknown[]).shift();
-      }),
-      goodProvider,
-      customPolicy('phiguard'),
-    ].join('---\n'),
+    fail: withCnp((s) => {
+      (s['egress'] as unknown[]).shift();
+    }),
   },
   {
     rule: 'CIL010',
