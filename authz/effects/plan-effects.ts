@@ -48,15 +48,17 @@ function containmentEntry(auth: Authorization, d: Decision): ContainmentEntry | 
 }
 
 /** The effects of one decision. `auth` is undefined when the Check failed before it was decided. */
+/** What a Check that failed before it was decided causes: its audit record only. */
+const NO_EFFECTS: Effects = Object.freeze({
+  rateLimitDebit: undefined,
+  contextSeen: undefined,
+  egressContact: undefined,
+  containment: undefined,
+  breakGlass: false,
+});
+
 export function planEffects(auth: Authorization | undefined, d: Decision): Effects {
-  const none: Effects = {
-    rateLimitDebit: undefined,
-    contextSeen: undefined,
-    egressContact: undefined,
-    containment: undefined,
-    breakGlass: false,
-  };
-  if (auth === undefined) return none;
+  if (auth === undefined) return NO_EFFECTS;
   const { context, attributes } = auth;
   const agent = context.match.kind === 'match' ? context.match.agent : undefined;
   const nowMs = attributes.now.getTime();

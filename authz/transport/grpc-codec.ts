@@ -2,16 +2,15 @@
  * The wire codec for envoy.service.auth.v3.Authorization/Check, used instead of proto-loader's default one.
  *
  * proto-loader decodes into a message and then converts it to a plain object (`toObject`), and encodes by first
- * converting from one (`fromObject`). Here the request bytes are decoded straight into CheckInput
- * (check-request-wire.ts; the decoder enforces the wire types of the proto schema: that is the boundary check for
- * gRPC input, and a malformed request is a value the handler denies, not an exception), and a response may be
- * handed over already encoded (see response-cache.ts).
+ * converting from one (`fromObject`). Here grpc-js hands the request on as its wire bytes, which the Check pipeline
+ * decodes straight into CheckInput (check-request-wire.ts; the decoder enforces the wire types of the proto schema:
+ * that is the boundary check for gRPC input, and a malformed request is a value the pipeline denies, not an
+ * exception), and the response is handed over already encoded (see response-cache.ts).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyRoot } from '../../proto/envoy-protos.js';
 import { AUTHZ_PROTO } from '../../proto/envoy-protos.js';
-import { decodeCheckRequest } from './check-request-wire.js';
 
 let root: protobuf.Root | undefined;
 
@@ -22,8 +21,11 @@ export function authzRoot(): protobuf.Root {
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-/** The method with phiguard's codec both ways (clients: `phiguard call`, tests). */
-function authorizationServiceDefinition(): grpc.ServiceDefinition {
+/**
+ * The Check method as the listener serves it: the request left as its wire bytes (the Check pipeline decodes them,
+ * on whichever thread decides), the response handed over already encoded (response-cache.ts).
+ */
+export function rawAuthorizationServiceDefinition(): grpc.ServiceDefinition {
   const r = authzRoot();
   const Req = r.lookupType('envoy.service.auth.v3.CheckRequest');
   const Res = r.lookupType('envoy.service.auth.v3.CheckResponse');
@@ -35,7 +37,7 @@ function authorizationServiceDefinition(): grpc.ServiceDefinition {
       originalName: 'Check',
       requestSerialize: (value: unknown) =>
         Buffer.from(Req.encode(Req.fromObject(value as Record<string, unknown>)).finish()),
-      requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes),
+      requestDeserialize: (bytes: Buffer) => bytes,
       responseSerialize: (value: unknown) =>
         Buffer.isBuffer(value)
           ? value
@@ -44,15 +46,4 @@ function authorizationServiceDefinition(): grpc.ServiceDefinition {
         Res.toObject(Res.decode(bytes), { longs: String, enums: String, oneofs: true }),
     } as grpc.MethodDefinition<unknown, unknown>,
   };
-}
-
-/**
- * The Check method as the listener serves it: the request left as its wire bytes (the Check pipeline decodes them,
- * on whichever thread decides), the response handed over already encoded (response-cache.ts).
- */
-export function rawAuthorizationServiceDefinition(): grpc.ServiceDefinition {
-  const def = authorizationServiceDefinition();
-  const check = def['Check'];
-  if (check === undefined) throw new Error('Check method missing from the Authorization service definition');
-  return { Check: { ...check, requestDeserialize: (bytes: Buffer) => bytes } };
 }
