@@ -28,6 +28,19 @@ export {
 } from './credentials.js';
 export { createRateLimiter, type RateLimiter } from './rate-limit.js';
 export {
+  addressKeys,
+  canonicalAuthority,
+  canonicalHost,
+  cidrContains,
+  cidrCovers,
+  ipv4Text,
+  ipv6Text,
+  parseCidr,
+  type CanonicalAuthority,
+  type CanonicalHost,
+  type Cidr,
+} from './canonical-host.js';
+export {
   HARD_DENY_TARGETS,
   METADATA_ENDPOINTS,
   METADATA_HOSTS,
