@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { readTextFile, readYamlDocument } from '../config/index.js';
 import { ok, type Result } from '../model/index.js';
+import { canonicalHost } from './canonical-host.js';
 
 const date = z.union([z.iso.date(), z.iso.datetime()]);
 
@@ -68,6 +69,8 @@ export interface BaaRegistry {
 }
 
 const norm = (h: string): string => h.toLowerCase().replace(/\.$/, '');
+/** Exact hosts are compared in their canonical reading (canonical-host.ts), the one the egress lane uses. */
+const canonical = (h: string): string => canonicalHost(h).host;
 
 /** DNS wildcard match with Cilium semantics. */
 export function matchesPattern(pattern: string, host: string): boolean {
@@ -97,7 +100,7 @@ export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegi
   const patterns: Entry[] = [];
   for (const v of doc.spec.vendors) {
     for (const e of v.endpoints) {
-      if (e.host !== undefined) exact.set(norm(e.host), [...(exact.get(norm(e.host)) ?? []), { v, e }]);
+      if (e.host !== undefined) exact.set(canonical(e.host), [...(exact.get(canonical(e.host)) ?? []), { v, e }]);
       else patterns.push({ v, e });
     }
   }
@@ -107,9 +110,13 @@ export function createBaaRegistry(doc: BaaRegistryDoc, version: string): BaaRegi
     coverage(host, port, at) {
       let best: Coverage = { covered: false, reason: 'no-agreement' };
       const t = at.getTime();
+      const h = canonicalHost(host);
+      // DNS wildcards match names only, never an IP literal (Cilium applies matchPattern to DNS names).
       const candidates = [
-        ...(exact.get(norm(host)) ?? []),
-        ...patterns.filter((p) => p.e.pattern !== undefined && matchesPattern(p.e.pattern, host)),
+        ...(exact.get(h.host) ?? []),
+        ...(h.kind === 'name'
+          ? patterns.filter((p) => p.e.pattern !== undefined && matchesPattern(p.e.pattern, h.host))
+          : []),
       ];
       for (const { v, e } of candidates) {
         {

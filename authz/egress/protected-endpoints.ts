@@ -4,7 +4,11 @@
  *
  * Metadata addresses are denied exactly (/32, /128), never as the whole link-local range (169.254.0.0/16 also
  * carries node-local DNS caches and other legitimate services). Sources: each provider's instance-metadata docs.
+ * Hosts and addresses are compared in their canonical reading (canonical-host.ts), so every spelling of an entry
+ * (`2852039166`, `[::ffff:a9fe:a9fe]`, `metadata.google.internal.`) is that entry.
  */
+import { addressKeys, canonicalHost, type CanonicalHost } from './canonical-host.js';
+
 /** The hard-deny targets, by the names a policy's `egressExceptions` use. Closed set, owned here. */
 export const HARD_DENY_TARGETS = [
   'instance-metadata',
@@ -72,23 +76,58 @@ export const METADATA_HOSTS: ReadonlySet<string> = new Set([
   'instance-data.ec2.internal',
 ]);
 
-/** Address or name -> hard-deny target, built once (the egress lane asks on every Check). */
-const TARGETS: ReadonlyMap<string, MetadataEndpoint['target']> = new Map([
-  ...METADATA_ENDPOINTS.map((m) => [m.cidr.slice(0, m.cidr.indexOf('/')), m.target] as const),
-  ...[...METADATA_HOSTS].map((h) => [h, 'instance-metadata'] as const),
-]);
+/** Metadata endpoints by their canonical address (`fd00:ec2::254`, `169.254.169.254`), built once. */
+const BY_ADDRESS: ReadonlyMap<string, MetadataEndpoint> = new Map(
+  METADATA_ENDPOINTS.map((m) => [canonicalHost(m.cidr.slice(0, m.cidr.indexOf('/'))).host, m] as const),
+);
 
-/** The hard-deny target for a host name or address, if it is a metadata endpoint. */
-export function metadataTarget(hostOrAddress: string): MetadataEndpoint['target'] | undefined {
-  return TARGETS.get(hostOrAddress.toLowerCase());
+/**
+ * The metadata endpoint a host reaches: by its address, or by an IPv4 address it carries (IPv4-mapped, translated,
+ * compatible or NAT64; see canonical-host.ts). Names are matched by metadataTargetOf.
+ *
+ * @param h - a canonical host (canonicalHost, canonicalAuthority)
+ * @returns the endpoint's entry, or undefined
+ */
+export function metadataEndpointAt(h: CanonicalHost): MetadataEndpoint | undefined {
+  if (h.kind !== 'ipv4' && h.kind !== 'ipv6') return undefined;
+  for (const key of addressKeys(h)) {
+    const m = BY_ADDRESS.get(key);
+    if (m !== undefined) return m;
+  }
+  return undefined;
 }
 
-/** The in-cluster names of the Kubernetes API server (`kubernetes.default.svc.<cluster domain>` included). */
-export function isApiServerHost(host: string, clusterDomain = 'cluster.local'): boolean {
+/** The hard-deny target of a canonical host that is a metadata address or name. */
+export function metadataTargetOf(h: CanonicalHost): MetadataEndpoint['target'] | undefined {
+  if (h.kind === 'name') return METADATA_HOSTS.has(h.host) ? 'instance-metadata' : undefined;
+  return metadataEndpointAt(h)?.target;
+}
+
+/**
+ * The hard-deny target for a host name or address in any spelling (`METADATA.GOOGLE.INTERNAL.`, `0xA9FEA9FE`).
+ *
+ * @returns the target, or undefined when it is no metadata endpoint. Never throws.
+ */
+export function metadataTarget(hostOrAddress: string): MetadataEndpoint['target'] | undefined {
+  return metadataTargetOf(canonicalHost(hostOrAddress));
+}
+
+/** Whether a canonical host is an in-cluster name of the Kubernetes API server. */
+export function isApiServerName(h: CanonicalHost, clusterDomain = 'cluster.local'): boolean {
+  if (h.kind !== 'name') return false;
+  const n = h.host;
   return (
-    host === 'kubernetes' ||
-    host === 'kubernetes.default' ||
-    host === 'kubernetes.default.svc' ||
-    host === `kubernetes.default.svc.${clusterDomain}`
+    n === 'kubernetes' ||
+    n === 'kubernetes.default' ||
+    n === 'kubernetes.default.svc' ||
+    n === `kubernetes.default.svc.${clusterDomain}`
   );
+}
+
+/**
+ * Whether a host in any spelling is an in-cluster name of the Kubernetes API server (`kubernetes.default.svc.<cluster
+ * domain>` included).
+ */
+export function isApiServerHost(host: string, clusterDomain = 'cluster.local'): boolean {
+  return isApiServerName(canonicalHost(host), clusterDomain);
 }

@@ -12,7 +12,7 @@ import { serializeEnvelope, envelopeFileName } from './envelope-io.js';
 import { hllAdd, hllEncode, hllNew } from './hll.js';
 import { fhirPathTemplate, genericPathTemplate } from './path-template.js';
 import { parseSpiffeId } from '../identity/index.js';
-import { splitAuthority } from '../egress/index.js';
+import { canonicalAuthority, canonicalHost } from '../egress/index.js';
 
 export interface RecorderOptions {
   dir: string;
@@ -57,14 +57,19 @@ export interface EnvelopeRecorder {
 
 const MAX_PATHS = 200;
 
-/** The envelope's view of the destination: the connected port first (what Cilium sees), then the authority's. */
+/**
+ * The envelope's view of the destination: the host in its canonical reading (egress/canonical-host.ts: the same one
+ * the egress lane and the generator use, so `0xA9FEA9FE` is recorded as 169.254.169.254), the destination address
+ * when there is no authority; the connected port first (what Cilium sees), then the authority's.
+ */
 function hostAndPort(attrs: RequestAttributesModel): { host: string; port: number } {
-  const a = splitAuthority(attrs.request.host);
+  const a = canonicalAuthority(attrs.request.host);
   const port =
     attrs.destination.port > 0n
       ? Number(attrs.destination.port)
       : (a.port ?? (attrs.request.scheme === 'https' ? 443 : 80));
-  return { host: a.host === '' ? attrs.destination.address || 'unknown' : a.host, port };
+  const host = a.host.kind !== 'none' ? a.host.host : canonicalHost(attrs.destination.address).host;
+  return { host: host === '' ? 'unknown' : host, port };
 }
 
 function accumulator(
