@@ -42,8 +42,15 @@ export {
   METADATA_ENDPOINTS,
   METADATA_HOSTS,
   isApiServerHost,
+  isApiServerName,
+  metadataEndpointAt,
+  metadataTargetOf,
+  canonicalHost,
+  parseCidr,
+  cidrContains,
+  cidrCovers,
 } from './egress/index.js';
-export type { BaaRegistry, MetadataEndpoint } from './egress/index.js';
+export type { BaaRegistry, MetadataEndpoint, CanonicalHost, Cidr } from './egress/index.js';
 
 // Behavioral envelopes: the recorder's file format.
 export { EnvelopeSchema, ENVELOPE_API_VERSION, summarize, readEnvelopes, parseEnvelope } from './observe/index.js';

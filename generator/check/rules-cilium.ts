@@ -1,5 +1,12 @@
 /** CIL rules: agent egress containment and CiliumNetworkPolicy validity. */
-import { CRD_FINDING_CODES, METADATA_ENDPOINTS, checkImportRules } from '../cilium/index.js';
+import {
+  CRD_FINDING_CODES,
+  METADATA_ENDPOINTS,
+  checkImportRules,
+  cidrCovers,
+  parseCidr,
+  type Cidr,
+} from '../cilium/index.js';
 import { arr, isObj, str, strMap, type CheckContext, type Rec, type Workload } from './context.js';
 import type { ManifestDoc } from './manifests.js';
 
@@ -122,20 +129,25 @@ export function ciliumRules(ctx: CheckContext): void {
         `agent ${w.kind} ${w.namespace}/${w.name} has no CiliumNetworkPolicy with default-deny egress`,
       );
     }
-    const denyCidrs = new Set<string>();
+    // Deny blocks in any spelling (`fd00:ec2:0:0:0:0:0:254/128`); a wider block (169.254.0.0/16) denies its entries.
+    const denyCidrs: Cidr[] = [];
     const denyEntities = new Set<string>();
+    const addDeny = (c: unknown): void => {
+      const parsed = parseCidr(str(c));
+      if (parsed !== undefined) denyCidrs.push(parsed);
+    };
     for (const s of selecting) {
       for (const r of arr(s.spec['egressDeny'])) {
         if (!isObj(r)) continue;
-        for (const c of arr(r['toCIDR'])) denyCidrs.add(str(c).toLowerCase());
-        for (const c of arr(r['toCIDRSet']))
-          if (isObj(c) && arr(c['except']).length === 0) denyCidrs.add(str(c['cidr']).toLowerCase());
+        for (const c of arr(r['toCIDR'])) addDeny(c);
+        for (const c of arr(r['toCIDRSet'])) if (isObj(c) && arr(c['except']).length === 0) addDeny(c['cidr']);
         for (const e of arr(r['toEntities'])) denyEntities.add(str(e));
       }
     }
-    const missing = METADATA_ENDPOINTS.filter(
-      (m) => !denyCidrs.has(m.cidr) && !(m.cidr.startsWith('169.254.') && denyCidrs.has('169.254.0.0/16')),
-    );
+    const missing = METADATA_ENDPOINTS.filter((m) => {
+      const entry = parseCidr(m.cidr);
+      return entry === undefined || !denyCidrs.some((d) => cidrCovers(d, entry));
+    });
     if (missing.length > 0)
       ctx.report(
         'CIL002',

@@ -11,11 +11,18 @@
  * - egressDeny: every cloud metadata address (exact /32, /128) and `toEntities: [kube-apiserver]`.
  * - `enableDefaultDeny: {egress: true, ingress: false}`: egress is default-deny on purpose; ingress is untouched.
  * Endpoints without an active BAA are not allowed: they become findings with the envelope evidence.
+ * Recorded hosts are read as the egress lane reads them (authz/egress/canonical-host.ts): `0xA9FEA9FE`,
+ * `[::ffff:a9fe:a9fe]` and `METADATA.GOOGLE.INTERNAL.` are metadata endpoints, `2852039166` is no DNS name.
  */
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
-import type { BaaRegistry, Envelope, EnvelopeEgress } from '../../authz/index.js';
-import { isApiServerHost, METADATA_ENDPOINTS, METADATA_HOSTS } from '../../authz/index.js';
+import type { BaaRegistry, CanonicalHost, Envelope, EnvelopeEgress } from '../../authz/index.js';
+import {
+  canonicalHost,
+  isApiServerName,
+  metadataEndpointAt,
+  metadataTargetOf,
+  METADATA_ENDPOINTS,
+} from '../../authz/index.js';
 import type { Finding, FindingSeverity } from '../../authz/model/index.js';
 
 export interface GenerateOptions {
@@ -72,8 +79,8 @@ function sortedObject<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function dnsName(h: string): boolean {
-  return isIP(h) === 0 && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(h);
+function dnsName(h: CanonicalHost): boolean {
+  return h.kind === 'name' && /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(h.host);
 }
 
 function policyName(e: Envelope): string {
@@ -84,7 +91,10 @@ function policyName(e: Envelope): string {
     .replace(/-+$/, '');
 }
 
-function l7For(e: EnvelopeEgress): {
+function l7For(
+  e: EnvelopeEgress,
+  host: CanonicalHost,
+): {
   http?: Array<{ method: string; path: string }>;
   serverNames?: string[];
   mixed: boolean;
@@ -98,7 +108,7 @@ function l7For(e: EnvelopeEgress): {
       for (const p of [...e.paths].sort()) rules.push({ method: escapeRegex(m), path: pathRegex(p) });
     return { http: rules, mixed: false };
   }
-  if (tls && dnsName(e.host)) return { serverNames: [e.host.toLowerCase()], mixed: false };
+  if (tls && dnsName(host)) return { serverNames: [host.host], mixed: false };
   return { mixed: false };
 }
 
@@ -121,7 +131,6 @@ interface Generation {
   options: GenerateOptions;
   domain: string;
   allowMeta: ReadonlySet<string>;
-  metadataIps: ReadonlyMap<string, (typeof METADATA_ENDPOINTS)[number]>;
 }
 
 /** A workload's egress, being built: allow rules, DNS names to let through the proxy, metadata exceptions used. */
@@ -134,13 +143,13 @@ interface EgressPlan {
 /** A cloud metadata endpoint: allowed only as an explicit, recorded exception; otherwise it stays denied. */
 function planMetadata(
   e: EnvelopeEgress,
-  host: string,
+  host: CanonicalHost,
   g: Generation,
   plan: EgressPlan,
   find: Find,
   evidence: Record<string, unknown>,
 ): void {
-  const meta = g.metadataIps.get(host);
+  const meta = metadataEndpointAt(host);
   if (meta?.exception !== undefined && g.allowMeta.has(meta.exception)) {
     plan.usedExceptions.add(meta.exception);
     plan.rules.push({ toCIDR: [meta.cidr], toPorts: [{ ports: [{ port: String(e.port), protocol: e.protocol }] }] });
@@ -154,7 +163,7 @@ function planMetadata(
     find(
       'warning',
       C.egressToMetadataEndpoint,
-      `the envelope shows traffic to a cloud metadata endpoint (${host}); it stays denied`,
+      `the envelope shows traffic to a cloud metadata endpoint (${host.host}); it stays denied`,
       evidence,
     );
   }
@@ -184,7 +193,8 @@ function planFqdn(
 /** What one recorded egress becomes: an allow rule, or a finding saying why it stays denied. */
 function planEgress(e: EnvelopeEgress, g: Generation, plan: EgressPlan, find: Find): void {
   const { options, domain } = g;
-  const host = e.host.toLowerCase().replace(/\.$/, '');
+  const canon = canonicalHost(e.host);
+  const host = canon.host;
   const evidence = {
     host,
     port: e.port,
@@ -193,11 +203,11 @@ function planEgress(e: EnvelopeEgress, g: Generation, plan: EgressPlan, find: Fi
     paths: e.paths.slice(0, 20),
     transports: e.transports,
   };
-  if (g.metadataIps.has(host) || METADATA_HOSTS.has(host)) {
-    planMetadata(e, host, g, plan, find, evidence);
+  if (metadataTargetOf(canon) !== undefined) {
+    planMetadata(e, canon, g, plan, find, evidence);
     return;
   }
-  if (isApiServerHost(host, domain)) {
+  if (isApiServerName(canon, domain)) {
     find(
       'warning',
       C.egressToKubeApiserver,
@@ -206,7 +216,7 @@ function planEgress(e: EnvelopeEgress, g: Generation, plan: EgressPlan, find: Fi
     );
     return;
   }
-  const l7 = l7For(e);
+  const l7 = l7For(e, canon);
   if (l7.mixed)
     find('warning', C.mixedTransport, `both TLS and plaintext seen on ${host}:${e.port}; L4 rule only`, evidence);
   if (e.peer !== undefined || host.endsWith(`.svc.${domain}`) || host.endsWith('.svc')) {
@@ -226,10 +236,10 @@ function planEgress(e: EnvelopeEgress, g: Generation, plan: EgressPlan, find: Fi
       toEndpoints: [{ matchLabels: sortedObject(labels) }],
       toPorts: toPortsFor(e, l7.serverNames ? { mixed: false } : l7),
     });
-    if (dnsName(host)) plan.dns.set(`p:*.*.svc.${domain}`, { matchPattern: `*.*.svc.${domain}` });
+    if (dnsName(canon)) plan.dns.set(`p:*.*.svc.${domain}`, { matchPattern: `*.*.svc.${domain}` });
     return;
   }
-  if (!dnsName(host)) {
+  if (!dnsName(canon)) {
     find(
       'warning',
       C.egressToIpLiteral,
@@ -313,7 +323,6 @@ export function generateCilium(envelopes: readonly Envelope[], options: Generate
     options,
     domain: options.clusterDomain ?? 'cluster.local',
     allowMeta: new Set(options.allowMetadata ?? []),
-    metadataIps: new Map(METADATA_ENDPOINTS.map((m) => [m.cidr.split('/')[0] ?? '', m])),
   };
   const workloadOf = (e: Envelope): string => `${e.spec.workload.namespace}/${e.spec.workload.name}`;
   const sorted = [...envelopes].sort((a, b) => (workloadOf(a) < workloadOf(b) ? -1 : 1));

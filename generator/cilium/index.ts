@@ -17,4 +17,4 @@ export {
 } from './crd-schema.js';
 export { checkImportRules, checkSpec, IMPORT_RULE_CODES, type ImportRuleCode } from './import-rules.js';
 export { validateCiliumPolicy, VALIDATE_FINDING_CODES, type CiliumFindingCode } from './validate.js';
-export { METADATA_ENDPOINTS } from '../../authz/index.js';
+export { METADATA_ENDPOINTS, cidrCovers, parseCidr, type Cidr } from '../../authz/index.js';
