@@ -76,6 +76,9 @@ export function createContainmentStore(
     load: () => ok(readStates(dir, states)),
     onReloaded: apply,
     pollMs,
+    // No settle interval: state files are written by rename, and a file read while being written does not parse
+    // (a JSON object is incomplete until its last byte), which readStates treats as unreadable until it changes again.
+    settleMs: 0,
   });
   if (!watched.ok) throw watched.error; // readStates never fails: a bug
   const w = watched.value;

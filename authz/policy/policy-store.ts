@@ -25,17 +25,19 @@ export interface PolicyStore {
   close(): void;
 }
 
-/** Policy files and the ConfigMap volume's `..data` link. */
-const counts = (name: string): boolean => /\.ya?ml$/.test(name) || name === '..data';
+/** Policy files, as load-policies.ts reads them (the reloader watches a ConfigMap volume's `..data` link itself). */
+const counts = (name: string): boolean => !name.startsWith('.') && /\.ya?ml$/.test(name);
 
 /**
  * Loads the directory once (an error with findings if that fails: the service must not start without policy) and
- * keeps it reloaded.
+ * keeps it reloaded. A directory being written is loaded once it has stopped changing for `settleMs`
+ * (reload/watch-reload.ts), so a file written in chunks with shorter pauses is never in force half-written; a rename
+ * or a ConfigMap update applies at once.
  */
 export function createPolicyStore(
   dir: string,
   events: PolicyStoreEvents = {},
-  options: { pollMs?: number; watch?: boolean } = {},
+  options: { pollMs?: number; watch?: boolean; settleMs?: number } = {},
 ): Result<PolicyStore> {
   return watchReload<CompiledPolicySet>({
     paths: () => [dir],
@@ -50,5 +52,6 @@ export function createPolicyStore(
     ...(events.onRecovered ? { onRecovered: events.onRecovered } : {}),
     pollMs: options.pollMs ?? 2_000,
     ...(options.watch !== undefined ? { watch: options.watch } : {}),
+    ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
   });
 }

@@ -1,1 +1,1 @@
-export { signatureOf, watchReload, type Reloading, type ReloadOptions } from './watch-reload.js';
+export { DEFAULT_SETTLE_MS, signatureOf, watchReload, type Reloading, type ReloadOptions } from './watch-reload.js';

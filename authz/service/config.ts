@@ -3,6 +3,7 @@
  * with zod. Defaults live here.
  */
 import { z } from 'zod';
+import { DEFAULT_SETTLE_MS } from '../reload/index.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -59,6 +60,17 @@ export const ServerConfigSchema = z
     jwtAudience: z.array(z.string()).default([]),
     jwtOnInvalid: z.enum(['deny', 'ignore']).default('deny'),
     jwtAuthnPayloadKey: z.string().default('jwt_payload'),
+    /**
+     * How long a changed policy directory, BAA registry, credential secret or JWKS file must stay unchanged before
+     * it is loaded, so a file written in chunks is never in force half-written (reload/watch-reload.ts). A rename or
+     * a ConfigMap/Secret `..data` swap applies at once. See docs/operations.md.
+     */
+    reloadSettleMs: z.coerce
+      .number()
+      .int('a whole number of milliseconds')
+      .min(100, 'at least 100 ms (a shorter settle interval does not outlast the pauses of a chunked write)')
+      .max(60_000, 'at most 60000 ms (changes would wait that long to apply)')
+      .default(DEFAULT_SETTLE_MS),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     shutdownGraceMs: z.coerce.number().int().min(0).default(10_000),
     /** Record behavioral envelopes into this directory (off when unset). */

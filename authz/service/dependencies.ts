@@ -73,24 +73,28 @@ function createAuditSinks(
 }
 
 function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicyStore {
-  const loaded = createPolicyStore(config.policies, {
-    onReloaded: (set) => {
-      m.reloads.inc({ result: 'success' });
-      m.policyStale.set(0);
-      m.policyInfo.reset();
-      m.policyInfo.set({ version: set.version }, 1);
-      log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
+  const loaded = createPolicyStore(
+    config.policies,
+    {
+      onReloaded: (set) => {
+        m.reloads.inc({ result: 'success' });
+        m.policyStale.set(0);
+        m.policyInfo.reset();
+        m.policyInfo.set({ version: set.version }, 1);
+        log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
+      },
+      onRecovered: () => m.policyStale.set(0),
+      onReloadFailed: (findings, kept) => {
+        m.reloads.inc({ result: 'failure' });
+        m.policyStale.set(1);
+        log.error(
+          { kept, findings: findings.map(formatFinding) },
+          'POLICY RELOAD REJECTED: the last good policy set stays in force',
+        );
+      },
     },
-    onRecovered: () => m.policyStale.set(0),
-    onReloadFailed: (findings, kept) => {
-      m.reloads.inc({ result: 'failure' });
-      m.policyStale.set(1);
-      log.error(
-        { kept, findings: findings.map(formatFinding) },
-        'POLICY RELOAD REJECTED: the last good policy set stays in force',
-      );
-    },
-  });
+    { settleMs: config.reloadSettleMs },
+  );
   if (!loaded.ok) throw startupError(`policy directory ${config.policies} did not load`, loaded.error);
   m.policyInfo.set({ version: loaded.value.current().version }, 1);
   return loaded.value;

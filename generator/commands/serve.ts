@@ -102,6 +102,13 @@ export function serveCommand(): Command {
         'PHIGUARD_JWT_AUTHN_PAYLOAD_KEY',
       ),
     )
+    .addOption(
+      new Option(
+        '--reload-settle-ms <ms>',
+        'a changed policy dir, BAA registry, secret or JWKS file loads once unchanged this long (default 1000); ' +
+          'renames and ConfigMap updates apply at once',
+      ).env('PHIGUARD_RELOAD_SETTLE_MS'),
+    )
     .addOption(new Option('--log-level <level>', 'operational log level (stderr)').env('PHIGUARD_LOG_LEVEL'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
     .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
