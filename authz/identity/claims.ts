@@ -9,6 +9,11 @@
  * 2. Istio's CUSTOM provider does not forward that metadata, so phiguard can verify the bearer token itself against
  *    configured issuers and JWKS (file, or URL fetched and cached by jose — no network call per request).
  * Unverified claims never reach policy: a token that fails verification yields an error, not claims.
+ *
+ * Times (RFC 7519 §4.1.4-4.1.6), each with `clockSkewSeconds` of tolerance: `exp` must be in the future and `nbf` in
+ * the past (jose), and `iat` must not be in the future (here, for both sources). A verified token is cached until its
+ * `exp`, and only while the key set that verified it (RFC 7517 JWK Set; RFC 7515 §4.1.4 `kid`) is the one in force: a
+ * JWKS file that changes, or a JWKS URL whose fetched set changes or is older than its cache age, invalidates it.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -78,23 +83,47 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * An issuer's key set and its version. A verification is reused from the cache only while the key set it was
+ * verified against is still the one in force (same `version`, and `current()`), so a key removed from the JWKS stops
+ * verifying cached tokens as soon as the key set changes, not at their `exp`.
+ */
+interface KeySource {
+  keys: JWTVerifyGetKey;
+  /** Changes whenever the key set does. */
+  version: () => number;
+  /** Whether the key set at `version` may be relied on without fetching it again. */
+  current: () => boolean;
+  close: () => void;
+}
+
+export interface ClaimsEvents {
+  onKeysReloadFailed?: (file: string, message: string) => void;
+  /** How long a changed JWKS file must stay unchanged before it is loaded (reload/watch-reload.ts). */
+  reloadSettleMs?: number;
+}
+
+/**
  * A JWKS file, reloaded off the Check path (reload/watch-reload.ts). A file that does not load at startup is a
  * startup error; a bad later version keeps the last good key set and is reported (`onReloadFailed`).
  */
-function fileKeySet(
-  file: string,
-  onReloadFailed: (file: string, message: string) => void,
-): { keys: JWTVerifyGetKey; close: () => void } {
+function fileKeySet(file: string, events: ClaimsEvents): KeySource {
+  let version = 0;
   const loaded = watchReload({
     paths: () => [file],
-    onReloadFailed: (e) => onReloadFailed(file, e.message),
+    onReloadFailed: (e) => events.onKeysReloadFailed?.(file, e.message),
+    ...(events.reloadSettleMs !== undefined ? { settleMs: events.reloadSettleMs } : {}),
+    same: (a, b) => a.text === b.text,
+    onReloaded: () => {
+      version++;
+    },
     load: () => {
       try {
-        const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+        const text = readFileSync(file, 'utf8');
+        const parsed: unknown = JSON.parse(text);
         if (!isRecord(parsed) || !Array.isArray(parsed['keys'])) {
           return err(new PhiguardError('config', `JWKS file ${file} has no "keys" array`));
         }
-        return ok(createLocalJWKSet({ keys: parsed['keys'] as never }));
+        return ok({ text, keys: createLocalJWKSet({ keys: parsed['keys'] as never }) });
       } catch (e) {
         return err(new PhiguardError('config', `JWKS file ${file}: ${e instanceof Error ? e.message : 'unreadable'}`));
       }
@@ -102,7 +131,39 @@ function fileKeySet(
   });
   if (!loaded.ok) throw loaded.error;
   const w = loaded.value;
-  return { keys: (header, token) => w.current()(header, token), close: w.close };
+  return {
+    keys: (header, token) => w.current().keys(header, token),
+    version: () => version,
+    current: () => true,
+    close: w.close,
+  };
+}
+
+/**
+ * A JWKS URL, fetched and cached by jose (refetched after `cacheMaxAge`, or for an unknown `kid` after the cooldown).
+ * The version changes when a fetch brings a different key set; a set older than `cacheMaxAge` is not current, so a
+ * cached verification is then checked again (which fetches the set).
+ */
+function remoteKeySet(uri: string): KeySource {
+  const remote = createRemoteJWKSet(new URL(uri), {
+    cacheMaxAge: 600_000,
+    cooldownDuration: 30_000,
+    timeoutDuration: 5_000,
+  });
+  let version = 0;
+  let fingerprint = '';
+  const keys: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
+    } finally {
+      const now = JSON.stringify(remote.jwks() ?? null);
+      if (now !== fingerprint) {
+        fingerprint = now;
+        version++;
+      }
+    }
+  };
+  return { keys, version: () => version, current: () => remote.fresh, close: () => undefined };
 }
 
 /** Maps jose errors to safe reason codes (never the token or its claims). */
@@ -128,62 +189,66 @@ function unverifiedIssuer(token: string): string | undefined {
   }
 }
 
+/**
+ * Why verified claims are not accepted after all, or undefined. `iat` (RFC 7519 §4.1.6) is when the token was
+ * issued: one issued later than now plus the clock skew was not issued by a clock in step with ours (jose checks
+ * `exp` §4.1.4 and `nbf` §4.1.5 with the same skew, but `iat` only for a maximum age).
+ */
+function timeReason(claims: Readonly<Record<string, unknown>>, skewSeconds: number, nowMs: number): string | undefined {
+  const iat = claims['iat'];
+  return typeof iat === 'number' && iat > nowMs / 1000 + skewSeconds ? 'token-issued-in-future' : undefined;
+}
+
+/** Most levels of nesting a JWKS-verified claim value may have. */
+const MAX_CLAIM_DEPTH = 32;
+
+class ClaimsTooDeep extends Error {}
+
+/**
+ * The claims as plain data, as the jwt_authn path hands them over (transport/check-request.ts): objects without a
+ * prototype, so a claim key named `__proto__` is only a key. Throws ClaimsTooDeep past `MAX_CLAIM_DEPTH` levels.
+ */
+function plainClaim(v: unknown, depth = 0): unknown {
+  if (depth > MAX_CLAIM_DEPTH) throw new ClaimsTooDeep();
+  if (Array.isArray(v)) return v.map((x) => plainClaim(x, depth + 1));
+  if (!isRecord(v)) return v;
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const k of Object.keys(v)) out[k] = plainClaim(v[k], depth + 1);
+  return out;
+}
+
 /** Creates the resolver. Throws on unusable configuration (e.g. unreadable JWKS file) — fail at startup. */
-export function createClaimsResolver(
-  config: ClaimsConfig,
-  events: { onKeysReloadFailed?: (file: string, message: string) => void } = {},
-): ClaimsResolver {
-  const keysFailed = events.onKeysReloadFailed ?? (() => undefined);
+export function createClaimsResolver(config: ClaimsConfig, events: ClaimsEvents = {}): ClaimsResolver {
   const verifiers = new Map(
     config.issuers.map((iss) => {
-      const source =
-        iss.jwksFile !== undefined
-          ? fileKeySet(iss.jwksFile, keysFailed)
-          : {
-              keys: createRemoteJWKSet(new URL(iss.jwksUri ?? ''), {
-                cacheMaxAge: 600_000,
-                cooldownDuration: 30_000,
-                timeoutDuration: 5_000,
-              }),
-              close: () => undefined,
-            };
-      return [iss.issuer, { iss, keys: source.keys, close: source.close }] as const;
+      const source = iss.jwksFile !== undefined ? fileKeySet(iss.jwksFile, events) : remoteKeySet(iss.jwksUri ?? '');
+      return [iss.issuer, { iss, source }] as const;
     }),
   );
-  // Verified-token cache: token -> claims, until exp. Bounded; oldest evicted first.
-  const cache = new Map<string, { claims: Record<string, unknown>; expMs: number }>();
-
-  function cached(token: string): ClaimsResult | undefined {
-    const hit = cache.get(token);
-    if (hit && hit.expMs + config.clockSkewSeconds * 1000 > Date.now())
-      return { kind: 'verified', source: 'jwks', claims: hit.claims };
-    if (hit) cache.delete(token);
-    return undefined;
-  }
+  const cache = createVerifiedCache(config);
+  const skew = config.clockSkewSeconds;
 
   async function verifyBearer(token: string): Promise<ClaimsResult> {
     const iss = unverifiedIssuer(token);
     const v = iss === undefined ? undefined : verifiers.get(iss);
     if (!v) return { kind: 'invalid', reason: 'token-issuer-unknown' };
+    // The version before the keys are read: a key set that changes during the verification makes the entry stale.
+    const version = v.source.version();
     try {
-      const { payload } = await jwtVerify(token, v.keys, {
+      const { payload } = await jwtVerify(token, v.source.keys, {
         issuer: v.iss.issuer,
         audience: v.iss.audiences,
         algorithms: v.iss.algorithms,
-        clockTolerance: config.clockSkewSeconds,
+        clockTolerance: skew,
         requiredClaims: ['exp', 'sub'],
       });
-      const claims = { ...payload } as Record<string, unknown> & JWTPayload;
-      if (config.cacheSize > 0) {
-        if (cache.size >= config.cacheSize) {
-          const oldest = cache.keys().next();
-          if (!oldest.done) cache.delete(oldest.value);
-        }
-        cache.set(token, { claims, expMs: (claims.exp ?? 0) * 1000 });
-      }
+      const reason = timeReason(payload, skew, Date.now());
+      if (reason !== undefined) return { kind: 'invalid', reason };
+      const claims = plainClaim(payload) as Record<string, unknown> & JWTPayload;
+      cache.set(token, { claims, expMs: (claims.exp ?? 0) * 1000, source: v.source, version });
       return { kind: 'verified', source: 'jwks', claims };
     } catch (e) {
-      return { kind: 'invalid', reason: reasonOf(e) };
+      return { kind: 'invalid', reason: e instanceof ClaimsTooDeep ? 'token-claims-too-deep' : reasonOf(e) };
     }
   }
 
@@ -192,22 +257,64 @@ export function createClaimsResolver(
 
   return {
     close: () => {
-      for (const v of verifiers.values()) v.close();
+      for (const v of verifiers.values()) v.source.close();
     },
     resolve(input) {
       const ns = input.filterMetadata[config.jwtAuthnNamespace];
       if (isRecord(ns)) {
         const payload = ns[config.jwtAuthnPayloadKey];
-        if (isRecord(payload)) return { kind: 'verified', source: 'jwt_authn', claims: payload };
+        if (isRecord(payload)) {
+          const reason = timeReason(payload, skew, Date.now());
+          return ignoreInvalid(
+            reason === undefined
+              ? { kind: 'verified', source: 'jwt_authn', claims: payload }
+              : { kind: 'invalid', reason },
+          );
+        }
       }
       const auth = input.authorization;
       if (auth === undefined || verifiers.size === 0) return { kind: 'none' };
       const m = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(auth.trim());
-      if (!m?.[1])
-        return config.onInvalidToken === 'deny'
-          ? { kind: 'invalid', reason: 'authorization-not-a-bearer-jwt' }
-          : { kind: 'none' };
-      return cached(m[1]) ?? verifyBearer(m[1]).then(ignoreInvalid);
+      if (!m?.[1]) return ignoreInvalid({ kind: 'invalid', reason: 'authorization-not-a-bearer-jwt' });
+      return cache.get(m[1]) ?? verifyBearer(m[1]).then(ignoreInvalid);
+    },
+  };
+}
+
+interface CachedVerification {
+  claims: Record<string, unknown>;
+  expMs: number;
+  source: KeySource;
+  /** The key set's version the token was verified against. */
+  version: number;
+}
+
+/**
+ * Verified tokens: token -> claims, until `exp` (plus the clock skew) and only while the key set they were verified
+ * against is in force. Bounded; oldest evicted first.
+ */
+function createVerifiedCache(config: ClaimsConfig): {
+  get: (token: string) => ClaimsResult | undefined;
+  set: (token: string, entry: CachedVerification) => void;
+} {
+  const cache = new Map<string, CachedVerification>();
+  return {
+    get(token) {
+      const hit = cache.get(token);
+      if (hit === undefined) return undefined;
+      const keysInForce = hit.source.current() && hit.source.version() === hit.version;
+      if (keysInForce && hit.expMs + config.clockSkewSeconds * 1000 > Date.now())
+        return { kind: 'verified', source: 'jwks', claims: hit.claims };
+      cache.delete(token);
+      return undefined;
+    },
+    set(token, entry) {
+      if (config.cacheSize <= 0) return;
+      if (cache.size >= config.cacheSize) {
+        const oldest = cache.keys().next();
+        if (!oldest.done) cache.delete(oldest.value);
+      }
+      cache.set(token, entry);
     },
   };
 }

@@ -120,6 +120,7 @@ function createClaims(config: ServerConfig, m: Metrics, log: Logger): ClaimsReso
   }
   try {
     return createClaimsResolver(parsed.data, {
+      reloadSettleMs: config.reloadSettleMs,
       onKeysReloadFailed: (file, message) => {
         m.jwksReloadFailures.inc();
         log.error({ file, message }, 'JWKS FILE RELOAD REJECTED: the last good key set stays in force');
