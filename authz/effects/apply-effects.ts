@@ -21,7 +21,13 @@ import {
 } from '../containment/index.js';
 import type { RateLimiter } from '../egress/index.js';
 import { rateLimitedDecision, type Authorization } from '../lanes/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
+import {
+  BUILTIN_RULES,
+  DECISION_REASONS,
+  denyDecision,
+  type Decision,
+  type RequestAttributesModel,
+} from '../model/index.js';
 import { planEffects, type ContainmentEntry, type Effects } from './plan-effects.js';
 
 export interface EffectsDeps {
@@ -43,9 +49,17 @@ export interface EffectsApplier {
   /**
    * Applies the effects of one decision and writes its audit record. Returns the decision to answer with: the
    * same one, or an `audit-unavailable` deny when a record was not accepted. Throws only on a bug (the caller
-   * denies).
+   * denies). `known` is what was known of a Check that failed before it was decided (`auth` undefined): its record
+   * carries those attributes.
    */
-  apply(auth: Authorization | undefined, d: Decision, effects: Effects, decisionId: string, t0Ms: number): Decision;
+  apply(
+    auth: Authorization | undefined,
+    d: Decision,
+    effects: Effects,
+    decisionId: string,
+    t0Ms: number,
+    known?: RequestAttributesModel,
+  ): Decision;
 }
 
 /** The AI bill of materials: the first contact of an agent with an outside endpoint, once per replica. */
@@ -140,13 +154,14 @@ function applyState(deps: EffectsDeps, effects: Effects): void {
 export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): EffectsApplier {
   const contacted = new Set<string>();
   return {
-    apply(auth, decided, planned, decisionId, t0Ms) {
+    apply(auth, decided, planned, decisionId, t0Ms, known) {
       const [d, effects] = debit(deps, auth, decided, planned);
       applyState(deps, effects);
       // t0 may come from the gRPC thread's clock: never below zero.
       const latencyUs = Math.max(0, Math.trunc((clockMs() - t0Ms) * 1000));
       const nowMs = Date.now();
-      let accepted = deps.audit.writeDecision(decisionRow(decisionId, d, auth?.attributes, latencyUs, nowMs));
+      const attributes = auth?.attributes ?? known;
+      let accepted = deps.audit.writeDecision(decisionRow(decisionId, d, attributes, latencyUs, nowMs));
       const contact = effects.egressContact;
       if (accepted && contact !== undefined) accepted = recordFirstContact(deps, contacted, contact, d, nowMs);
       if (accepted && effects.containment !== undefined) {

@@ -2,15 +2,26 @@
  * The break-glass lane: the agent policy's `breakGlass` classes, consulted only when the standard rules deny a
  * valid request. A class opens only for verified claims (jwt_authn or JWKS, never a header the agent sets), only
  * when its activation condition holds, and only inside [activation, min(activation + TTL, token exp)] ± the clock
- * skew. The class that allowed is recorded on the decision for the attestation record; an activated class whose
+ * skew; an activation or `exp` claim that is not a NumericDate (RFC 7519 §2) within the range of a Date opens no lane.
+ * The class that allowed is recorded on the decision for the attestation record; an activated class whose
  * window has passed denies with `break-glass-expired`, so the reason is clear.
  */
-import { DECISION_REASONS, type Decision, type LaneUse } from '../model/index.js';
+import { DECISION_REASONS, MAX_TIME_MS, type Decision, type LaneUse } from '../model/index.js';
 import type { CompiledAgent } from '../policy/index.js';
 import type { AgentLaneContext } from './lane.js';
 import { agentDecision, evaluate } from './rule-evaluation.js';
 
 type CompiledLane = CompiledAgent['lanes'][number];
+
+/**
+ * A claim's NumericDate (RFC 7519 §2: seconds since the epoch) in milliseconds, or undefined when it is not a number
+ * or not a time a Date can hold (ECMA-262 §21.4.1.22: ±8.64e15 ms): such a claim is not a time, whatever signed it.
+ */
+function claimTimeMs(v: unknown): number | undefined {
+  if (typeof v !== 'number') return undefined;
+  const ms = v * 1000;
+  return Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
+}
 
 /** The lane's window if its activation holds for this request, else undefined. */
 function activeWindow(
@@ -21,11 +32,13 @@ function activeWindow(
   const attrs = ctx.attributes;
   const active = evaluate(lane.activation, attrs);
   if (!active.ok || !active.value) return undefined;
-  const at = attrs.claims[lane.activatedAtClaim];
-  if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+  // An activation or an `exp` that is not a time opens no lane (the standard deny stands).
+  const start = claimTimeMs(attrs.claims[lane.activatedAtClaim]);
+  if (start === undefined) return undefined;
   const exp = attrs.claims['exp'];
-  const start = at * 1000;
-  const end = Math.min(start + lane.ttlMs, typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY);
+  const expMs = exp === undefined ? MAX_TIME_MS : claimTimeMs(exp);
+  if (expMs === undefined) return undefined;
+  const end = Math.min(start + lane.ttlMs, expMs, MAX_TIME_MS);
   // An activation in the future is not (yet) a lane.
   if (attrs.now.getTime() + ctx.agent.clockSkewMs < start) return undefined;
   const use: LaneUse = {

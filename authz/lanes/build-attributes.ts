@@ -1,5 +1,6 @@
 /**
- * CheckInput + identity + verified claims + FHIR view -> the attribute model CEL sees.
+ * CheckInput + identity + verified claims + FHIR view -> the attribute model CEL sees. Total: no value of the request
+ * or of a claim makes it throw (claims are passed through as data; numbers become CEL ints only when representable).
  */
 import type { FhirAttributes, RequestAttributesModel } from '../model/index.js';
 import type { CheckInput } from '../model/index.js';
@@ -16,6 +17,15 @@ export function policyHeaders(headers: Readonly<Record<string, string>>): Record
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (!HIDDEN_HEADERS.has(k)) out[k] = v;
   return out;
+}
+
+/**
+ * A CEL `int` (int64) from a count of the request: its integer part, 0 when negative or not finite, and at most
+ * 2^53 - 1 (a number is an exact integer only up to there). `BigInt` of NaN, an infinity or a fraction throws.
+ */
+function celInt(v: number | undefined): bigint {
+  if (v === undefined || !Number.isFinite(v)) return 0n;
+  return BigInt(Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.trunc(v))));
 }
 
 export interface AttributeParts {
@@ -43,7 +53,7 @@ export function buildAttributes(p: AttributeParts): RequestAttributesModel {
       scheme: http.scheme ?? '',
       headers: policyHeaders(http.headers ?? {}),
       id: http.id ?? http.headers?.['x-request-id'] ?? '',
-      size: BigInt(Math.max(0, Math.trunc(http.size ?? 0))),
+      size: celInt(http.size),
     },
     source: {
       principal: a.source?.principal ?? '',
@@ -54,7 +64,7 @@ export function buildAttributes(p: AttributeParts): RequestAttributesModel {
     },
     destination: {
       address: a.destination?.address?.socket_address?.address ?? '',
-      port: BigInt(a.destination?.address?.socket_address?.port_value ?? 0),
+      port: celInt(a.destination?.address?.socket_address?.port_value),
       principal: a.destination?.principal ?? '',
     },
     agent: p.agent,

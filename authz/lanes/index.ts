@@ -5,6 +5,7 @@ export {
   type Authorization,
   type Authorizer,
   type AuthorizerOptions,
+  type CheckProgress,
 } from './authorize.js';
 export { decide, GATES, CONDITIONS } from './decide.js';
 export { selectAgent, type AgentMatch } from './select-agent.js';

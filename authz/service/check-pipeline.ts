@@ -7,11 +7,14 @@
  * A batch of Checks is decided first, then every answer is handed to the transport, then metrics and envelope
  * observation run (transport/turn-batch.ts says why the passes are separate). One catch per Check turns anything
  * unexpected into a deny for that Check alone (fail closed); the cause goes to the operational log as a code,
- * never to the wire.
+ * never to the wire. The deny's audit record carries everything known when the Check failed: the authorizer fills
+ * in a `CheckProgress` stage by stage (the request's caller, method, path, FHIR view and patients once decoded, the
+ * verified clinician once claims are resolved, the agent once selected). A Check whose effects fail after its record
+ * was written gets a second record with the same decision id: the internal-error deny it was answered with.
  */
 import { randomUUID } from 'node:crypto';
 import { planEffects, type EffectsApplier } from '../effects/index.js';
-import type { Authorization, Authorizer } from '../lanes/index.js';
+import type { Authorization, Authorizer, CheckProgress } from '../lanes/index.js';
 import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/index.js';
 import { decodeCheckRequest, type ResponseEncoder } from '../transport/index.js';
 import type { Logger } from './logger.js';
@@ -60,8 +63,9 @@ interface Answer {
   decisionId: string;
 }
 
-const internalDeny = (policyVersion: string): Decision =>
+const internalDeny = (policyVersion: string, agent = ''): Decision =>
   denyDecision({
+    agent,
     rule: BUILTIN_RULES.internalError,
     reason: DECISION_REASONS.internalError,
     message: 'Denied: internal error',
@@ -86,12 +90,32 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
       return { bytes: responses.encode(decision, decisionId), decision, auth, decisionId };
     } catch (e) {
       log.error({ code: codeOf(e), decisionId }, 'response path failed; denied (fail closed)');
-      return { bytes: lastResort, decision: internalDeny(d.policyVersion), auth, decisionId };
+      return { ...recorded(p, auth?.attributes, internalDeny(d.policyVersion, d.agent), decisionId), auth };
     }
   };
-  const failClosed = (p: CheckItem, code: string, decisionId: string): Answer => {
+  /**
+   * The internal-error deny of a Check that failed, recorded with what was known of it (`known`). Never throws: when
+   * even that fails, the answer of last resort.
+   */
+  const recorded = (
+    p: CheckItem,
+    known: Authorization['attributes'] | undefined,
+    d: Decision,
+    decisionId: string,
+  ): Answer => {
+    try {
+      const decision = deps.effects.apply(undefined, d, planEffects(undefined, d), decisionId, p.t0, known);
+      return { bytes: responses.encode(decision, decisionId), decision, auth: undefined, decisionId };
+    } catch (e) {
+      log.error({ code: codeOf(e), decisionId }, 'the record of a failed check failed too; denied (fail closed)');
+      return { bytes: lastResort, decision: d, auth: undefined, decisionId };
+    }
+  };
+  /** The deny of a Check that failed at some stage; its record carries what the stages reached (`progress`). */
+  const failClosed = (p: CheckItem, code: string, decisionId: string, progress?: CheckProgress): Answer => {
     log.error({ code, decisionId }, 'check failed; denied (fail closed)');
-    return finish(p, undefined, internalDeny(deps.policyVersion()), decisionId);
+    const known = progress === undefined ? undefined : deps.authorizer.known(progress);
+    return recorded(p, known, internalDeny(deps.policyVersion(), progress?.agent), decisionId);
   };
   /** Hands the answer to the transport, then metrics and observers, which must not hold the answer back. */
   const send = (p: CheckItem, a: Answer): void => {
@@ -111,19 +135,20 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
   /** Decides one Check: its answer, or undefined when it answers later by itself (a token verified first). */
   const evaluate = (p: CheckItem): Answer | undefined => {
     const decisionId = randomUUID();
+    const progress: CheckProgress = {};
     try {
       if (!Buffer.isBuffer(p.request)) return failClosed(p, 'not-check-request-bytes', decisionId);
       const decoded = decodeCheckRequest(p.request);
       if (!decoded.ok) return failClosed(p, decoded.error, decisionId);
-      const auth = deps.authorizer.authorize(decoded.input);
+      const auth = deps.authorizer.authorize(decoded.input, { progress });
       if (!(auth instanceof Promise)) return finish(p, auth, auth.decision, decisionId);
       auth.then(
         (a) => send(p, finish(p, a, a.decision, decisionId)),
-        (e: unknown) => send(p, failClosed(p, codeOf(e), decisionId)),
+        (e: unknown) => send(p, failClosed(p, codeOf(e), decisionId, progress)),
       );
       return undefined;
     } catch (e) {
-      return failClosed(p, codeOf(e), decisionId);
+      return failClosed(p, codeOf(e), decisionId, progress);
     }
   };
   return {
