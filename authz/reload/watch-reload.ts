@@ -274,6 +274,7 @@ function createSettle<T, E>(
     const now = look();
     if (now.key === applied().key) {
       pending = undefined;
+      seen?.clear(); // events about other files of the directory, or changes already loaded
       return;
     }
     if (settleMs === 0 || atomicChange(applied(), now, seen)) return apply(now);
