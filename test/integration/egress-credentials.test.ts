@@ -1,5 +1,5 @@
 /** Credential injection (agents hold no provider keys) and per-agent egress rate limits, through gRPC. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
@@ -73,7 +73,9 @@ spec:
   });
 
   test('a rotated secret is used at the next request after it changes', async () => {
-    writeFileSync(secret, 'sk-live-second\n');
+    // Replaced whole, as a Secret volume update (or any atomic writer) does: it applies without the settle interval.
+    writeFileSync(`${secret}.next`, 'sk-live-second\n');
+    renameSync(`${secret}.next`, secret);
     await new Promise((r) => setTimeout(r, 1100));
     const res = await client.check(call());
     const ok = res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }> };
