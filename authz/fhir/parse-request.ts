@@ -4,9 +4,12 @@
  */
 import { emptyFhirAttributes, type FhirAttributes } from '../model/index.js';
 import { parseBundle } from './bundle.js';
-import { addPatientsFromParams, addPatientsFromResource, emptyScope } from './patient-refs.js';
+import { mediaTypeOf, NO_BODY, readJsonBody, type BodyView } from './json-body.js';
+import { emptyScope, mergeScope, type PatientScope } from './patient-refs.js';
 import { mergeParams, parseQuery, type SearchParams } from './query.js';
+import { addRequestScope } from './request-scope.js';
 import { inPatientCompartment } from './resource-types.js';
+import { type Result, ok, err } from './result.js';
 import { routeFhir, type Route } from './route.js';
 import { baseSegments, matchBase, splitPath } from './split-path.js';
 
@@ -32,12 +35,7 @@ export type FhirRequestParser = (req: HttpRequestView) => FhirAttributes;
 /** Headers (and a query parameter) that ask a server to treat the request as another method: never honoured. */
 const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'];
 
-const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json-patch+json']);
 const FORM_TYPE = 'application/x-www-form-urlencoded';
-
-function mediaType(headers: Readonly<Record<string, string>>): string {
-  return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-}
 
 function joined(a: string[] | undefined, b: string[] | undefined): string[] {
   if (a === undefined) return b === undefined ? [] : [...b];
@@ -68,113 +66,40 @@ function invalid(out: FhirAttributes, reason: string): FhirAttributes {
   return out;
 }
 
-/** The request body as FHIR input: a JSON resource, or a POST `_search` form merged into the query. */
-function readBody(
-  req: HttpRequestView,
-  out: FhirAttributes,
-  isPostSearch: boolean,
-  query: SearchParams,
-): { ok: true; json: unknown; params: SearchParams } | { ok: false; error: string } {
-  const type = mediaType(req.headers);
-  const hasBody = req.body !== undefined && req.body.length > 0;
-  // Parse JSON, never letting a bad body turn into an allow.
-  let json: unknown = undefined;
-  if (hasBody && JSON_TYPES.has(type) && !req.bodyTruncated) {
-    try {
-      json = JSON.parse(req.body ?? '');
-      out.bodyParsed = true;
-    } catch {
-      return { ok: false, error: 'unparsable-body' };
-    }
-  }
-  if (!(isPostSearch && hasBody)) return { ok: true, json, params: query };
-  if (req.bodyTruncated) return { ok: false, error: 'search-body-incomplete' };
-  if (type !== FORM_TYPE) return { ok: false, error: 'search-body-not-form-encoded' };
-  const form = parseQuery(req.body ?? '');
-  if (!form.ok) return { ok: false, error: form.error };
-  out.bodyParsed = true;
-  return { ok: true, json, params: mergeParams(query, form.value) };
+/** A POST `_search` form body merged into the query (R4 http.html#search). */
+function searchForm(req: HttpRequestView, query: SearchParams): Result<SearchParams> {
+  if (req.body === undefined || req.body.length === 0)
+    return req.bodyTruncated ? err('search-body-incomplete') : ok(query);
+  if (req.bodyTruncated) return err('search-body-incomplete');
+  if (mediaTypeOf(req.headers['content-type']) !== FORM_TYPE) return err('search-body-not-form-encoded');
+  const form = parseQuery(req.body);
+  return form.ok ? ok(mergeParams(query, form.value)) : form;
 }
 
 /** POST [base] with a Bundle: batch or transaction by Bundle.type (R4 http.html#transaction). */
 function bundleScope(
-  req: HttpRequestView,
   out: FhirAttributes,
-  json: unknown,
+  body: BodyView,
   bases: readonly (readonly string[])[],
-  scope: ReturnType<typeof emptyScope>,
+  scope: PatientScope,
 ): string | undefined {
-  const hasBody = req.body !== undefined && req.body.length > 0;
-  if (!hasBody) return req.bodyTruncated ? 'bundle-body-incomplete' : 'bundle-body-missing';
-  if (req.bodyTruncated) return 'bundle-body-incomplete';
-  if (!JSON_TYPES.has(mediaType(req.headers))) return 'bundle-body-not-json';
-  const bundle = parseBundle(json, bases);
+  if (body.kind === 'none') return 'bundle-body-missing';
+  if (body.kind === 'incomplete') return 'bundle-body-incomplete';
+  if (body.kind === 'not-json') return 'bundle-body-not-json';
+  const bundle = parseBundle(body.value, bases);
   if (!bundle.ok) return bundle.error;
+  if (body.kind === 'duplicate-keys') scope.unresolved.add('duplicate-json-key');
   out.interaction = bundle.value.type;
   out.bundleType = bundle.value.type;
   out.entries = bundle.value.entries;
-  for (const p of bundle.value.scope.patients) scope.patients.add(p);
-  for (const u of bundle.value.scope.unresolved) scope.unresolved.add(u);
+  mergeScope(scope, bundle.value.scope);
   out.patientCompartment = bundle.value.patientCompartment;
   return undefined;
 }
 
-/** Patients named by the path and the search parameters of a request that is not a Bundle. */
-function pathAndParamsScope(
-  rt: Route,
-  params: SearchParams,
-  out: FhirAttributes,
-  scope: ReturnType<typeof emptyScope>,
-): void {
-  if (rt.resourceType === 'Patient' && rt.id !== '') scope.patients.add(rt.id);
-  if (rt.compartment.type === 'Patient') scope.patients.add(rt.compartment.id);
-  else if (rt.compartment.type !== '') scope.unresolved.add(`compartment:${rt.compartment.type}`);
-  if (rt.id !== '' && rt.resourceType !== 'Patient' && inPatientCompartment(rt.resourceType)) {
-    scope.unresolved.add(`instance-of:${rt.resourceType}`);
-  }
-  if (rt.resourceType === '') {
-    // System level (search-system, history-system, `$export`...): spans every type, so patient data too.
-    const types = (params.get('_type') ?? []).flatMap((v) => v.split(',')).filter(Boolean);
-    for (const t of types.length > 0 ? types : ['']) addPatientsFromParams(t, params, scope);
-    out.patientCompartment = rt.interaction !== 'capabilities';
-  } else {
-    addPatientsFromParams(rt.resourceType, params, scope);
-    out.patientCompartment = inPatientCompartment(rt.resourceType);
-  }
-}
-
-/** Patients named by a resource, patch or Parameters body; an error reason when the body contradicts the URL. */
-function bodyScope(
-  req: HttpRequestView,
-  rt: Route,
-  method: string,
-  json: unknown,
-  isPostSearch: boolean,
-  scope: ReturnType<typeof emptyScope>,
-): string | undefined {
-  const writes = rt.interaction === 'create' || rt.interaction === 'update';
-  if (json === undefined) {
-    if (writes || rt.interaction === 'patch' || (rt.interaction === 'operation' && method === 'POST')) {
-      const hasBody = req.body !== undefined && req.body.length > 0;
-      if (req.bodyTruncated) scope.unresolved.add('body-incomplete');
-      else if (!hasBody) scope.unresolved.add('body-not-available');
-      else if (!isPostSearch) scope.unresolved.add('body-not-json');
-    }
-    return undefined;
-  }
-  if (writes && typeof json === 'object' && json !== null && !Array.isArray(json)) {
-    const body = json as Record<string, unknown>;
-    if (body['resourceType'] !== rt.resourceType) return 'body-type-mismatch';
-    // R4 http.html#update: the id in the body must match the id in the URL.
-    if (rt.interaction === 'update' && !rt.conditional && body['id'] !== undefined && body['id'] !== rt.id) {
-      return 'body-id-mismatch';
-    }
-    if (rt.interaction === 'create' && rt.resourceType === 'Patient') scope.unresolved.add('new-patient');
-  } else if (writes) {
-    return 'body-not-a-resource';
-  }
-  addPatientsFromResource(json, scope);
-  return undefined;
+function compartmentFlag(rt: Route): boolean {
+  if (rt.resourceType !== '') return inPatientCompartment(rt.resourceType);
+  return rt.interaction !== 'capabilities';
 }
 
 function parseFhirRequest(
@@ -215,18 +140,36 @@ function parseFhirRequest(
   out.bodyComplete = !req.bodyTruncated;
 
   const isPostSearch = method === 'POST' && (rt.interaction === 'search-type' || rt.interaction === 'search-system');
-  const body = readBody(req, out, isPostSearch, q.value);
-  if (!body.ok) return invalid(out, body.error);
-  const { json, params } = body;
-  const scope = emptyScope();
-  if (rt.interaction === 'batch') {
-    const error = bundleScope(req, out, json, bases, scope);
-    if (error !== undefined) return invalid(out, error);
+  let params = q.value;
+  let body: BodyView = NO_BODY;
+  if (isPostSearch) {
+    const form = searchForm(req, q.value);
+    if (!form.ok) return invalid(out, form.error);
+    params = form.value;
+    out.bodyParsed = req.body !== undefined && req.body.length > 0;
   } else {
-    pathAndParamsScope(rt, params, out, scope);
-    const error = bodyScope(req, rt, method, json, isPostSearch, scope);
-    if (error !== undefined) return invalid(out, error);
+    const read = readJsonBody(req.body, req.headers['content-type'], req.bodyTruncated);
+    if (!read.ok) return invalid(out, read.error);
+    body = read.view;
+    out.bodyParsed = body.kind === 'json' || body.kind === 'duplicate-keys';
   }
+  const scope = emptyScope();
+  const error =
+    rt.interaction === 'batch'
+      ? bundleScope(out, body, bases, scope)
+      : addRequestScope(
+          {
+            route: rt,
+            params,
+            ifNoneExist: req.headers['if-none-exist'] !== undefined,
+            body,
+            local: undefined,
+            fullUrl: '',
+          },
+          scope,
+        );
+  if (error !== undefined) return invalid(out, error);
+  if (rt.interaction !== 'batch') out.patientCompartment = compartmentFlag(rt);
 
   out.params = toRecord(params);
   out.includes = joined(params.get('_include'), params.get('_include:iterate'));

@@ -1,21 +1,17 @@
 /**
- * Which patients a request touches.
+ * Which patients a resource body names, and how a reference value is read.
  *
- * Sources (FHIR R4): instance paths (`Patient/123`), compartment searches (`Patient/123/Observation`,
- * compartmentdefinition.html), search parameters that place a resource in the Patient compartment
- * (CompartmentDefinition-patient; references may be typed `subject:Patient=1`, relative `Patient/1`, absolute
- * `https://host/fhir/Patient/1`, or comma-separated ORs, search.html#reference), and resource bodies.
- *
- * When the request names patients in a way that cannot be resolved from the request alone (chained parameters,
- * `_has`, `:identifier`, `:not`), the reason is recorded so a policy can deny it rather than guess.
+ * References (R4 references.html#Reference): relative `Patient/123`, absolute `https://host/fhir/Patient/123`,
+ * versioned `…/_history/2`, contained `#id`, Bundle-local `urn:uuid:`/`urn:oid:` (bundle.html#references), and
+ * conditional `Patient?identifier=…` (http.html#trules). Anything else (a trailing `/`, a query, a bare id, a
+ * lower-case type) is not a reference phiguard can read, and says so: scope is never a silent partial list.
  */
-import { FHIR_ID, patientParamsFor } from './resource-types.js';
-import type { SearchParams } from './query.js';
+import { FHIR_ID, RESOURCE_TYPES } from './resource-types.js';
 
 export interface PatientScope {
   /** Patient ids (logical ids, or `urn:uuid:` for patients created inside a Bundle). */
   readonly patients: Set<string>;
-  /** Reasons why patient scope is not fully known, e.g. `chained-parameter:subject.name`. */
+  /** Reasons why patient scope is not fully known (model/unresolved-reasons.ts). */
   readonly unresolved: Set<string>;
 }
 
@@ -23,110 +19,129 @@ export function emptyScope(): PatientScope {
   return { patients: new Set(), unresolved: new Set() };
 }
 
-const PATIENT_REF =
-  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/i;
-const OTHER_TYPED_REF =
-  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-/** `Patient/123` with any case of the type is only a Patient reference when the type is exactly `Patient`. */
-const EXACT_PATIENT = /(?:^|\/)Patient\/[^/]+(?:\/_history\/[^/]+)?$/;
-
-/**
- * Classifies one reference value from a search parameter or a Reference.reference element.
- * Returns the patient id, `other` for a reference to another type, or `unknown`.
- */
-export function classifyReference(
-  value: string,
-  bareIdIsPatient: boolean,
-): { kind: 'patient'; id: string } | { kind: 'other' } | { kind: 'unknown' } {
-  const v = value.trim();
-  if (v.startsWith('urn:uuid:') || v.startsWith('urn:oid:')) return { kind: 'unknown' };
-  const m = PATIENT_REF.exec(v);
-  if (m?.[1] !== undefined && EXACT_PATIENT.test(v)) return { kind: 'patient', id: m[1] };
-  if (OTHER_TYPED_REF.test(v)) return { kind: 'other' };
-  if (FHIR_ID.test(v)) return bareIdIsPatient ? { kind: 'patient', id: v } : { kind: 'other' };
-  return { kind: 'unknown' };
+export function mergeScope(into: PatientScope, from: PatientScope): void {
+  for (const p of from.patients) into.patients.add(p);
+  for (const u of from.unresolved) into.unresolved.add(u);
 }
 
+const PATIENT_REF =
+  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const OTHER_TYPED_REF =
+  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+export type ReferenceKind =
+  | { kind: 'patient'; id: string }
+  | { kind: 'other' }
+  | { kind: 'local'; url: string }
+  | { kind: 'conditional'; type: string }
+  | { kind: 'unknown' };
+
 /**
- * Adds the patients named by search parameters of a search on `resourceType`.
- * `_has` and chains make scope unresolved; a bare id on a polymorphic parameter (e.g. `subject=123`) is taken as a
- * patient id, because the server may resolve it to one — over-recording is safe, under-recording is not.
+ * Classifies one reference value from a search parameter or a Reference.reference element. `bareIdIsPatient`: a
+ * search value `subject=123` on a patient parameter may resolve to a patient, so it counts as one (over-recording
+ * is safe, under-recording is not).
  */
-export function addPatientsFromParams(resourceType: string, params: SearchParams, scope: PatientScope): void {
-  const linking = patientParamsFor(resourceType);
-  for (const [name, values] of params) {
-    if (name.startsWith('_has:') || name === '_has') {
-      scope.unresolved.add('reverse-chain:_has');
-      continue;
+export function classifyReference(value: string, bareIdIsPatient: boolean): ReferenceKind {
+  if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) return { kind: 'local', url: value };
+  if (value.startsWith('#')) return FHIR_ID.test(value.slice(1)) || value === '#' ? OTHER : UNKNOWN;
+  const m = PATIENT_REF.exec(value);
+  if (m?.[1] !== undefined) return { kind: 'patient', id: m[1] };
+  const typed = OTHER_TYPED_REF.exec(value);
+  // A type that is not an R4 type (`PATIENT/1`, `patient/1`) is not "another type": lenient servers fold case.
+  if (typed?.[1] !== undefined) return typed[1] !== 'Patient' && RESOURCE_TYPES.has(typed[1]) ? OTHER : UNKNOWN;
+  const q = /^([A-Z][A-Za-z]+)\?./.exec(value);
+  if (q?.[1] !== undefined) return { kind: 'conditional', type: q[1] };
+  if (FHIR_ID.test(value)) return bareIdIsPatient ? { kind: 'patient', id: value } : UNKNOWN;
+  return UNKNOWN;
+}
+const UNKNOWN: ReferenceKind = { kind: 'unknown' };
+const OTHER: ReferenceKind = { kind: 'other' };
+
+/** How `urn:` references inside a Bundle resolve: fullUrl -> the entry's resource type. */
+export type LocalReferences = ReadonlyMap<string, string>;
+
+/** Adds what one body reference value names. */
+export function addBodyReference(value: unknown, scope: PatientScope, local: LocalReferences | undefined): void {
+  if (typeof value !== 'string') {
+    scope.unresolved.add('unparsable-reference');
+    return;
+  }
+  const c = classifyReference(value, false);
+  switch (c.kind) {
+    case 'patient':
+      scope.patients.add(c.id);
+      return;
+    case 'other':
+      return;
+    case 'local': {
+      const type = local?.get(c.url);
+      if (type === undefined) scope.unresolved.add('bundle-reference');
+      else if (type === 'Patient') scope.patients.add(c.url);
+      return;
     }
-    const colon = name.indexOf(':');
-    const dot = name.indexOf('.');
-    let end = name.length;
-    if (colon >= 0 && colon < end) end = colon;
-    if (dot >= 0 && dot < end) end = dot;
-    const base = name.slice(0, end);
-    if (!linking.includes(base)) continue;
-    if (dot >= 0) {
-      scope.unresolved.add(`chained-parameter:${base}`);
-      continue;
-    }
-    const modifier = colon >= 0 ? name.slice(colon + 1) : '';
-    if (modifier === 'missing') continue;
-    if (modifier !== '' && modifier !== 'Patient' && /^[a-z]/.test(modifier)) {
-      // :identifier, :not, :above, :below, :text ... do not name logical ids.
-      scope.unresolved.add(`modifier:${base}:${modifier}`);
-      continue;
-    }
-    if (modifier !== '' && modifier !== 'Patient') continue; // typed to another resource type, e.g. subject:Group
-    for (const value of values) {
-      for (const one of value.split(',')) {
-        if (one === '') continue;
-        const c = classifyReference(one, true);
-        if (c.kind === 'patient') scope.patients.add(c.id);
-        else if (c.kind === 'unknown') scope.unresolved.add(`unparsable-reference:${base}`);
-      }
-    }
+    case 'conditional':
+      if (c.type === 'Patient') scope.unresolved.add('conditional-reference:Patient');
+      return;
+    case 'unknown':
+      scope.unresolved.add('unparsable-reference');
   }
 }
 
+const REFERENCE_KEYS = new Set(['id', 'extension', 'reference', 'type', 'identifier', 'display']);
+
+/** `{identifier: {…}}` with no `reference`, shaped like a Reference (R4 references.html#logical): unresolved. */
+function isIdentifierReference(obj: Record<string, unknown>): boolean {
+  const identifier = obj['identifier'];
+  if (typeof identifier !== 'object' || identifier === null || Array.isArray(identifier)) return false;
+  if (Object.hasOwn(obj, 'reference') || Object.hasOwn(obj, 'resourceType')) return false;
+  for (const k in obj) if (!REFERENCE_KEYS.has(k)) return false;
+  const type = obj['type'];
+  return type === undefined || type === 'Patient';
+}
+
+/** Walk limits: past them the body's scope is unresolved (`body-too-complex`), never a partial list. */
+export const MAX_WALK_NODES = 200_000;
+export const MAX_WALK_DEPTH = 64;
+
 /**
- * Adds patients referenced anywhere in a JSON resource (or JSON Patch / Parameters body): the resource itself if it
- * is a Patient, and every `reference` element pointing at `Patient/…`. Depth and node count are bounded.
+ * Adds the patients a JSON value names: every `reference` element, identifier-only references, and any Patient
+ * nested inside it (a contained or bundled Patient is patient data about someone the request does not name).
+ * `startDepth` 0 is a resource itself; a JSON Patch value fragment starts at 1.
  */
-export function addPatientsFromResource(resource: unknown, scope: PatientScope, bundleFullUrl?: string): void {
-  // Two parallel stacks (value, depth) and for-in: on the Check path an object per node and Object.entries per
-  // object were most of this walk's cost.
-  const values: unknown[] = [resource];
-  const depths: number[] = [0];
+export function addPatientsFromJson(
+  root: unknown,
+  scope: PatientScope,
+  local: LocalReferences | undefined,
+  startDepth = 0,
+): void {
+  // Two parallel stacks (value, depth) and for-in: an object per node and Object.entries per object were most of
+  // this walk's cost on the Check path.
+  const values: unknown[] = [root];
+  const depths: number[] = [startDepth];
   let nodes = 0;
   while (values.length > 0) {
     const v = values.pop();
     const depth = depths.pop() ?? 0;
-    if (++nodes > 200_000 || depth > 64) {
+    if (++nodes > MAX_WALK_NODES || depth > MAX_WALK_DEPTH) {
       scope.unresolved.add('body-too-complex');
       return;
     }
+    if (typeof v !== 'object' || v === null) continue;
     if (Array.isArray(v)) {
       for (const x of v) {
+        if (typeof x !== 'object' || x === null) continue;
         values.push(x);
         depths.push(depth + 1);
       }
       continue;
     }
-    if (v === null || typeof v !== 'object') continue;
     const obj = v as Record<string, unknown>;
-    if (depth === 0 && obj['resourceType'] === 'Patient') {
-      if (typeof obj['id'] === 'string' && FHIR_ID.test(obj['id'])) scope.patients.add(obj['id']);
-      else if (bundleFullUrl?.startsWith('urn:uuid:')) scope.patients.add(bundleFullUrl);
-    }
+    if (depth > 0 && obj['resourceType'] === 'Patient') scope.unresolved.add('new-patient');
+    if (isIdentifierReference(obj)) scope.unresolved.add('identifier-reference');
     for (const k in obj) {
-      if (!Object.hasOwn(obj, k)) continue;
       const child = obj[k];
-      if (k === 'reference' && typeof child === 'string') {
-        const c = classifyReference(child, false);
-        if (c.kind === 'patient') scope.patients.add(c.id);
-        else if (child.startsWith('Patient?')) scope.unresolved.add('conditional-reference:Patient');
-      } else if (typeof child === 'object' && child !== null) {
+      if (k === 'reference') addBodyReference(child, scope, local);
+      else if (typeof child === 'object' && child !== null) {
         values.push(child);
         depths.push(depth + 1);
       }

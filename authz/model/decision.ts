@@ -21,6 +21,7 @@ export const DECISION_REASONS = {
   rateLimited: 'rate-limited',
   contained: 'contained',
   breakGlassExpired: 'break-glass-expired',
+  unresolvedPatientScope: 'unresolved-patient-scope',
 } as const;
 export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
 
@@ -33,6 +34,8 @@ export const BUILTIN_RULES = {
   internalError: 'internal-error',
   auditUnavailable: 'audit-unavailable',
   noPolicy: 'no-policy-loaded',
+  /** An allow whose patient scope is unresolved for a reason the deciding rule did not opt in to. */
+  unresolvedPatientScope: 'unresolved-patient-scope',
 } as const;
 
 export interface RuleTrace {
@@ -44,6 +47,8 @@ export interface RuleTrace {
   error?: string;
   /** Skipped because the request is invalid and the rule does not set allowInvalid. */
   skipped?: 'invalid-request';
+  /** The built-in `unresolved-patient-scope` rule: the reasons the matched rule did not opt in to. */
+  unresolved?: readonly string[];
 }
 
 export interface Decision {
@@ -68,6 +73,8 @@ export interface Decision {
   egress?: EgressDecisionInfo;
   /** Set when a hard deny was lifted by an explicit policy exception (e.g. `eks-pod-identity`). */
   exception?: string;
+  /** Unresolved patient-scope reasons the deciding rule's `allowUnresolved` accepted (an allow despite them). */
+  unresolvedAllowed?: readonly string[];
   /** Credential injection for the upstream request. Never logged, never audited. */
   inject?: Injection;
 }

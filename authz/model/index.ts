@@ -16,6 +16,15 @@ export {
 } from './phiguard-error.js';
 export { ok, err, type Result } from './result.js';
 export {
+  UNRESOLVED_KINDS,
+  isBroadUnresolvedPattern,
+  isUnresolvedPattern,
+  unresolvedKind,
+  unresolvedPatternCovers,
+  type UnresolvedKind,
+  type UnresolvedKindName,
+} from './unresolved-reasons.js';
+export {
   FHIR_INTERACTIONS,
   CEL_ENTRY_FIELDS,
   CEL_VARIABLES,

@@ -3,7 +3,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { YamlDocument } from '../config/index.js';
-import { formatFieldPath, type Finding } from '../model/index.js';
+import { formatFieldPath, isBroadUnresolvedPattern, type Finding } from '../model/index.js';
 import type { AgentPolicy, Selector } from './schema.js';
 import { compileExpression, type CelProgram } from './compile-expression.js';
 import { POLICY_FINDING_CODES as CODES, type PolicyFindingCode } from './policy-findings.js';
@@ -14,6 +14,8 @@ export interface CompiledRule {
   expression: string;
   program: CelProgram;
   allowInvalid: boolean;
+  /** Unresolved patient-scope reasons (or `kind:*`) this allow rule accepts. */
+  allowUnresolved: readonly string[];
   status: number;
   message: string | undefined;
 }
@@ -25,6 +27,7 @@ export interface CompiledLane {
   activatedAtClaim: string;
   ttlMs: number;
   purposeOfUse: 'BTG' | 'ETREAT';
+  allowUnresolved: readonly string[];
 }
 
 export interface CompiledAgent {
@@ -62,8 +65,26 @@ function selectorKey(s: Selector): string {
   return JSON.stringify([s.principal ?? '', s.trustDomain ?? '', s.namespace ?? '', s.serviceAccount ?? '']);
 }
 
-/** Records a finding at a field path of the document being compiled. */
-type Report = (path: ReadonlyArray<string | number>, code: PolicyFindingCode, message: string) => void;
+/** Records a finding at a field path of the document being compiled (an error unless said otherwise). */
+type Report = (
+  path: ReadonlyArray<string | number>,
+  code: PolicyFindingCode,
+  message: string,
+  severity?: 'error' | 'warning',
+) => void;
+
+/** Warns on each opt-in that lets a request reach patients nobody named. */
+function warnBroadOptIns(patterns: readonly string[], path: ReadonlyArray<string | number>, at: Report): void {
+  patterns.forEach((p, j) => {
+    if (isBroadUnresolvedPattern(p))
+      at(
+        [...path, j],
+        CODES.broadUnresolvedOptIn,
+        `allowUnresolved "${p}" lets this rule reach patients the request does not name`,
+        'warning',
+      );
+  });
+}
 
 const where = (d: LoadedDocument): string => `${d.file}:${d.line}`;
 
@@ -85,13 +106,22 @@ function compileRules(policy: AgentPolicy, at: Report): { denyRules: CompiledRul
     if (effect === 'deny' && rule.allowInvalid) {
       at(['spec', 'rules', i, 'allowInvalid'], CODES.allowInvalidOnDeny, 'allowInvalid applies to allow rules only');
     }
-    const { allowInvalid, status, message } = rule;
+    if (effect === 'deny' && rule.allowUnresolved.length > 0) {
+      at(
+        ['spec', 'rules', i, 'allowUnresolved'],
+        CODES.allowUnresolvedOnDeny,
+        'allowUnresolved applies to allow rules only',
+      );
+    }
+    warnBroadOptIns(rule.allowUnresolved, ['spec', 'rules', i, 'allowUnresolved'], at);
+    const { allowInvalid, allowUnresolved, status, message } = rule;
     const compiled: CompiledRule = {
       name: rule.name,
       effect,
       expression,
       program: c.value.program,
       allowInvalid,
+      allowUnresolved,
       status,
       message,
     };
@@ -108,6 +138,7 @@ function compileLanes(policy: AgentPolicy, at: Report): CompiledLane[] {
       at(['spec', 'breakGlass', i, 'class'], CODES.duplicateBreakGlassClass, `class "${bg.class}" appears twice`);
     }
     classes.add(bg.class);
+    warnBroadOptIns(bg.allowUnresolved, ['spec', 'breakGlass', i, 'allowUnresolved'], at);
     const act = compileExpression(bg.activation);
     if (!act.ok) at(['spec', 'breakGlass', i, 'activation'], CODES.celCompileError, act.error.message);
     const allow = compileExpression(bg.allow);
@@ -120,6 +151,7 @@ function compileLanes(policy: AgentPolicy, at: Report): CompiledLane[] {
         activatedAtClaim: bg.activatedAtClaim,
         ttlMs: bg.ttlMinutes * 60_000,
         purposeOfUse: bg.purposeOfUse,
+        allowUnresolved: bg.allowUnresolved,
       });
     }
   });
@@ -137,9 +169,9 @@ export function compilePolicies(
   const selectors = new Map<string, LoadedDocument>();
   for (const doc of docs) {
     const { value: policy, file, document } = doc;
-    const at: Report = (path, code, message) => {
+    const at: Report = (path, code, message, severity = 'error') => {
       const line = doc.lineOf(path);
-      findings.push({ code, severity: 'error', file, line, document, path: formatFieldPath(path), message });
+      findings.push({ code, severity, file, line, document, path: formatFieldPath(path), message });
     };
     const name = policy.metadata.name;
     const prevName = names.get(name);

@@ -11,6 +11,9 @@ export const POLICY_FINDING_CODES = {
   /** A CEL expression does not parse, type-check to bool, or use a valid RE2 literal. */
   celCompileError: 'cel-compile-error',
   allowInvalidOnDeny: 'allow-invalid-on-deny',
+  allowUnresolvedOnDeny: 'allow-unresolved-on-deny',
+  /** A warning: an `allowUnresolved` opt-in that lets a request reach patients nobody named. */
+  broadUnresolvedOptIn: 'broad-unresolved-opt-in',
 } as const;
 
 /** Every code a policy load can report. */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CONTAINMENT_ACTIONS, CONTAINMENT_TRIGGERS } from '../containment/index.js';
 import { HARD_DENY_TARGETS } from '../egress/index.js';
-import { FHIR_INTERACTIONS } from '../model/index.js';
+import { FHIR_INTERACTIONS, isUnresolvedPattern } from '../model/index.js';
 
 export const TIERS = ['live', 'batch'] as const;
 export const MODES = ['enforce', 'audit'] as const;
@@ -35,6 +35,18 @@ export const ScopeEntrySchema = z
   })
   .strict();
 
+/**
+ * Unresolved patient-scope reasons an allow rule (or break-glass class) accepts: exact reasons
+ * (`instance-of:Patient`) or a kind with `:*` (model/unresolved-reasons.ts lists the kinds).
+ */
+export const AllowUnresolvedSchema = z
+  .array(
+    z.string().refine(isUnresolvedPattern, {
+      message: 'not an unresolved patient-scope reason (`kind`, `kind:detail` or `kind:*`; see the README table)',
+    }),
+  )
+  .default([]);
+
 export const RuleSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'rule names are lower-case kebab-case'),
@@ -45,6 +57,11 @@ export const RuleSchema = z
     deny: z.string().min(1).optional(),
     /** Let this allow rule match requests the FHIR parser marked invalid (off by default). */
     allowInvalid: z.boolean().default(false),
+    /**
+     * Let this allow rule match requests whose patient scope is unresolved for these reasons only. Without it, such
+     * a request is denied by the built-in rule `unresolved-patient-scope`.
+     */
+    allowUnresolved: AllowUnresolvedSchema,
     /** HTTP status for a deny (default 403). */
     status: z.number().int().min(400).max(599).default(403),
     /** Static text for the OperationOutcome. It is sent to the agent: never put PHI here. */
@@ -77,6 +94,8 @@ export const BreakGlassClassSchema = z
     allow: z.string().min(1),
     /** Purpose of use recorded in the attestation (HL7 v3 ActReason), e.g. BTG or ETREAT. */
     purposeOfUse: z.enum(['BTG', 'ETREAT']).default('BTG'),
+    /** Unresolved patient-scope reasons the lane accepts (as for an allow rule). */
+    allowUnresolved: AllowUnresolvedSchema,
   })
   .strict();
 

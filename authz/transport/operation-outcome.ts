@@ -29,6 +29,7 @@ function issueCode(d: Pick<Decision, 'reason' | 'status'>): string {
     case 'break-glass-expired':
     case 'protected-endpoint':
     case 'baa-not-covered':
+    case 'unresolved-patient-scope':
       return 'forbidden';
   }
 }

@@ -197,6 +197,13 @@ const rules = [
     why: 'An agent workload without a phiguard agent policy is denied everything (or, worse, not routed at all).',
     fix: "Add an AgentPolicy whose selector matches the workload's namespace and service account.",
   },
+  {
+    id: 'PHG004',
+    name: 'broad-unresolved-opt-in',
+    severity: 'warning',
+    why: 'An allowUnresolved opt-in such as population-query, unknown-parameter, a body reason or kind:* lets the rule reach patients the request does not name.',
+    fix: 'Opt in to exact reasons (instance-of:Patient), or narrow the rule so the scope resolves.',
+  },
 ] as const satisfies readonly RuleInfo[];
 
 /** The check's finding codes: the rule ids. */

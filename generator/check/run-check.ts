@@ -5,7 +5,7 @@
 import type { BaaRegistry, CompiledPolicySet } from '../../authz/index.js';
 import { readBaaRegistry } from '../../authz/egress/index.js';
 import { formatFieldPath, formatFinding, type Finding } from '../../authz/model/index.js';
-import { readPolicyDir } from '../../authz/policy/index.js';
+import { POLICY_FINDING_CODES, readPolicyDir } from '../../authz/policy/index.js';
 import type { CrdValidator } from '../cilium/index.js';
 import { RULE_BY_ID, type RuleId } from './catalog.js';
 import { extractWorkloads, type CheckContext } from './context.js';
@@ -54,8 +54,12 @@ export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {
   let policySet: CompiledPolicySet | undefined;
   if (options.policiesDir !== undefined) {
     const r = readPolicyDir(options.policiesDir);
-    if (r.ok) policySet = r.value.set;
-    else reportFindings(report, 'PHG001', r.error, options.policiesDir);
+    if (r.ok) {
+      policySet = r.value.set;
+      for (const w of r.value.warnings)
+        if (w.code === POLICY_FINDING_CODES.broadUnresolvedOptIn)
+          report('PHG004', { file: w.file, line: w.line ?? 1 }, formatFinding(w));
+    } else reportFindings(report, 'PHG001', r.error, options.policiesDir);
   }
 
   const workloads = extractWorkloads(docs, {

@@ -43,8 +43,15 @@ function* matchingLines(buf: Buffer, end: number, needles: readonly Buffer[]): G
  * record means by their absence: such records stay readable (an accounting must not silently lose them).
  */
 function withLaterFields(row: AuditRow): AuditRow {
-  if ('requestTime' in row && 'breakGlass' in row && 'egress' in row && 'exception' in row) return row;
-  return { requestTime: row['time'], breakGlass: '', egress: null, exception: '', ...row };
+  if (
+    'requestTime' in row &&
+    'breakGlass' in row &&
+    'egress' in row &&
+    'exception' in row &&
+    'unresolvedAllowed' in row
+  )
+    return row;
+  return { requestTime: row['time'], breakGlass: '', egress: null, exception: '', unresolvedAllowed: [], ...row };
 }
 
 /**

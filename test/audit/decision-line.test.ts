@@ -101,8 +101,24 @@ const bundle: RequestAttributesModel = {
     patients: ['p-1', 'p-2'],
     patientsUnresolved: ['body-incomplete'],
     entries: [
-      { method: 'POST', interaction: 'create', resourceType: 'Observation', id: '', operation: '', patients: ['p-1'] },
-      { method: 'GET', interaction: 'read', resourceType: 'Patient', id: 'p-2', operation: '', patients: [] },
+      {
+        method: 'POST',
+        interaction: 'create',
+        resourceType: 'Observation',
+        id: '',
+        operation: '',
+        patients: ['p-1'],
+        patientsUnresolved: [],
+      },
+      {
+        method: 'GET',
+        interaction: 'read',
+        resourceType: 'Patient',
+        id: 'p-2',
+        operation: '',
+        patients: [],
+        patientsUnresolved: [],
+      },
     ],
   },
   claims: {},
@@ -122,6 +138,7 @@ const laneAllow: Decision = {
   policyVersion: 'sha256:abc',
   trace: [],
   exception: 'eks-pod-identity',
+  unresolvedAllowed: ['body-incomplete'],
   lane: {
     class: 'code-blue',
     purposeOfUse: 'BTG',
@@ -154,7 +171,7 @@ const GOLDEN = [
     '"decision":"allow","reason":"rule-allow","rule":"r1","mode":"enforce","status":200,"policyVersion":"sha256:abc",',
     '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
     '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
-    '"exception":"eks-pod-identity"}',
+    '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"]}',
   ].join(''),
   [
     '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
@@ -162,7 +179,7 @@ const GOLDEN = [
     '"clinician":"","authSource":"none","method":"","host":"","interaction":"","resourceType":"","resourceId":"",',
     '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
     '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
-    '"latencyUs":0,"breakGlass":"","egress":null,"exception":""}',
+    '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[]}',
   ].join(''),
 ];
 

@@ -233,6 +233,7 @@ const cases: Case[] = [
     fail: base('').replace(/ambient-scribe/g, 'stray-agent'),
     options: { policiesDir: 'examples/policies' },
   },
+  { rule: 'PHG004', pass: base(''), fail: base(''), options: { policiesDir: 'test/check/fixtures/broad-opt-in' } },
 ];
 
 function ids(text: string, options: CheckOptions = {}): string[] {

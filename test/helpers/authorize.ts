@@ -34,3 +34,13 @@ export function authorizerFor(policyText: string): {
     authorize: (r) => Promise.resolve(a.authorize(checkInputFor({ headers: {}, ...r }), { fullTrace: true })),
   };
 }
+
+/** Loads policy text as `serve` would: the set and its warnings, or the load error with its findings. */
+export function compilePolicyText(policyText: string): ReturnType<typeof readPolicyDir> {
+  const t = tempDir({ 'p.yaml': policyText });
+  try {
+    return readPolicyDir(t.dir);
+  } finally {
+    t.remove();
+  }
+}

@@ -92,7 +92,7 @@ describe('containment', () => {
       { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`).replace('tier: live', 'tier: batch') },
     );
     const c = createCheckClient(s.addr);
-    expect(await code(c, fhir('/fhir/Patient?name=smith'))).toEqual({ code: 0, reason: undefined });
+    expect(await code(c, fhir('/fhir/Patient?_id=p-1&name=smith'))).toEqual({ code: 0, reason: undefined });
     expect(await code(c, fhir('/fhir/Patient/p-1/$everything'))).toEqual({ code: 7, reason: 'no-rule-matched' });
     expect(await code(c, fhir('/fhir/Patient/p-1'))).toEqual({ code: 7, reason: 'contained' });
     c.close();

@@ -7,6 +7,7 @@ const policy = policyYaml(
   'scribe',
   `    - name: allow-reads
       allow: fhir.interaction == "read"
+      allowUnresolved: ["instance-of:Condition"]
     - name: no-patient-9
       deny: '"p-9" in fhir.patients'
       status: 451

@@ -15,6 +15,7 @@ const policy = policyYaml(
     '      deny: \'"_revinclude" in fhir.params\'',
     '    - name: read-with-key',
     '      allow: \'"marker" in fhir.params\'',
+    '      allowUnresolved: ["unknown-parameter:*"]',
   ].join('\n'),
   `principal: ${P}`,
 );
