@@ -63,7 +63,7 @@ export type LocalReferences = ReadonlyMap<string, string>;
 /** Adds what one body reference value names. */
 export function addBodyReference(value: unknown, scope: PatientScope, local: LocalReferences | undefined): void {
   if (typeof value !== 'string') {
-    scope.unresolved.add('unparsable-reference');
+    scope.unresolved.add('unparsable-reference:body');
     return;
   }
   const c = classifyReference(value, false);
@@ -83,7 +83,7 @@ export function addBodyReference(value: unknown, scope: PatientScope, local: Loc
       if (c.type === 'Patient') scope.unresolved.add('conditional-reference:Patient');
       return;
     case 'unknown':
-      scope.unresolved.add('unparsable-reference');
+      scope.unresolved.add('unparsable-reference:body');
   }
 }
 

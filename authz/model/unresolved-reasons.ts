@@ -100,7 +100,7 @@ export const UNRESOLVED_KINDS = {
   },
   'unparsable-reference': {
     meaning: 'A reference that is not `[type]/[id]` (trailing `/`, a query, a bare id, wrong case…).',
-    detail: 'parameter, or none for a body reference',
+    detail: 'parameter, or `body`',
     broad: false,
   },
   'bundle-reference': {
