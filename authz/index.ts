@@ -31,6 +31,7 @@ export {
   selectAgent,
   type Authorization,
   type Authorizer,
+  type Snapshot,
 } from './lanes/index.js';
 export { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from './identity/index.js';
 

@@ -7,12 +7,49 @@ import {
   ClaimsConfigSchema,
   createClaimsResolver,
   formatFinding,
+  readBaaRegistry,
+  ServerConfigSchema,
+  type BaaRegistry,
   type CheckInput,
 } from '../../authz/index.js';
 import { PhiguardError } from '../../authz/model/index.js';
 import { readPolicyDir } from '../../authz/policy/index.js';
-import { checkInputFor, explain, toJson } from '../explain/index.js';
+import { checkInputFor, explain, toJson, type ExplainSources } from '../explain/index.js';
 import { readArg, collect } from '../read-input.js';
+
+/** The BAA registry, trust domain and internal domains, validated as `serve` validates them. */
+function explainSources(opts: Record<string, string | string[] | undefined>): ExplainSources {
+  const registryFile = opts['baaRegistry'];
+  let baa: BaaRegistry | undefined;
+  if (typeof registryFile === 'string') {
+    const r = readBaaRegistry(registryFile);
+    if (!r.ok) throw r.error;
+    baa = r.value;
+  }
+  const domains = opts['internalDomains'];
+  const schema = z.object({
+    trustDomain: ServerConfigSchema.shape.trustDomain,
+    internalDomains: ServerConfigSchema.shape.internalDomains,
+  });
+  const parsed = schema.safeParse({
+    trustDomain: opts['trustDomain'],
+    internalDomains:
+      typeof domains === 'string'
+        ? domains
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined,
+  });
+  if (!parsed.success)
+    throw new PhiguardError(
+      'usage',
+      parsed.error.issues
+        .map((i) => `--${i.path[0] === 'trustDomain' ? 'trust-domain' : 'internal-domains'}: ${i.message}`)
+        .join('; '),
+    );
+  return { baa, trustDomain: parsed.data.trustDomain, internalSuffixes: parsed.data.internalDomains };
+}
 
 export function explainCommand(): Command {
   return new Command('explain')
@@ -30,6 +67,22 @@ export function explainCommand(): Command {
         .env('PHIGUARD_FHIR_BASE')
         .default('/fhir'),
     )
+    .addOption(
+      new Option('--baa-registry <file>', 'BAA registry, as serve reads it (without it, outside egress is denied)').env(
+        'PHIGUARD_BAA_REGISTRY',
+      ),
+    )
+    .addOption(
+      new Option('--trust-domain <domain>', 'mesh SPIFFE trust domain, as serve (default cluster.local)').env(
+        'PHIGUARD_TRUST_DOMAIN',
+      ),
+    )
+    .addOption(
+      new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated, as serve').env(
+        'PHIGUARD_INTERNAL_DOMAINS',
+      ),
+    )
+    .option('--host <authority>', 'the request :authority (default: the host header, else fhir.local)')
     .addOption(
       new Option('--expect <decision>', 'exit 1 unless the enforced decision is this').choices(['allow', 'deny']),
     )
@@ -69,9 +122,11 @@ export function explainCommand(): Command {
               ? z.record(z.string(), z.unknown()).parse(JSON.parse(readArg(claimsArg)))
               : undefined;
           const body = typeof opts['body'] === 'string' ? readArg(opts['body']) : undefined;
+          const host = typeof opts['host'] === 'string' ? opts['host'] : undefined;
           input = checkInputFor({
             method,
             path,
+            ...(host !== undefined ? { host } : {}),
             principal: String(opts['principal'] ?? ''),
             headers,
             ...(body !== undefined ? { body } : {}),
@@ -83,7 +138,7 @@ export function explainCommand(): Command {
           .map((s) => s.trim())
           .filter(Boolean);
         const resolver = createClaimsResolver(ClaimsConfigSchema.parse({}));
-        const result = await explain(input, loaded.value.set, resolver, bases);
+        const result = await explain(input, loaded.value.set, resolver, bases, explainSources(opts));
         process.stdout.write(`${toJson({ policyVersion: loaded.value.set.version, ...result })}\n`);
         if (opts['expect'] !== undefined && opts['expect'] !== result.decision.outcome) process.exitCode = 1;
       },

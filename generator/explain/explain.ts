@@ -3,7 +3,14 @@
  * debugger. Uses the same authorizer as the service.
  */
 import { createAuthorizer, policyOnlySnapshot } from '../../authz/index.js';
-import type { CheckInput, ClaimsResolver, CompiledPolicySet, Decision } from '../../authz/index.js';
+import type {
+  BaaRegistry,
+  CheckInput,
+  ClaimsResolver,
+  CompiledPolicySet,
+  Decision,
+  Snapshot,
+} from '../../authz/index.js';
 
 export interface ExplainRequest {
   method: string;
@@ -47,13 +54,37 @@ export interface Explanation {
   decision: Decision;
 }
 
+/**
+ * What `serve` decides on besides the policies, as far as a one-off run can know it: the BAA registry, the trust
+ * domain and the internal domains. Containment state and rate-limit budgets are live state, not inputs: a request
+ * the service denies as `contained` or `rate-limited` is explained as the rules decide it.
+ */
+export interface ExplainSources {
+  baa?: BaaRegistry | undefined;
+  trustDomain?: string | undefined;
+  internalSuffixes?: readonly string[] | undefined;
+}
+
+/** The snapshot the service would decide on for these sources. */
+export function explainSnapshot(set: CompiledPolicySet, sources: ExplainSources = {}): Snapshot {
+  const base = policyOnlySnapshot(set);
+  return {
+    ...base,
+    baa: sources.baa,
+    trustDomain: sources.trustDomain ?? base.trustDomain,
+    egress: { ...base.egress, internalSuffixes: sources.internalSuffixes ?? base.egress.internalSuffixes },
+  };
+}
+
 export async function explain(
   input: CheckInput,
   set: CompiledPolicySet,
   claims: ClaimsResolver,
   fhirBasePaths: readonly string[],
+  sources: ExplainSources = {},
 ): Promise<Explanation> {
-  const authorizer = createAuthorizer({ snapshot: () => policyOnlySnapshot(set), claims, fhirBasePaths });
+  const snapshot = explainSnapshot(set, sources);
+  const authorizer = createAuthorizer({ snapshot: () => snapshot, claims, fhirBasePaths });
   const r = await authorizer.authorize(input, { fullTrace: true });
   return { attributes: r.attributes, decision: r.decision };
 }

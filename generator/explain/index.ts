@@ -1,1 +1,9 @@
-export { explain, checkInputFor, toJson, type ExplainRequest, type Explanation } from './explain.js';
+export {
+  explainSnapshot,
+  type ExplainSources,
+  explain,
+  checkInputFor,
+  toJson,
+  type ExplainRequest,
+  type Explanation,
+} from './explain.js';
