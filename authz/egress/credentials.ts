@@ -46,18 +46,30 @@ export interface CredentialStore {
   close: () => void;
 }
 
+export interface CredentialStoreOptions {
+  /** How long a secret written in place must stay unchanged before it loads (default `DEFAULT_SETTLE_MS`). */
+  settleMs?: number;
+}
+
 /**
  * Reads and validates the credentials file (an `io` or `config` error naming file, line and field), reads every
- * secret and keeps them reloaded off the Check path (reload/watch-reload.ts): a rotated Secret is used within the
- * 1 s poll. A secret that cannot be read leaves its endpoint without a credential; `onError` gets its errno code.
+ * secret and keeps them reloaded off the Check path (reload/watch-reload.ts): a rotated Secret (a `..data` swap) or a
+ * secret renamed into place is used within the 1 s poll; a secret written in place once it has been unchanged for
+ * the settle interval. A secret that cannot be read leaves its endpoint without a credential; `onError` gets its
+ * errno code.
  */
-export function readCredentialStore(file: string, onError?: (code: string) => void): Result<CredentialStore> {
+export function readCredentialStore(
+  file: string,
+  onError?: (code: string) => void,
+  options: CredentialStoreOptions = {},
+): Result<CredentialStore> {
   const doc = readYamlFile(file, CredentialsSchema);
   if (!doc.ok) return doc;
   const endpoints = doc.value.spec.endpoints;
   const watched = watchReload<ReadonlyMap<string, Injection>>({
     paths: () => endpoints.map((e) => e.secretFile),
     load: () => ok(readInjections(endpoints, onError)),
+    ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
   });
   if (!watched.ok) return watched;
   const w = watched.value;

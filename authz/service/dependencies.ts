@@ -133,16 +133,20 @@ function createClaims(config: ServerConfig, m: Metrics, log: Logger): ClaimsReso
 
 function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | undefined {
   if (config.baaRegistry === undefined) return undefined;
-  const b = createBaaStore(config.baaRegistry, {
-    onReloaded: (version) => {
-      m.baaReloads.inc({ result: 'success' });
-      log.info({ version }, 'BAA registry reloaded');
+  const b = createBaaStore(
+    config.baaRegistry,
+    {
+      onReloaded: (version) => {
+        m.baaReloads.inc({ result: 'success' });
+        log.info({ version }, 'BAA registry reloaded');
+      },
+      onReloadFailed: (error, kept) => {
+        m.baaReloads.inc({ result: 'failure' });
+        log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
+      },
     },
-    onReloadFailed: (error, kept) => {
-      m.baaReloads.inc({ result: 'failure' });
-      log.error({ kept, error }, 'BAA REGISTRY RELOAD REJECTED: the last good registry stays in force');
-    },
-  });
+    { settleMs: config.reloadSettleMs },
+  );
   if (!b.ok) throw startupError(`BAA registry ${config.baaRegistry} did not load`, b.error);
   return b.value;
 }
@@ -175,8 +179,10 @@ function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit:
 
 function createCredentials(config: ServerConfig, log: Logger): CredentialStore | undefined {
   if (config.egressCredentials === undefined) return undefined;
-  const c = readCredentialStore(config.egressCredentials, (code) =>
-    log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'),
+  const c = readCredentialStore(
+    config.egressCredentials,
+    (code) => log.error({ code }, 'egress credential unreadable; that endpoint gets no credential'),
+    { settleMs: config.reloadSettleMs },
   );
   if (!c.ok) throw startupError(`egress credentials ${config.egressCredentials} did not load`, c.error);
   return c.value;
