@@ -6,11 +6,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
+import { eventually } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
+const FAILED_RELOAD = /^phiguard_baa_registry_reloads_total\{result="failure"\} [1-9]/m;
 
 function req(principal: string, host: string, reqPath: string, method = 'POST', destination?: string) {
   return {
@@ -22,6 +24,16 @@ function req(principal: string, host: string, reqPath: string, method = 'POST', 
       request: { http: { method, path: reqPath, host, scheme: 'https', headers: {} } },
     },
   };
+}
+
+/** Rewrites the registry in place with payer B's terminated agreement active. */
+function activatePayerB(registry: string): void {
+  writeFileSync(
+    registry,
+    readFileSync(registry, 'utf8')
+      .replace('status: terminated', 'status: active')
+      .replace('expires: "2026-03-01"', 'expires: "2099-03-01"'),
+  );
 }
 
 async function decision(c: CheckClient, r: Record<string, unknown>) {
@@ -85,24 +97,13 @@ describe('egress lane', () => {
   test('a registry change takes effect within the reload interval; a broken registry keeps the last good one', async () => {
     const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
     expect(await decision(client, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
-    writeFileSync(
-      registry,
-      readFileSync(registry, 'utf8')
-        .replace('status: terminated', 'status: active')
-        .replace('expires: "2026-03-01"', 'expires: "2099-03-01"'),
-    );
-    // Reloaded off the Check path: the file watch (150 ms debounce) or, failing that, the 1 s poll; no restart.
-    const deadline = Date.now() + 3000;
-    let seen = await decision(client, payerB);
-    while (seen.code !== 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      seen = await decision(client, payerB);
-    }
-    expect(seen).toEqual({ code: 0, reason: undefined });
+    activatePayerB(registry);
+    // Written in place, so reloaded off the Check path once the file has been unchanged for the settle interval
+    // (1000 ms), seen by the file watch or, failing that, the 1 s poll; no restart.
+    await eventually(async () => (await decision(client, payerB)).code === 0);
     writeFileSync(registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');
-    await new Promise((r) => setTimeout(r, 1500));
+    await eventually(async () => FAILED_RELOAD.test(await s.metrics()));
     expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined }); // last good registry
-    expect(await s.metrics()).toMatch(/^phiguard_baa_registry_reloads_total\{result="failure"\} [1-9]/m);
   });
 
   test('the audit trail carries coverage, registry version and one AI-BOM record per first contact', async () => {
@@ -128,6 +129,31 @@ describe('egress lane', () => {
       ['prior-auth', 'api.payer-b-clearinghouse.example:443', false, 'terminated'],
       ['prior-auth', 'east.pas.payer-a.example:443', true, 'active-agreement'],
     ]);
+  });
+});
+
+describe('the BAA registry and --reload-settle-ms', () => {
+  test('a registry written in place loads once it has been unchanged for the configured settle interval', async () => {
+    const t = tempDir();
+    const registry = timelessRegistry(path.join(t.dir, 'registry.yaml'));
+    const s = await startTestServer({ baaRegistry: registry, reloadSettleMs: 3000 });
+    const c = createCheckClient(s.addr);
+    try {
+      const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
+      expect(await decision(c, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
+      activatePayerB(registry);
+      const written = performance.now();
+      // With the default settle interval (1000 ms) the new registry would be in force about 1.15 s after the write.
+      while (performance.now() - written < 2500) {
+        expect(await decision(c, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await eventually(async () => (await decision(c, payerB)).code === 0);
+    } finally {
+      c.close();
+      await s.stop();
+      t.remove();
+    }
   });
 });
 
