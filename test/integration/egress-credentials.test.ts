@@ -3,6 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
+import { eventually } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
@@ -22,6 +23,25 @@ const call = (authorization?: string) => ({
   },
 });
 
+/** The credentials file for one endpoint whose secret is in `secretFile`. */
+function credentialsYaml(secretFile: string): string {
+  return `apiVersion: phiguard.io/v1alpha1
+kind: EgressCredentials
+spec:
+  endpoints:
+    - host: contoso-health.openai.azure.com
+      header: api-key
+      secretFile: ${secretFile}
+`;
+}
+
+/** The api-key value injected into an allowed call. */
+async function injected(client: CheckClient): Promise<string | undefined> {
+  const res = await client.check(call());
+  const ok = res['ok_response'] as { headers: Array<{ header: { key: string; value: string } }> } | undefined;
+  return ok?.headers.find((h) => h.header.key === 'api-key')?.header.value;
+}
+
 describe('egress credentials and rate limits', () => {
   const t = tempDir();
   const secret = path.join(t.dir, 'api-key');
@@ -31,17 +51,7 @@ describe('egress credentials and rate limits', () => {
   beforeAll(async () => {
     writeFileSync(secret, 'sk-live-first\n');
     timelessRegistry(path.join(t.dir, 'registry.yaml'));
-    writeFileSync(
-      path.join(t.dir, 'credentials.yaml'),
-      `apiVersion: phiguard.io/v1alpha1
-kind: EgressCredentials
-spec:
-  endpoints:
-    - host: contoso-health.openai.azure.com
-      header: api-key
-      secretFile: ${secret}
-`,
-    );
+    writeFileSync(path.join(t.dir, 'credentials.yaml'), credentialsYaml(secret));
     s = await startTestServer(
       { baaRegistry: path.join(t.dir, 'registry.yaml'), egressCredentials: path.join(t.dir, 'credentials.yaml') },
       {
@@ -96,5 +106,42 @@ spec:
     expect(text).not.toContain('sk-live');
     expect(text).not.toContain('agent-held-key');
     expect(text).toContain('"reason":"rate-limited"');
+  });
+});
+
+describe('egress credential secrets and --reload-settle-ms', () => {
+  test('a secret written in place is used once it has been unchanged for the configured settle interval', async () => {
+    const t = tempDir();
+    const secret = t.write('api-key', 'sk-live-first\n');
+    const s = await startTestServer(
+      {
+        baaRegistry: timelessRegistry(path.join(t.dir, 'registry.yaml')),
+        egressCredentials: t.write('credentials.yaml', credentialsYaml(secret)),
+        reloadSettleMs: 3000,
+      },
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          '    - name: model\n      allow: request.host.endsWith(".azure.com")',
+          `principal: ${P}`,
+        ),
+      },
+    );
+    const client = createCheckClient(s.addr);
+    try {
+      expect(await injected(client)).toBe('sk-live-first');
+      writeFileSync(secret, 'sk-live-second\n');
+      const written = performance.now();
+      // With the default settle interval (1000 ms) the new secret would be injected about 1.15 s after the write.
+      while (performance.now() - written < 2500) {
+        expect(await injected(client)).toBe('sk-live-first');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await eventually(async () => (await injected(client)) === 'sk-live-second');
+    } finally {
+      client.close();
+      await s.stop();
+      t.remove();
+    }
   });
 });
