@@ -88,6 +88,26 @@ export const ServerConfigSchema = z
       .min(65_535)
       .max(2 ** 31 - 1)
       .default(1024 * 1024),
+    /**
+     * HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of the Check listener: the Checks one connection may have open at once.
+     * A client past it waits (Envoy opens another connection); the service holds no more than this per connection.
+     * See docs/performance.md ("One large request does not starve the others").
+     */
+    http2MaxStreams: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .default(128),
+    /**
+     * With `--decisions thread`: Checks of at least this many wire bytes are decided on a second decision thread, so
+     * a large FHIR Bundle never holds up the small Checks. 0 decides every Check on the one decision thread.
+     */
+    bulkCheckBytes: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(256 * 1024),
   })
   .strict()
   .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), {

@@ -113,6 +113,17 @@ export function serveCommand(): Command {
     .addOption(new Option('--shutdown-grace-ms <ms>', 'drain time on SIGTERM').env('PHIGUARD_SHUTDOWN_GRACE_MS'))
     .addOption(new Option('--http2-window-bytes <n>', 'HTTP/2 receive window').env('PHIGUARD_HTTP2_WINDOW_BYTES'))
     .addOption(
+      new Option('--http2-max-streams <n>', 'concurrent Checks per HTTP/2 connection (default 128)').env(
+        'PHIGUARD_HTTP2_MAX_STREAMS',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--bulk-check-bytes <n>',
+        'Checks of at least this size are decided on a second decision thread (default 262144; 0: off)',
+      ).env('PHIGUARD_BULK_CHECK_BYTES'),
+    )
+    .addOption(
       new Option('--envelope-dir <dir>', 'record behavioral envelopes here (one file per workload and replica)').env(
         'PHIGUARD_ENVELOPE_DIR',
       ),
