@@ -3,9 +3,39 @@
  * with zod. Defaults live here.
  */
 import { z } from 'zod';
+import { ipv4Text, ipv6Text, parseCidr, type Cidr } from '../egress/index.js';
 import { DEFAULT_SETTLE_MS } from '../reload/index.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** The block's network address: its address with every bit past the prefix cleared. */
+function networkOf(c: Cidr): string {
+  const keep = (v: number, bits: number, width: number): number =>
+    bits >= width ? v : bits <= 0 ? 0 : v & (((2 ** width - 1) << (width - bits)) >>> 0);
+  return c.family === 4
+    ? ipv4Text(keep(c.value, c.bits, 32) >>> 0)
+    : ipv6Text(c.groups.map((g, i) => keep(g, c.bits - 16 * i, 16)));
+}
+
+/**
+ * An IPv4 or IPv6 CIDR block as the egress lane reads it (canonical-host.ts), kept in its canonical text. A block
+ * whose address has bits set past its prefix is refused: `10.1/16` reads as 10.0.0.1/16 (inet_aton), not 10.1.0.0/16.
+ */
+const internalCidr = z.string().transform((text, ctx) => {
+  const cidr = parseCidr(text);
+  const network = cidr === undefined ? undefined : `${networkOf(cidr)}/${cidr.bits}`;
+  if (cidr !== undefined && network === cidr.text) return cidr.text;
+  const entry = `--internal-cidrs / PHIGUARD_INTERNAL_CIDRS: ${JSON.stringify(text)}`;
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      cidr === undefined
+        ? `${entry} is not a CIDR block (an IPv4 or IPv6 address, optionally with /bits)`
+        : `${entry}${cidr.text === text ? '' : ` (read as ${cidr.text})`} has address bits set past its prefix ` +
+          `(the block is ${network})`,
+  });
+  return z.NEVER;
+});
 
 export const ServerConfigSchema = z
   .object({
@@ -30,6 +60,11 @@ export const ServerConfigSchema = z
       .default('cluster.local'),
     /** Host suffixes that are internal (not egress); default in-cluster names and private zones. */
     internalDomains: z.array(z.string().startsWith('.')).optional(),
+    /**
+     * Address blocks whose IP literals are internal (the pod and Service CIDRs, a private network); none by default,
+     * so an IP literal is outside. A protected endpoint inside a block stays protected. See docs/egress.md.
+     */
+    internalCidrs: z.array(internalCidr).default([]),
     auditFile: z.string().default('-'),
     /**
      * Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset).
@@ -63,7 +98,7 @@ export const ServerConfigSchema = z
     /**
      * How long a changed policy directory, BAA registry, credential secret or JWKS file must stay unchanged before
      * it is loaded, so a file written in chunks is never in force half-written (reload/watch-reload.ts). A rename or
-     * a ConfigMap/Secret `..data` swap applies at once. See docs/operations.md.
+     * a ConfigMap/Secret `..data` swap applies at once. See docs/reload.md.
      */
     reloadSettleMs: z.coerce
       .number()

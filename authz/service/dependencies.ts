@@ -193,6 +193,7 @@ function snapshotOf(config: ServerConfig, sources: Sources, rateLimits: Snapshot
   const apiServer = process.env['KUBERNETES_SERVICE_HOST'];
   const egress = {
     internalSuffixes: config.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES,
+    internalCidrs: config.internalCidrs,
     ...(apiServer !== undefined ? { apiServerAddresses: [apiServer] } : {}),
   };
   const build = (): Snapshot => ({

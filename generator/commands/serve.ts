@@ -57,6 +57,15 @@ export function serveCommand(): Command {
         .argParser(list),
     )
     .addOption(
+      new Option(
+        '--internal-cidrs <blocks>',
+        'address blocks whose IP literals are internal, comma-separated IPv4/IPv6 CIDRs (default none: an IP ' +
+          'literal is outside); protected endpoints inside them stay denied',
+      )
+        .env('PHIGUARD_INTERNAL_CIDRS')
+        .argParser(list),
+    )
+    .addOption(
       new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'),
     )
     .addOption(
