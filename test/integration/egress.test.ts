@@ -1,13 +1,14 @@
 /**
  * The egress lane through the real gRPC service: BAA coverage at the moment of contact, hot registry reload, AI-BOM
- * first-contact events, and the hard denies for cloud metadata endpoints and the Kubernetes API server.
+ * first-contact events, the hard denies for cloud metadata endpoints and the Kubernetes API server, and the
+ * operator's internal address blocks (--internal-cidrs).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
-import { eventually } from '../helpers/cli.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { cli, eventually } from '../helpers/cli.js';
+import { startTestServer, TOPOLOGIES, type ServiceUnderTest, type TestServer } from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
@@ -205,5 +206,105 @@ describe('egress without a registry, and explicit exceptions', () => {
       rule: 'creds',
     });
     await s.stop();
+  });
+});
+
+describe.each(TOPOLOGIES)('internal address blocks, --internal-cidrs (%s)', (_name, start) => {
+  const LAB = 'spiffe://cluster.local/ns/lab/sa/lab';
+  const t = tempDir();
+  let s: ServiceUnderTest;
+  let client: CheckClient;
+
+  beforeAll(async () => {
+    s = await start(
+      {
+        baaRegistry: timelessRegistry(path.join(t.dir, 'registry.yaml')),
+        // 169.254.0.0/16 and fd00:ec2::/32 hold metadata endpoints: listing them must not make those reachable.
+        internalCidrs: ['10.20.0.0/16', 'fd00:10::/64', '169.254.0.0/16', 'fd00:ec2::/32'],
+      },
+      {
+        'lab.yaml': policyYaml(
+          'lab',
+          '    - name: status\n      allow: request.path == "/status"',
+          `principal: ${LAB}`,
+        ),
+      },
+    );
+    client = createCheckClient(s.addr);
+  });
+  afterAll(async () => {
+    client.close();
+    await s.stop();
+    t.remove();
+  });
+
+  test.each([
+    ['10.20.3.4'],
+    ['10.20.3.4:8443'],
+    ['0x0a140304'],
+    ['[::ffff:10.20.3.4]'],
+    ['[fd00:10::5]'],
+    ['169.254.20.10'],
+  ])('a listed address %s is internal: the policy rule alone allows it', async (host) => {
+    expect(await decision(client, req(LAB, host, '/status', 'GET'))).toEqual({ code: 0, reason: undefined });
+  });
+
+  test.each([['10.21.0.5'], ['192.168.1.10'], ['127.0.0.1'], ['[fd00:11::5]']])(
+    'an unlisted address %s is outside: no BAA covers it, so it is denied',
+    async (host) => {
+      expect(await decision(client, req(LAB, host, '/status', 'GET'))).toEqual({ code: 7, reason: 'baa-not-covered' });
+    },
+  );
+
+  test.each([
+    ['IMDS', '169.254.169.254', undefined],
+    ['IMDS as a decimal number', '2852039166', undefined],
+    ['the ECS task metadata endpoint', '169.254.170.2', undefined],
+    ['IMDS over IPv6', '[fd00:ec2::254]', undefined],
+    ['IMDS as the destination of a listed authority', '10.20.3.4', '169.254.169.254'],
+  ])('%s inside a listed block stays a protected endpoint', async (_n, host, dest) => {
+    expect(await decision(client, req(LAB, host, '/status', 'GET', dest))).toEqual({
+      code: 7,
+      reason: 'protected-endpoint',
+    });
+  });
+});
+
+describe('--internal-cidrs / PHIGUARD_INTERNAL_CIDRS', () => {
+  const serve = (...args: string[]) => cli(['serve', '--policies', 'examples/policies', '--print-config', ...args]);
+
+  test('IPv4 and IPv6 blocks, in any spelling the egress lane reads, are kept in canonical form', async () => {
+    const r = await serve('--internal-cidrs', '10.20.0.0/16, FD00:0EC2::/32,2852039166');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as { internalCidrs: string[] }).internalCidrs).toEqual([
+      '10.20.0.0/16',
+      'fd00:ec2::/32',
+      '169.254.169.254/32',
+    ]);
+  });
+
+  test.each([
+    ['10.0.0.0/33', 'is not a CIDR block'],
+    ['fhir.hospital.internal', 'is not a CIDR block'],
+    ['1.2.3.4.5/32', 'is not a CIDR block'],
+    ['10.1/16', '(read as 10.0.0.1/16) has address bits set past its prefix (the block is 10.0.0.0/16)'],
+  ])('a bad entry (%s) stops the startup, naming the flag and the entry', async (entry, why) => {
+    const r = await serve('--internal-cidrs', `10.20.0.0/16,${entry}`);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toContain(`--internal-cidrs / PHIGUARD_INTERNAL_CIDRS: ${JSON.stringify(entry)} ${why}`);
+  });
+
+  test('the environment variable is read and checked the same way', async () => {
+    process.env['PHIGUARD_INTERNAL_CIDRS'] = 'fd00:10::/64,fd00::/129';
+    try {
+      const r = await serve();
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('PHIGUARD_INTERNAL_CIDRS: "fd00::/129" is not a CIDR block');
+      process.env['PHIGUARD_INTERNAL_CIDRS'] = 'fd00:10::/64';
+      expect(JSON.parse((await serve()).out)).toMatchObject({ internalCidrs: ['fd00:10::/64'] });
+    } finally {
+      delete process.env['PHIGUARD_INTERNAL_CIDRS'];
+    }
   });
 });
