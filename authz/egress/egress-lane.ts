@@ -52,8 +52,9 @@ export interface EgressOptions {
   /** Host suffixes that are in-cluster or internal (e.g. `.svc.cluster.local`, `.hospital.internal`). */
   internalSuffixes: readonly string[];
   /**
-   * Address blocks whose IP literals are internal (e.g. the pod and Service CIDRs, `10.0.0.0/8`). None by default:
-   * an IP literal is outside. A block that does not parse marks nothing internal.
+   * Address blocks whose IP literals are internal (e.g. the pod and Service CIDRs, `10.0.0.0/8`; `phiguard serve
+   * --internal-cidrs`). None by default: an IP literal is outside. A block that does not parse marks nothing
+   * internal. A protected endpoint inside a block stays `hard`: protected targets are classified first.
    */
   internalCidrs?: readonly string[];
   /** API server addresses (KUBERNETES_SERVICE_HOST), treated like kubernetes.default, in any spelling. */
