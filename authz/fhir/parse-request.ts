@@ -42,16 +42,6 @@ function joined(a: string[] | undefined, b: string[] | undefined): string[] {
   return b === undefined ? [...a] : [...a, ...b];
 }
 
-/**
- * The parameters as the map CEL sees. Without a prototype: a parameter named `__proto__` is a parameter, and cannot
- * replace the map's prototype (which would change its CEL type and hide the other parameters from `in` and `has`).
- */
-function toRecord(params: SearchParams): Record<string, string[]> {
-  const out = Object.create(null) as Record<string, string[]>;
-  for (const [k, v] of params) out[k] = v;
-  return out;
-}
-
 /** Builds a parser for the configured base paths. */
 export function createFhirRequestParser(options: FhirParserOptions): FhirRequestParser {
   const bases = options.basePaths.map(baseSegments);
@@ -171,7 +161,9 @@ function parseFhirRequest(
   if (error !== undefined) return invalid(out, error);
   if (rt.interaction !== 'batch') out.patientCompartment = compartmentFlag(rt);
 
-  out.params = toRecord(params);
+  // A Map, as CEL sees it: a parameter named `__proto__` or `constructor` is only a parameter (an object's would
+  // replace its prototype or change its CEL type, hiding the other parameters from `in` and `has`).
+  out.params = params;
   out.includes = joined(params.get('_include'), params.get('_include:iterate'));
   out.revincludes = joined(params.get('_revinclude'), params.get('_revinclude:iterate'));
   out.patients = scope.patients.size === 0 ? [] : [...scope.patients].sort();

@@ -33,9 +33,9 @@ function activeWindow(
   const active = evaluate(lane.activation, attrs);
   if (!active.ok || !active.value) return undefined;
   // An activation or an `exp` that is not a time opens no lane (the standard deny stands).
-  const start = claimTimeMs(attrs.claims[lane.activatedAtClaim]);
+  const start = claimTimeMs(attrs.claims.get(lane.activatedAtClaim));
   if (start === undefined) return undefined;
-  const exp = attrs.claims['exp'];
+  const exp = attrs.claims.get('exp');
   const expMs = exp === undefined ? MAX_TIME_MS : claimTimeMs(exp);
   if (expMs === undefined) return undefined;
   const end = Math.min(start + lane.ttlMs, expMs, MAX_TIME_MS);

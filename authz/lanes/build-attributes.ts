@@ -9,13 +9,20 @@ import type { SpiffeIdentity } from '../identity/index.js';
 /** Headers never exposed to policy: credentials. Policy sees verified claims instead. */
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
-export function policyHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  // Copy only when a credential header must be hidden (most checks carry none, or only jwt_authn metadata).
-  let hidden = false;
-  for (const k of HIDDEN_HEADERS) if (headers[k] !== undefined) hidden = true;
-  if (!hidden) return headers;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (!HIDDEN_HEADERS.has(k)) out[k] = v;
+/** The headers as the map CEL sees: a `Map`, so a header named `constructor` is only a key. */
+export function policyHeaders(headers: Readonly<Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k in headers) {
+    const v = headers[k];
+    if (v !== undefined && Object.hasOwn(headers, k) && !HIDDEN_HEADERS.has(k)) out.set(k, v);
+  }
+  return out;
+}
+
+/** The claims as the map CEL sees: a `Map`, so a claim named `constructor` is only a claim. */
+function claimMap(claims: Readonly<Record<string, unknown>>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const k in claims) if (Object.hasOwn(claims, k)) out.set(k, claims[k]);
   return out;
 }
 
@@ -69,7 +76,7 @@ export function buildAttributes(p: AttributeParts): RequestAttributesModel {
     },
     agent: p.agent,
     fhir: p.fhir,
-    claims: p.claims,
+    claims: claimMap(p.claims),
     auth: p.auth,
     now: p.now,
   };

@@ -6,6 +6,8 @@
  *   never null — so `fhir.id == ""` works and a missing field is a load-time type error, not a runtime surprise.
  * - Integers are CEL `int`. JWT claims keep CEL's JSON mapping: numbers are `double`.
  * - Header names are lower-case (HTTP/2, and Envoy lower-cases them).
+ * - The maps whose keys the caller chooses (`request.headers`, `fhir.params`) are JS `Map`s: a key is only a key,
+ *   whatever its name (`__proto__`, `constructor`), and CEL types them as maps (cel-js reads `Map` natively).
  */
 
 /** FHIR RESTful interactions (R4 http.html#summary), plus `operation` for `$op` calls. */
@@ -74,7 +76,7 @@ export interface FhirAttributes {
   /**
    * Search parameters (query string and POST `_search` form body), decoded: `{"patient": ["123"], "code": ["8867-4"]}`.
    */
-  params: Record<string, string[]>;
+  params: ReadonlyMap<string, string[]>;
   /** `_include` values, e.g. `["Observation:patient"]`. */
   includes: string[];
   /** `_revinclude` values, e.g. `["Provenance:target"]`. */
@@ -114,7 +116,7 @@ export interface RequestAttributesModel {
     /** `http` or `https`. */
     scheme: string;
     /** Request headers, lower-case names. Authorization is removed: tokens never reach policy, only verified claims. */
-    headers: Record<string, string>;
+    headers: ReadonlyMap<string, string>;
     /** Request id (`x-request-id`), e.g. `6f1c…`. */
     id: string;
     /** Request body size in bytes as Envoy reported it (0 if unknown). */
@@ -153,8 +155,11 @@ export interface RequestAttributesModel {
   };
   /** The FHIR view of the request. */
   fhir: FhirAttributes;
-  /** Verified JWT claims of the clinician (jwt_authn metadata or in-service JWKS verification); `{}` when none. */
-  claims: Record<string, unknown>;
+  /**
+   * Verified JWT claims of the clinician (jwt_authn metadata or in-service JWKS verification), by name; empty when
+   * none. Nested claim objects are prototype-free records.
+   */
+  claims: ReadonlyMap<string, unknown>;
   /** Where `claims` came from. */
   auth: {
     /** `jwt_authn` (Envoy verified), `jwks` (phiguard verified the bearer token), or `none`. */
@@ -240,7 +245,7 @@ export function emptyFhirAttributes(): FhirAttributes {
     versionId: '',
     operation: '',
     compartment: { type: '', id: '' },
-    params: {},
+    params: new Map(),
     includes: [],
     revincludes: [],
     patients: [],

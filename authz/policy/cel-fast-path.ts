@@ -100,6 +100,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 function field(o: unknown, key: string, missing?: CelKeyError): unknown {
   if (o instanceof CelKeyError) return o;
+  if (o instanceof Map) {
+    // operators.js fieldAccess on a Map: `get`, a defined value, else No such key.
+    const m: unknown = o.get(key);
+    return m === undefined ? (missing ?? keyError(key)) : m;
+  }
   if (!isPlainObject(o)) return bail();
   const v = Object.hasOwn(o, key) ? o[key] : undefined;
   return v === undefined ? (missing ?? keyError(key)) : v;
@@ -253,6 +258,7 @@ function membership(v: unknown, coll: unknown): unknown {
   }
   // overloads.js mapIncludes: an own key whose value is not undefined.
   if (typeof v === 'string' && isPlainObject(coll)) return Object.hasOwn(coll, v) && coll[v] !== undefined;
+  if (typeof v === 'string' && coll instanceof Map) return coll.get(v) !== undefined;
   return bail();
 }
 
@@ -400,6 +406,7 @@ function compileHas(arg: Node, scope: Scope, re2: Re2): Fn | undefined {
   return (c, s) => {
     const o = obj(c, s);
     if (o instanceof CelKeyError) return o;
+    if (o instanceof Map) return o.get(key) !== undefined;
     if (!isPlainObject(o)) return bail();
     return Object.hasOwn(o, key) && o[key] !== undefined;
   };

@@ -17,7 +17,21 @@ import { readPolicyDir } from '../../authz/policy/index.js';
 import { checkInputFor, explain, toJson, type ExplainSources } from '../explain/index.js';
 import { readArg, collect } from '../read-input.js';
 
-/** The BAA registry, trust domain and internal domains, validated as `serve` validates them. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  trustDomain: 'trust-domain',
+  internalDomains: 'internal-domains',
+  internalCidrs: 'internal-cidrs',
+};
+
+const items = (v: unknown): string[] | undefined =>
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
+
+/** The BAA registry, trust domain, internal domains and blocks, validated as `serve` validates them. */
 function explainSources(opts: Record<string, string | string[] | undefined>): ExplainSources {
   const registryFile = opts['baaRegistry'];
   let baa: BaaRegistry | undefined;
@@ -26,29 +40,27 @@ function explainSources(opts: Record<string, string | string[] | undefined>): Ex
     if (!r.ok) throw r.error;
     baa = r.value;
   }
-  const domains = opts['internalDomains'];
   const schema = z.object({
     trustDomain: ServerConfigSchema.shape.trustDomain,
     internalDomains: ServerConfigSchema.shape.internalDomains,
+    internalCidrs: ServerConfigSchema.shape.internalCidrs,
   });
   const parsed = schema.safeParse({
     trustDomain: opts['trustDomain'],
-    internalDomains:
-      typeof domains === 'string'
-        ? domains
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : undefined,
+    internalDomains: items(opts['internalDomains']),
+    internalCidrs: items(opts['internalCidrs']),
   });
   if (!parsed.success)
     throw new PhiguardError(
       'usage',
-      parsed.error.issues
-        .map((i) => `--${i.path[0] === 'trustDomain' ? 'trust-domain' : 'internal-domains'}: ${i.message}`)
-        .join('; '),
+      parsed.error.issues.map((i) => `--${FLAG_OF[String(i.path[0])] ?? String(i.path[0])}: ${i.message}`).join('; '),
     );
-  return { baa, trustDomain: parsed.data.trustDomain, internalSuffixes: parsed.data.internalDomains };
+  return {
+    baa,
+    trustDomain: parsed.data.trustDomain,
+    internalSuffixes: parsed.data.internalDomains,
+    internalCidrs: parsed.data.internalCidrs,
+  };
 }
 
 export function explainCommand(): Command {
@@ -81,6 +93,12 @@ export function explainCommand(): Command {
       new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated, as serve').env(
         'PHIGUARD_INTERNAL_DOMAINS',
       ),
+    )
+    .addOption(
+      new Option(
+        '--internal-cidrs <blocks>',
+        'CIDR blocks whose IP literals are internal, comma-separated, as serve',
+      ).env('PHIGUARD_INTERNAL_CIDRS'),
     )
     .option('--host <authority>', 'the request :authority (default: the host header, else fhir.local)')
     .addOption(

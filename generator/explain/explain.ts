@@ -56,13 +56,14 @@ export interface Explanation {
 
 /**
  * What `serve` decides on besides the policies, as far as a one-off run can know it: the BAA registry, the trust
- * domain and the internal domains. Containment state and rate-limit budgets are live state, not inputs: a request
- * the service denies as `contained` or `rate-limited` is explained as the rules decide it.
+ * domain, the internal domains and CIDR blocks. Containment state and rate-limit budgets are live state, not inputs:
+ * a request the service denies as `contained` or `rate-limited` is explained as the rules decide it.
  */
 export interface ExplainSources {
   baa?: BaaRegistry | undefined;
   trustDomain?: string | undefined;
   internalSuffixes?: readonly string[] | undefined;
+  internalCidrs?: readonly string[] | undefined;
 }
 
 /** The snapshot the service would decide on for these sources. */
@@ -72,7 +73,11 @@ export function explainSnapshot(set: CompiledPolicySet, sources: ExplainSources 
     ...base,
     baa: sources.baa,
     trustDomain: sources.trustDomain ?? base.trustDomain,
-    egress: { ...base.egress, internalSuffixes: sources.internalSuffixes ?? base.egress.internalSuffixes },
+    egress: {
+      ...base.egress,
+      internalSuffixes: sources.internalSuffixes ?? base.egress.internalSuffixes,
+      internalCidrs: sources.internalCidrs ?? [],
+    },
   };
 }
 
@@ -89,7 +94,12 @@ export async function explain(
   return { attributes: r.attributes, decision: r.decision };
 }
 
-/** JSON with bigint as numbers and Dates as ISO strings. */
+/** JSON with bigint as numbers, Maps as objects and Dates as ISO strings. */
 export function toJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x), 2);
+  return JSON.stringify(
+    v,
+    (_k, x: unknown): unknown =>
+      typeof x === 'bigint' ? Number(x) : x instanceof Map ? (Object.fromEntries(x) as unknown) : x,
+    2,
+  );
 }

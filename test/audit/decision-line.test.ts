@@ -77,7 +77,7 @@ const bundle: RequestAttributesModel = {
     query: '',
     host: 'fhir.hospital.internal',
     scheme: 'https',
-    headers: {},
+    headers: new Map(),
     id: 'req-1',
     size: 0n,
   },
@@ -121,7 +121,7 @@ const bundle: RequestAttributesModel = {
       },
     ],
   },
-  claims: {},
+  claims: new Map(),
   auth: { source: 'jwks', subject: 'Practitioner/dr-a', issuer: 'x' },
   now: new Date('2026-11-25T09:59:59.999Z'),
 };

@@ -206,7 +206,7 @@ async function contexts(): Promise<RequestAttributesModel[]> {
       }),
     );
     // The claims the policy sees are the verified ones; here they are set directly on the model.
-    out.push({ ...r.attributes, claims });
+    out.push({ ...r.attributes, claims: new Map(Object.entries(claims)) });
   }
   return out;
 }
