@@ -1,7 +1,8 @@
 /**
- * The decision thread (a worker_threads entry point, started by start-threaded.ts): the decision engine (engine.ts)
- * with its ops listener, fed batches of CheckRequest wire bytes by the gRPC thread, answering with encoded
- * CheckResponses. Policy reload, audit, containment, the BAA registry, metrics and /metrics all live here.
+ * A decision thread (a worker_threads entry point, started by start-threaded.ts): the decision engine (engine.ts),
+ * fed batches of CheckRequest wire bytes by the gRPC thread, answering with encoded CheckResponses. Policy reload,
+ * audit, containment, the BAA registry and metrics all live here. The `decisions` thread also serves /metrics and
+ * /readyz; the `bulk` thread (large Checks, start-threaded.ts) runs the same engine without the ops listener.
  *
  * The answers of a batch go back as one message right after it is decided; an answer that comes later (a bearer
  * token verified against a JWKS URL for the first time) goes back at the end of the turn it arrives in.
@@ -31,7 +32,11 @@ if (!init.success || config === undefined || !config.success) {
   const log = createLogger(config.data.logLevel);
   let engine: DecisionEngine | undefined;
   try {
-    engine = await startDecisionEngine(config.data, { logger: log, defaultMetrics: init.data.defaultMetrics });
+    engine = await startDecisionEngine(config.data, {
+      logger: log,
+      defaultMetrics: init.data.defaultMetrics,
+      serveOps: init.data.role === 'decisions',
+    });
   } catch (e) {
     const message = e instanceof Error ? e.message : 'decision engine did not start';
     // The findings (the policy file and place that did not load) go to the gRPC thread's startup error.

@@ -22,6 +22,11 @@ export interface StartOptions {
   observers?: DecisionObserver[];
   /** Process-level Prometheus default metrics (off in tests that start many servers). */
   defaultMetrics?: boolean;
+  /**
+   * Serve /metrics, /healthz and /readyz (default true). The bulk decision thread (start-threaded.ts) does not: the
+   * decision thread serves them for the process.
+   */
+  serveOps?: boolean;
 }
 
 export interface DecisionEngine {
@@ -64,16 +69,20 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   await audit.ready();
   let draining = false;
   const ready = (): boolean => !draining && audit.healthy();
-  const ops = await startOpsServer(config.host, config.metricsPort, metrics, () => ({
-    ready: ready(),
-    policyVersion: policies.current().version,
-    policyStale: policies.stale(),
-    auditHealthy: audit.healthy(),
-    draining,
-  })).catch(async (e: unknown) => {
-    await deps.close();
-    throw startupError(e instanceof Error ? e.message : 'cannot listen for metrics', e);
-  });
+  const noOps = { port: 0, close: (): Promise<void> => Promise.resolve() };
+  const ops =
+    options.serveOps === false
+      ? noOps
+      : await startOpsServer(config.host, config.metricsPort, metrics, () => ({
+          ready: ready(),
+          policyVersion: policies.current().version,
+          policyStale: policies.stale(),
+          auditHealthy: audit.healthy(),
+          draining,
+        })).catch(async (e: unknown) => {
+          await deps.close();
+          throw startupError(e instanceof Error ? e.message : 'cannot listen for metrics', e);
+        });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {

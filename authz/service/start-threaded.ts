@@ -8,11 +8,18 @@
  * A batch goes over when it reaches `chunk` checks or at the end of the event-loop turn, so the decision thread
  * starts on the first checks of a large read while the main thread is still taking the rest off the socket.
  *
- * Fail closed: if the decision thread crashes, exits or sends anything the protocol does not allow, every pending and
+ * Large Checks (at least `bulkCheckBytes` of wire bytes: FHIR Bundles of megabytes) go to a second decision thread,
+ * the bulk thread, one at a time: parsing and deciding a 9 MiB Bundle takes hundreds of milliseconds, and small Checks
+ * queued behind it would outlast Envoy's ext_authz timeout. The bulk thread runs the same engine; like another
+ * replica, it keeps its own rate-limit buckets and patient context in memory, and it writes its decisions to the same
+ * audit target. Past MAX_BULK_PENDING_BYTES of large Checks waiting, a large Check is denied at once (503).
+ *
+ * Fail closed: if a decision thread crashes, exits or sends anything the protocol does not allow, every pending and
  * every later Check is denied (the same internal-error deny the engine answers with when its response path fails),
  * gRPC health turns NOT_SERVING, and `onFailure` is told (`phiguard serve` then exits non-zero so Kubernetes restarts
  * the pod). The engine serves /metrics and /readyz from its own thread, so a dead decision thread also fails those.
  */
+import { hostname } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, PhiguardError } from '../model/index.js';
 import {
@@ -58,7 +65,7 @@ export async function startThreadedAuthzServer(
   const log = options.logger ?? createLogger(config.logLevel);
   const chunk = options.chunk ?? 16;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
-  const thread = startDecisionThread(config, options, log, chunk);
+  const thread = startDecisionThreads(config, options, log, chunk);
   const info = await thread.started;
   const grpc = await listen(config, rawAuthorizationServiceDefinition(), thread.check, log, thread.close, () => ({
     decisions: 'thread',
@@ -73,95 +80,208 @@ export async function startThreadedAuthzServer(
 
 type Started = Extract<FromEngine, { t: 'started' }>;
 
-/** The gRPC thread's side of the decision thread. */
-interface DecisionThread {
+/** The gRPC thread's side of the decision threads. */
+interface DecisionThreads {
   /**
-   * The thread's startup report. Rejects with a `startup` PhiguardError if it did not start (the thread is then ended).
+   * The decision thread's startup report, once every thread started. Rejects with a `startup` PhiguardError if one
+   * did not start (the threads are then ended).
    */
   started: Promise<Started>;
-  /** The listener's Check handler: queues the check for the thread; answers it with the deny once the thread failed. */
+  /** The listener's Check handler: routes the check to a thread; answers it with the deny once a thread failed. */
   check: (request: unknown, reply: (bytes: Buffer) => void) => void;
-  /** From now on, a failure of the thread turns the listener's gRPC health NOT_SERVING. */
+  /** From now on, a failure of a thread turns the listener's gRPC health NOT_SERVING. */
   failClosedOn(listener: CheckListener): void;
   /** /readyz turns 503: the listener is draining. */
   drain(): void;
-  /** Sends what is queued, runs the close handshake (audit trail flushed), denies whatever is still unanswered. */
+  /** Sends what is queued, runs the close handshakes (audit trails flushed), denies whatever is still unanswered. */
   close: () => Promise<void>;
 }
 
-/** Starts the decision thread and its channel; a failure of either denies every pending and later Check. */
-function startDecisionThread(
+/**
+ * Large Checks queued on the bulk thread and not yet answered, in wire bytes, past which a large Check is denied at
+ * once (503) rather than queued: the memory they hold is bounded, and the deny is a deny, never an allow.
+ */
+export const MAX_BULK_PENDING_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Starts the decision thread and, when `config.bulkCheckBytes` is set, the bulk thread beside it: Checks of at least
+ * that many wire bytes (large FHIR Bundles) are decided there, so a small Check never waits behind a large one. A
+ * failure of either denies every pending and later Check.
+ */
+function startDecisionThreads(
   config: ServerConfig,
   options: ThreadedStartOptions,
   log: Logger,
   chunk: number,
-): DecisionThread {
+): DecisionThreads {
   const lastResort = lastResortDeny();
+  const busy = busyDeny();
   const pending = createPendingChecks(lastResort);
+  const bulkPending = new Map<number, number>();
+  let bulkBytes = 0;
   let failed = false;
   let listener: CheckListener | undefined;
-  let startup: { resolve: (m: Started) => void; reject: (e: Error) => void } | undefined;
-  const started = new Promise<Started>((resolve, reject) => {
-    startup = { resolve, reject };
-  });
-  const channel = startWorkerChannel<FromEngine, ToEngine>({
-    beside: import.meta.url,
-    entry: 'decision-thread',
-    workerData: { config: { ...config, decisions: 'thread' }, defaultMetrics: options.defaultMetrics !== false },
-    schema: FromEngineSchema,
-    onMessage: (d) => {
-      switch (d.t) {
-        case 'started':
-          startup?.resolve(d);
-          break;
-        case 'startup-failed':
-          startup?.reject(new PhiguardError('startup', d.message, { findings: d.findings }));
-          break;
-        case 'answers':
-          if (!batchConsistent(d)) {
-            channel.fail('inconsistent-answers');
-            break;
-          }
-          for (let i = 0; i < d.seqs.length; i++) pending.answer(d.seqs[i] ?? -1, unpackItem(d.bytes, d.ends, i));
-          break;
-        case 'closed':
-          break;
-      }
-    },
-    onFailure: (code) => {
-      startup?.reject(startupError(`decision thread failed before it started (${code})`));
-      failed = true;
-      log.fatal({ code, pending: pending.size() }, 'DECISION THREAD FAILED: every Check is denied');
-      listener?.setServing(false);
-      pending.denyAll();
-      options.onFailure?.(code);
-    },
-  });
-  options.onThread?.(channel.worker);
-  const outbox = createBatchOutbox((b) => channel.post({ t: 'checks', ...b }, [b.bytes]));
+  const onFailure = (code: string): void => {
+    if (failed) return;
+    failed = true;
+    log.fatal({ code, pending: pending.size() }, 'DECISION THREAD FAILED: every Check is denied');
+    listener?.setServing(false);
+    pending.denyAll();
+    options.onFailure?.(code);
+  };
+  const answer = (seq: number, bytes: Buffer): void => pending.answer(seq, bytes);
+  const decisions = startEngineThread('decisions', config, options, { chunk, answer, onFailure });
+  const bulkAnswer = (seq: number, bytes: Buffer): void => {
+    bulkBytes -= bulkPending.get(seq) ?? 0;
+    bulkPending.delete(seq);
+    pending.answer(seq, bytes);
+  };
+  const bulk = bulkEnabled(config, log)
+    ? startEngineThread('bulk', config, options, { chunk: 1, answer: bulkAnswer, onFailure })
+    : undefined;
+  const threads = bulk === undefined ? [decisions] : [decisions, bulk];
   return {
-    started: started.catch(async (e: unknown) => {
-      await channel.terminate();
-      throw e;
-    }),
+    started: Promise.all(threads.map((t) => t.started)).then(
+      ([d]) => d ?? Promise.reject(startupError('decision thread did not start')),
+      async (e: unknown) => {
+        await Promise.all(threads.map((t) => t.terminate()));
+        throw e;
+      },
+    ),
     check: (request, reply) => {
       if (failed || !Buffer.isBuffer(request)) {
         reply(lastResort);
         return;
       }
-      if (outbox.add(request, pending.add(reply), clockMs()) >= chunk) outbox.flush();
+      if (bulk === undefined || request.length < config.bulkCheckBytes) {
+        decisions.send(request, pending.add(reply), clockMs());
+        return;
+      }
+      if (bulkBytes + request.length > MAX_BULK_PENDING_BYTES) {
+        log.warn({ bytes: request.length, pendingBytes: bulkBytes }, 'large Check denied: bulk queue full');
+        reply(busy);
+        return;
+      }
+      const seq = pending.add(reply);
+      bulkPending.set(seq, request.length);
+      bulkBytes += request.length;
+      bulk.send(request, seq, clockMs());
     },
     failClosedOn: (l) => {
       listener = l;
+    },
+    drain: () => threads.forEach((t) => t.drain()),
+    close: async () => {
+      await Promise.all(threads.map((t) => t.close()));
+      // Forced shutdown past the grace period: whatever is still unanswered is denied.
+      pending.denyAll();
+    },
+  };
+}
+
+/**
+ * Whether large Checks get the bulk thread. Not when an audit target is standard output: two threads writing lines
+ * of hundreds of KB to one pipe can interleave them (a pipe write is atomic only up to PIPE_BUF), while appends to a
+ * regular file are written whole. Both threads then write to the same file, each line whole.
+ */
+function bulkEnabled(config: ServerConfig, log: Logger): boolean {
+  if (config.bulkCheckBytes === 0) return false;
+  if (config.auditFile !== '-' && config.auditEventFile !== '-') return true;
+  log.warn('--bulk-check-bytes needs audit files (not stdout): every Check is decided on the one decision thread');
+  return false;
+}
+
+/** One decision thread as the gRPC thread drives it. */
+interface EngineThread {
+  /** Its startup report; rejects with a `startup` PhiguardError if it did not start. */
+  started: Promise<Started>;
+  /** Queues a Check for it (sent at `chunk` queued or at the end of the turn). */
+  send(request: Buffer, seq: number, t0: number): void;
+  drain(): void;
+  /** Sends what is queued, then the close handshake. */
+  close(): Promise<void>;
+  /** Ends it without the handshake (startup failed). */
+  terminate(): Promise<void>;
+}
+
+/** Starts one decision thread (`role`); its answers go to `answer`, any failure of it to `onFailure`. */
+function startEngineThread(
+  role: 'decisions' | 'bulk',
+  config: ServerConfig,
+  options: ThreadedStartOptions,
+  hooks: { chunk: number; answer: (seq: number, bytes: Buffer) => void; onFailure: (code: string) => void },
+): EngineThread {
+  let startup: { resolve: (m: Started) => void; reject: (e: Error) => void } | undefined;
+  const started = new Promise<Started>((resolve, reject) => {
+    startup = { resolve, reject };
+  });
+  // The bulk thread is another engine in the process: its envelope files get their own replica id.
+  const replica = role === 'bulk' ? { replica: `${config.replica ?? `${hostname()}-${process.pid}`}-bulk` } : {};
+  const channel = startWorkerChannel<FromEngine, ToEngine>({
+    beside: import.meta.url,
+    entry: 'decision-thread',
+    workerData: {
+      config: { ...config, decisions: 'thread', ...replica },
+      defaultMetrics: role === 'decisions' && options.defaultMetrics !== false,
+      role,
+    },
+    schema: FromEngineSchema,
+    onMessage: (d) => {
+      if (d.t === 'started') startup?.resolve(d);
+      else if (d.t === 'startup-failed')
+        startup?.reject(new PhiguardError('startup', d.message, { findings: d.findings }));
+      else if (d.t === 'answers') {
+        if (!batchConsistent(d)) channel.fail('inconsistent-answers');
+        else for (let i = 0; i < d.seqs.length; i++) hooks.answer(d.seqs[i] ?? -1, unpackItem(d.bytes, d.ends, i));
+      }
+    },
+    onFailure: (code) => {
+      startup?.reject(startupError(`${role} thread failed before it started (${code})`));
+      hooks.onFailure(role === 'bulk' ? `bulk-${code}` : code);
+    },
+  });
+  if (role === 'decisions') options.onThread?.(channel.worker);
+  const outbox = createBatchOutbox((b) => channel.post({ t: 'checks', ...b }, [b.bytes]));
+  return {
+    started,
+    send: (request, seq, t0) => {
+      // A large request that fills its own ArrayBuffer (grpc-js assembles a message of several frames into a new
+      // one) moves to the thread as it is: no copy of megabytes, and this thread holds none of it from here on.
+      if (hooks.chunk === 1 && ownsBuffer(request)) {
+        try {
+          const whole = { bytes: request.buffer, ends: [request.length], seqs: [seq], t0s: [t0] };
+          channel.post({ t: 'checks', ...whole }, [request.buffer]);
+          return;
+        } catch {
+          // Not transferable after all (the buffer is left as it was): it is copied below.
+        }
+      }
+      if (outbox.add(request, seq, t0) >= hooks.chunk) outbox.flush();
     },
     drain: () => channel.post({ t: 'drain' }),
     close: async () => {
       outbox.flush();
       await channel.close();
-      // Forced shutdown past the grace period: whatever is still unanswered is denied.
-      pending.denyAll();
     },
+    terminate: () => channel.terminate(),
   };
+}
+
+/** True when `b` is the whole of an ArrayBuffer of its own (not a slice of a pool or of a larger read). */
+function ownsBuffer(b: Buffer): b is Buffer<ArrayBuffer> {
+  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
+/** The deny for a large Check while the bulk thread has MAX_BULK_PENDING_BYTES queued. */
+function busyDeny(): Buffer {
+  const decision = denyDecision({
+    rule: 'bulk-queue-full',
+    reason: DECISION_REASONS.internalError,
+    message: 'Denied: too many large requests in progress; retry later',
+    status: 503,
+    policyVersion: '',
+  });
+  return createResponseEncoder().encode(decision, '00000000-0000-4000-8000-000000000000');
 }
 
 /** The deny for a Check the decision thread cannot answer: the engine's own internal-error deny. */

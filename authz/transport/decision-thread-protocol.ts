@@ -11,8 +11,16 @@ import { FindingSchema } from '../model/index.js';
 import { createTurnBatch } from './turn-batch.js';
 import { CloseSchema } from './worker-channel.js';
 
-/** `workerData` of the decision thread: the validated server configuration (validated again on arrival). */
-export const EngineInitSchema = z.object({ config: z.unknown(), defaultMetrics: z.boolean() });
+/**
+ * `workerData` of a decision thread: the validated server configuration (validated again on arrival) and its role:
+ * `decisions`, the decision thread, which also serves the ops port; `bulk`, the thread for large Checks, which
+ * does not.
+ */
+export const EngineInitSchema = z.object({
+  config: z.unknown(),
+  defaultMetrics: z.boolean(),
+  role: z.enum(['decisions', 'bulk']).default('decisions'),
+});
 
 const batch = {
   bytes: z.instanceof(ArrayBuffer),

@@ -19,6 +19,12 @@ export interface ListenOptions {
   port: number;
   /** HTTP/2 receive window per stream and per connection (http2-windows.ts). */
   http2WindowBytes: number;
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS: Checks open at once on one connection (default: Node's, unbounded). A client
+   * past it holds its further streams until one closes, so one connection cannot queue thousands of Checks ahead of
+   * another's, and the memory their calls hold is bounded.
+   */
+  http2MaxStreams?: number;
 }
 
 export interface CheckListener {
@@ -39,6 +45,7 @@ export async function listenForChecks(
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
+    ...(config.http2MaxStreams === undefined ? {} : { 'grpc.max_concurrent_streams': config.http2MaxStreams }),
   });
   if (!applyHttp2Windows(server, config.http2WindowBytes))
     log.warn('could not tune HTTP/2 windows (grpc-js internals changed)');

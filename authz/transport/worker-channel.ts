@@ -12,7 +12,7 @@
  * message only a bug could send), lets its owner flush what must not be lost, and ends the thread with
  * `FATAL_EXIT_CODE`; the parent sees the exit.
  */
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort, Worker, type ResourceLimits } from 'node:worker_threads';
 import { z } from 'zod';
 
 /** Every message on a channel: an object tagged with its type. */
@@ -38,6 +38,8 @@ export interface WorkerChannelOptions<In extends Tagged> {
   entry: string;
   /** Handed to the worker as `workerData` (the worker validates it: it is a message too). */
   workerData: unknown;
+  /** The worker's V8 heap limits (Node's `resourceLimits`); Node's defaults when unset. */
+  resourceLimits?: ResourceLimits;
   /** Parses every message from the worker; one it refuses fails the channel (`<entry>-invalid-message`). */
   schema: z.ZodType<In>;
   /** Each valid message from the worker, `closed` included. */
@@ -72,7 +74,7 @@ export function startWorkerChannel<In extends Tagged, Out extends Tagged>(
   options: WorkerChannelOptions<In>,
 ): WorkerChannel<Out> {
   const { entry, schema } = options;
-  const worker = startWorker(options.beside, entry, options.workerData);
+  const worker = startWorker(options.beside, entry, options.workerData, options.resourceLimits);
   let failure: string | undefined;
   let ending = false;
   let exited = false;
@@ -129,13 +131,14 @@ export function startWorkerChannel<In extends Tagged, Out extends Tagged>(
  * (tests, `tsx`), `name.ts` with tsx's loader registered in the thread first: a worker does not inherit the module
  * hooks of the thread that starts it.
  */
-function startWorker(beside: string, name: string, workerData: unknown): Worker {
-  if (!beside.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, beside), { workerData });
+function startWorker(beside: string, name: string, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+  const limits = resourceLimits === undefined ? {} : { resourceLimits };
+  if (!beside.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, beside), { workerData, ...limits });
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL(`./${name}.ts`, beside).href;
   const boot = `import(${JSON.stringify(tsx)})
     .then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, ...limits });
 }
 
 /** What the worker end does with the parent's messages. */
