@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:isolation`: does one large request starve the others? A canary (the small example read, allowed)
+ * every 10 ms on its own connection, while
+ *  1. `bundles`: 8 connections send 9 MiB, 10,000-entry transaction Bundles back to back (each allowed by the example
+ *     policy's `note-transaction` rule), and
+ *  2. `streams`: 10 connections keep 2,000 small checks open each (20,000 streams, closed loop).
+ * Each phase runs against a fresh `phiguard serve` (example policies, audit to a file, `--decisions thread`), after a
+ * short warm-up. The clients are separate processes (bench/isolation-client.ts); the server's RSS is sampled from
+ * /proc every 20 ms. Reports per phase: canary p50 / p99 / max, the server's peak RSS, and every answer's gRPC status.
+ * Targets: canary p99 <= 25 ms and max <= 100 ms in `bundles`, p99 <= 100 ms in `streams`, RSS <= 400 MB, every
+ * Bundle allowed. Fails (exit 1) if a Bundle or canary got any other answer.
+ *
+ * ISOLATION_SECONDS (20): length of each phase. ISOLATION_PHASES (bundles,streams). ISOLATION_FLAGS: extra
+ * `phiguard serve` flags (a variant, e.g. `--bulk-check-bytes 0`). ISOLATION_STREAMS (2000) per connection.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const OUT = path.resolve('bench/out');
+const SECONDS = Number(process.env['ISOLATION_SECONDS'] ?? '20');
+const PHASES = (process.env['ISOLATION_PHASES'] ?? 'bundles,streams').split(',').filter(Boolean);
+const FLAGS = (process.env['ISOLATION_FLAGS'] ?? '').split(' ').filter(Boolean);
+const STREAMS = Number(process.env['ISOLATION_STREAMS'] ?? '2000');
+
+interface Phase {
+  name: string;
+  canary: { n: number; p50: number; p99: number; max: number; outcomes: Record<string, number> };
+  load: Record<string, number>;
+  rssPeakMb: number;
+  rssBeforeMb: number;
+}
+
+function lineOf(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}: ${buf}`)), 120_000);
+    child[stream]?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+  });
+}
+
+/** Runs a client process to its end; its JSON line. */
+async function client(args: string[], onReady?: () => void): Promise<Record<string, unknown>> {
+  const child = spawn('node', ['--import', 'tsx', 'bench/isolation-client.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (onReady) void lineOf(child, 'stderr', /ready/).then(onReady);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`client ${args.join(' ')} failed (${code}): ${err}`);
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
+const rssMb = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+};
+
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+async function serve(): Promise<{ child: ChildProcess; port: number }> {
+  const audit = path.join(OUT, 'isolation-audit.jsonl');
+  rmSync(audit, { force: true });
+  const child = spawn(
+    'node',
+    [
+      'bin/phiguard.js',
+      'serve',
+      ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit],
+      ...['--log-level', 'warn', '--decisions', 'thread', ...FLAGS],
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const m = await lineOf(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
+  return { child, port: Number(m[1]) };
+}
+
+async function phase(name: string): Promise<Phase> {
+  const { child, port } = await serve();
+  const pid = child.pid ?? 0;
+  try {
+    await client(['streams', String(port), '3', '1', '50']); // warm-up
+    const rssBeforeMb = rssMb(pid);
+    let rssPeakMb = rssBeforeMb;
+    const sampler = setInterval(() => (rssPeakMb = Math.max(rssPeakMb, rssMb(pid))), 20);
+    let canary: Promise<Record<string, unknown>> | undefined;
+    const started = new Promise<void>((resolve) => {
+      const args =
+        name === 'bundles'
+          ? ['bundles', String(port), String(SECONDS + 3), '8']
+          : ['streams', String(port), String(SECONDS + 3), '10', String(STREAMS)];
+      const load = client(args, () => {
+        // The load has connected and starts now; the canary starts a second later, into the steady state.
+        setTimeout(() => {
+          canary = client(['canary', String(port), String(SECONDS)]);
+          resolve();
+        }, 1000);
+      });
+      void load.then((l) => ((loadResult = l), undefined));
+    });
+    let loadResult: Record<string, unknown> | undefined;
+    await started;
+    const c = (await canary) ?? {};
+    while (loadResult === undefined) await new Promise((r) => setTimeout(r, 100));
+    clearInterval(sampler);
+    const lat = [...((c['latencies'] as number[] | undefined) ?? [])].sort((a, b) => a - b);
+    return {
+      name,
+      canary: {
+        n: lat.length,
+        p50: pct(lat, 50),
+        p99: pct(lat, 99),
+        max: lat[lat.length - 1] ?? NaN,
+        outcomes: c['outcomes'] as Record<string, number>,
+      },
+      load: loadResult['outcomes'] as Record<string, number>,
+      rssPeakMb,
+      rssBeforeMb,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const results: Phase[] = [];
+  for (const name of PHASES) results.push(await phase(name));
+  const f = (n: number): string => n.toFixed(1).padStart(7);
+  let out = `\nphiguard isolation benchmark: ${SECONDS} s per phase, serve flags [${FLAGS.join(' ')}], Node ${process.version}\n`;
+  out += 'phase    | canary n | p50 ms |  p99 ms |  max ms | RSS MB (before) | load answers (gRPC status: count)\n';
+  let wrong = false;
+  for (const r of results) {
+    out += `${r.name.padEnd(8)} | ${String(r.canary.n).padStart(8)} |${f(r.canary.p50)} |${f(r.canary.p99)} |${f(r.canary.max)} | ${f(r.rssPeakMb)} (${r.rssBeforeMb.toFixed(0)}) | ${JSON.stringify(r.load)}; canary ${JSON.stringify(r.canary.outcomes)}\n`;
+    const onlyOk = (t: Record<string, number>): boolean => Object.keys(t).every((k) => k === '0');
+    if (!onlyOk(r.canary.outcomes) || (r.name === 'bundles' && !onlyOk(r.load))) wrong = true;
+  }
+  out +=
+    'targets: bundles canary p99 <= 25 ms, max <= 100 ms; streams canary p99 <= 100 ms; RSS <= 400 MB; every Bundle allowed (status 0)\n';
+  process.stdout.write(out);
+  writeFileSync(
+    path.join(OUT, 'isolation.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, flags: FLAGS, results }, null, 2)}\n`,
+  );
+  if (wrong) {
+    process.stderr.write('bench:isolation: a Bundle or canary check was not answered as the policy decides\n');
+    process.exit(1);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:isolation failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
