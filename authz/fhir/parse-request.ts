@@ -87,6 +87,15 @@ function bundleScope(
   return undefined;
 }
 
+/**
+ * The request carried a body Envoy did not forward (`with_request_body` off): its headers say one was sent. A POST
+ * `_search` form body holds parameters, so its scope is then not the query string's alone.
+ */
+function sentBody(headers: Readonly<Record<string, string>>): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length.trim() !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
 function compartmentFlag(rt: Route): boolean {
   if (rt.resourceType !== '') return inPatientCompartment(rt.resourceType);
   return rt.interaction !== 'capabilities';
@@ -159,6 +168,7 @@ function parseFhirRequest(
           scope,
         );
   if (error !== undefined) return invalid(out, error);
+  if (isPostSearch && !out.bodyParsed && sentBody(req.headers)) scope.unresolved.add('body-not-available');
   if (rt.interaction !== 'batch') out.patientCompartment = compartmentFlag(rt);
 
   // A Map, as CEL sees it: a parameter named `__proto__` or `constructor` is only a parameter (an object's would

@@ -6,7 +6,7 @@
  * conditional `Patient?identifier=…` (http.html#trules). Anything else (a trailing `/`, a query, a bare id, a
  * lower-case type) is not a reference phiguard can read, and says so: scope is never a silent partial list.
  */
-import { FHIR_ID, RESOURCE_TYPES } from './resource-types.js';
+import { FHIR_ID, inPatientCompartment, RESOURCE_TYPES } from './resource-types.js';
 
 export interface PatientScope {
   /** Patient ids (logical ids, or `urn:uuid:` for patients created inside a Bundle). */
@@ -42,6 +42,11 @@ export type ReferenceKind =
  * is safe, under-recording is not).
  */
 export function classifyReference(value: string, bareIdIsPatient: boolean): ReferenceKind {
+  // `_history` only as the last two segments: servers split at the first `/_history/` (HAPI IdType), so one in a
+  // base (`…/Patient/p-2/_history/Patient/p-1`) would be read as another resource than the one classified.
+  const h = value.indexOf('/_history/');
+  if (h !== -1 && (h !== value.lastIndexOf('/_history/') || !/\/_history\/[A-Za-z0-9\-.]{1,64}$/.test(value)))
+    return UNKNOWN;
   if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) return { kind: 'local', url: value };
   if (value.startsWith('#')) return FHIR_ID.test(value.slice(1)) || value === '#' ? OTHER : UNKNOWN;
   const m = PATIENT_REF.exec(value);
@@ -87,16 +92,17 @@ export function addBodyReference(value: unknown, scope: PatientScope, local: Loc
   }
 }
 
-const REFERENCE_KEYS = new Set(['id', 'extension', 'reference', 'type', 'identifier', 'display']);
-
-/** `{identifier: {…}}` with no `reference`, shaped like a Reference (R4 references.html#logical): unresolved. */
+/**
+ * An element with an `identifier` object and no `reference` (R4 references.html#logical): a logical reference the
+ * server or a reader resolves by identifier, whatever else the element carries. Only a `type` naming an R4 type that
+ * holds no patient data (Organization, Practitioner...) makes it harmless.
+ */
 function isIdentifierReference(obj: Record<string, unknown>): boolean {
   const identifier = obj['identifier'];
   if (typeof identifier !== 'object' || identifier === null || Array.isArray(identifier)) return false;
   if (Object.hasOwn(obj, 'reference') || Object.hasOwn(obj, 'resourceType')) return false;
-  for (const k in obj) if (!REFERENCE_KEYS.has(k)) return false;
   const type = obj['type'];
-  return type === undefined || type === 'Patient';
+  return !(typeof type === 'string' && RESOURCE_TYPES.has(type) && !inPatientCompartment(type));
 }
 
 /** Walk limits: past them the body's scope is unresolved (`body-too-complex`), never a partial list. */

@@ -104,6 +104,26 @@ const PATIENT_PARAMS: ReadonlyMap<string, readonly string[]> = new Map(
   }),
 );
 
+/**
+ * The names R4 gives the parameter that says whose record a resource is (search.html: `patient` "the patient whose
+ * record this is", `subject`, Coverage `beneficiary`, ResearchSubject `individual`). The other compartment
+ * parameters (`performer`, `asserter`, `recorder`, `author`, `actor`, `member`, `link`, ...) name a participant:
+ * a search by one of them returns other patients' records in which that patient took part.
+ */
+const SUBJECT_NAMES: ReadonlySet<string> = new Set(['patient', 'subject', 'beneficiary', 'individual']);
+
+/** The patient parameters of a type that name whose record it is (`_id` on Patient itself). */
+export function subjectParamsFor(resourceType: string): readonly string[] {
+  return SUBJECT_PARAMS.get(resourceType) ?? NONE;
+}
+
+const SUBJECT_PARAMS: ReadonlyMap<string, readonly string[]> = new Map(
+  [...PATIENT_PARAMS].map(
+    ([t, ps]) =>
+      [t, Object.freeze(ps.filter((p) => SUBJECT_NAMES.has(p) || (t === 'Patient' && p === '_id')))] as const,
+  ),
+);
+
 /** FHIR `id` datatype: [A-Za-z0-9\-\.]{1,64} (R4 datatypes.html#id). Also used for `_history` version ids. */
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 

@@ -8,7 +8,13 @@
  */
 import { classifyReference, type PatientScope } from './patient-refs.js';
 import type { SearchParams } from './query.js';
-import { inPatientCompartment, patientParamsFor, RESOURCE_TYPES, searchParameter } from './resource-types.js';
+import {
+  inPatientCompartment,
+  patientParamsFor,
+  RESOURCE_TYPES,
+  searchParameter,
+  subjectParamsFor,
+} from './resource-types.js';
 
 /** Parameters that shape the result, not the match (search.html#Summary, http.html#parameters). */
 const RESULT_PARAMETERS: ReadonlySet<string> = new Set([
@@ -19,8 +25,6 @@ const RESULT_PARAMETERS: ReadonlySet<string> = new Set([
   '_summary',
   '_total',
   '_elements',
-  '_contained',
-  '_containedType',
   '_format',
   '_pretty',
 ]);
@@ -102,8 +106,11 @@ export function addSearchScope(
     return;
   }
   const strict = opts.strict ?? true;
-  let scoped = opts.scoped ?? false;
   const patientParams = patientParamsFor(type);
+  const subjectParams = subjectParamsFor(type);
+  // The subject parameters whose every value named a patient: they scope the search to those patients' records.
+  // A participant parameter (`performer`, `asserter`...) names a patient too, but not whose records match.
+  const scoping = new Set<string>();
   for (const [raw, values] of params) {
     if (raw === '_has' || raw.startsWith('_has:')) {
       scope.unresolved.add('reverse-chain:_has');
@@ -119,9 +126,11 @@ export function addSearchScope(
       if (strict) scope.unresolved.add(`unknown-parameter:${safeName(name.base)}`);
       continue;
     }
-    if (patientParams.includes(name.base) && patientCriterion(name, values, scope)) scoped = true;
+    if (patientParams.includes(name.base) && patientCriterion(name, values, scope) && subjectParams.includes(name.base))
+      scoping.add(name.base);
   }
-  if (opts.history !== true) addIncludeScope(type, params, scope, scoped);
+  const scoped = (opts.scoped ?? false) || scoping.size > 0;
+  if (opts.history !== true) addIncludeScope(type, params, scope, scoped ? scoping : undefined);
   if (strict && !scoped && inPatientCompartment(type)) scope.unresolved.add(`population-query:${type}`);
 }
 
@@ -165,46 +174,59 @@ function targetsOf(source: string, param: string, target: string): readonly stri
   return [...(searchParameter(source, param)?.targets ?? [])];
 }
 
-/**
- * Whether an include stays inside what the search named: its targets hold no patient data (Practitioner,
- * Organization, Medication...), or it follows the very Patient-only parameter that scoped the search.
- */
-function includeStaysInScope(value: string, iterate: boolean, type: string, params: SearchParams): boolean {
-  const inc = parseInclude(value);
-  if (inc === undefined) return false;
-  const targets = targetsOf(inc.source, inc.param, inc.target);
-  if (targets.every((t) => !inPatientCompartment(t))) return true;
-  if (iterate || inc.source !== type || targets.some((t) => t !== 'Patient')) return false;
-  return params.has(inc.param) || params.has(`${inc.param}:Patient`);
+/** A reference parameter whose declared targets are Patient alone (a `:Patient` narrowing does not count). */
+function patientOnly(source: string, param: string): boolean {
+  const targets = searchParameter(source, param)?.targets;
+  return targets !== undefined && targets.size === 1 && targets.has('Patient');
 }
 
 /**
- * Whether a revinclude stays inside the named patients: a search on Patient, revincluding a type through one of its
- * patient parameters that targets only Patient (so every resource found is in the named patients' compartments).
- * `Group:member` (members are many patients), `Observation:focus` (any type) and `:iterate` do not.
+ * Whether an include stays inside what the search named: its targets hold no patient data (Practitioner,
+ * Organization, Medication...), or it follows the Patient-only subject parameter that scoped the search (so the
+ * resources it adds are the named patients themselves).
+ */
+function includeStaysInScope(value: string, iterate: boolean, type: string, scoping: ReadonlySet<string>): boolean {
+  const inc = parseInclude(value);
+  if (inc === undefined) return false;
+  if (targetsOf(inc.source, inc.param, inc.target).every((t) => !inPatientCompartment(t))) return true;
+  if (iterate || inc.source !== type || !patientOnly(inc.source, inc.param)) return false;
+  return scoping.has(inc.param);
+}
+
+/**
+ * Whether a revinclude stays inside the named patients: a search on Patient, revincluding a type through its
+ * Patient-only subject parameter (so every resource found is one of the named patients' own records). A
+ * participant parameter (`Group:member`: a group's members are many patients; `Condition:asserter`), a
+ * parameter of several target types even when narrowed (`Group:member:Patient`), `Observation:focus` and
+ * `:iterate` do not.
  */
 function revincludeStaysInScope(value: string, iterate: boolean, type: string): boolean {
   const inc = parseInclude(value);
   if (inc === undefined || iterate || type !== 'Patient') return false;
-  if (!patientParamsFor(inc.source).includes(inc.param)) return false;
-  return targetsOf(inc.source, inc.param, inc.target).every((t) => t === 'Patient');
+  return subjectParamsFor(inc.source).includes(inc.param) && patientOnly(inc.source, inc.param);
 }
 
 function includeReason(kind: 'include' | 'revinclude', value: string): string {
   return `${kind}:${/^[A-Za-z:*_-]{1,200}$/.test(value) ? value : '?'}`;
 }
 
-function addIncludeScope(type: string, params: SearchParams, scope: PatientScope, scoped: boolean): void {
+/** `scoping`: the subject parameters that scoped the search, or undefined when it is not scoped. */
+function addIncludeScope(
+  type: string,
+  params: SearchParams,
+  scope: PatientScope,
+  scoping: ReadonlySet<string> | undefined,
+): void {
   for (const [raw, values] of params) {
     const name = splitName(raw);
     if (name.base !== '_include' && name.base !== '_revinclude') continue;
     const iterate = name.modifier === 'iterate' || name.modifier === 'recurse';
     for (const value of values) {
       const stays =
-        scoped &&
+        scoping !== undefined &&
         value !== '*' &&
         (name.base === '_include'
-          ? includeStaysInScope(value, iterate, type, params)
+          ? includeStaysInScope(value, iterate, type, scoping)
           : revincludeStaysInScope(value, iterate, type));
       if (!stays) scope.unresolved.add(includeReason(name.base === '_include' ? 'include' : 'revinclude', value));
     }

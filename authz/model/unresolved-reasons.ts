@@ -29,7 +29,9 @@ export const UNRESOLVED_KINDS = {
     broad: false,
   },
   'population-query': {
-    meaning: 'A search or history over a Patient-compartment type without patient criteria: every patient matches.',
+    meaning:
+      'A search or history over a Patient-compartment type not scoped by a subject parameter (`patient`, `subject`…); ' +
+      'a participant parameter (`performer`, `asserter`, `member`, `link`…) matches other patients’ records.',
     detail: 'resource type, `*` for system level',
     broad: true,
   },

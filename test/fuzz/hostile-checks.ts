@@ -136,6 +136,25 @@ function scribeSearch(r: Rng): Http {
       path: `/fhir/${r.pick(['$export', 'Patient/$everything', '$graphql?query=x', `Patient/${OTHER}/$everything`])}`,
     }),
     () => ({ method: 'GET', path: `/fhir/${t}/_history` }),
+    () => ({
+      method: 'GET',
+      path: q(
+        `${r.pick(['Condition?asserter', 'AllergyIntolerance?recorder', 'Observation?performer', 'Patient?link'])}=Patient/p-1001`,
+      ),
+    }),
+    () => ({
+      method: 'GET',
+      path: q(
+        `Patient?_id=p-1001&_revinclude=${r.pick(['Group:member:Patient', 'Appointment:actor:Patient', 'Observation:subject:Patient'])}`,
+      ),
+    }),
+    () => ({
+      method: 'GET',
+      path: q(
+        `Observation?patient=p-1001&${r.pick(['performer', 'focus'])}=&_include=Observation:${r.pick(['performer', 'focus'])}:Patient`,
+      ),
+    }),
+    () => ({ method: 'GET', path: q('Observation?patient=p-1001&_contained=true&_containedType=container') }),
     () => ({ method: 'GET', path: `/fhir/Patient/p-1001/Observation`, claims: null }),
   ])();
 }
@@ -171,6 +190,15 @@ function scribeWrite(r: Rng): Http {
         headers: { ...JSON_TYPE, 'x-envoy-auth-partial-body': 'true' },
       }),
     () => post(docRef(r, { identifier: { system: 'urn:mrn', value: '2002' } })),
+    () =>
+      post(
+        docRef(r, {
+          type: r.pick(['http://hl7.org/fhir/StructureDefinition/Patient', 'Patient', 'Encounter']),
+          identifier: { value: 'MRN-2002' },
+          _display: {},
+        }),
+      ),
+    () => post(docRef(r, { reference: `https://fhir.hospital/fhir/Patient/${OTHER}/_history/Patient/p-1001` })),
     () =>
       post(
         docRef(r, {
