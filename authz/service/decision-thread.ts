@@ -42,10 +42,43 @@ if (!init.success || config === undefined || !config.success) {
     // The findings (the policy file and place that did not load) go to the gRPC thread's startup error.
     parent.post({ t: 'startup-failed', message, findings: isPhiguardError(e) ? e.findings : [] });
   }
-  if (engine !== undefined) serve(engine, parent, log);
+  if (engine !== undefined) serve(engine, parent, log, init.data.role === 'bulk');
 }
 
-function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: Logger): void {
+/**
+ * Batches waiting to be decided, one per event-loop turn (the bulk thread). A port delivers every message queued, and
+ * those arriving meanwhile, in one turn: deciding each as it arrives would keep the loop from the audit writes, whose
+ * pending lines (hundreds of KB per large Bundle) would grow until the sink denies. One batch per turn lets the
+ * audit trail be written between large Checks.
+ */
+function createTurnQueue(decide: (items: CheckItem[]) => void): { push(items: CheckItem[]): void; drain(): void } {
+  const queue: CheckItem[][] = [];
+  let scheduled = false;
+  const next = (): void => {
+    scheduled = false;
+    const items = queue.shift();
+    if (items !== undefined) decide(items);
+    // Scheduled after the decision: the audit sink's end-of-turn write, queued during it, runs first.
+    if (queue.length > 0 && !scheduled) {
+      scheduled = true;
+      setImmediate(next);
+    }
+  };
+  return {
+    push: (items) => {
+      queue.push(items);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(next);
+      }
+    },
+    drain: () => {
+      for (let items = queue.shift(); items !== undefined; items = queue.shift()) decide(items);
+    },
+  };
+}
+
+function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: Logger, bulk: boolean): void {
   const outbox = createBatchOutbox((b) => {
     parent.post({ t: 'answers', bytes: b.bytes, ends: b.ends, seqs: b.seqs }, [b.bytes]);
   });
@@ -55,6 +88,14 @@ function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: L
     (bytes: Buffer): void => {
       outbox.add(bytes, seq);
     };
+  const decide = (items: CheckItem[]): void => {
+    try {
+      engine.decideBatch(items);
+    } finally {
+      outbox.flush();
+    }
+  };
+  const queued = createTurnQueue(decide);
   parent.listen({
     schema: ToEngineSchema,
     onMessage: (d) => {
@@ -71,13 +112,11 @@ function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: L
         t0: d.t0s[i] ?? clockMs(),
         reply: answer(d.seqs[i] ?? -1),
       }));
-      try {
-        engine.decideBatch(items);
-      } finally {
-        outbox.flush();
-      }
+      if (bulk) queued.push(items);
+      else decide(items);
     },
     onClose: async () => {
+      queued.drain();
       await engine.close();
       outbox.flush();
       return { t: 'closed', audited: engine.audit.written() };
