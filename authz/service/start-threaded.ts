@@ -98,8 +98,8 @@ interface DecisionThreads {
 }
 
 /**
- * Large Checks queued on the bulk thread and not yet answered, in wire bytes, past which a large Check is denied at
- * once (503) rather than queued: the memory they hold is bounded, and the deny is a deny, never an allow.
+ * Large Checks queued on the bulk thread and not yet answered, in wire bytes, past which a large Check goes to the
+ * decision thread instead: decided and recorded like any Check, with small Checks waiting behind it only then.
  */
 export const MAX_BULK_PENDING_BYTES = 128 * 1024 * 1024;
 
@@ -115,7 +115,6 @@ function startDecisionThreads(
   chunk: number,
 ): DecisionThreads {
   const lastResort = lastResortDeny();
-  const busy = busyDeny();
   const pending = createPendingChecks(lastResort);
   const bulkPending = new Map<number, number>();
   let bulkBytes = 0;
@@ -158,8 +157,11 @@ function startDecisionThreads(
         return;
       }
       if (bulkBytes + request.length > MAX_BULK_PENDING_BYTES) {
-        log.warn({ bytes: request.length, pendingBytes: bulkBytes }, 'large Check denied: bulk queue full');
-        reply(busy);
+        log.warn(
+          { bytes: request.length, pendingBytes: bulkBytes },
+          'bulk thread full: a large Check is decided on the decision thread',
+        );
+        decisions.send(request, pending.add(reply), clockMs());
         return;
       }
       const seq = pending.add(reply);
@@ -270,18 +272,6 @@ function startEngineThread(
 /** True when `b` is the whole of an ArrayBuffer of its own (not a slice of a pool or of a larger read). */
 function ownsBuffer(b: Buffer): b is Buffer<ArrayBuffer> {
   return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
-}
-
-/** The deny for a large Check while the bulk thread has MAX_BULK_PENDING_BYTES queued. */
-function busyDeny(): Buffer {
-  const decision = denyDecision({
-    rule: 'bulk-queue-full',
-    reason: DECISION_REASONS.internalError,
-    message: 'Denied: too many large requests in progress; retry later',
-    status: 503,
-    policyVersion: '',
-  });
-  return createResponseEncoder().encode(decision, '00000000-0000-4000-8000-000000000000');
 }
 
 /** The deny for a Check the decision thread cannot answer: the engine's own internal-error deny. */
