@@ -19,11 +19,20 @@ export function policyHeaders(headers: Readonly<Record<string, string>>): Map<st
   return out;
 }
 
-/** The claims as the map CEL sees: a `Map`, so a claim named `constructor` is only a claim. */
+/**
+ * The claims as the map CEL sees: `Map`s all the way down (objects in claims become Maps, lists stay lists), so a
+ * claim or nested key named `constructor` is only a key. Claims are bounded in depth by the resolver (32 levels).
+ */
 function claimMap(claims: Readonly<Record<string, unknown>>): Map<string, unknown> {
   const out = new Map<string, unknown>();
-  for (const k in claims) if (Object.hasOwn(claims, k)) out.set(k, claims[k]);
+  for (const k in claims) if (Object.hasOwn(claims, k)) out.set(k, claimValue(claims[k]));
   return out;
+}
+
+function claimValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.some((x) => typeof x === 'object' && x !== null) ? v.map(claimValue) : v;
+  return claimMap(v as Record<string, unknown>);
 }
 
 /**

@@ -18,6 +18,8 @@ const policy = policyYaml(
     '      deny: \'has(request.headers.x_block) || "x-block" in request.headers\'',
     '    - name: no-suspended-clinician',
     '      deny: \'"suspended" in claims && claims.suspended == true\'',
+    '    - name: no-restricted-context',
+    '      deny: \'"ctx" in claims && claims.ctx.restricted == true\'',
     '    - name: read-with-key',
     '      allow: \'"marker" in fhir.params && fhir.params["marker"][0] == "1"\'',
     '      allowUnresolved: ["unknown-parameter:*"]',
@@ -86,6 +88,16 @@ describe('CEL sees plain data', () => {
       headers: { 'x-marker': '1' },
       claims: JSON.parse(`{"${key}":"x","role":"physician"}`) as Record<string, unknown>,
     });
+    expect(allowed.decision).toMatchObject({ outcome: 'allow', rule: 'read-with-header' });
+  });
+
+  test.each(KEYS)('nested claim key %s is an ordinary key', async (key) => {
+    const claims = (restricted: boolean): Record<string, unknown> =>
+      JSON.parse(`{"role":"physician","ctx":{"${key}":"x","restricted":${restricted}}}`) as Record<string, unknown>;
+    const request = { method: 'GET', path: '/fhir/Patient/p-1', principal: P, headers: { 'x-marker': '1' } };
+    const denied = await authorizer.authorize({ ...request, claims: claims(true) });
+    expect(denied.decision).toMatchObject({ outcome: 'deny', rule: 'no-restricted-context' });
+    const allowed = await authorizer.authorize({ ...request, claims: claims(false) });
     expect(allowed.decision).toMatchObject({ outcome: 'allow', rule: 'read-with-header' });
   });
 });
