@@ -37,7 +37,7 @@ export const ScopeEntrySchema = z
 
 /**
  * Unresolved patient-scope reasons an allow rule (or break-glass class) accepts: exact reasons
- * (`instance-of:Patient`) or a kind with `:*` (model/unresolved-reasons.ts lists the kinds).
+ * (`instance-of:Encounter`) or a kind with `:*` (model/unresolved-reasons.ts lists the kinds).
  */
 export const AllowUnresolvedSchema = z
   .array(

@@ -202,7 +202,7 @@ const rules = [
     name: 'broad-unresolved-opt-in',
     severity: 'warning',
     why: 'An allowUnresolved opt-in such as population-query, unknown-parameter, a body reason or kind:* lets the rule reach patients the request does not name.',
-    fix: 'Opt in to exact reasons (instance-of:Patient), or narrow the rule so the scope resolves.',
+    fix: 'Opt in to exact reasons (instance-of:Encounter), or narrow the rule so the scope resolves.',
   },
 ] as const satisfies readonly RuleInfo[];
 
