@@ -20,6 +20,8 @@
  * the pod). The engine serves /metrics and /readyz from its own thread, so a dead decision thread also fails those.
  */
 import { hostname } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Worker } from 'node:worker_threads';
 import { BUILTIN_RULES, DECISION_REASONS, denyDecision, PhiguardError } from '../model/index.js';
 import {
@@ -118,6 +120,7 @@ function startDecisionThreads(
   const pending = createPendingChecks(lastResort);
   const bulkPending = new Map<number, number>();
   let bulkBytes = 0;
+  const releaseFrames = frameReleaser();
   let failed = false;
   let listener: CheckListener | undefined;
   const onFailure = (code: string): void => {
@@ -165,6 +168,7 @@ function startDecisionThreads(
         return;
       }
       const seq = pending.add(reply);
+      releaseFrames();
       bulkPending.set(seq, request.length);
       bulkBytes += request.length;
       bulk.send(request, seq, clockMs());
@@ -272,6 +276,24 @@ function startEngineThread(
 /** True when `b` is the whole of an ArrayBuffer of its own (not a slice of a pool or of a larger read). */
 function ownsBuffer(b: Buffer): b is Buffer<ArrayBuffer> {
   return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
+/**
+ * A young-generation collection soon after a large Check arrived, at most every 50 ms: the HTTP/2 frames it arrived
+ * in (16 KiB each, 576 for 9 MiB) are garbage once grpc-js has assembled the message, and V8 frees their memory only
+ * when it collects the small objects that hold them.
+ */
+function frameReleaser(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as unknown;
+  if (typeof gc !== 'function') return () => undefined;
+  let last = 0;
+  return () => {
+    const now = clockMs();
+    if (now - last < 50) return;
+    last = now;
+    setImmediate(() => (gc as (o: { type: string }) => void)({ type: 'minor' }));
+  };
 }
 
 /** The deny for a Check the decision thread cannot answer: the engine's own internal-error deny. */
