@@ -9,3 +9,12 @@ export function readArg(value: string): string {
 
 /** commander argParser for a repeatable option: every occurrence is collected, in order. */
 export const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+/** commander argParser for a comma-separated, repeatable option: the trimmed, non-empty items of every occurrence. */
+export const list = (v: string, prev: string[] | undefined): string[] => [
+  ...(prev ?? []),
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];

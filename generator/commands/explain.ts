@@ -15,21 +15,13 @@ import {
 import { PhiguardError } from '../../authz/model/index.js';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { checkInputFor, explain, toJson, type ExplainSources } from '../explain/index.js';
-import { readArg, collect } from '../read-input.js';
+import { readArg, collect, list } from '../read-input.js';
 
 const FLAG_OF: Readonly<Record<string, string>> = {
   trustDomain: 'trust-domain',
   internalDomains: 'internal-domains',
   internalCidrs: 'internal-cidrs',
 };
-
-const items = (v: unknown): string[] | undefined =>
-  typeof v === 'string'
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : undefined;
 
 /** The BAA registry, trust domain, internal domains and blocks, validated as `serve` validates them. */
 function explainSources(opts: Record<string, string | string[] | undefined>): ExplainSources {
@@ -47,13 +39,18 @@ function explainSources(opts: Record<string, string | string[] | undefined>): Ex
   });
   const parsed = schema.safeParse({
     trustDomain: opts['trustDomain'],
-    internalDomains: items(opts['internalDomains']),
-    internalCidrs: items(opts['internalCidrs']),
+    internalDomains: opts['internalDomains'],
+    internalCidrs: opts['internalCidrs'],
   });
   if (!parsed.success)
     throw new PhiguardError(
       'usage',
-      parsed.error.issues.map((i) => `--${FLAG_OF[String(i.path[0])] ?? String(i.path[0])}: ${i.message}`).join('; '),
+      parsed.error.issues
+        // serve's messages name the flag themselves where they do (`--internal-cidrs / PHIGUARD_INTERNAL_CIDRS: …`).
+        .map((i) =>
+          i.message.startsWith('--') ? i.message : `--${FLAG_OF[String(i.path[0])] ?? String(i.path[0])}: ${i.message}`,
+        )
+        .join('; '),
     );
   return {
     baa,
@@ -75,9 +72,9 @@ export function explainCommand(): Command {
     .option('--claims <json>', 'verified JWT claims to assume (as jwt_authn metadata), JSON or @file')
     .option('--check-request <file>', 'a CheckRequest in Envoy JSON (attributes...) instead of method/path')
     .addOption(
-      new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated')
+      new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated (default /fhir)')
         .env('PHIGUARD_FHIR_BASE')
-        .default('/fhir'),
+        .argParser(list),
     )
     .addOption(
       new Option('--baa-registry <file>', 'BAA registry, as serve reads it (without it, outside egress is denied)').env(
@@ -90,15 +87,14 @@ export function explainCommand(): Command {
       ),
     )
     .addOption(
-      new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated, as serve').env(
-        'PHIGUARD_INTERNAL_DOMAINS',
-      ),
+      new Option('--internal-domains <suffixes>', 'internal host suffixes, comma-separated, as serve')
+        .env('PHIGUARD_INTERNAL_DOMAINS')
+        .argParser(list),
     )
     .addOption(
-      new Option(
-        '--internal-cidrs <blocks>',
-        'CIDR blocks whose IP literals are internal, comma-separated, as serve',
-      ).env('PHIGUARD_INTERNAL_CIDRS'),
+      new Option('--internal-cidrs <blocks>', 'CIDR blocks whose IP literals are internal, comma-separated, as serve')
+        .env('PHIGUARD_INTERNAL_CIDRS')
+        .argParser(list),
     )
     .option('--host <authority>', 'the request :authority (default: the host header, else fhir.local)')
     .addOption(
@@ -151,10 +147,7 @@ export function explainCommand(): Command {
             ...(claims ? { claims } : {}),
           });
         }
-        const bases = String(opts['fhirBase'] ?? '/fhir')
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
+        const bases = (opts['fhirBase'] as string[] | undefined) ?? ['/fhir'];
         const resolver = createClaimsResolver(ClaimsConfigSchema.parse({}));
         const result = await explain(input, loaded.value.set, resolver, bases, explainSources(opts));
         process.stdout.write(`${toJson({ policyVersion: loaded.value.set.version, ...result })}\n`);

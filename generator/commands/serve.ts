@@ -8,14 +8,7 @@ import {
   type AuthzService,
 } from '../../authz/index.js';
 import { formatFinding, isPhiguardError } from '../../authz/model/index.js';
-
-const list = (v: string, prev: string[] | undefined): string[] => [
-  ...(prev ?? []),
-  ...v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean),
-];
+import { list } from '../read-input.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
