@@ -4,12 +4,15 @@
  * example policies and BAA registry. Exits 1 when any request is allowed that must not be, or any answer does not
  * have exactly one audit record.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hostileChecks } from '../test/fuzz/hostile-checks.js';
 import { sendAll, violations } from '../test/fuzz/run-fuzz.js';
-import { startTestServer, startThreadedTestServer } from '../test/helpers/server.js';
-import { tempDir, timelessRegistry } from '../test/helpers/temp.js';
+import {
+  startTestServer,
+  startThreadedTestServer,
+  startWithExampleRegistry,
+  type ServiceUnderTest,
+} from '../test/helpers/server.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,13 +28,9 @@ if (!Number.isInteger(count) || count <= 0 || !Number.isInteger(seed)) {
   process.exit(2);
 }
 
-const t = tempDir();
-const registry = path.join(t.dir, 'registry.yaml');
-timelessRegistry(registry);
-const s =
-  values.decisions === 'inline'
-    ? await startTestServer({ baaRegistry: registry })
-    : await startThreadedTestServer({ baaRegistry: registry });
+const s = await startWithExampleRegistry<ServiceUnderTest>((o) =>
+  values.decisions === 'inline' ? startTestServer(o) : startThreadedTestServer(o),
+);
 const started = Date.now();
 const checks = hostileChecks(seed, count);
 const answers = await sendAll(s.addr, checks, 64);
@@ -46,5 +45,4 @@ process.stdout.write(
 );
 for (const v of found.slice(0, 50)) process.stdout.write(`  ${v}\n`);
 await s.stop();
-t.remove();
 process.exitCode = found.length === 0 ? 0 : 1;

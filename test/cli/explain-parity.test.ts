@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CheckInputSchema } from '../../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest, type CheckClient } from '../../generator/call/index.js';
 import { cli, eventually } from '../helpers/cli.js';
-import { exampleRequest, startTestServer, type TestServer } from '../helpers/server.js';
-import { tempDir, timelessRegistry } from '../helpers/temp.js';
+import { exampleRequest, startTestServer, startWithExampleRegistry, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
 const PA = 'spiffe://cluster.local/ns/prior-auth/sa/pa-bot';
@@ -61,13 +61,11 @@ const CASES: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
 
 describe('explain decides as the service does', () => {
   const t = tempDir();
-  const registry = path.join(t.dir, 'registry.yaml');
-  let s: TestServer;
+  let s: TestServer & { registry: string };
   let client: CheckClient;
 
   beforeAll(async () => {
-    timelessRegistry(registry);
-    s = await startTestServer({ baaRegistry: registry });
+    s = await startWithExampleRegistry(startTestServer);
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
@@ -86,7 +84,15 @@ describe('explain decides as the service does', () => {
     });
     const file = path.join(t.dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.json`);
     writeFileSync(file, JSON.stringify(checkRequest));
-    const r = await cli(['explain', '--policies', s.policiesDir, '--baa-registry', registry, '--check-request', file]);
+    const r = await cli([
+      'explain',
+      '--policies',
+      s.policiesDir,
+      '--baa-registry',
+      s.registry,
+      '--check-request',
+      file,
+    ]);
     expect(r.code).toBe(0);
     const explained = (
       JSON.parse(r.out) as { decision: { outcome: string; verdict: string; rule: string; reason: string } }

@@ -3,10 +3,8 @@
  * policies and BAA registry, through the real gRPC service in both topologies. None is allowed, and every answer has
  * exactly one audit record.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { TOPOLOGIES, type ServiceUnderTest } from '../helpers/server.js';
-import { tempDir, timelessRegistry } from '../helpers/temp.js';
+import { startWithExampleRegistry, TOPOLOGIES, type ServiceUnderTest } from '../helpers/server.js';
 import { hostileChecks } from './hostile-checks.js';
 import { sendAll, violations } from './run-fuzz.js';
 
@@ -14,16 +12,12 @@ const SEED = Number(process.env['PHIGUARD_FUZZ_SEED'] ?? 20261205);
 const COUNT = 800;
 
 describe.each(TOPOLOGIES)('hostile checks (%s)', (_name, start) => {
-  const t = tempDir();
   let s: ServiceUnderTest;
   beforeAll(async () => {
-    const registry = path.join(t.dir, 'registry.yaml');
-    timelessRegistry(registry);
-    s = await start({ baaRegistry: registry });
+    s = await startWithExampleRegistry(start);
   });
   afterAll(async () => {
     await s.stop();
-    t.remove();
   });
 
   test(`${COUNT} generated hostile requests (seed ${SEED}): none allowed, one record each`, async () => {

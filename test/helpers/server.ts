@@ -13,7 +13,7 @@ import {
   type ServerConfig,
   type ThreadedStartOptions,
 } from '../../authz/index.js';
-import { tempDir } from './temp.js';
+import { tempDir, timelessRegistry } from './temp.js';
 
 /** What a test needs of a started service, whichever its topology (one thread, or with its decision thread). */
 export interface ServiceUnderTest {
@@ -161,6 +161,30 @@ export const TOPOLOGIES: ReadonlyArray<readonly [name: 'inline' | 'thread', star
   ['inline', (overrides, policyFiles) => startTestServer(overrides, policyFiles)],
   ['thread', (overrides, policyFiles) => startThreadedTestServer(overrides, {}, policyFiles)],
 ];
+
+/**
+ * Starts the service (by `start`: one topology, or startTestServer) with the example BAA registry, its agreements
+ * kept in force (`timelessRegistry`). `registry` is the file, for tests that rewrite it; `stop` removes it too.
+ */
+export async function startWithExampleRegistry<T extends ServiceUnderTest>(
+  start: (overrides: Partial<ServerConfig>) => Promise<T>,
+  overrides: Partial<ServerConfig> = {},
+): Promise<T & { registry: string }> {
+  const t = tempDir();
+  const registry = timelessRegistry(path.join(t.dir, 'registry.yaml'));
+  const s = await start({ baaRegistry: registry, ...overrides }).catch((e: unknown) => {
+    t.remove();
+    throw e;
+  });
+  const stop = s.stop.bind(s);
+  return Object.assign(s, {
+    registry,
+    stop: async () => {
+      await stop();
+      t.remove();
+    },
+  });
+}
 
 /** Example requests of four different outcomes, for tests that mix many checks on one connection. */
 export const MIXED_CHECKS = [

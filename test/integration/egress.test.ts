@@ -8,7 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createCheckClient, type CheckClient } from '../../generator/call/index.js';
 import { cli, eventually } from '../helpers/cli.js';
-import { startTestServer, TOPOLOGIES, type ServiceUnderTest, type TestServer } from '../helpers/server.js';
+import {
+  startTestServer,
+  startWithExampleRegistry,
+  TOPOLOGIES,
+  type ServiceUnderTest,
+  type TestServer,
+} from '../helpers/server.js';
 import { policyYaml, tempDir, timelessRegistry } from '../helpers/temp.js';
 
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
@@ -50,20 +56,16 @@ async function decision(c: CheckClient, r: Record<string, unknown>) {
 }
 
 describe('egress lane', () => {
-  let s: TestServer;
+  let s: TestServer & { registry: string };
   let client: CheckClient;
-  const t = tempDir();
-  const registry = path.join(t.dir, 'registry.yaml');
 
   beforeAll(async () => {
-    timelessRegistry(registry);
-    s = await startTestServer({ baaRegistry: registry });
+    s = await startWithExampleRegistry(startTestServer);
     client = createCheckClient(s.addr);
   });
   afterAll(async () => {
     client.close();
     await s.stop();
-    t.remove();
   });
 
   test('a policy-allowed call to a BAA-covered endpoint is allowed; its coverage and registry version are audited', async () => {
@@ -98,11 +100,11 @@ describe('egress lane', () => {
   test('a registry change takes effect within the reload interval; a broken registry keeps the last good one', async () => {
     const payerB = req(PA, 'api.payer-b-clearinghouse.example', '/v2/eligibility');
     expect(await decision(client, payerB)).toEqual({ code: 7, reason: 'baa-not-covered' });
-    activatePayerB(registry);
+    activatePayerB(s.registry);
     // Written in place, so reloaded off the Check path once the file has been unchanged for the settle interval
     // (1000 ms), seen by the file watch or, failing that, the 1 s poll; no restart.
     await eventually(async () => (await decision(client, payerB)).code === 0);
-    writeFileSync(registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');
+    writeFileSync(s.registry, 'apiVersion: phiguard.io/v1alpha1\nkind: BAARegistry\nspec: [broken\n');
     await eventually(async () => FAILED_RELOAD.test(await s.metrics()));
     expect(await decision(client, payerB)).toEqual({ code: 0, reason: undefined }); // last good registry
   });
