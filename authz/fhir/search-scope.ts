@@ -139,17 +139,9 @@ function systemSearchScope(params: SearchParams, scope: PatientScope, opts: Sear
   const types = (params.get('_type') ?? []).flatMap((v) => v.split(',')).filter((t) => t !== '');
   const rest: SearchParams = new Map([...params].filter(([k]) => k !== '_type'));
   if (types.length === 0) {
-    if (opts.strict === false) return;
-    // No type: only the parameters every type has apply, and every patient's data matches.
-    for (const [raw] of rest) {
-      const name = splitName(raw);
-      if ((opts.history === true ? HISTORY_PARAMETERS : RESULT_PARAMETERS).has(name.base)) continue;
-      if (raw === '_has' || raw.startsWith('_has:')) scope.unresolved.add('reverse-chain:_has');
-      else if (name.base === '_query') scope.unresolved.add('named-query');
-      else if (opts.history === true || searchParameter('Resource', name.base) === undefined)
-        scope.unresolved.add(`unknown-parameter:${safeName(name.base)}`);
-    }
-    if (opts.scoped !== true) scope.unresolved.add('population-query:*');
+    // No type: only the parameters every type has (`Resource`'s) apply, and every patient's data matches.
+    addSearchScope('Resource', rest, scope, opts);
+    if (opts.strict !== false && opts.scoped !== true) scope.unresolved.add('population-query:*');
     return;
   }
   for (const t of types) {
