@@ -141,6 +141,7 @@ function parseEntry(
     operation: rt.operation,
     patients: [...scope.patients].sort(),
     patientsUnresolved: [...scope.unresolved].sort(),
+    references: [...scope.references].sort(),
   };
   const compartment =
     inPatientCompartment(rt.resourceType) || rt.interaction === 'search-system' || rt.interaction === 'history-system';

@@ -178,5 +178,6 @@ function parseFhirRequest(
   out.revincludes = joined(params.get('_revinclude'), params.get('_revinclude:iterate'));
   out.patients = scope.patients.size === 0 ? [] : [...scope.patients].sort();
   out.patientsUnresolved = scope.unresolved.size === 0 ? [] : [...scope.unresolved].sort();
+  out.references = scope.references.size === 0 ? [] : [...scope.references].sort();
   return out;
 }

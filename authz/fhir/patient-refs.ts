@@ -13,15 +13,18 @@ export interface PatientScope {
   readonly patients: Set<string>;
   /** Reasons why patient scope is not fully known (model/unresolved-reasons.ts). */
   readonly unresolved: Set<string>;
+  /** The body's references to resources other than a Patient, as written (`fhir.references`). */
+  readonly references: Set<string>;
 }
 
 export function emptyScope(): PatientScope {
-  return { patients: new Set(), unresolved: new Set() };
+  return { patients: new Set(), unresolved: new Set(), references: new Set() };
 }
 
 export function mergeScope(into: PatientScope, from: PatientScope): void {
   for (const p of from.patients) into.patients.add(p);
   for (const u of from.unresolved) into.unresolved.add(u);
+  for (const r of from.references) into.references.add(r);
 }
 
 const PATIENT_REF =
@@ -65,7 +68,10 @@ const OTHER: ReferenceKind = { kind: 'other' };
 /** How `urn:` references inside a Bundle resolve: fullUrl -> the entry's resource type. */
 export type LocalReferences = ReadonlyMap<string, string>;
 
-/** Adds what one body reference value names. */
+/**
+ * Adds what one body reference value names: a Patient to `patients`, any other readable reference as written to
+ * `references` (a write that links to another record by id is visible to policy, `fhir.references`).
+ */
 export function addBodyReference(value: unknown, scope: PatientScope, local: LocalReferences | undefined): void {
   if (typeof value !== 'string') {
     scope.unresolved.add('unparsable-reference:body');
@@ -77,15 +83,18 @@ export function addBodyReference(value: unknown, scope: PatientScope, local: Loc
       scope.patients.add(c.id);
       return;
     case 'other':
+      scope.references.add(value);
       return;
     case 'local': {
       const type = local?.get(c.url);
       if (type === undefined) scope.unresolved.add('bundle-reference');
       else if (type === 'Patient') scope.patients.add(c.url);
+      else scope.references.add(value);
       return;
     }
     case 'conditional':
       if (c.type === 'Patient') scope.unresolved.add('conditional-reference:Patient');
+      else scope.references.add(value);
       return;
     case 'unknown':
       scope.unresolved.add('unparsable-reference:body');

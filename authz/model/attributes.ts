@@ -46,6 +46,8 @@ export interface FhirEntryAttributes {
   patients: string[];
   /** Why this entry's patient scope is not fully known (the request's `patientsUnresolved` is their union). */
   patientsUnresolved: string[];
+  /** This entry's references to resources other than a Patient (the request's `references` is their union). */
+  references: string[];
 }
 
 /** The FHIR view of a request, derived per FHIR R4 RESTful API (http.html); R5 compatible. */
@@ -88,6 +90,13 @@ export interface FhirAttributes {
    * `reverse-chain:_has`, `instance-of:Observation`, `body-incomplete`.
    */
   patientsUnresolved: string[];
+  /**
+   * The request body's references to resources other than a Patient, as written: `Encounter/e-77`,
+   * `https://host/fhir/Observation/o-1`, `urn:uuid:…` (another entry of the Bundle), `#contained`,
+   * `Practitioner?identifier=…`. A write that links to another record by id names it here, so a policy can hold
+   * links to the records of the launch context (`r == "Encounter/" + claims.encounter`).
+   */
+  references: string[];
   /**
    * True when `resourceType` belongs to the Patient compartment (a search on it without patient params spans patients).
    */
@@ -182,6 +191,7 @@ export const CEL_ENTRY_FIELDS = {
   operation: 'string',
   patients: 'list<string>',
   patientsUnresolved: 'list<string>',
+  references: 'list<string>',
 } as const;
 
 /** CEL declarations of the model's variables. Keep in sync with `RequestAttributesModel` (a test enforces it). */
@@ -221,6 +231,7 @@ export const CEL_VARIABLES = {
     revincludes: 'list<string>',
     patients: 'list<string>',
     patientsUnresolved: 'list<string>',
+    references: 'list<string>',
     patientCompartment: 'bool',
     bundleType: 'string',
     entries: 'list<phiguard.FhirEntry>',
@@ -250,6 +261,7 @@ export function emptyFhirAttributes(): FhirAttributes {
     revincludes: [],
     patients: [],
     patientsUnresolved: [],
+    references: [],
     patientCompartment: false,
     bundleType: '',
     entries: [],

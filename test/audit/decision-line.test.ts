@@ -109,6 +109,7 @@ const bundle: RequestAttributesModel = {
         operation: '',
         patients: ['p-1'],
         patientsUnresolved: [],
+        references: [],
       },
       {
         method: 'GET',
@@ -118,6 +119,7 @@ const bundle: RequestAttributesModel = {
         operation: '',
         patients: [],
         patientsUnresolved: [],
+        references: [],
       },
     ],
   },
