@@ -15,14 +15,29 @@ import {
   reportCommand,
   serveCommand,
   statusCommand,
+  testCommand,
 } from './commands/index.js';
 import { isPhiguardError } from '../authz/model/index.js';
 
+/**
+ * Commander exits the process itself on a usage error in a subcommand unless each command has `exitOverride`
+ * (it is not inherited through `addCommand`). Set on every command, a bad option, choice or argument anywhere
+ * throws a CommanderError, which `main` turns into exit 2.
+ */
+function overrideExits(cmd: Command): Command {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) overrideExits(sub);
+  return cmd;
+}
+
 export function buildCli(): Command {
+  return overrideExits(buildCommands());
+}
+
+function buildCommands(): Command {
   return new Command('phiguard')
     .description('FHIR-aware ext_authz and Cilium policy tooling for healthcare AI agents')
     .version('0.1.0')
-    .exitOverride()
     .addCommand(serveCommand())
     .addCommand(explainCommand())
     .addCommand(callCommand())
@@ -31,6 +46,7 @@ export function buildCli(): Command {
     .addCommand(attestCommand())
     .addCommand(parityCommand())
     .addCommand(checkCommand())
+    .addCommand(testCommand())
     .addCommand(reportCommand())
     .addCommand(statusCommand())
     .addCommand(containCommand());

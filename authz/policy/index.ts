@@ -11,7 +11,13 @@ export {
   type Selector,
   type BreakGlassClass,
 } from './schema.js';
-export { readPolicyDir, parsePolicyText, listPolicyFiles, type LoadedPolicySet } from './load-policies.js';
+export {
+  readPolicyDir,
+  parsePolicyText,
+  listPolicyFiles,
+  POLICY_TEST_FILE,
+  type LoadedPolicySet,
+} from './load-policies.js';
 export { POLICY_FINDING_CODES, type PolicyFindingCode } from './policy-findings.js';
 export {
   compilePolicies,

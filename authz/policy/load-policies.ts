@@ -1,7 +1,8 @@
 /**
- * Loads a policy directory: every `*.yaml` / `*.yml` file (Kubernetes ConfigMap mounts: the `..data` symlink
- * farm is followed, dot-entries are skipped), multi-document, validated with zod, compiled. Findings name file,
- * line, document and field. A set with any error finding is rejected as a whole: never half a policy.
+ * Loads a policy directory: every `*.yaml` / `*.yml` file but `*.test.yaml` (Kubernetes ConfigMap mounts: the
+ * `..data` symlink farm is followed, dot-entries are skipped), multi-document, validated with zod, compiled.
+ * Findings name file, line, document and field. A set with any error finding is rejected as a whole: never half a
+ * policy.
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -17,10 +18,13 @@ export interface LoadedPolicySet {
   warnings: Finding<PolicyFindingCode>[];
 }
 
-/** Lists policy files in a directory (non-recursive), sorted for deterministic order. */
+/** A policy test file (`phiguard test`), kept beside the policies it tests: never a policy. */
+export const POLICY_TEST_FILE = /\.test\.ya?ml$/;
+
+/** Lists policy files in a directory (non-recursive, `*.test.yaml` aside), sorted for deterministic order. */
 export function listPolicyFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => !f.startsWith('.') && /\.ya?ml$/.test(f))
+    .filter((f) => !f.startsWith('.') && /\.ya?ml$/.test(f) && !POLICY_TEST_FILE.test(f))
     .map((f) => path.join(dir, f))
     .filter((f) => statSync(f).isFile())
     .sort();

@@ -24,7 +24,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
 };
 
 /** The BAA registry, trust domain, internal domains and blocks, validated as `serve` validates them. */
-function explainSources(opts: Record<string, string | string[] | undefined>): ExplainSources {
+export function explainSources(opts: Record<string, string | string[] | undefined>): ExplainSources {
   const registryFile = opts['baaRegistry'];
   let baa: BaaRegistry | undefined;
   if (typeof registryFile === 'string') {
@@ -60,17 +60,12 @@ function explainSources(opts: Record<string, string | string[] | undefined>): Ex
   };
 }
 
-export function explainCommand(): Command {
-  return new Command('explain')
-    .description('print the attributes CEL sees and the decision trace for one request (JSON)')
-    .argument('[method]', 'HTTP method, e.g. GET')
-    .argument('[path]', "raw path with query, e.g. '/fhir/Observation?patient=123'")
-    .addOption(new Option('--policies <dir>', 'agent policy directory').env('PHIGUARD_POLICIES').makeOptionMandatory())
-    .option('--principal <spiffe>', 'caller mesh identity', '')
-    .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect)
-    .option('--body <body>', 'request body, @file or - for stdin')
-    .option('--claims <json>', 'verified JWT claims to assume (as jwt_authn metadata), JSON or @file')
-    .option('--check-request <file>', 'a CheckRequest in Envoy JSON (attributes...) instead of method/path')
+/**
+ * The options that say what `serve` decides on besides the policies (FHIR base, BAA registry, trust domain, internal
+ * domains and blocks), with serve's environment variables: `explain` and `test` decide as the service would.
+ */
+export function addDecisionSourceOptions(cmd: Command): Command {
+  return cmd
     .addOption(
       new Option('--fhir-base <paths>', 'FHIR base path(s), comma-separated (default /fhir)')
         .env('PHIGUARD_FHIR_BASE')
@@ -95,7 +90,20 @@ export function explainCommand(): Command {
       new Option('--internal-cidrs <blocks>', 'CIDR blocks whose IP literals are internal, comma-separated, as serve')
         .env('PHIGUARD_INTERNAL_CIDRS')
         .argParser(list),
-    )
+    );
+}
+
+export function explainCommand(): Command {
+  return addDecisionSourceOptions(new Command('explain'))
+    .description('print the attributes CEL sees and the decision trace for one request (JSON)')
+    .argument('[method]', 'HTTP method, e.g. GET')
+    .argument('[path]', "raw path with query, e.g. '/fhir/Observation?patient=123'")
+    .addOption(new Option('--policies <dir>', 'agent policy directory').env('PHIGUARD_POLICIES').makeOptionMandatory())
+    .option('--principal <spiffe>', 'caller mesh identity', '')
+    .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect)
+    .option('--body <body>', 'request body, @file or - for stdin')
+    .option('--claims <json>', 'verified JWT claims to assume (as jwt_authn metadata), JSON or @file')
+    .option('--check-request <file>', 'a CheckRequest in Envoy JSON (attributes...) instead of method/path')
     .option('--host <authority>', 'the request :authority (default: the host header, else fhir.local)')
     .addOption(
       new Option('--expect <decision>', 'exit 1 unless the enforced decision is this').choices(['allow', 'deny']),

@@ -7,4 +7,5 @@ export { generateCommand } from './generate.js';
 export { parityCommand } from './parity.js';
 export { reportCommand } from './report.js';
 export { serveCommand } from './serve.js';
+export { testCommand } from './test.js';
 export { containCommand, statusCommand } from './status.js';

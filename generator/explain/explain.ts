@@ -21,6 +21,8 @@ export interface ExplainRequest {
   host?: string;
   /** Verified claims to assume (as if jwt_authn had verified them). */
   claims?: Record<string, unknown>;
+  /** Request time as Envoy stamps it (`attributes.request.time`, RFC 3339); default: the time of the run. */
+  time?: string;
 }
 
 /** Builds the CheckInput Envoy would send for a request. */
@@ -34,6 +36,7 @@ export function checkInputFor(
     attributes: {
       source: { principal: r.principal },
       request: {
+        ...(r.time !== undefined ? { time: r.time } : {}),
         http: {
           method: r.method,
           path: r.path,
