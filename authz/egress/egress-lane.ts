@@ -103,11 +103,7 @@ function isInternal(h: CanonicalHost, opts: EgressOptions, p: Prepared): boolean
     case 'none':
       return true; // neither an authority nor a destination address: nothing is reached
     case 'name':
-      return (
-        h.host === 'localhost' ||
-        !h.host.includes('.') ||
-        opts.internalSuffixes.some((s) => underSuffix(h.host, s.toLowerCase()))
-      );
+      return isInternalName(h.host, opts.internalSuffixes);
     case 'ipv4':
     case 'ipv6':
       return p.cidrs.some((c) => cidrContains(c, h));
@@ -135,6 +131,20 @@ export function classifyEgress(attrs: RequestAttributesModel, opts: EgressOption
     auth.port ??
     (attrs.destination.port > 0n ? Number(attrs.destination.port) : attrs.request.scheme === 'http' ? 80 : 443);
   return { kind: 'outside', host: host.host, port };
+}
+
+/**
+ * Whether a canonical host name is internal: `localhost`, a single label (resolved through the pod's DNS search path
+ * to an in-cluster Service), or a name under an internal suffix. The one reading of "internal" shared by the egress
+ * lane (`serve --internal-domains`) and `generate cilium --internal-domains`.
+ *
+ * @param host - a canonical host name (lower case, no trailing dot; canonicalHost)
+ * @param internalSuffixes - e.g. DEFAULT_INTERNAL_SUFFIXES
+ */
+export function isInternalName(host: string, internalSuffixes: readonly string[]): boolean {
+  return (
+    host === 'localhost' || !host.includes('.') || internalSuffixes.some((s) => underSuffix(host, s.toLowerCase()))
+  );
 }
 
 /** `host` is the suffix's own name (`.svc` -> `svc`) or ends with it. */

@@ -12,6 +12,7 @@ export { createBaaStore, type BaaStore } from './baa-store.js';
 export {
   DEFAULT_INTERNAL_SUFFIXES,
   classifyEgress,
+  isInternalName,
   coverageInfo,
   type EgressClass,
   type EgressDecisionInfo,

@@ -27,6 +27,8 @@ export interface MetadataEndpoint {
   target: Exclude<HardDenyTarget, 'kube-apiserver'>;
   /** Named exception the generator may honour when the envelope shows the agent needs it (e.g. EKS Pod Identity). */
   exception?: string;
+  /** The provider documentation that names the address. */
+  sources: readonly string[];
 }
 
 export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
@@ -35,13 +37,32 @@ export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
     cloud: 'aws, gcp, azure, oci, ibm, digitalocean, openstack',
     what: 'instance metadata service (IMDS)',
     target: 'instance-metadata',
+    sources: [
+      'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html',
+      'https://cloud.google.com/compute/docs/metadata/querying-metadata',
+      'https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service',
+      'https://docs.oracle.com/en-us/iaas/Content/Compute/Tasks/gettingmetadata.htm',
+      'https://cloud.ibm.com/docs/vpc?topic=vpc-imd-about',
+      'https://docs.digitalocean.com/reference/api/metadata/',
+      'https://docs.openstack.org/nova/latest/user/metadata.html',
+    ],
   },
-  { cidr: 'fd00:ec2::254/128', cloud: 'aws', what: 'IMDS over IPv6 (Nitro)', target: 'instance-metadata' },
+  {
+    cidr: 'fd00:ec2::254/128',
+    cloud: 'aws',
+    what: 'IMDS over IPv6 (Nitro)',
+    target: 'instance-metadata',
+    sources: ['https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html'],
+  },
   {
     cidr: '169.254.170.2/32',
     cloud: 'aws',
     what: 'ECS task metadata / credentials endpoint',
     target: 'ecs-task-metadata',
+    sources: [
+      'https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html',
+      'https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v2.html',
+    ],
   },
   {
     cidr: '169.254.170.23/32',
@@ -49,6 +70,7 @@ export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
     what: 'EKS Pod Identity agent',
     target: 'eks-pod-identity',
     exception: 'eks-pod-identity',
+    sources: ['https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html'],
   },
   {
     cidr: 'fd00:ec2::23/128',
@@ -56,24 +78,53 @@ export const METADATA_ENDPOINTS: readonly MetadataEndpoint[] = [
     what: 'EKS Pod Identity agent over IPv6',
     target: 'eks-pod-identity',
     exception: 'eks-pod-identity',
+    sources: ['https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html'],
   },
-  { cidr: 'fd20:ce::254/128', cloud: 'gcp', what: 'metadata server over IPv6', target: 'instance-metadata' },
+  {
+    cidr: 'fd20:ce::254/128',
+    cloud: 'gcp',
+    what: 'metadata server over IPv6',
+    target: 'instance-metadata',
+    sources: ['https://cloud.google.com/compute/docs/metadata/querying-metadata'],
+  },
   {
     cidr: '168.63.129.16/32',
     cloud: 'azure',
     what: 'WireServer (platform agent, token and extension endpoints)',
     target: 'azure-wireserver',
+    sources: ['https://learn.microsoft.com/en-us/azure/virtual-network/what-is-ip-address-168-63-129-16'],
   },
-  { cidr: 'fd00:c1::a9fe:a9fe/128', cloud: 'oci', what: 'instance metadata over IPv6', target: 'instance-metadata' },
-  { cidr: '100.100.100.200/32', cloud: 'alibaba', what: 'instance metadata service', target: 'instance-metadata' },
+  {
+    cidr: 'fd00:c1::a9fe:a9fe/128',
+    cloud: 'oci',
+    what: 'instance metadata over IPv6',
+    target: 'instance-metadata',
+    sources: ['https://docs.oracle.com/en-us/iaas/Content/Compute/Tasks/gettingmetadata.htm'],
+  },
+  {
+    cidr: '100.100.100.200/32',
+    cloud: 'alibaba',
+    what: 'instance metadata service',
+    target: 'instance-metadata',
+    sources: ['https://www.alibabacloud.com/help/en/ecs/user-guide/view-instance-metadata'],
+  },
+  {
+    // The documented name metadata.tencentyun.com resolves to this address inside a CVM.
+    cidr: '169.254.0.23/32',
+    cloud: 'tencent',
+    what: 'instance metadata service (metadata.tencentyun.com)',
+    target: 'instance-metadata',
+    sources: ['https://www.tencentcloud.com/document/product/213/4934'],
+  },
 ];
 
-/** Host names that resolve to a metadata service. */
+/** Host names that resolve to a metadata service (GCP, AWS, Tencent Cloud; sources as above). */
 export const METADATA_HOSTS: ReadonlySet<string> = new Set([
   'metadata.google.internal',
   'metadata',
   'instance-data',
   'instance-data.ec2.internal',
+  'metadata.tencentyun.com',
 ]);
 
 /** Metadata endpoints by their canonical address (`fd00:ec2::254`, `169.254.169.254`), built once. */

@@ -1,12 +1,22 @@
 export {
   generateCilium,
-  pathRegex,
   GENERATOR_FINDING_CODES,
+  MESH_MODES,
+  DEFAULT_DNS_SELECTOR,
+  DEFAULT_ISTIOD,
+  DEFAULT_EGRESS_GATEWAY_PORTS,
+  ISTIOD_XDS_PORT,
+  type EgressGateway,
+  type Istiod,
+  type MeshMode,
   type GenerateOptions,
   type GenerateResult,
   type GeneratorFindingCode,
   type CiliumPolicy,
 } from './generate.js';
+export { chooseL7, pathRegex, TLS_PORTS, type L7Choice, type L7Context } from './l7-choice.js';
+export { isDnsName, searchListNames, searchListPatterns, type DnsSearch } from './dns-names.js';
+export { parsePodSelector, matchLabelsOf, podSelectorText, type PodSelector } from './pod-selector.js';
 export {
   crdValidatorFromDoc,
   loadCrdValidator,

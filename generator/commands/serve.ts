@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import {
   createLogger,
+  DEFAULT_INTERNAL_SUFFIXES,
   ServerConfigSchema,
   startAuthzServer,
   startThreadedAuthzServer,
@@ -44,7 +45,7 @@ export function serveCommand(): Command {
     .addOption(
       new Option(
         '--internal-domains <suffixes>',
-        'internal host suffixes, comma-separated (default .svc.cluster.local,.svc,.cluster.local,.internal,.local,.localdomain)',
+        `internal host suffixes, comma-separated (default ${DEFAULT_INTERNAL_SUFFIXES.join(',')})`,
       )
         .env('PHIGUARD_INTERNAL_DOMAINS')
         .argParser(list),

@@ -127,7 +127,8 @@ describe('every spelling of every protected endpoint is denied (seeded property)
   const forms = protectedForms(SEED, 120);
 
   test('the generator covers every entry, both places and the Envoy-split authority', () => {
-    expect(new Set(forms.map((f) => f.of)).size).toBe(9 + 4 + 4);
+    // metadata addresses, metadata names, API server names
+    expect(new Set(forms.map((f) => f.of)).size).toBe(10 + 5 + 4);
     expect(forms.filter((f) => f.place === 'destination').length).toBeGreaterThan(100);
     expect(forms.some((f) => /^[^[]*:[^:]*:.*:\d+$/.test(f.text) && !f.text.includes('['))).toBe(true);
     expect(protectedForms(SEED, 120)).toEqual(forms); // deterministic

@@ -69,7 +69,7 @@ describe('envelope import-hubble', () => {
         '--at',
         '2026-11-25T00:00:00Z',
       ]);
-      expect(g.code).toBe(0);
+      expect(g.code).toBe(1); // an error finding: recorded traffic the policy drops; the policy is still written
       expect(g.err).toMatch(
         /error egress-not-covered-by-baa imaging\/radiology-summarizer: api\.unvetted-llm\.example:443/,
       );
