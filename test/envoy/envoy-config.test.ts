@@ -1,16 +1,15 @@
 /**
- * envoy/ is tested: the Envoy bootstrap is checked against Envoy's own protos (unknown fields are errors, every
- * typed_config resolved), its ext_authz settings against what phiguard needs, and the Istio manifests against
- * each other and against phiguard's configuration schema. No Envoy or Istio runs here; these are protocol- and
- * schema-level checks (see README, "What is tested against what").
+ * envoy/envoy.yaml is tested: the Envoy bootstrap is checked against Envoy's own protos (unknown fields are errors,
+ * every typed_config resolved) and its ext_authz settings against what phiguard needs. The Istio manifests are
+ * tested in istio-manifests.test.ts. No Envoy runs here; these are protocol- and schema-level checks (see README,
+ * "What is tested against what").
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
 import { envoyConfigRoot } from '../../generator/envoy/envoy-root.js';
 import { validateProtoJson } from '../../generator/envoy/validate-proto-json.js';
-import { main } from '../../generator/cli.js';
 import { sharedDir } from '../helpers/shared.js';
 
 type Obj = Record<string, unknown>;
@@ -175,75 +174,5 @@ describe('upstream Envoy ext_authz examples (../shared/envoy)', () => {
   (dir ? test.each(files) : test.skip.each(['(../shared absent)']))('%s is accepted', (file) => {
     const doc = yaml.load(readFileSync(path.join(dir ?? '', file), 'utf8'));
     expect(validateProtoJson(root, BOOTSTRAP, doc).filter((f) => f.severity === 'error')).toEqual([]);
-  });
-});
-
-describe('envoy/istio manifests', () => {
-  const docs = (f: string) => yaml.loadAll(readFileSync(path.join('envoy/istio', f), 'utf8')) as Obj[];
-  const values = docs('istiod-values.yaml')[0] ?? {};
-  const providers = at(values, 'meshConfig', 'extensionProviders') as Obj[];
-  const policies = docs('authorization-policy.yaml');
-  const deploy = docs('deployment.yaml');
-
-  test('the CUSTOM AuthorizationPolicy routes to a defined phiguard provider', () => {
-    const ap = policies.find((d) => d['kind'] === 'AuthorizationPolicy');
-    expect(ap).toMatchObject({
-      apiVersion: 'security.istio.io/v1',
-      spec: { action: 'CUSTOM', provider: { name: 'phiguard' } },
-    });
-    expect(providers.map((p) => p['name'])).toContain('phiguard');
-  });
-
-  test('the provider fails closed, forwards FHIR-sized bodies and points at the phiguard Service', () => {
-    const p = providers.find((x) => x['name'] === 'phiguard');
-    expect(p).toMatchObject({
-      envoyExtAuthzGrpc: { failOpen: false, includeRequestBodyInCheck: { allowPartialMessage: true } },
-    });
-    expect(at(p, 'envoyExtAuthzGrpc', 'includeRequestBodyInCheck', 'maxRequestBytes')).toBeGreaterThanOrEqual(
-      1024 * 1024,
-    );
-    const svc = deploy.find((d) => d['kind'] === 'Service') as Obj;
-    const svcHost = `${String(at(svc, 'metadata', 'name'))}.${String(at(svc, 'metadata', 'namespace'))}.svc.cluster.local`;
-    expect(at(p, 'envoyExtAuthzGrpc', 'service')).toBe(svcHost);
-    expect((at(svc, 'spec', 'ports') as Obj[]).map((x) => x['port'])).toContain(at(p, 'envoyExtAuthzGrpc', 'port'));
-  });
-
-  test('mTLS is STRICT where agents call, so source.principal carries the SPIFFE id', () => {
-    expect(policies.find((d) => d['kind'] === 'PeerAuthentication')).toMatchObject({
-      spec: { mtls: { mode: 'STRICT' } },
-    });
-  });
-
-  test('the Deployment environment is a valid phiguard configuration (through the real CLI)', async () => {
-    const d = deploy.find((x) => x['kind'] === 'Deployment');
-    const env = at(d, 'spec', 'template', 'spec', 'containers', 0, 'env') as Array<{ name: string; value: string }>;
-    const saved = { ...process.env };
-    for (const e of env) process.env[e.name] = e.value;
-    let out = '';
-    const spy = jest
-      .spyOn(process.stdout, 'write')
-      .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-    try {
-      expect(await main(['node', 'phiguard', 'serve', '--print-config'])).toBe(0);
-    } finally {
-      spy.mockRestore();
-      process.env = saved;
-    }
-    expect(JSON.parse(out)).toMatchObject({
-      host: '0.0.0.0',
-      port: 9191,
-      metricsPort: 9464,
-      policies: '/etc/phiguard/policies',
-      fhirBase: ['/fhir'],
-      jwtAudience: ['phiguard'],
-      baaRegistry: '/etc/phiguard/baa/registry.yaml',
-      containmentDir: '/var/lib/phiguard/containment',
-    });
-  });
-
-  test('the phiguard pod runs with no service-account token and a read-only root', () => {
-    const d = deploy.find((x) => x['kind'] === 'Deployment');
-    expect(at(d, 'spec', 'template', 'spec', 'automountServiceAccountToken')).toBe(false);
-    expect(at(d, 'spec', 'template', 'spec', 'containers', 0, 'securityContext', 'readOnlyRootFilesystem')).toBe(true);
   });
 });
