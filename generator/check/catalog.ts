@@ -47,7 +47,7 @@ const rules = [
     id: 'CIL004',
     name: 'agent-no-world-egress',
     severity: 'error',
-    why: 'world, 0.0.0.0/0, ::/0 or a bare `*` FQDN pattern lets PHI leave to any endpoint.',
+    why: 'world entities, a CIDR of /7 or wider (v4; /15 for v6), an L3-less rule (toPorts only), or an FQDN pattern over a public suffix (`*`, `*.com`, `*.co.uk`) lets PHI leave to any endpoint.',
     fix: 'Allow named, BAA-covered FQDNs instead.',
   },
   {
@@ -121,6 +121,27 @@ const rules = [
     fix: 'Apply a CUSTOM AuthorizationPolicy on the FHIR server (envoy/istio/authorization-policy.yaml).',
   },
   {
+    id: 'IST006',
+    name: 'istio-custom-has-rules',
+    severity: 'error',
+    why: 'A CUSTOM AuthorizationPolicy without rules matches no request (Istio: "If not set, the match will never occur"), so phiguard is never called.',
+    fix: 'Add `rules: [{}]`, which matches every request to the selected workload.',
+  },
+  {
+    id: 'IST007',
+    name: 'istio-custom-every-request',
+    severity: 'error',
+    why: 'A CUSTOM policy scoped to paths, methods, hosts, ports, sources or conditions sends phiguard only the requests it matches; another path, spelling or port reaches the FHIR server undecided.',
+    fix: 'Use `rules: [{}]` on the FHIR workload and let phiguard decide every request (it denies what no agent policy allows).',
+  },
+  {
+    id: 'IST008',
+    name: 'istio-strict-mtls',
+    severity: 'error',
+    why: 'phiguard identifies agents by the SPIFFE id of the mTLS peer; PERMISSIVE or DISABLE on an agent or on the workload behind phiguard accepts plaintext that carries no identity and bypasses the mesh identity model.',
+    fix: 'Set PeerAuthentication mtls.mode: STRICT for the agent and FHIR workloads (no PERMISSIVE portLevelMtls).',
+  },
+  {
     id: 'ENV001',
     name: 'envoy-ext-authz-present',
     severity: 'error',
@@ -138,8 +159,8 @@ const rules = [
     id: 'ENV003',
     name: 'envoy-transport-v3',
     severity: 'error',
-    why: 'phiguard serves envoy.service.auth.v3 only.',
-    fix: 'Set transport_api_version: V3.',
+    why: 'phiguard serves envoy.service.auth.v3 only; transport_api_version V2 cannot reach it (unset or AUTO means V3).',
+    fix: 'Set transport_api_version: V3, or leave it unset.',
   },
   {
     id: 'ENV004',
@@ -149,10 +170,38 @@ const rules = [
     fix: 'Fix the field named in the message.',
   },
   {
+    id: 'ENV005',
+    name: 'envoy-newer-than-checker',
+    severity: 'warning',
+    why: "A field, enum value or extension type the checker's Envoy API does not define: newer than that API (the message names it) or a mistake; Envoy rejects what it does not know.",
+    fix: "Check the name against your Envoy version's API reference.",
+  },
+  {
+    id: 'ENV006',
+    name: 'envoy-ext-authz-before-router',
+    severity: 'error',
+    why: 'HTTP filters run in order and the router is terminal: an ext_authz after it never sees a request (Envoy rejects a filter after the router).',
+    fix: 'Move envoy.filters.http.ext_authz before envoy.filters.http.router.',
+  },
+  {
+    id: 'ENV007',
+    name: 'envoy-ext-authz-not-disabled',
+    severity: 'error',
+    why: 'ext_authz disabled on the filter, on a virtual host, or on a catch-all route lets those requests through without a phiguard decision.',
+    fix: 'Remove `disabled: true` (ExtAuthzPerRoute, FilterConfig or the HttpFilter); disable only on narrow routes that carry no PHI.',
+  },
+  {
+    id: 'ENV008',
+    name: 'envoy-ext-authz-cluster',
+    severity: 'error',
+    why: 'An ext_authz filter whose cluster does not exist cannot reach phiguard: every request fails (or passes, with failure_mode_allow).',
+    fix: 'Point envoy_grpc.cluster_name at a cluster in static_resources.clusters, or define it.',
+  },
+  {
     id: 'K8S001',
     name: 'agent-rbac-privilege',
     severity: 'error',
-    why: 'An agent service account bound to cluster-admin or a wildcard role can read every Secret and PHI store.',
+    why: 'An agent service account bound to cluster-admin, admin or edit, a wildcard role, or a role that reads Secrets, execs into pods, creates pods or tokens, or escalates RBAC can reach every Secret and PHI store.',
     fix: 'Bind only the verbs and resources the agent needs, or none.',
   },
   {
@@ -175,6 +224,13 @@ const rules = [
     severity: 'warning',
     why: 'Agents that execute shell or tools should run in a sandboxed runtime (gVisor, Kata).',
     fix: 'Set runtimeClassName to a sandboxed RuntimeClass (e.g. gvisor).',
+  },
+  {
+    id: 'K8S005',
+    name: 'agent-service-account-not-shared',
+    severity: 'error',
+    why: "Identity is per service account: a non-agent workload running as an agent's service account gets the agent's SPIFFE id and phiguard policy without the agent's containment.",
+    fix: 'Give every agent its own service account and run nothing else under it.',
   },
   {
     id: 'PHG001',
@@ -203,6 +259,13 @@ const rules = [
     severity: 'warning',
     why: 'An allowUnresolved opt-in such as population-query, unknown-parameter, a body reason or kind:* lets the rule reach patients the request does not name.',
     fix: 'Opt in to exact reasons (instance-of:Encounter), or narrow the rule so the scope resolves.',
+  },
+  {
+    id: 'PHG005',
+    name: 'suppression-has-reason',
+    severity: 'error',
+    why: 'A suppression must say why the finding is accepted; one without a reason, or naming no rule, hides a finding silently.',
+    fix: 'Write the annotation as `phiguard.io/suppress: "RULE: reason"` with a known rule id.',
   },
 ] as const satisfies readonly RuleInfo[];
 

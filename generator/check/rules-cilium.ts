@@ -80,6 +80,71 @@ export function dnsPatternMatches(pattern: string, name: string): boolean {
   return new RegExp(`^${re}$`).test(n);
 }
 
+/** Entities outside the cluster (Cilium "Entities based": world, and its per-family forms since 1.17; all). */
+const WORLD_ENTITIES = new Set(['world', 'world-ipv4', 'world-ipv6', 'all']);
+/** A block wider than a /8 (v4) or /16 (v6), such as 0.0.0.0/1, is treated as world egress. */
+const WORLD_V4_BITS = 8;
+const WORLD_V6_BITS = 16;
+/**
+ * The L3 parts of an egress rule. Without any, Cilium applies the rule's toPorts to every destination ("Layer 4
+ * policy can be specified in isolation", docs.cilium.io policy/language, Layer 4 Examples).
+ */
+const L3_KEYS = [
+  'toEndpoints',
+  'toEntities',
+  'toCIDR',
+  'toCIDRSet',
+  'toFQDNs',
+  'toServices',
+  'toGroups',
+  'toNodes',
+  'toRequires',
+] as const;
+
+/** Suffixes under which anyone can host a name (a wildcard over one reaches endpoints nobody vetted). */
+const MULTI_TENANT_SUFFIXES = new Set([
+  'amazonaws.com',
+  's3.amazonaws.com',
+  'cloudfront.net',
+  'blob.core.windows.net',
+  'core.windows.net',
+  'azurewebsites.net',
+  'appspot.com',
+  'storage.googleapis.com',
+  'run.app',
+  'web.app',
+  'firebaseapp.com',
+  'herokuapp.com',
+  'github.io',
+  'githubusercontent.com',
+  'ngrok.io',
+  'ngrok-free.app',
+  'workers.dev',
+  'pages.dev',
+  'vercel.app',
+  'netlify.app',
+]);
+/** Second-level labels of country-code registries (`co.uk`, `com.au`): a wildcard over them is over a suffix. */
+const REGISTRY_SECOND_LEVEL = new Set(['co', 'com', 'net', 'org', 'gov', 'edu', 'ac', 'or', 'ne', 'go']);
+
+/**
+ * Why an FQDN pattern reaches arbitrary endpoints, or undefined. The fixed labels after the last wildcard decide:
+ * none or one (`*`, `*.com`, `api.*`), a registry suffix (`*.co.uk`), or a multi-tenant hosting suffix
+ * (`*.s3.amazonaws.com`). A heuristic without the Public Suffix List: other suffixes are not recognized.
+ */
+export function broadPattern(pattern: string): string | undefined {
+  const labels = pattern.toLowerCase().replace(/\.$/, '').split('.');
+  const last = labels.reduce((acc, l, i) => (l.includes('*') ? i : acc), -1);
+  if (last === -1) return undefined;
+  const fixed = labels.slice(last + 1);
+  if (fixed.length <= 1) return `matches every name under ${fixed.length === 0 ? 'any domain' : `.${fixed[0] ?? ''}`}`;
+  const suffix = fixed.join('.');
+  if (fixed.length === 2 && REGISTRY_SECOND_LEVEL.has(fixed[0] ?? '') && (fixed[1] ?? '').length === 2)
+    return `matches every name under the registry suffix .${suffix}`;
+  if (MULTI_TENANT_SUFFIXES.has(suffix)) return `matches every name under .${suffix}, where anyone can host`;
+  return undefined;
+}
+
 export function ciliumRules(ctx: CheckContext): void {
   const policies = ctx.docs.filter((d) => CILIUM_KINDS.has(str(d.value['kind'])));
 
@@ -116,7 +181,7 @@ export function ciliumRules(ctx: CheckContext): void {
       const ns = str((doc.value['metadata'] as Rec | undefined)?.['namespace']) || 'default';
       for (const s of specsOf(doc)) if (selects(s.spec['endpointSelector'], w, clusterwide, ns)) selecting.push(s);
     }
-    const where = { file: w.doc.file, line: w.doc.line };
+    const where = w.doc;
     const enforcing = selecting.filter(
       (s) =>
         (s.spec['egress'] !== undefined || s.spec['egressDeny'] !== undefined) &&
@@ -165,15 +230,31 @@ export function ciliumRules(ctx: CheckContext): void {
         if (!isObj(r)) return;
         const rp = [...s.path, 'egress', i];
         for (const e of arr(r['toEntities']))
-          if (e === 'world' || e === 'all')
+          if (WORLD_ENTITIES.has(str(e)))
             ctx.report('CIL004', s.doc, `agent ${w.namespace}/${w.name}: egress to entity "${str(e)}"`, [
               ...rp,
               'toEntities',
             ]);
-        for (const c of [...arr(r['toCIDR']), ...arr(r['toCIDRSet']).map((x) => (isObj(x) ? x['cidr'] : undefined))]) {
-          if (c === '0.0.0.0/0' || c === '::/0')
-            ctx.report('CIL004', s.doc, `agent ${w.namespace}/${w.name}: egress to ${str(c)}`, rp);
+        for (const [key, c] of [
+          ...arr(r['toCIDR']).map((x) => ['toCIDR', x] as const),
+          ...arr(r['toCIDRSet']).map((x) => ['toCIDRSet', isObj(x) ? x['cidr'] : undefined] as const),
+        ]) {
+          const block = parseCidr(str(c));
+          if (block && block.bits < (block.family === 4 ? WORLD_V4_BITS : WORLD_V6_BITS))
+            ctx.report(
+              'CIL004',
+              s.doc,
+              `agent ${w.namespace}/${w.name}: egress to ${str(c)}, a /${block.bits} (a large part of the internet)`,
+              [...rp, key],
+            );
         }
+        if (arr(r['toPorts']).length > 0 && !L3_KEYS.some((k) => r[k] !== undefined))
+          ctx.report(
+            'CIL004',
+            s.doc,
+            `agent ${w.namespace}/${w.name}: an egress rule with toPorts and no destination allows those ports to every address`,
+            rp,
+          );
         const ports = arr(r['toPorts'])
           .flatMap((tp) => (isObj(tp) ? arr(tp['ports']) : []))
           .map((p) => (isObj(p) ? Number(p['port']) : NaN))
@@ -182,8 +263,9 @@ export function ciliumRules(ctx: CheckContext): void {
           if (!isObj(f)) return;
           const name = str(f['matchName']);
           const pattern = str(f['matchPattern']);
-          if (pattern === '*')
-            ctx.report('CIL004', s.doc, `agent ${w.namespace}/${w.name}: toFQDNs matchPattern "*" allows every name`, [
+          const broad = pattern ? broadPattern(pattern) : undefined;
+          if (broad !== undefined)
+            ctx.report('CIL004', s.doc, `agent ${w.namespace}/${w.name}: toFQDNs matchPattern "${pattern}" ${broad}`, [
               ...rp,
               'toFQDNs',
               j,

@@ -11,7 +11,9 @@ import { RULE_BY_ID, type RuleId } from './catalog.js';
 import { extractWorkloads, type CheckContext } from './context.js';
 import type { ManifestDoc } from './manifests.js';
 import { ciliumRules } from './rules-cilium.js';
-import { envoyRules, istioRules } from './rules-mesh.js';
+import { applySuppressions, objectId, type Baseline, type CheckFinding } from './suppress.js';
+import { envoyRules } from './rules-envoy.js';
+import { istioRules } from './rules-istio.js';
 import { kubernetesRules, phiguardRules } from './rules-workloads.js';
 
 export interface CheckOptions {
@@ -23,6 +25,8 @@ export interface CheckOptions {
   defaultNamespace?: string;
   trustDomain?: string;
   now?: Date;
+  /** A baseline file already read (`readBaseline`): findings it names are marked suppressed. */
+  baseline?: { file: string; value: Baseline };
 }
 
 /** Every finding of `error`, reported under `ruleId` where it was found (its file and line). */
@@ -36,13 +40,41 @@ function reportFindings(
   for (const f of error.findings) report(ruleId, { file: f.file || file, line: f.line ?? 1 }, formatFinding(f));
 }
 
-export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {}): Finding<RuleId>[] {
-  const findings: Finding<RuleId>[] = [];
-  const report: CheckContext['report'] = (ruleId, where, message, pathParts) => {
+/** The findings of every rule, sorted by file and line, with suppressions applied; see `runCheckReport`. */
+export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {}): CheckFinding[] {
+  return runCheckReport(docs, options).findings;
+}
+
+/**
+ * Runs every rule over `docs` and phiguard's inputs named in `options`. Returns the findings sorted by file and line
+ * (suppressed ones included and marked) and notes (baseline entries that matched nothing). Does not throw for
+ * invalid inputs: an unreadable registry or policy directory is a finding.
+ */
+export function runCheckReport(
+  docs: readonly ManifestDoc[],
+  options: CheckOptions = {},
+): { findings: CheckFinding[]; notes: string[] } {
+  const findings: CheckFinding[] = [];
+  const finding = (
+    ruleId: RuleId,
+    where: ManifestDoc | { file: string; line: number },
+    message: string,
+    pathParts?: ReadonlyArray<string | number>,
+  ): CheckFinding => {
     const rule = RULE_BY_ID.get(ruleId);
-    const line = pathParts && 'lineOf' in where ? where.lineOf(pathParts) : where.line;
-    const path = pathParts ? formatFieldPath(pathParts) : '';
-    findings.push({ code: ruleId, severity: rule?.severity ?? 'error', file: where.file, line, path, message });
+    const doc = 'lineOf' in where ? where : undefined;
+    return {
+      code: ruleId,
+      severity: rule?.severity ?? 'error',
+      file: where.file,
+      line: doc && pathParts ? doc.lineOf(pathParts) : where.line,
+      ...(doc ? { document: doc.index, object: objectId(doc) } : {}),
+      path: pathParts ? formatFieldPath(pathParts) : '',
+      message,
+    };
+  };
+  const report: CheckContext['report'] = (ruleId, where, message, pathParts) => {
+    findings.push(finding(ruleId, where, message, pathParts));
   };
 
   let registry: BaaRegistry | undefined;
@@ -83,11 +115,14 @@ export function runCheck(docs: readonly ManifestDoc[], options: CheckOptions = {
   envoyRules(ctx);
   kubernetesRules(ctx);
   phiguardRules(ctx);
+  const suppressed = applySuppressions(findings, docs, options.baseline, (doc, message) =>
+    finding('PHG005', doc, message, ['metadata', 'annotations']),
+  );
   const byPlace = (a: Finding, b: Finding): number =>
     a.file < b.file
       ? -1
       : a.file > b.file
         ? 1
         : (a.line ?? 0) - (b.line ?? 0) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
-  return findings.sort(byPlace);
+  return { findings: suppressed.findings.sort(byPlace), notes: suppressed.notes };
 }

@@ -8,8 +8,10 @@ import {
   formatSarif,
   formatText,
   LEVEL_RANK,
+  readBaseline,
   readManifests,
-  runCheck,
+  runCheckReport,
+  type Baseline,
   type CheckLevel,
 } from '../check/index.js';
 import { collect } from '../read-input.js';
@@ -37,6 +39,11 @@ export function checkCommand(): Command {
     .option('--agent-namespaces <list>', 'namespaces whose workloads are all agents (comma-separated)', '')
     .option('--trust-domain <td>', 'SPIFFE trust domain for matching agents to policies', 'cluster.local')
     .option('--at <time>', 'evaluate BAA coverage at this time (default now)')
+    .option('--baseline <file>', 'accepted findings (CheckBaseline YAML: rule, file and/or object, reason)')
+    .option(
+      '--docs-url <url>',
+      'where docs/check.md is published, for SARIF helpUri (default: the local docs/check.md)',
+    )
     .action(
       (
         paths: string[],
@@ -50,12 +57,22 @@ export function checkCommand(): Command {
           agentNamespaces: string;
           trustDomain: string;
           at?: string;
+          baseline?: string;
+          docsUrl?: string;
         },
       ) => {
         const now = opts.at !== undefined ? new Date(opts.at) : new Date();
         if (Number.isNaN(now.getTime())) throw new PhiguardError('usage', `--at: not a time: ${opts.at ?? ''}`);
         const sel = /^([^=]+)=(.*)$/.exec(opts.agentSelector);
         if (!sel?.[1] || sel[2] === undefined) throw new PhiguardError('usage', '--agent-selector must be label=value');
+        if (opts.docsUrl !== undefined && !URL.canParse(opts.docsUrl))
+          throw new PhiguardError('usage', `--docs-url: not an absolute URL: ${opts.docsUrl}`);
+        let baseline: { file: string; value: Baseline } | undefined;
+        if (opts.baseline !== undefined) {
+          const b = readBaseline(opts.baseline);
+          if (!b.ok) throw b.error;
+          baseline = { file: opts.baseline, value: b.value };
+        }
         // An unusable CRD throws a PhiguardError naming the file: exit 2.
         const validators: Record<string, CrdValidator> = loadCrdValidators(opts.ciliumCrd ?? []);
         const { docs, problems } = readManifests(paths);
@@ -64,7 +81,7 @@ export function checkCommand(): Command {
           process.exitCode = 2;
           return;
         }
-        const findings = runCheck(docs, {
+        const { findings, notes: baselineNotes } = runCheckReport(docs, {
           validators,
           ...(opts.baa !== undefined ? { baaFile: opts.baa } : {}),
           ...(opts.policies !== undefined ? { policiesDir: opts.policies } : {}),
@@ -75,8 +92,9 @@ export function checkCommand(): Command {
             .filter(Boolean),
           trustDomain: opts.trustDomain,
           now,
+          ...(baseline ? { baseline } : {}),
         });
-        const notes: string[] = [];
+        const notes: string[] = [...baselineNotes];
         if (Object.keys(validators).length === 0)
           notes.push('no --cilium-crd: CIL010/CIL011 (CRD schema, unknown fields) not checked');
         if (opts.baa === undefined) notes.push('no --baa: CIL005 (FQDN BAA coverage) not checked');
@@ -85,10 +103,11 @@ export function checkCommand(): Command {
           opts.format === 'json'
             ? formatJson(findings, notes)
             : opts.format === 'sarif'
-              ? formatSarif(findings, '0.1.0')
+              ? formatSarif(findings, { version: '0.1.0', docsUrl: opts.docsUrl })
               : formatText(findings, notes);
         process.stdout.write(out);
-        if (findings.some((f) => LEVEL_RANK[CHECK_LEVELS[f.severity]] >= LEVEL_RANK[opts.failOn])) process.exitCode = 1;
+        if (findings.some((f) => !f.suppression && LEVEL_RANK[CHECK_LEVELS[f.severity]] >= LEVEL_RANK[opts.failOn]))
+          process.exitCode = 1;
       },
     );
 }
