@@ -23,6 +23,7 @@ const CLAIMS = {
       iss: 'https://idp.hospital.example',
       sub: 'Practitioner/dr-okafor',
       patient: 'p-1001',
+      encounter: 'e-77',
       exp: 1795000000,
     },
   },

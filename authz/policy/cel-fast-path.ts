@@ -9,8 +9,9 @@
  *
  * The contract that keeps this exact: the fast path returns a result only where it is certain cel-js returns the
  * same one, and otherwise *bails* (throws); the caller then evaluates the expression with cel-js. So:
- * - only expressions built entirely from the supported nodes below are compiled; any other node (arithmetic,
- *   timestamps, maps literals, conversions, optional syntax, other functions) leaves the whole expression to cel-js;
+ * - only expressions built entirely from the supported nodes below are compiled; any other node (arithmetic other
+ *   than string concatenation, timestamps, maps literals, conversions, optional syntax, other functions) leaves the
+ *   whole expression to cel-js;
  * - at run time every operation checks its operand types and bails on anything but the one case it implements
  *   (`==` only on two strings, two bools, two ints or two doubles; `in` only with a string or bool on the left;
  *   field access only on plain objects that have the key; `size` only of lists; ...);
@@ -292,6 +293,9 @@ function compileComparison(op: string, a: unknown, scope: Scope, re2: Re2): Fn |
       });
     case 'in':
       return strict2(x, y, membership);
+    case '+':
+      // overloads.js `string + string` only; every other operand pair (lists, numbers, a dyn of another type) bails.
+      return strict2(x, y, (p, q) => (typeof p === 'string' && typeof q === 'string' ? p + q : bail()));
     default:
       return undefined;
   }
@@ -346,6 +350,7 @@ const NODE_COMPILERS: Readonly<Record<string, NodeCompiler>> = {
   '>': comparison('>'),
   '>=': comparison('>='),
   in: comparison('in'),
+  '+': comparison('+'),
   list: compileList,
   call: compileCall,
   rcall: compileReceiverCall,

@@ -13,7 +13,7 @@ describe('phiguard explain', () => {
       '--principal',
       'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
       '--claims',
-      '{"sub":"Practitioner/dr-okafor","patient":"p-1001"}',
+      '{"sub":"Practitioner/dr-okafor","patient":"p-1001","encounter":"e-77"}',
     ]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as {
@@ -30,12 +30,16 @@ describe('phiguard explain', () => {
     // explain evaluates every rule, not just up to the deciding one
     expect(j.decision.trace.map((t) => t.rule)).toEqual([
       'require-clinician',
+      'require-launch-context',
       'no-bulk-export',
       'no-population-queries',
-      'no-unresolvable-patient-scope',
+      'no-includes',
       'only-the-encounter-patient',
+      'note-links-stay-in-the-encounter',
       'draft-note-with-model',
       'read-chart-of-context-patient',
+      'read-context-patient',
+      'read-context-encounter',
       'write-draft-note',
       'note-transaction',
     ]);

@@ -88,7 +88,7 @@ describe('attest', () => {
   if (!loaded.ok) throw loaded.error;
   const policy = (n: string) => loaded.value.set.agents.find((a) => a.name === n)?.policy;
 
-  test('the scribe used its read and note scope, never update', () => {
+  test('the scribe used its read and note scope, not all of it', () => {
     const p = policy('ambient-scribe');
     if (!p) throw new Error('no policy');
     const a = attest(p, merged('ambient-scribe'));
@@ -97,17 +97,14 @@ describe('attest', () => {
       'read AllergyIntolerance',
       'create Composition',
       'transaction Composition',
-      'update Composition',
       'read Condition',
-      'update DocumentReference',
       'read Encounter',
       'read MedicationRequest',
       'read Observation',
       'search-type Patient',
-      'update Provenance',
     ]);
     expect(a.outside).toEqual([]);
-    expect(a.exercisedShare).toBeCloseTo(10 / 21, 2);
+    expect(a.exercisedShare).toBeCloseTo(10 / 18, 2);
   });
 
   test('prior-auth (audit mode) shows access outside its declared scope', () => {
@@ -116,14 +113,7 @@ describe('attest', () => {
     const a = attest(p, merged('pa-bot'));
     expect(a.status).toBe('outside-declared-scope');
     expect(a.outside).toEqual([{ resourceType: 'Encounter', interaction: 'search-type', operation: '', count: 200 }]);
-    expect(a.unused.map((u) => `${u.interaction} ${u.resourceType}`)).toEqual([
-      'read Condition',
-      'read Coverage',
-      'read DocumentReference',
-      'read Patient',
-      'search-type Patient',
-      'read ServiceRequest',
-    ]);
+    expect(a.unused.map((u) => `${u.interaction} ${u.resourceType}`)).toEqual(['read Patient', 'search-type Patient']);
     expect(attestationMarkdown([a], { policyVersion: 'v', generated: 't' })).toContain(
       'Observed outside the declared scope',
     );

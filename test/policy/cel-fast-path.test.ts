@@ -99,7 +99,9 @@ function generator(rnd: () => number): () => string {
     if (vars.length > 0 && r < 0.25) return pick(vars);
     if (r < 0.55) return pick(STRINGS);
     if (r < 0.7) return pick(DYN);
-    return pick(STRING_LITERALS);
+    if (r < 0.85) return pick(STRING_LITERALS);
+    // String concatenation, with operands of every kind (an int or a missing claim on either side).
+    return `(${pick([...STRING_LITERALS, ...DYN])} + ${pick([...STRINGS, ...DYN, ...vars])})`;
   };
   const list = (vars: string[]): string =>
     rnd() < 0.2
@@ -279,7 +281,7 @@ describe('CEL fast path', () => {
   test('expressions outside the subset stay with cel-js', () => {
     for (const src of [
       'now > timestamp("2026-01-01T00:00:00Z")',
-      'fhir.id + "x" == "y"',
+      'double(request.size) > 1.5',
       'fhir.patients.exists_one(p, p == "a")',
       'int(request.size) + 1 > 2',
       '{"a": 1}["a"] == 1',
