@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { CONFIG_FINDING_CODES, type ConfigFindingCode } from '../../authz/config/index.js';
 import type { Finding } from '../../authz/model/index.js';
 
@@ -75,6 +75,13 @@ export function parseManifestText(
       line: doc.contents ? lc.linePos(doc.contents.range?.[0] ?? start).line : line,
       value: value as Record<string, unknown>,
       lineOf(parts) {
+        // A key's own line (a map-valued field's value starts on the next one), then the nearest existing ancestor.
+        const last = parts[parts.length - 1];
+        const parent: unknown = parts.length > 0 ? doc.getIn(parts.slice(0, -1), true) : undefined;
+        if (isMap(parent) && last !== undefined) {
+          const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last);
+          if (pair && isScalar(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
+        }
         for (let n = parts.length; n > 0; n--) {
           const node = doc.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
           if (node && typeof node === 'object' && Array.isArray(node.range)) return lc.linePos(node.range[0]).line;

@@ -78,6 +78,13 @@ export function istioRules(ctx: CheckContext): void {
       );
   }
   const names = new Set(providers.map((p) => p.name));
+  // Without any mesh config among the inputs the providers are defined elsewhere: IST001 cannot be decided.
+  const meshSeen = ctx.docs.some(
+    (d) =>
+      (d.value['kind'] === 'IstioOperator' && isObj(d.value['spec']) && d.value['spec']['meshConfig'] !== undefined) ||
+      (d.value['kind'] === 'ConfigMap' && isObj(d.value['data']) && typeof d.value['data']['mesh'] === 'string') ||
+      (d.value['kind'] === undefined && isObj(d.value['meshConfig'])),
+  );
   const customs = ctx.docs.filter(
     (d) =>
       d.value['kind'] === 'AuthorizationPolicy' && isObj(d.value['spec']) && d.value['spec']['action'] === 'CUSTOM',
@@ -85,7 +92,7 @@ export function istioRules(ctx: CheckContext): void {
   for (const d of customs) {
     const spec = d.value['spec'] as Rec;
     const name = isObj(spec['provider']) ? str(spec['provider']['name']) : '';
-    if (!names.has(name))
+    if (meshSeen && !names.has(name))
       ctx.report(
         'IST001',
         d,
@@ -101,7 +108,9 @@ export function istioRules(ctx: CheckContext): void {
     return phiguardProviders.has(name) || /phiguard/i.test(name);
   };
   const routed = customs.some((d) =>
-    phiguardProviders.has(str(((d.value['spec'] as Rec)['provider'] as Rec | undefined)?.['name'])),
+    meshSeen
+      ? phiguardProviders.has(str(((d.value['spec'] as Rec)['provider'] as Rec | undefined)?.['name']))
+      : toPhiguard(d),
   );
   for (const d of customs.filter(toPhiguard)) customScope(ctx, d);
   peerAuthentication(ctx, customs.filter(toPhiguard), rootNamespace(ctx));

@@ -47,12 +47,12 @@ interface AnnotationEntry {
 }
 
 /**
- * The suppressions an object's annotation holds: entries separated by newlines or `;`, each `RULE[,RULE]: reason`.
+ * The suppressions an object's annotation holds: one entry per line, each `RULE[,RULE]: reason`.
  * Entries without a reason or with an unknown rule are reported through `problem` and not returned.
  */
 export function parseSuppressAnnotation(value: string, problem: (message: string) => void): AnnotationEntry[] {
   const out: AnnotationEntry[] = [];
-  for (const raw of value.split(/[\n;]/)) {
+  for (const raw of value.split('\n')) {
     const entry = raw.trim();
     if (!entry) continue;
     const colon = entry.indexOf(':');

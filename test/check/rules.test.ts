@@ -44,6 +44,11 @@ metadata: { name: fhir, namespace: fhir }
 spec: { action: CUSTOM, provider: { name: ${name} }, rules: [{}] }
 `;
 const envoy = readFileSync('envoy/envoy.yaml', 'utf8');
+const peerAuth = (mode: string) => `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: scribe }
+spec: { mtls: { mode: ${mode} } }
+`;
 
 const dir = sharedDir('cilium');
 /** Tests that need the Cilium CRD schemas from ../shared/cilium: skipped (and reported skipped) without them. */
@@ -177,6 +182,17 @@ const cases: Case[] = [
     ].join('---\n'),
   },
   { rule: 'IST005', pass: base(''), fail: [agent(), scribeCnp, goodProvider].join('---\n') },
+  { rule: 'IST006', pass: base(''), fail: base('').replace('rules: [{}]', 'rules: []') },
+  {
+    rule: 'IST007',
+    pass: base(''),
+    fail: base('').replace('rules: [{}]', 'rules: [{ to: [{ operation: { methods: [GET, POST] } }] }]'),
+  },
+  {
+    rule: 'IST008',
+    pass: base(peerAuth('STRICT')),
+    fail: base(peerAuth('PERMISSIVE')),
+  },
   {
     rule: 'ENV001',
     pass: envoy,
@@ -186,8 +202,37 @@ const cases: Case[] = [
     ),
   },
   { rule: 'ENV002', pass: envoy, fail: envoy.replace('failure_mode_allow: false', 'failure_mode_allow: true') },
-  { rule: 'ENV003', pass: envoy, fail: envoy.replace('transport_api_version: V3', 'transport_api_version: AUTO') },
+  { rule: 'ENV003', pass: envoy, fail: envoy.replace('transport_api_version: V3', 'transport_api_version: V2') },
   { rule: 'ENV004', pass: envoy, fail: envoy.replace('failure_mode_allow: false', 'failure_mode_alow: false') },
+  {
+    rule: 'ENV005',
+    pass: envoy,
+    fail: envoy.replace(
+      'failure_mode_allow: false',
+      'failure_mode_allow: false\n                      a_field_from_a_later_envoy: true',
+    ),
+  },
+  {
+    rule: 'ENV006',
+    pass: envoy,
+    fail: envoy.replace(
+      /( {18}- name: envoy\.filters\.http\.ext_authz[\s\S]*?)( {18}- name: envoy\.filters\.http\.router\n(?: {20}.*\n)*)/,
+      '$2$1',
+    ),
+  },
+  {
+    rule: 'ENV007',
+    pass: envoy,
+    fail: envoy.replace(
+      '                  - name: envoy.filters.http.ext_authz\n',
+      '                  - name: envoy.filters.http.ext_authz\n                    disabled: true\n',
+    ),
+  },
+  {
+    rule: 'ENV008',
+    pass: envoy,
+    fail: envoy.replace('envoy_grpc: { cluster_name: phiguard }', 'envoy_grpc: { cluster_name: phiguard-authz }'),
+  },
   {
     rule: 'K8S001',
     pass: base(''),
@@ -204,6 +249,15 @@ const cases: Case[] = [
       goodProvider,
       customPolicy('phiguard'),
     ].join('---\n'),
+  },
+  {
+    rule: 'K8S005',
+    pass: base(''),
+    fail: base(
+      agent()
+        .replace('name: ambient-scribe, namespace', 'name: scribe-exporter, namespace')
+        .replace('phiguard.io/agent: "true"', 'app: exporter'),
+    ),
   },
   {
     rule: 'K8S003',
@@ -234,6 +288,19 @@ const cases: Case[] = [
     options: { policiesDir: 'examples/policies' },
   },
   { rule: 'PHG004', pass: base(''), fail: base(''), options: { policiesDir: 'test/check/fixtures/broad-opt-in' } },
+  {
+    rule: 'PHG005',
+    pass: base(''),
+    fail: [
+      agent().replace(
+        'metadata: { name: ambient-scribe, namespace: scribe }',
+        'metadata: { name: ambient-scribe, namespace: scribe, annotations: { phiguard.io/suppress: "CIL004" } }',
+      ),
+      scribeCnp,
+      goodProvider,
+      customPolicy('phiguard'),
+    ].join('---\n'),
+  },
 ];
 
 function ids(text: string, options: CheckOptions = {}): string[] {
@@ -331,7 +398,7 @@ describe('phiguard check through the CLI', () => {
       };
       expect(s.version).toBe('2.1.0');
       const run = s.runs[0];
-      expect(run?.results.map((x) => x.ruleId)).toEqual(expect.arrayContaining(['CIL001', 'IST001', 'K8S003']));
+      expect(run?.results.map((x) => x.ruleId)).toEqual(expect.arrayContaining(['CIL001', 'IST005', 'K8S003']));
       for (const res of run?.results ?? []) expect(run?.tool.driver.rules.map((x) => x.id)).toContain(res.ruleId);
       const json = await cli(['check', t.dir, '--format', 'json', '--fail-on', 'warning']);
       expect(json.code).toBe(1);
@@ -347,8 +414,31 @@ describe('phiguard check through the CLI', () => {
 });
 
 describe('documentation', () => {
-  test('the README documents every rule with its id, name and severity', () => {
+  test('the README rule table is the catalog: id (linked to docs/check.md), name and severity, in order', () => {
     const readme = readFileSync('README.md', 'utf8');
-    for (const r of RULES) expect(readme).toContain(`| ${r.id} | ${r.name} | ${r.severity} |`);
+    const rows = [
+      ...readme.matchAll(/^\| \[([A-Z0-9]{3}\d{3})\]\(docs\/check\.md#([a-z0-9]+)\) \| ([a-z0-9-]+) \| (\w+) \|$/gm),
+    ];
+    expect(rows.map((m) => [m[1], m[2], m[3], m[4]])).toEqual(
+      RULES.map((r) => [r.id, r.id.toLowerCase(), r.name, r.severity]),
+    );
+  });
+
+  test('docs/check.md gives every rule its section with the catalog name, severity, why and fix', () => {
+    const doc = readFileSync('docs/check.md', 'utf8');
+    for (const r of RULES) {
+      const section = doc.split(/^### /m).find((s) => s.startsWith(`${r.id}\n`)) ?? '';
+      expect(section).toContain(`**${r.name}** (${r.severity})`);
+      expect(section.replace(/\s+/g, ' ')).toContain(`Why: ${r.why}`.replace(/\s+/g, ' '));
+      expect(section.replace(/\s+/g, ' ')).toContain(`Fix: ${r.fix}`.replace(/\s+/g, ' '));
+    }
+  });
+});
+
+describe('no error-level finding on valid Istio configs (fixtures written from Istio test data)', () => {
+  test.each(['authorization-policies.yaml', 'peer-authentications.yaml'])('%s', (file) => {
+    const { docs, problems } = readManifests([path.join('test/check/fixtures/istio-valid', file)]);
+    expect(problems).toEqual([]);
+    expect(runCheck(docs).filter((f) => f.severity === 'error')).toEqual([]);
   });
 });
