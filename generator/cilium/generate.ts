@@ -124,8 +124,12 @@ export const DEFAULT_ISTIOD: Istiod = {
  */
 export const ISTIOD_XDS_PORT = 15012;
 
-/** The istio-egress chart's gateway container ports (Service 80 -> 8080, 443 -> 8443; manifests/charts/gateways). */
-export const DEFAULT_EGRESS_GATEWAY_PORTS: readonly number[] = [8080, 8443];
+/**
+ * The egress gateway's container port for the BAA lane: 443, where the `istio/gateway` chart's pods listen (Service
+ * 443 -> 443). docs/deploy.md: the gateway must listen on the port the BAA registry covers, because phiguard reads the
+ * destination port from the gateway's listener.
+ */
+export const DEFAULT_EGRESS_GATEWAY_PORTS: readonly number[] = [443];
 
 function sortedObject<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));

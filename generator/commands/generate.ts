@@ -178,7 +178,7 @@ export function generateCommand(): Command {
     .option('--istiod-host <name>', `the istiod name sidecars resolve (default ${DEFAULT_ISTIOD.host})`)
     .option(
       '--egress-gateway <ns/labels>',
-      'outside traffic only to these gateway pods, e.g. istio-system/istio=egressgateway (no toFQDNs)',
+      'outside traffic only to these gateway pods, e.g. istio-egress/istio=egressgateway (no toFQDNs)',
     )
     .option(
       '--egress-gateway-ports <ports>',

@@ -405,7 +405,17 @@ describe('phiguard generate cilium: exit code', () => {
 
   test('the example envelopes: exit 0, no findings, byte-identical to cilium/generated', async () => {
     const out = path.join(tmp.dir, 'examples');
-    const r = await cli(['generate', 'cilium', '--envelopes', 'examples/envelopes', '--out', out, ...common]);
+    const gateway = ['--egress-gateway', 'istio-egress/istio=egressgateway'];
+    const r = await cli([
+      'generate',
+      'cilium',
+      '--envelopes',
+      'examples/envelopes',
+      '--out',
+      out,
+      ...gateway,
+      ...common,
+    ]);
     expect([r.code, r.err.replace(/^note: .*\n/m, '')]).toEqual([0, '']);
     for (const f of readdirSync('cilium/generated'))
       expect(readFileSync(path.join(out, f), 'utf8')).toBe(readFileSync(path.join('cilium/generated', f), 'utf8'));

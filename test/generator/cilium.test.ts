@@ -43,8 +43,15 @@ function exampleEnvelopes(): Envelope[] {
 
 const dump = (p: unknown): string => yaml.dump(p, { lineWidth: 200, noRefs: true, quotingType: '"' });
 
-/** The documented command for cilium/generated (docs/cilium.md); the agents' SPIFFE principals put them in the mesh. */
-const EXAMPLE_OPTIONS = { registry, at: AT } as const;
+/**
+ * The documented command for cilium/generated (docs/cilium.md): outside traffic through the egress gateway of
+ * envoy/istio/egress-gateway.yaml; the agents' SPIFFE principals put them in the mesh.
+ */
+const EXAMPLE_OPTIONS = {
+  registry,
+  at: AT,
+  egressGateway: { selector: { namespace: 'istio-egress', labels: { istio: 'egressgateway' } }, ports: [443] },
+} as const;
 
 describe('generate cilium: example agents', () => {
   const result = generateCilium(exampleEnvelopes(), EXAMPLE_OPTIONS);
