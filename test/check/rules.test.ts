@@ -111,8 +111,12 @@ const cases: Case[] = [
   {
     rule: 'CIL006',
     pass: base(''),
+    // An FQDN the DNS rule does not list never resolves through the DNS proxy.
     fail: withCnp((s) => {
-      (s['egress'] as unknown[]).shift();
+      (s['egress'] as unknown[]).push({
+        toFQDNs: [{ matchName: 'api.unlisted-vendor.example' }],
+        toPorts: [{ ports: [{ port: '443', protocol: 'TCP' }] }],
+      });
     }),
   },
   {
