@@ -4,7 +4,9 @@
  * when its activation condition holds, and only inside [activation, min(activation + TTL, token exp)] ± the clock
  * skew; an activation or `exp` claim that is not a NumericDate (RFC 7519 §2) within the range of a Date opens no lane.
  * The class that allowed is recorded on the decision for the attestation record; an activated class whose
- * window has passed denies with `break-glass-expired`, so the reason is clear.
+ * window has passed denies with `break-glass-expired`, so the reason is clear. A class whose activation claim
+ * (`activatedAtClaim`) the verified token carries but that does not open is a failed attempt: the deny records it as
+ * `class:why` (`laneAttempts`, the audit record's `breakGlassAttempts`) for `phiguard report breakglass`.
  */
 import { DECISION_REASONS, MAX_TIME_MS, type Decision, type LaneUse } from '../model/index.js';
 import type { CompiledAgent } from '../policy/index.js';
@@ -23,24 +25,27 @@ function claimTimeMs(v: unknown): number | undefined {
   return Math.abs(ms) <= MAX_TIME_MS ? ms : undefined;
 }
 
-/** The lane's window if its activation holds for this request, else undefined. */
+/** Why a class the token tried did not open (the `why` of a `class:why` lane attempt). */
+type AttemptFailure = 'activation-not-met' | 'invalid-time' | 'not-yet-active' | 'expired' | 'out-of-scope';
+
+/** The lane's window if its activation holds for this request, else why not. */
 function activeWindow(
   ctx: AgentLaneContext,
   lane: CompiledLane,
   standard: Decision,
-): { use: LaneUse; endMs: number } | undefined {
+): { use: LaneUse; endMs: number } | AttemptFailure {
   const attrs = ctx.attributes;
   const active = evaluate(lane.activation, attrs);
-  if (!active.ok || !active.value) return undefined;
+  if (!active.ok || !active.value) return 'activation-not-met';
   // An activation or an `exp` that is not a time opens no lane (the standard deny stands).
   const start = claimTimeMs(attrs.claims.get(lane.activatedAtClaim));
-  if (start === undefined) return undefined;
+  if (start === undefined) return 'invalid-time';
   const exp = attrs.claims.get('exp');
   const expMs = exp === undefined ? MAX_TIME_MS : claimTimeMs(exp);
-  if (expMs === undefined) return undefined;
+  if (expMs === undefined) return 'invalid-time';
   const end = Math.min(start + lane.ttlMs, expMs, MAX_TIME_MS);
   // An activation in the future is not (yet) a lane.
-  if (attrs.now.getTime() + ctx.agent.clockSkewMs < start) return undefined;
+  if (attrs.now.getTime() + ctx.agent.clockSkewMs < start) return 'not-yet-active';
   const use: LaneUse = {
     class: lane.class,
     purposeOfUse: lane.purposeOfUse,
@@ -51,7 +56,10 @@ function activeWindow(
   return { use, endMs: end };
 }
 
-/** The break-glass decision replacing a standard deny, or undefined when no class applies. */
+/**
+ * The break-glass decision replacing a standard deny, or undefined when no class applies. When the token tried a
+ * class (carried its activation claim) and none opened, the deny that stands records the attempts.
+ */
 export function breakGlassLane(ctx: AgentLaneContext, standard: Decision): Decision | undefined {
   const { agent, attributes } = ctx;
   if (agent.lanes.length === 0 || standard.verdict !== 'deny') return undefined;
@@ -59,11 +67,17 @@ export function breakGlassLane(ctx: AgentLaneContext, standard: Decision): Decis
   const version = standard.policyVersion;
   const now = attributes.now.getTime();
   let expired: Decision | undefined;
+  const attempts: string[] = [];
   for (const lane of agent.lanes) {
+    const tried = attributes.claims.has(lane.activatedAtClaim);
     const window = activeWindow(ctx, lane, standard);
-    if (window === undefined) continue;
+    if (typeof window === 'string') {
+      if (tried) attempts.push(`${lane.class}:${window}`);
+      continue;
+    }
     const { use, endMs } = window;
     if (now - agent.clockSkewMs > endMs) {
+      attempts.push(`${lane.class}:expired`);
       // agentDecision applies the agent's mode: an audit-mode agent is still not blocked, but the verdict says why.
       expired ??= Object.assign(
         agentDecision(
@@ -95,6 +109,9 @@ export function breakGlassLane(ctx: AgentLaneContext, standard: Decision): Decis
       d.lane = use;
       return d;
     }
+    attempts.push(`${lane.class}:out-of-scope`);
   }
-  return expired;
+  if (attempts.length === 0) return expired;
+  if (expired !== undefined) return Object.assign(expired, { laneAttempts: attempts });
+  return { ...standard, laneAttempts: attempts };
 }

@@ -271,6 +271,13 @@ export const DECISION_FIELDS = [
     'Unresolved patient-scope reasons the deciding rule opted in to (allowUnresolved), else [].',
     (_i, d) => d.unresolvedAllowed ?? NONE,
   ),
+  field(
+    'breakGlassAttempts',
+    STRINGS,
+    'Break-glass classes the verified token carried an activation claim for that did not open, as class:why ' +
+      '(activation-not-met, invalid-time, not-yet-active, expired, out-of-scope), else [].',
+    (_i, d) => d.laneAttempts ?? NONE,
+  ),
 ] as const;
 
 /** The decision record's row: the values of `DECISION_FIELDS` without the literal ones, in table order. */

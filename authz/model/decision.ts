@@ -75,6 +75,11 @@ export interface Decision {
   exception?: string;
   /** Unresolved patient-scope reasons the deciding rule's `allowUnresolved` accepted (an allow despite them). */
   unresolvedAllowed?: readonly string[];
+  /**
+   * Break-glass classes the verified token tried and that did not open, as `class:why` (see `LANE_ATTEMPT_FAILURES`);
+   * set only on a deny.
+   */
+  laneAttempts?: readonly string[];
   /** Credential injection for the upstream request. Never logged, never audited. */
   inject?: Injection;
 }

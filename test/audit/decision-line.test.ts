@@ -160,7 +160,10 @@ const laneAllow: Decision = {
 };
 const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
 
-/** The `phiguard.audit/v1` lines of the two decisions above, as written before the field table existed. */
+/**
+ * The `phiguard.audit/v1` lines of the two decisions above, as written before the field table existed (with the fields
+ * added since at the end).
+ */
 const GOLDEN = [
   [
     '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
@@ -173,7 +176,7 @@ const GOLDEN = [
     '"decision":"allow","reason":"rule-allow","rule":"r1","mode":"enforce","status":200,"policyVersion":"sha256:abc",',
     '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
     '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
-    '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"]}',
+    '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"],"breakGlassAttempts":[]}',
   ].join(''),
   [
     '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
@@ -181,7 +184,7 @@ const GOLDEN = [
     '"clinician":"","authSource":"none","method":"","host":"","interaction":"","resourceType":"","resourceId":"",',
     '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
     '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
-    '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[]}',
+    '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[],"breakGlassAttempts":[]}',
   ].join(''),
 ];
 
