@@ -1,7 +1,6 @@
 /**
- * Break-glass attestation: one record per access through a lane, in the audit sink, and optionally the same access
- * as a FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns (BALP) shape, purposeOfEvent BTG or ETREAT, for the
- * EHR's audit repository.
+ * Break-glass attestation: one record per access through a lane, in the audit sink. The same access as FHIR R4
+ * AuditEvents (IHE BALP, purposeOfEvent BTG or ETREAT) for the EHR's audit repository is audit-event.ts's.
  */
 import type { Decision, LaneUse, RequestAttributesModel } from '../model/index.js';
 import { AUDIT_FORMAT } from './record.js';
@@ -53,102 +52,5 @@ export function breakGlassAttestation(
     interaction: f.interaction,
     resources,
     patients: f.patients,
-  };
-}
-
-const ACTION: Record<string, string> = {
-  create: 'C',
-  read: 'R',
-  vread: 'R',
-  'search-type': 'E',
-  'search-system': 'E',
-  'history-instance': 'R',
-  'history-type': 'R',
-  'history-system': 'R',
-  update: 'U',
-  patch: 'U',
-  delete: 'D',
-  operation: 'E',
-  batch: 'E',
-  transaction: 'E',
-  capabilities: 'R',
-};
-
-/** The attestation as a FHIR R4 AuditEvent (IHE BALP "RESTful activity", break-glass purpose of use). */
-export function toAuditEvent(att: BreakGlassAttestation): Record<string, unknown> {
-  const purpose = [
-    { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: att.purposeOfUse }] },
-  ];
-  return {
-    resourceType: 'AuditEvent',
-    meta: { profile: ['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientRead'] },
-    type: {
-      system: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
-      code: 'rest',
-      display: 'Restful Operation',
-    },
-    subtype:
-      att.interaction !== '' ? [{ system: 'http://hl7.org/fhir/restful-interaction', code: att.interaction }] : [],
-    action: ACTION[att.interaction] ?? 'E',
-    recorded: att.time,
-    outcome: '0',
-    purposeOfEvent: purpose,
-    agent: [
-      {
-        type: {
-          coding: [
-            {
-              system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
-              code: 'IRCP',
-              display: 'information recipient',
-            },
-          ],
-        },
-        who: { identifier: { value: att.clinician } },
-        requestor: true,
-        purposeOfUse: purpose,
-      },
-      {
-        type: {
-          coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110150', display: 'Application' }],
-        },
-        who: { identifier: { system: 'urn:ietf:rfc:3986', value: att.principal }, display: att.agent },
-        requestor: false,
-      },
-    ],
-    source: {
-      observer: { display: 'phiguard' },
-      type: [
-        {
-          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
-          code: '4',
-          display: 'Application Server',
-        },
-      ],
-    },
-    entity: [
-      ...att.patients.map((p) => ({
-        what: { reference: `Patient/${p}` },
-        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
-        role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
-      })),
-      ...att.resources.map((r) => ({
-        what: { reference: r },
-        type: {
-          system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
-          code: '2',
-          display: 'System Object',
-        },
-      })),
-      {
-        what: { identifier: { value: att.requestId } },
-        type: {
-          system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
-          code: '2',
-          display: 'System Object',
-        },
-        description: `break-glass class ${att.class}, window ${att.activatedAt}..${att.expiresAt}, decision ${att.decisionId}`,
-      },
-    ],
   };
 }

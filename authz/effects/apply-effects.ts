@@ -7,11 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import {
   AUDIT_FORMAT,
+  auditEvents,
   breakGlassAttestation,
   decisionRow,
-  toAuditEvent,
+  rowToRecord,
   type AiBomRecord,
+  type AuditEventScope,
   type AuditSink,
+  type DecisionRow,
 } from '../audit/index.js';
 import {
   hashPatient,
@@ -32,8 +35,10 @@ import { planEffects, type ContainmentEntry, type Effects } from './plan-effects
 
 export interface EffectsDeps {
   audit: AuditSink;
-  /** Break-glass accesses as FHIR AuditEvents, when configured. */
+  /** Decisions as FHIR AuditEvents (IHE BALP), when configured. */
   auditEvents: AuditSink | undefined;
+  /** Which decisions go to `auditEvents`: break-glass lane accesses (default), or all. */
+  auditEventScope?: AuditEventScope;
   rateLimiter: RateLimiter;
   /** Containment, when configured. */
   containment: { store: ContainmentStore; context: PatientContext } | undefined;
@@ -131,7 +136,33 @@ function attestBreakGlass(
 ): boolean {
   if (d.lane === undefined) return true;
   const att = breakGlassAttestation(decisionId, { ...d, lane: d.lane }, auth.attributes, new Date(nowMs));
-  return deps.audit.write(att) && (deps.auditEvents === undefined || deps.auditEvents.write(toAuditEvent(att)));
+  return deps.audit.write(att);
+}
+
+/**
+ * The decision's FHIR AuditEvents (one per patient, audit-event.ts), when `--audit-event-file` is set: for a
+ * break-glass lane access, or for every decision with `--audit-events all`. Like every record, no access without
+ * them: a sink that refuses one turns the decision into a deny.
+ */
+function writeAuditEvents(
+  deps: EffectsDeps,
+  row: DecisionRow,
+  d: Decision,
+  breakGlass: boolean,
+  attributes: RequestAttributesModel | undefined,
+): boolean {
+  const sink = deps.auditEvents;
+  if (sink === undefined) return true;
+  const lane = breakGlass ? d.lane : undefined;
+  if (deps.auditEventScope !== 'all' && lane === undefined) return true;
+  const events = auditEvents({
+    record: rowToRecord(row),
+    path: attributes?.request.path ?? '',
+    sourceAddress: attributes?.source.address ?? '',
+    ...(lane !== undefined ? { purposeOfUse: lane.purposeOfUse } : {}),
+  });
+  for (const e of events) if (!sink.write(e)) return false;
+  return true;
 }
 
 /**
@@ -161,7 +192,8 @@ export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): 
       const latencyUs = Math.max(0, Math.trunc((clockMs() - t0Ms) * 1000));
       const nowMs = Date.now();
       const attributes = auth?.attributes ?? known;
-      let accepted = deps.audit.writeDecision(decisionRow(decisionId, d, attributes, latencyUs, nowMs));
+      const row = decisionRow(decisionId, d, attributes, latencyUs, nowMs);
+      let accepted = deps.audit.writeDecision(row);
       const contact = effects.egressContact;
       if (accepted && contact !== undefined) accepted = recordFirstContact(deps, contacted, contact, d, nowMs);
       if (accepted && effects.containment !== undefined) {
@@ -169,6 +201,7 @@ export function createEffectsApplier(deps: EffectsDeps, clockMs: () => number): 
       }
       if (accepted && effects.breakGlass && auth !== undefined)
         accepted = attestBreakGlass(deps, auth, d, decisionId, nowMs);
+      if (accepted) accepted = writeAuditEvents(deps, row, d, effects.breakGlass, attributes);
       if (accepted) return d;
       deps.onAuditRejected();
       return denyDecision({

@@ -3,6 +3,7 @@
  * with zod. Defaults live here.
  */
 import { z } from 'zod';
+import { AUDIT_EVENT_SCOPES } from '../audit/audit-event.js';
 import { ipv4Text, ipv6Text, parseCidr, type Cidr } from '../egress/index.js';
 import { DEFAULT_SETTLE_MS } from '../reload/index.js';
 
@@ -48,6 +49,13 @@ export const ServerConfigSchema = z
     baaRegistry: z.string().optional(),
     /** Containment state directory (a shared mount all replicas see); containment is off when unset. */
     containmentDir: z.string().optional(),
+    /**
+     * The privacy key: a file of at least 32 bytes, normally a mounted Kubernetes Secret, read once at startup. It keys
+     * every patient-derived value kept outside the audit trail (the `pause` containment context, the envelopes'
+     * distinct-patient sketches) with HMAC-SHA256. Set but missing, unreadable or too short: the service does not
+     * start. Unset: envelopes carry no patient sketch and `pause` is entered as `stop`. See docs/privacy.md.
+     */
+    privacyKeyFile: z.string().min(1).optional(),
     /** Egress credentials to inject (EgressCredentials file); agents then hold no provider keys. */
     egressCredentials: z.string().optional(),
     /**
@@ -67,9 +75,18 @@ export const ServerConfigSchema = z
     internalCidrs: z.array(internalCidr).default([]),
     auditFile: z.string().default('-'),
     /**
-     * Break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset).
+     * When a Check is answered relative to its record: `write` (default), after write(2) handed the record to the
+     * kernel (a killed process loses none); `fsync`, after fdatasync(2) too (a power loss loses none; cost in
+     * docs/performance.md). One write, and one fdatasync, per batch of Checks.
+     */
+    auditSync: z.enum(['write', 'fsync']).default('write'),
+    /**
+     * Decisions as FHIR AuditEvent (IHE BALP) JSON lines, for the EHR's audit repository (off when unset); which
+     * decisions, `auditEvents` says.
      */
     auditEventFile: z.string().optional(),
+    /** `break-glass` (default): break-glass lane accesses only; `all`: every decision (audit/audit-event.ts). */
+    auditEvents: z.enum(AUDIT_EVENT_SCOPES).default('break-glass'),
     auditMaxBufferBytes: z.coerce
       .number()
       .int()

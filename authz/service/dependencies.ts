@@ -67,7 +67,7 @@ function createAuditSinks(
           target: config.auditEventFile,
           maxBufferBytes: config.auditMaxBufferBytes,
           onError: (code) =>
-            log.error({ code }, 'AuditEvent sink failed; break-glass accesses are denied until restart'),
+            log.error({ code }, 'AuditEvent sink failed; the accesses it records are denied until restart'),
         });
   return { audit, auditEvents };
 }
@@ -291,6 +291,7 @@ export async function createDependencies(
     {
       audit,
       auditEvents,
+      auditEventScope: config.auditEvents,
       rateLimiter,
       containment: sources.containment,
       replicaId,

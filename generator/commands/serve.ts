@@ -84,8 +84,16 @@ export function serveCommand(): Command {
     .addOption(
       new Option(
         '--audit-event-file <path>',
-        'also write break-glass accesses as FHIR AuditEvent (IHE BALP) JSON lines',
+        'also write decisions as FHIR AuditEvent (IHE BALP) JSON lines, one per patient (see --audit-events)',
       ).env('PHIGUARD_AUDIT_EVENT_FILE'),
+    )
+    .addOption(
+      new Option(
+        '--audit-events <scope>',
+        'which decisions --audit-event-file records: break-glass (default, lane accesses) or all',
+      )
+        .choices(['break-glass', 'all'])
+        .env('PHIGUARD_AUDIT_EVENTS'),
     )
     .addOption(new Option('--jwks-file <path>', 'JWKS for in-service JWT verification').env('PHIGUARD_JWKS_FILE'))
     .addOption(new Option('--jwks-uri <url>', 'JWKS URL (cached)').env('PHIGUARD_JWKS_URI'))
