@@ -307,6 +307,8 @@ async function main(): Promise<void> {
   const barePort = Number((await waitLine(bare, /listening (\d+)/))[1]);
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
+  // BENCH_SERVE_ARGS='--audit-sync fsync': more `phiguard serve` flags for every phiguard server of the run.
+  const serveArgs = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((s) => s !== '');
   /** `phiguard serve` as the benchmark runs it, writing its audit trail to `auditFile`, plus `extra` flags. */
   const servePhiguard = (auditFile: string, extra: string[]): ChildProcess =>
     spawn(
@@ -314,7 +316,7 @@ async function main(): Promise<void> {
         'bin/phiguard.js',
         'serve',
         ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', auditFile],
-        ...['--log-level', 'warn', '--decisions', DECISIONS, ...extra],
+        ...['--log-level', 'warn', '--decisions', DECISIONS, ...serveArgs, ...extra],
       ]),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -1,8 +1,9 @@
 /**
  * The audit writer thread (a worker_threads entry point, started by threaded-sink.ts). It receives the records of
  * each event-loop turn from the Check path, formats decision rows into JSON lines and appends them to the audit
- * target through the in-thread sink (sink.ts). Formatting the ~1 KB line and encoding it was the largest single
- * item of phiguard's own work on the Check path (docs/performance.md); here it runs beside it.
+ * target through the in-thread sink (sink.ts), each message as one write, and reports each write back (`written`).
+ * Formatting the ~1 KB line and encoding it was the largest single item of phiguard's own work on the Check path
+ * (docs/performance.md); here it runs beside it.
  *
  * It never drops a record silently: a failed target is reported to the Check path, which then refuses every later
  * record, and so denies every later request (fail closed). A message outside the protocol is reported too; the
@@ -28,6 +29,7 @@ if (!init.success) {
   // for size, so a record the Check path accepted is never dropped here.
   const sink = createAuditSink({
     target: init.data.target,
+    fsync: init.data.fsync,
     maxBufferBytes: Number.MAX_SAFE_INTEGER,
     onError: fail,
     onWritten: (records, bytes) => parent.post({ t: 'written', records, bytes }),
@@ -40,12 +42,18 @@ if (!init.success) {
     schema: ToWriterSchema,
     onMessage: (m) => {
       if (failed) return;
+      if (m.t === 'reopen') {
+        sink.reopen();
+        return;
+      }
       for (const r of m.records) {
         if (!(typeof r === 'string' ? sink.writeLine(r) : sink.writeDecision(r))) {
           fail('rejected');
           return;
         }
       }
+      // Written now, each message at once: the Check path answers the Checks of these records when told so.
+      sink.commit(() => undefined);
     },
     onClose: async () => {
       await sink.close();

@@ -10,8 +10,10 @@
  * Fail closed, as the in-thread sink:
  * - `write*` returns false (the caller denies) once the writer reported an error, crashed or exited, and while the
  *   records sent and not yet written exceed `maxBufferBytes` (estimated from the bytes per record the writer reports).
- * - A record is accepted when it is queued in memory, as with any buffered writer: a crash of the process loses what
- *   was not yet written. `close()` (SIGTERM) sends what is queued and waits until the writer has written everything.
+ * - `commit(done)` sends what is queued and calls `done(true)` once the writer reports every record accepted so far
+ *   written to the target (write(2) returned, in order), or `done(false)` when the writer fails first: the Check
+ *   pipeline answers a Check only after its record is written, so a killed process loses no answered decision.
+ * - `close()` (SIGTERM) sends what is queued and waits until the writer has written everything.
  */
 import type { DecisionRow } from '../model/index.js';
 import { createTurnBatch, startWorkerChannel } from '../transport/index.js';
@@ -20,6 +22,22 @@ import { FromWriterSchema, type FromWriter, type ToWriter } from './writer-proto
 
 /** Until the writer reports real sizes: a decision line is ~0.8-1 KB. */
 const INITIAL_BYTES_PER_RECORD = 1024;
+
+/** Commits waiting for the writer: each is done once the records written reach its mark (accepted at the time). */
+function createCommitQueue(): {
+  add(mark: number, done: (written: boolean) => void): void;
+  /** Settles every commit `written` covers; with `failed`, every commit (as not written). */
+  settle(written: number, failed: boolean): void;
+} {
+  const commits: { mark: number; done: (written: boolean) => void }[] = [];
+  return {
+    add: (mark, done) => commits.push({ mark, done }),
+    settle: (written, failed) => {
+      while (commits.length > 0 && (failed || (commits[0]?.mark ?? Infinity) <= written))
+        commits.shift()?.done(!failed);
+    },
+  };
+}
 
 /** Starts the audit writer thread for `options.target` and returns the sink that feeds it. */
 export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
@@ -33,16 +51,18 @@ export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
   const opened = new Promise<void>((resolve) => {
     openSettled = resolve;
   });
+  const commits = createCommitQueue();
   const fail = (code: string): void => {
     openSettled();
     if (failed) return;
     failed = true;
     options.onError?.(code);
+    commits.settle(written, failed);
   };
   const channel = startWorkerChannel<FromWriter, ToWriter>({
     beside: import.meta.url,
     entry: 'audit-writer',
-    workerData: { target: options.target },
+    workerData: { target: options.target, fsync: options.fsync === true },
     schema: FromWriterSchema,
     onMessage: (m) => {
       switch (m.t) {
@@ -52,6 +72,7 @@ export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
         case 'written':
           written += m.records;
           writtenBytes += m.bytes;
+          commits.settle(written, failed);
           break;
         case 'error':
           fail(m.code);
@@ -80,6 +101,16 @@ export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
     write: (record) => accept(JSON.stringify(record)),
     writeLine: accept,
     writeDecision: accept,
+    commit: (done) => {
+      records.flush();
+      if (failed) done(false);
+      else if (written >= accepted) done(true);
+      else commits.add(accepted, done);
+    },
+    reopen: () => {
+      records.flush();
+      if (!failed && !closing) channel.post({ t: 'reopen' });
+    },
     healthy: () => !failed && !closing,
     bufferedBytes,
     written: () => accepted,
@@ -88,6 +119,8 @@ export function createThreadedAuditSink(options: AuditSinkOptions): AuditSink {
       closing = true;
       records.flush();
       await channel.close();
+      // Whatever the writer did not report written by now never will be.
+      commits.settle(written, true);
     },
   };
 }

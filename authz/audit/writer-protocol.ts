@@ -10,11 +10,15 @@ import { CloseSchema } from '../transport/index.js';
 export const WriterInitSchema = z.object({
   /** File path (appended to, created 0600), or `-` for stdout. */
   target: z.string().min(1),
+  /** fdatasync(2) after every write. */
+  fsync: z.boolean(),
 });
 
 /** To the writer: the records of one event-loop turn, in order (a decision row, or any other record as a JSON line). */
 export const ToWriterSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('records'), records: z.array(z.union([z.string(), DecisionRowSchema])) }),
+  /** Continue in a file newly opened at the target path (SIGHUP, log rotation). */
+  z.object({ t: z.literal('reopen') }),
   /** Write what was sent, close the target, answer `closed` (the close handshake). */
   CloseSchema,
 ]);
@@ -24,7 +28,7 @@ export type ToWriter = z.infer<typeof ToWriterSchema>;
 export const FromWriterSchema = z.discriminatedUnion('t', [
   /** The target is open: records will be written. */
   z.object({ t: z.literal('ready') }),
-  /** `records` records (`bytes` bytes) reached the target. */
+  /** `records` records (`bytes` bytes) were written to the target (write(2) returned), in the order received. */
   z.object({ t: z.literal('written'), records: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
   /**
    * The writer cannot write (a code such as ENOSPC; `invalid-message` before it stops on a message outside this

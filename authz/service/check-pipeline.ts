@@ -3,9 +3,12 @@
  * itself, or the decision thread).
  *
  *   bytes ─decode─> CheckInput ─authorize─> Decision ─effects (audit first)─> Decision ─encode─> bytes
+ *         ─commit (the records written to the audit target)─> answer
  *
- * A batch of Checks is decided first, then every answer is handed to the transport, then metrics and envelope
- * observation run (transport/turn-batch.ts says why the passes are separate). One catch per Check turns anything
+ * A batch of Checks is decided first, then its audit records are committed (written with write(2): a process killed
+ * from then on loses none), then every answer is handed to the transport, then metrics and envelope observation run
+ * (transport/turn-batch.ts says why the passes are separate). An answer never leaves before its record is written;
+ * if the write fails, the Checks it covers are denied (`audit-unavailable`) instead. One catch per Check turns anything
  * unexpected into a deny for that Check alone (fail closed); the cause goes to the operational log as a code,
  * never to the wire. The deny's audit record carries everything known when the Check failed: the authorizer fills
  * in a `CheckProgress` stage by stage (the request's caller, method, path, FHIR view and patients once decoded, the
@@ -47,6 +50,8 @@ export interface CheckPipeline {
 
 export interface PipelineDeps {
   authorizer: Authorizer;
+  /** Writes the audit records accepted so far, then `done(true)`; `done(false)` if they could not be written. */
+  commit: (done: (written: boolean) => void) => void;
   effects: EffectsApplier;
   responses: ResponseEncoder;
   metrics: Metrics;
@@ -72,6 +77,27 @@ const internalDeny = (policyVersion: string, agent = ''): Decision =>
     status: 403,
     policyVersion,
   });
+
+/** The deny of a Check whose audit record could not be written: nothing that was not recorded is allowed. */
+const auditLost = (d: Decision): Decision =>
+  denyDecision({
+    agent: d.agent,
+    rule: BUILTIN_RULES.auditUnavailable,
+    reason: DECISION_REASONS.auditUnavailable,
+    message: 'Denied: the audit trail is unavailable',
+    status: 503,
+    policyVersion: d.policyVersion,
+  });
+
+/** The answer for a Check whose record could not be written: the audit-unavailable deny. */
+function unrecorded(a: Answer, responses: ResponseEncoder, lastResort: Buffer): Answer {
+  const decision = auditLost(a.decision);
+  try {
+    return { bytes: responses.encode(decision, a.decisionId), decision, auth: undefined, decisionId: a.decisionId };
+  } catch {
+    return { bytes: lastResort, decision, auth: undefined, decisionId: a.decisionId };
+  }
+}
 
 /** The answer of last resort, for a response path that fails: encoded once, with a nil decision id. */
 export function lastResortAnswer(responses: ResponseEncoder): Buffer {
@@ -132,6 +158,7 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
       log.error({ code: codeOf(e) }, 'metrics or observer failed after the decision was sent');
     }
   };
+  const committed = (a: Answer, written: boolean): Answer => (written ? a : unrecorded(a, responses, lastResort));
   /** Decides one Check: its answer, or undefined when it answers later by itself (a token verified first). */
   const evaluate = (p: CheckItem): Answer | undefined => {
     const decisionId = randomUUID();
@@ -142,9 +169,10 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
       if (!decoded.ok) return failClosed(p, decoded.error, decisionId);
       const auth = deps.authorizer.authorize(decoded.input, { progress });
       if (!(auth instanceof Promise)) return finish(p, auth, auth.decision, decisionId);
+      const later = (a: Answer): void => deps.commit((written) => send(p, committed(a, written)));
       auth.then(
-        (a) => send(p, finish(p, a, a.decision, decisionId)),
-        (e: unknown) => send(p, failClosed(p, codeOf(e), decisionId, progress)),
+        (a) => later(finish(p, a, a.decision, decisionId)),
+        (e: unknown) => later(failClosed(p, codeOf(e), decisionId, progress)),
       );
       return undefined;
     } catch (e) {
@@ -154,9 +182,11 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
   return {
     decideBatch(items) {
       const answers = items.map(evaluate);
-      items.forEach((p, i) => {
-        const a = answers[i];
-        if (a !== undefined) send(p, a);
+      deps.commit((written) => {
+        items.forEach((p, i) => {
+          const a = answers[i];
+          if (a !== undefined) send(p, committed(a, written));
+        });
       });
     },
   };

@@ -126,6 +126,10 @@ function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: L
         engine.drain();
         return;
       }
+      if (d.t === 'reopen') {
+        engine.reopenAudit();
+        return;
+      }
       if (!batchConsistent(d)) {
         parent.fatal('inconsistent-batch');
         return;

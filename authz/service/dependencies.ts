@@ -56,7 +56,8 @@ function createAuditSinks(
   log: Logger,
   onError: (code: string) => void,
 ): { audit: AuditSink; auditEvents: AuditSink | undefined } {
-  const options = { target: config.auditFile, maxBufferBytes: config.auditMaxBufferBytes, onError };
+  const fsync = config.auditSync === 'fsync';
+  const options = { target: config.auditFile, maxBufferBytes: config.auditMaxBufferBytes, fsync, onError };
   // On the decision thread the gRPC thread is already elsewhere: a writer thread would only add a third.
   const writer = config.auditWriter ?? (config.decisions === 'thread' ? 'inline' : 'thread');
   const audit = writer === 'thread' ? createThreadedAuditSink(options) : createAuditSink(options);
@@ -66,6 +67,7 @@ function createAuditSinks(
       : createAuditSink({
           target: config.auditEventFile,
           maxBufferBytes: config.auditMaxBufferBytes,
+          fsync,
           onError: (code) =>
             log.error({ code }, 'AuditEvent sink failed; the accesses it records are denied until restart'),
         });

@@ -36,6 +36,8 @@ export interface DecisionEngine {
   ready(): boolean;
   /** Marks the engine as draining (/readyz turns 503) before the transport stops taking Checks. */
   drain(): void;
+  /** Continues the audit trails in files newly opened at their paths (SIGHUP, log rotation); nothing lost. */
+  reopenAudit: () => void;
   /** Flushes and closes everything: sources, recorder, audit sinks, the ops listener. */
   close: () => Promise<void>;
   metricsPort: number;
@@ -58,6 +60,11 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   if (recorder !== undefined) observers.push((attrs, decision) => recorder.observe(attrs, decision));
   const pipeline = createCheckPipeline({
     authorizer: deps.authorizer,
+    // The decision records, then the AuditEvents of break-glass accesses when they are exported.
+    commit: (done) =>
+      audit.commit((written) =>
+        written && deps.auditEvents !== undefined ? deps.auditEvents.commit(done) : done(written),
+      ),
     effects: deps.effects,
     responses: createResponseEncoder(),
     metrics,
@@ -100,6 +107,11 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
     decideBatch: pipeline.decideBatch,
     ready,
     drain,
+    reopenAudit: () => {
+      audit.reopen();
+      deps.auditEvents?.reopen();
+      log.info('audit trail reopened');
+    },
     close,
     metricsPort: ops.port,
     metrics,

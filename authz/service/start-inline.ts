@@ -23,6 +23,11 @@ export interface AuthzService {
   metricsPort: number;
   /** Drains in-flight checks, flushes the audit sink, closes listeners. */
   close(): Promise<void>;
+  /**
+   * Continues the audit trails in files newly opened at their paths (SIGHUP, logrotate's convention): every record
+   * before it is in the old file, every record after it in the new one.
+   */
+  reopenAudit: () => void;
 }
 
 /** The service in this thread, with its parts in reach (tests, embedders). */
@@ -59,5 +64,14 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
     log.info({ audited: engine.audit.written() }, 'phiguard stopped; audit flushed');
   });
   const { metricsPort, metrics, audit, recorder } = engine;
-  return { grpcPort: listener.port, metricsPort, metrics, policies: engine.policies, audit, recorder, close };
+  return {
+    grpcPort: listener.port,
+    metricsPort,
+    metrics,
+    policies: engine.policies,
+    audit,
+    recorder,
+    close,
+    reopenAudit: engine.reopenAudit,
+  };
 }

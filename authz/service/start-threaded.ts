@@ -77,7 +77,7 @@ export async function startThreadedAuthzServer(
   }));
   thread.failClosedOn(grpc);
   const close = closeInOrder(grpc, config.shutdownGraceMs, thread, () => log.info('phiguard stopped; audit flushed'));
-  return { grpcPort: grpc.port, metricsPort: info.metricsPort, close };
+  return { grpcPort: grpc.port, metricsPort: info.metricsPort, close, reopenAudit: thread.reopen };
 }
 
 type Started = Extract<FromEngine, { t: 'started' }>;
@@ -95,6 +95,8 @@ interface DecisionThreads {
   failClosedOn(listener: CheckListener): void;
   /** /readyz turns 503: the listener is draining. */
   drain(): void;
+  /** Every thread continues its audit trails in newly opened files (SIGHUP). */
+  reopen: () => void;
   /** Sends what is queued, runs the close handshakes (audit trails flushed), denies whatever is still unanswered. */
   close: () => Promise<void>;
 }
@@ -177,6 +179,7 @@ function startDecisionThreads(
       listener = l;
     },
     drain: () => threads.forEach((t) => t.drain()),
+    reopen: () => threads.forEach((t) => t.reopen()),
     close: async () => {
       await Promise.all(threads.map((t) => t.close()));
       // Forced shutdown past the grace period: whatever is still unanswered is denied.
@@ -204,6 +207,7 @@ interface EngineThread {
   /** Queues a Check for it (sent at `chunk` queued or at the end of the turn). */
   send(request: Buffer, seq: number, t0: number): void;
   drain(): void;
+  reopen(): void;
   /** Sends what is queued, then the close handshake. */
   close(): Promise<void>;
   /** Ends it without the handshake (startup failed). */
@@ -265,6 +269,7 @@ function startEngineThread(
       if (outbox.add(request, seq, t0) >= hooks.chunk) outbox.flush();
     },
     drain: () => channel.post({ t: 'drain' }),
+    reopen: () => channel.post({ t: 'reopen' }),
     close: async () => {
       outbox.flush();
       await channel.close();

@@ -34,6 +34,8 @@ export const ToEngineSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('checks'), ...batch, t0s: z.array(z.number()) }),
   /** The listener is draining: /readyz turns 503. */
   z.object({ t: z.literal('drain') }),
+  /** Continue the audit trails in files newly opened at their paths (SIGHUP, log rotation). */
+  z.object({ t: z.literal('reopen') }),
   /** Every Check has been answered: flush the audit trail, close, report `closed` (the close handshake). */
   CloseSchema,
 ]);

@@ -32,6 +32,12 @@ export function serveCommand(): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--privacy-key-file <file>',
+        'key (a mounted Secret, >= 32 bytes) for the patient digests in containment states and envelopes',
+      ).env('PHIGUARD_PRIVACY_KEY_FILE'),
+    )
+    .addOption(
       new Option('--containment-dir <dir>', 'containment state on a shared mount (enables tiered containment)').env(
         'PHIGUARD_CONTAINMENT_DIR',
       ),
@@ -61,6 +67,12 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option('--audit-file <path>', 'audit sink: a file (append) or - for stdout').env('PHIGUARD_AUDIT_FILE'),
+    )
+    .addOption(
+      new Option(
+        '--audit-sync <when>',
+        'write (default): a Check is answered once its record is written to the file; fsync: once it is on disk too',
+      ).env('PHIGUARD_AUDIT_SYNC'),
     )
     .addOption(
       new Option(
@@ -192,6 +204,11 @@ export function serveCommand(): Command {
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
+        // logrotate's convention: after `mv audit.jsonl audit.jsonl.1`, SIGHUP continues in a new audit.jsonl.
+        process.on('SIGHUP', () => {
+          log.info({ signal: 'SIGHUP' }, 'reopening the audit trail');
+          server.reopenAudit();
+        });
       } catch (e) {
         if (isPhiguardError(e, 'startup')) {
           process.stderr.write(`phiguard serve: ${e.message}\n`);

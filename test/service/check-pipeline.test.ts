@@ -66,9 +66,15 @@ describe('a Check that fails is recorded with what was known', () => {
   });
 
   async function run(
-    parts: { snapshot?: () => Snapshot; claims?: ClaimsResolver; audit?: (real: AuditSink) => AuditSink },
+    parts: {
+      snapshot?: () => Snapshot;
+      claims?: ClaimsResolver;
+      audit?: (real: AuditSink) => AuditSink;
+      /** Sees the record file when the answer is handed over. */
+      onAnswer?: (file: string) => void;
+    },
     bytes: unknown = requestBytes(),
-  ): Promise<{ code: number; records: Array<Record<string, unknown>> }> {
+  ): Promise<{ code: number; records: Array<Record<string, unknown>>; message: string }> {
     const file = path.join(t.dir, `audit-${Math.random()}.jsonl`);
     const sink = createAuditSink({ target: file });
     open.push(sink);
@@ -77,9 +83,10 @@ describe('a Check that fails is recorded with what was known', () => {
       fhirBasePaths: ['/fhir'],
       snapshot: parts.snapshot ?? (() => policyOnlySnapshot(policies)),
     });
+    const audit = parts.audit ? parts.audit(sink) : sink;
     const effects = createEffectsApplier(
       {
-        audit: parts.audit ? parts.audit(sink) : sink,
+        audit,
         auditEvents: undefined,
         rateLimiter: createRateLimiter(),
         containment: undefined,
@@ -91,6 +98,7 @@ describe('a Check that fails is recorded with what was known', () => {
     );
     const pipeline = createCheckPipeline({
       authorizer,
+      commit: (done) => audit.commit(done),
       effects,
       responses: createResponseEncoder(),
       metrics: createMetrics(() => 0, { defaultMetrics: false }),
@@ -99,15 +107,26 @@ describe('a Check that fails is recorded with what was known', () => {
       policyVersion: () => policies.version,
     });
     const answer = await new Promise<Buffer>((resolve) =>
-      pipeline.decideBatch([{ request: bytes, t0: clockMs(), reply: resolve }]),
+      pipeline.decideBatch([
+        {
+          request: bytes,
+          t0: clockMs(),
+          reply: (b) => {
+            parts.onAnswer?.(file);
+            resolve(b);
+          },
+        },
+      ]),
     );
     await sink.close();
-    const res = Res.toObject(Res.decode(answer), { defaults: true }) as { status: { code: number } };
+    const res = Res.toObject(Res.decode(answer), { defaults: true }) as {
+      status: { code: number; message: string };
+    };
     const records = readFileSync(file, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    return { code: res.status.code, records };
+    return { code: res.status.code, records, message: res.status.message };
   }
 
   /** What the request says, known from the moment it is decoded. */
@@ -168,6 +187,29 @@ describe('a Check that fails is recorded with what was known', () => {
     expect(r.records).toEqual([
       expect.objectContaining({ ...REQUEST, agent: 'ambient-scribe', clinician: 'Practitioner/dr-okafor' }),
     ]);
+  });
+
+  test('the answer leaves only after its record is written to the file (a killed process loses no answered one)', async () => {
+    let seen: string[] = [];
+    const r = await run({ onAnswer: (file) => (seen = readFileSync(file, 'utf8').split('\n').filter(Boolean)) });
+    expect(seen).toHaveLength(1);
+    expect(r.records).toHaveLength(1);
+  });
+
+  test('a commit that waits holds the answer; a commit that fails turns it into an audit-unavailable deny', async () => {
+    let release: ((written: boolean) => void) | undefined;
+    let answered = false;
+    const pending = run({
+      audit: (real) => ({ ...real, commit: (done) => (release = done) }),
+      onAnswer: () => (answered = true),
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(answered).toBe(false);
+    release?.(false);
+    const r = await pending;
+    expect(answered).toBe(true);
+    expect(r.code).toBe(7);
+    expect(r.message).toMatch(/audit-unavailable|audit/);
   });
 
   test('bytes that are not a CheckRequest: denied and recorded, with nothing to say about the request', async () => {
