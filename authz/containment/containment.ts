@@ -8,15 +8,19 @@
  * - `stop` (batch default): everything from the agent is denied;
  * - `alert`: allowed and recorded.
  *
- * Shared state: one JSON file per agent in a directory on a shared mount (ReadWriteMany volume), written by atomic
- * rename, read by every replica (containment-store.ts). Staleness bound: the poll interval (default 1 s) plus the
- * write. The
- * patient context of `pause` is stored as salted SHA-256 hashes, never ids. States expire at `until`, or are lifted
- * explicitly (`phiguard contain lift`, which deletes the file).
+ * Shared state: one JSON file per agent in a directory on a shared mount (ReadWriteMany volume), written 0600 by
+ * atomic rename, read by every replica (containment-store.ts). Staleness bound: the poll interval (default 1 s) plus
+ * the write. Only `pause` uses a patient context: its patients are stored as HMAC-SHA256 digests under the privacy
+ * key (privacy/privacy-key.ts) and a per-state salt, so the file cannot be tested against candidate ids without the
+ * key, and two states do not show that they share a patient. Without a privacy key `pause` cannot keep a context,
+ * and the agent is stopped instead (`requestedAction: pause`). The other actions store no context. States expire at
+ * `until`, or are lifted (`phiguard contain lift`, which rewrites the file as lifted, by whom and why, without its
+ * context); see docs/privacy.md.
  */
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { DECISION_REASONS, type DecisionReason } from '../model/index.js';
+import { KEY_PURPOSES, type PrivacyKey } from '../privacy/index.js';
 
 export const CONTAINMENT_ACTIONS = ['soft-quarantine', 'pause', 'stop', 'alert'] as const;
 export type ContainmentAction = (typeof CONTAINMENT_ACTIONS)[number];
@@ -32,9 +36,21 @@ export const ContainmentStateSchema = z
     until: z.iso.datetime(),
     decisionId: z.string(),
     replica: z.string(),
-    /** `pause`: salted hashes of the patients in the agent's context window when containment began. */
+    /**
+     * `pause`: HMAC-SHA256 digests (under the privacy key, with `salt`) of the patients in the agent's context window
+     * when containment began. Empty for every other action.
+     */
     contextPatients: z.array(z.string()).default([]),
     salt: z.string().default(''),
+    /** The id of the privacy key the context is keyed with (PrivacyKey.id; not the key). */
+    keyId: z.string().default(''),
+    /** The policy's action, when the one in force differs (`pause` without a privacy key is `stop`). */
+    requestedAction: z.enum(CONTAINMENT_ACTIONS).optional(),
+    /** Set by `phiguard contain lift`: the state is over. */
+    lifted: z
+      .object({ at: z.iso.datetime(), by: z.string().min(1), reason: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ContainmentState = z.infer<typeof ContainmentStateSchema>;
@@ -53,5 +69,33 @@ export function triggerOf(reason: DecisionReason): ContainmentTrigger | undefine
   return TRIGGER_OF[reason];
 }
 
-export const hashPatient = (salt: string, id: string): string =>
-  createHash('sha256').update(`${salt}\u0000${id}`).digest('hex').slice(0, 32);
+/** What a containment entry is, before its patient context is attached. */
+export type ContainmentEntryState = Pick<
+  ContainmentState,
+  'agent' | 'action' | 'trigger' | 'since' | 'until' | 'decisionId' | 'replica'
+>;
+
+/** A patient id's digest in a `pause` context: HMAC-SHA256 under the context subkey, over the salt and the id. */
+export const contextDigest = (key: PrivacyKey, salt: string, id: string): string =>
+  key.digest(KEY_PURPOSES.containmentContext, `${salt}\u0000${id}`).toString('hex').slice(0, 32);
+
+/**
+ * The state to enter: `pause` with the context's patients keyed (read from `context` only then), or `stop` in its
+ * place when there is no privacy key; any other action with no context.
+ */
+export function containmentStateOf(
+  entry: ContainmentEntryState,
+  context: () => readonly string[],
+  key: PrivacyKey | undefined,
+): ContainmentState {
+  const base = { ...entry, contextPatients: [], salt: '', keyId: '' };
+  if (entry.action !== 'pause') return base;
+  if (key === undefined) return { ...base, action: 'stop', requestedAction: 'pause' };
+  const salt = randomBytes(16).toString('hex');
+  return {
+    ...base,
+    contextPatients: [...new Set(context())].map((p) => contextDigest(key, salt, p)).sort(),
+    salt,
+    keyId: key.id,
+  };
+}

@@ -4,7 +4,6 @@
  * (AI-BOM first contact, containment entry, break-glass attestation). If the audit trail does not accept a record,
  * the decision becomes a deny: no PHI access without its record (HIPAA §164.312(b)).
  */
-import { randomUUID } from 'node:crypto';
 import {
   AUDIT_FORMAT,
   auditEvents,
@@ -16,12 +15,7 @@ import {
   type AuditSink,
   type DecisionRow,
 } from '../audit/index.js';
-import {
-  hashPatient,
-  type ContainmentState,
-  type ContainmentStore,
-  type PatientContext,
-} from '../containment/index.js';
+import type { ContainmentState, ContainmentStore, PatientContext } from '../containment/index.js';
 import type { RateLimiter } from '../egress/index.js';
 import { rateLimitedDecision, type Authorization } from '../lanes/index.js';
 import {
@@ -95,23 +89,25 @@ function recordFirstContact(
   return deps.audit.write(record);
 }
 
-/** Enters containment: the shared state file (patients as salted hashes), then its audit record. */
+/**
+ * Enters containment: the shared state file (a `pause` context keyed with the privacy key; `stop` in place of
+ * `pause` without one: containment/containment.ts), then its audit record.
+ */
 function enterContainment(deps: EffectsDeps, c: ContainmentEntry, decisionId: string, nowMs: number): boolean {
   const cm = deps.containment;
   if (cm === undefined) return true;
-  const salt = randomUUID();
-  const state: ContainmentState = {
-    agent: c.agent,
-    action: c.action,
-    trigger: c.trigger,
-    since: new Date(nowMs).toISOString(),
-    until: new Date(nowMs + c.durationMinutes * 60_000).toISOString(),
-    decisionId,
-    replica: deps.replicaId,
-    contextPatients: cm.context.recent(c.agent, nowMs, c.contextWindowMs).map((p) => hashPatient(salt, p)),
-    salt,
-  };
-  cm.store.enter(state);
+  const state = cm.store.enter(
+    {
+      agent: c.agent,
+      action: c.action,
+      trigger: c.trigger,
+      since: new Date(nowMs).toISOString(),
+      until: new Date(nowMs + c.durationMinutes * 60_000).toISOString(),
+      decisionId,
+      replica: deps.replicaId,
+    },
+    () => cm.context.recent(c.agent, nowMs, c.contextWindowMs),
+  );
   deps.onContained(state);
   return deps.audit.write({
     format: AUDIT_FORMAT,
@@ -119,6 +115,7 @@ function enterContainment(deps: EffectsDeps, c: ContainmentEntry, decisionId: st
     time: state.since,
     agent: state.agent,
     action: state.action,
+    ...(state.requestedAction !== undefined ? { requestedAction: state.requestedAction } : {}),
     trigger: state.trigger,
     until: state.until,
     decisionId,

@@ -5,7 +5,7 @@
  * - `pause`: only patients already in the agent's context window when containment began are served;
  * - `alert`: nothing is held back here (the entry was recorded).
  */
-import { hashPatient, type ContainmentState } from '../containment/index.js';
+import type { ContainmentState } from '../containment/index.js';
 import { DECISION_REASONS, denyDecision, type Decision } from '../model/index.js';
 import type { AgentLaneContext, Gate } from './lane.js';
 
@@ -16,7 +16,9 @@ function held(ctx: AgentLaneContext, c: ContainmentState): string | undefined {
     case 'soft-quarantine':
       return ctx.egress.kind !== 'internal' ? 'outside egress is denied' : undefined;
     case 'pause': {
-      const known = (p: string): boolean => c.contextPatients.includes(hashPatient(c.salt, p));
+      // Keyed digests (containment/containment.ts): without the key the state was keyed with, no patient is known.
+      const cm = ctx.snapshot.containment;
+      const known = (p: string): boolean => cm?.inContext?.(c, p) === true;
       return ctx.attributes.fhir.patients.every(known)
         ? undefined
         : 'only patients already in the active context are served';

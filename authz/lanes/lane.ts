@@ -20,7 +20,13 @@ export interface Snapshot {
   /** Egress credentials to inject (secrets already read). */
   credentials: CredentialStore | undefined;
   /** Containment states shared by the replicas; undefined when containment is off. */
-  containment: { get(agent: string, nowMs: number): ContainmentState | undefined } | undefined;
+  containment:
+    | {
+        get(agent: string, nowMs: number): ContainmentState | undefined;
+        /** Whether a patient is in a `pause` state's context; without it no context is known (pause serves none). */
+        inContext?(state: ContainmentState, patient: string): boolean;
+      }
+    | undefined;
   /** Per-agent egress token buckets (read here; the debit is an effect). */
   rateLimits: { available(agent: string, limit: RateLimit, nowMs: number): boolean } | undefined;
   /** What counts as in-cluster, and the API server's addresses. */

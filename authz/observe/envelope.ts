@@ -4,7 +4,8 @@
  * `attest`, `parity` and `generate cilium`.
  *
  * Only mergeable raw aggregates are stored (`spec`); the readable `summary` is derived from them on every write, so
- * merge is associative and commutative by construction. No patient ids: distinct patients are HyperLogLog sketches.
+ * merge is associative and commutative by construction. No patient ids: distinct patients are HyperLogLog sketches
+ * of HMAC-SHA256 digests under the service's privacy key (hll.ts), absent when the service runs without one.
  */
 import { z } from 'zod';
 
@@ -73,7 +74,10 @@ export const EnvelopeSchema = z
         fhir: z.array(FhirUsageSchema).default([]),
         /** Requests per minute, keyed `YYYY-MM-DDTHH:MM` (UTC). */
         minutes: z.record(z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d$/), z.number().int().min(0)).default({}),
-        /** Distinct-patient HyperLogLog sketches per hour, keyed `YYYY-MM-DDTHH` (UTC), base64. */
+        /**
+         * Distinct-patient HyperLogLog sketches per hour, keyed `YYYY-MM-DDTHH` (UTC), base64, over keyed digests of
+         * the patient ids (empty when recorded without a privacy key).
+         */
         patientsHourly: z.record(z.string().regex(/^\d{4}-\d\d-\d\dT\d\d$/), z.string()).default({}),
         egress: z.array(EgressSchema).default([]),
         /** DNS names the workload looked up (Hubble DNS). */

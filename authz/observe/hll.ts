@@ -2,38 +2,27 @@
  * A HyperLogLog sketch (Flajolet et al. 2007) for distinct patients per hour, so envelopes can record patient-context
  * grouping without storing patient ids, and replicas' envelopes merge exactly (register-wise max is associative,
  * commutative and idempotent). 2^8 registers: ~6.5% standard error, 256 bytes per hour.
+ *
+ * The values added are keyed digests of patient ids, never the ids or an unkeyed hash of them: a sketch with a public
+ * hash function answers "was p-123 seen this hour?" for any candidate id (a membership test with the sketch's
+ * false-positive rate), so an envelope that travels to CI would disclose which patients an agent touched.
  */
 export const HLL_P = 8;
 const M = 1 << HLL_P;
-
-/** murmur3-style 32-bit mix of a string with a seed. */
-function hash32(s: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    let k = s.charCodeAt(i);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= s.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export function hllNew(): Uint8Array {
   return new Uint8Array(M);
 }
 
-export function hllAdd(regs: Uint8Array, value: string): void {
-  const idx = hash32(value, 0x9747b28c) & (M - 1);
-  const w = hash32(value, 0x5bd1e995);
+/**
+ * Adds one value, given as its keyed digest (at least 5 bytes; the recorder passes HMAC-SHA256 under the privacy
+ * key, privacy/privacy-key.ts): the first byte picks the register (2^8 of them), the next 32 bits give the rank (one
+ * plus their leading zeros). The sketch never sees the value itself, so without the key a candidate value cannot be
+ * placed in a register and tested against the sketch.
+ */
+export function hllAdd(regs: Uint8Array, digest: Uint8Array): void {
+  const idx = (digest[0] ?? 0) & (M - 1);
+  const w = (((digest[1] ?? 0) << 24) | ((digest[2] ?? 0) << 16) | ((digest[3] ?? 0) << 8) | (digest[4] ?? 0)) >>> 0;
   const rank = w === 0 ? 33 : Math.clz32(w) + 1;
   if (rank > (regs[idx] ?? 0)) regs[idx] = rank;
 }

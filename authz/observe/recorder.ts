@@ -2,9 +2,11 @@
  * Records each agent's behavioral envelope from the decisions the service makes (any mode). Only traffic that was
  * allowed to flow is recorded (in audit mode, that is everything). Per decision: a few counter updates and a
  * HyperLogLog add — no I/O; snapshots are written every `flushMs` and on shutdown, one cumulative file per replica
- * (`<ns>.<workload>.<replica>.envelope.yaml`), for `phiguard envelope merge`.
+ * (`<ns>.<workload>.<replica>.envelope.yaml`, mode 0600), for `phiguard envelope merge`.
+ *
+ * Distinct patients go into the hourly sketches as HMAC-SHA256 digests under the privacy key; without a key the
+ * envelope records no patient sketch at all (docs/privacy.md).
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DECISION_REASONS, type Decision, type RequestAttributesModel } from '../model/index.js';
 import { ENVELOPE_API_VERSION, type Envelope, type EnvelopeEgress, type Workload } from './envelope.js';
@@ -13,6 +15,7 @@ import { hllAdd, hllEncode, hllNew } from './hll.js';
 import { fhirPathTemplate, genericPathTemplate } from './path-template.js';
 import { parseSpiffeId } from '../identity/index.js';
 import { canonicalAuthority, canonicalHost } from '../egress/index.js';
+import { ensurePrivateDir, KEY_PURPOSES, writePrivateFile, type PrivacyKey } from '../privacy/index.js';
 
 export interface RecorderOptions {
   dir: string;
@@ -21,6 +24,8 @@ export interface RecorderOptions {
   /** Workload identity for an agent policy name (from the policy's spec.workload, or derived). */
   workloadFor: (agent: string, attrs: RequestAttributesModel) => Workload;
   onError?: (code: string) => void;
+  /** Keys the distinct-patient sketches; without it no patient sketch is recorded. */
+  privacyKey?: PrivacyKey | undefined;
 }
 
 interface EgressAcc {
@@ -97,8 +102,25 @@ function accumulator(
   return acc;
 }
 
-/** FHIR interactions by type, and distinct patients per hour (HyperLogLog sketches). */
-function observeFhir(acc: Acc, f: RequestAttributesModel['fhir'], now: number): void {
+/** Patient ids' keyed digests, memoized (bounded) so a Check pays a map lookup, not an HMAC, for a known patient. */
+type Digests = (patient: string) => Uint8Array;
+const MAX_MEMO = 8192;
+
+function keyedDigests(key: PrivacyKey): Digests {
+  const memo = new Map<string, Uint8Array>();
+  return (p) => {
+    let d = memo.get(p);
+    if (d === undefined) {
+      if (memo.size >= MAX_MEMO) memo.clear();
+      d = key.digest(KEY_PURPOSES.envelopePatients, p).subarray(0, 8);
+      memo.set(p, d);
+    }
+    return d;
+  };
+}
+
+/** FHIR interactions by type, and distinct patients per hour (HyperLogLog sketches of keyed digests). */
+function observeFhir(acc: Acc, f: RequestAttributesModel['fhir'], now: number, digests: Digests | undefined): void {
   if (!f.isFhir || !f.valid) return;
   const bump = (resourceType: string, interaction: string, operation: string): void => {
     const k = `${resourceType}|${interaction}|${operation}`;
@@ -108,14 +130,14 @@ function observeFhir(acc: Acc, f: RequestAttributesModel['fhir'], now: number): 
   };
   bump(f.resourceType, f.interaction, f.operation);
   for (const e of f.entries) bump(e.resourceType, e.interaction, e.operation);
-  if (f.patients.length === 0) return;
+  if (f.patients.length === 0 || digests === undefined) return;
   const hour = Math.floor(now / 3_600_000);
   let regs = acc.hours.get(hour);
   if (!regs) {
     regs = hllNew();
     acc.hours.set(hour, regs);
   }
-  for (const p of f.patients) hllAdd(regs, p);
+  for (const p of f.patients) hllAdd(regs, digests(p));
 }
 
 /** The destination: host, port, what is on the wire, methods and path templates. */
@@ -189,6 +211,7 @@ function envelopeOf(a: Acc, replica: string): Envelope {
 
 export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecorder {
   const accs = new Map<string, Acc>();
+  const digests = options.privacyKey === undefined ? undefined : keyedDigests(options.privacyKey);
   const observe = (attrs: RequestAttributesModel, decision: Decision): void => {
     if (decision.outcome !== 'allow' || decision.agent === '') return;
     const now = attrs.now.getTime();
@@ -201,19 +224,17 @@ export function createEnvelopeRecorder(options: RecorderOptions): EnvelopeRecord
       acc.breakGlass.set(lane.class, (acc.breakGlass.get(lane.class) ?? 0) + 1);
     const minute = Math.floor(now / 60_000);
     acc.minutes.set(minute, (acc.minutes.get(minute) ?? 0) + 1);
-    observeFhir(acc, attrs.fhir, now);
+    observeFhir(acc, attrs.fhir, now, digests);
     observeEgress(acc, attrs);
   };
   const snapshot = (): Envelope[] => [...accs.values()].map((a) => envelopeOf(a, options.replica));
   const flush = (): string[] => {
     const written: string[] = [];
     try {
-      mkdirSync(options.dir, { recursive: true });
+      ensurePrivateDir(options.dir);
       for (const e of snapshot()) {
         const file = path.join(options.dir, envelopeFileName(e, `.${options.replica}`));
-        const tmp = `${file}.tmp`;
-        writeFileSync(tmp, serializeEnvelope(e));
-        renameSync(tmp, file); // atomic: readers never see half a file
+        writePrivateFile(file, serializeEnvelope(e)); // 0600, by rename: readers never see half a file
         written.push(file);
       }
     } catch (e) {

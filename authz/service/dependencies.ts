@@ -9,8 +9,10 @@ import { createAuditSink, createThreadedAuditSink, AUDIT_FORMAT, type AuditSink 
 import {
   createContainmentStore,
   createPatientContext,
+  type ContainmentEnd,
   type ContainmentState,
   type ContainmentStore,
+  type ContainmentStoreOptions,
   type PatientContext,
 } from '../containment/index.js';
 import { createEffectsApplier, type EffectsApplier } from '../effects/index.js';
@@ -26,6 +28,7 @@ import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '.
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
 import { createPolicyStore, formatFinding, type PolicyStore } from '../policy/index.js';
+import { readPrivacyKey, type PrivacyKey } from '../privacy/index.js';
 import { clockMs } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
 import { startupError } from './startup-error.js';
@@ -153,24 +156,69 @@ function createBaa(config: ServerConfig, m: Metrics, log: Logger): BaaStore | un
   return b.value;
 }
 
-function createContainment(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources['containment'] {
+/**
+ * The privacy key (`--privacy-key-file`), read once: a configured key that cannot be used stops the startup. Without
+ * one, what would need it is not stored (docs/privacy.md), and the operator is told.
+ */
+function loadPrivacyKey(config: ServerConfig, log: Logger): PrivacyKey | undefined {
+  if (config.privacyKeyFile === undefined) {
+    if (config.envelopeDir !== undefined || config.containmentDir !== undefined)
+      log.warn(
+        'no privacy key (--privacy-key-file / PHIGUARD_PRIVACY_KEY_FILE): envelopes record no distinct-patient ' +
+          'sketch, and a pause containment is entered as stop',
+      );
+    return undefined;
+  }
+  const key = readPrivacyKey(config.privacyKeyFile);
+  if (!key.ok) throw startupError(key.error.message, key.error);
+  return key.value;
+}
+
+/** The `containment-ended` record: how it ended, and for a lift who lifted it and why (`phiguard contain lift`). */
+function containmentEnded(
+  agent: string,
+  ended: { end: ContainmentEnd; previous: ContainmentState },
+  replica: string,
+): Record<string, unknown> {
+  const { end, previous } = ended;
+  return {
+    format: AUDIT_FORMAT,
+    type: 'containment-ended',
+    time: new Date().toISOString(),
+    agent,
+    action: previous.action,
+    decisionId: previous.decisionId,
+    ended: end.how,
+    ...(end.how === 'lifted' ? { by: end.by, reason: end.reason, liftedAt: end.at } : {}),
+    replica,
+  };
+}
+
+function createContainment(
+  config: ServerConfig,
+  m: Metrics,
+  log: Logger,
+  audit: AuditSink,
+  privacy: { key: PrivacyKey | undefined; replica: string },
+): Sources['containment'] {
   if (config.containmentDir === undefined) return undefined;
   const gauge = (s: ContainmentStore): void => {
     m.contained.reset();
     for (const c of s.list(Date.now())) m.contained.set({ agent: c.agent, action: c.action }, 1);
   };
-  // The store reports the states already on disk while it is being created: it is not in `ref` yet then.
+  // The store reports the states already on disk while it is being created: it is not in `ref` yet then. It calls
+  // onChange once it holds the new states, so the gauge is rebuilt from them.
   const ref: { store?: ContainmentStore } = {};
-  const onChange = (agent: string, state: ContainmentState | undefined): void => {
+  const onChange: NonNullable<ContainmentStoreOptions['onChange']> = (agent, _state, ended) => {
     if (ref.store !== undefined) gauge(ref.store);
-    if (!state) {
-      audit.write({ format: AUDIT_FORMAT, type: 'containment-ended', time: new Date().toISOString(), agent });
-      log.warn({ agent }, 'containment ended (lifted or expired)');
+    if (ended !== undefined) {
+      audit.write(containmentEnded(agent, ended, privacy.replica));
+      log.warn({ agent, ended: ended.end.how }, 'containment ended');
     }
   };
   let store: ContainmentStore;
   try {
-    store = createContainmentStore(config.containmentDir, 1000, onChange);
+    store = createContainmentStore(config.containmentDir, { onChange, privacyKey: privacy.key });
   } catch (e) {
     throw startupError(`containment directory ${config.containmentDir} (--containment-dir) is unusable`, e);
   }
@@ -214,10 +262,16 @@ function snapshotOf(config: ServerConfig, sources: Sources, rateLimits: Snapshot
   };
 }
 
-function createRecorder(config: ServerConfig, policies: PolicyStore, log: Logger): EnvelopeRecorder | undefined {
+function createRecorder(
+  config: ServerConfig,
+  policies: PolicyStore,
+  log: Logger,
+  privacyKey: PrivacyKey | undefined,
+): EnvelopeRecorder | undefined {
   if (config.envelopeDir === undefined) return undefined;
   return createEnvelopeRecorder({
     dir: config.envelopeDir,
+    privacyKey,
     replica: config.replica ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`,
     flushMs: config.envelopeFlushMs,
     workloadFor: (agent, attrs) => {
@@ -243,7 +297,13 @@ function closeSources(s: Sources): void {
 }
 
 /** Builds the sources after the audit sinks exist (and closes those again if a source cannot load). */
-function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: AuditSink): Sources {
+function createSources(
+  config: ServerConfig,
+  m: Metrics,
+  log: Logger,
+  audit: AuditSink,
+  privacy: { key: PrivacyKey | undefined; replica: string },
+): Sources {
   const opened: Array<{ close(): void }> = [];
   try {
     const policies = createPolicies(config, m, log);
@@ -252,7 +312,7 @@ function createSources(config: ServerConfig, m: Metrics, log: Logger, audit: Aud
     if (baa) opened.push(baa);
     const credentials = createCredentials(config, log);
     if (credentials) opened.push(credentials);
-    const containment = createContainment(config, m, log, audit);
+    const containment = createContainment(config, m, log, audit, privacy);
     return { policies, baa, credentials, containment };
   } catch (e) {
     for (const o of opened) o.close();
@@ -277,8 +337,11 @@ export async function createDependencies(
   metricsRef.current = m;
   let sources: Sources | undefined;
   let claims: ClaimsResolver;
+  let privacyKey: PrivacyKey | undefined;
+  const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
   try {
-    sources = createSources(config, m, log, audit);
+    privacyKey = loadPrivacyKey(config, log);
+    sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId });
     claims = createClaims(config, m, log);
   } catch (e) {
     if (sources) closeSources(sources);
@@ -287,8 +350,7 @@ export async function createDependencies(
     throw e;
   }
   const rateLimiter = createRateLimiter();
-  const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
-  const recorder = createRecorder(config, sources.policies, log);
+  const recorder = createRecorder(config, sources.policies, log, privacyKey);
   const effects = createEffectsApplier(
     {
       audit,

@@ -3,6 +3,11 @@ import { describe, expect, test } from '@jest/globals';
 import { ENVELOPE_API_VERSION, readEnvelopes, serializeEnvelope, type Envelope } from '../../authz/index.js';
 import { mergeAll, mergeEnvelopes } from '../../generator/envelope/index.js';
 import { hllAdd, hllEncode, hllNew, hllCount } from '../../authz/observe/index.js';
+import { KEY_PURPOSES, privacyKeyOf } from '../../authz/privacy/index.js';
+
+/** Sketches hold keyed digests of patient ids, as the recorder adds them (a fixed test key). */
+const key = privacyKeyOf(Buffer.alloc(32, 7));
+const patient = (id: string): Buffer => key.digest(KEY_PURPOSES.envelopePatients, id);
 
 let seed = 7;
 const rand = (): number => {
@@ -18,7 +23,7 @@ function randomEnvelope(source: string): Envelope {
       `2026-11-${String(16 + Math.floor(rand() * 3)).padStart(2, '0')}T${String(Math.floor(rand() * 24)).padStart(2, '0')}:${String(Math.floor(rand() * 60)).padStart(2, '0')}`
     ] = 1 + Math.floor(rand() * 9);
   const regs = hllNew();
-  for (let i = 0; i < 30; i++) hllAdd(regs, `p-${Math.floor(rand() * 100)}`);
+  for (let i = 0; i < 30; i++) hllAdd(regs, patient(`p-${Math.floor(rand() * 100)}`));
   const start = `2026-11-${String(16 + Math.floor(rand() * 3)).padStart(2, '0')}T00:00:00.000Z`;
   return {
     apiVersion: ENVELOPE_API_VERSION,
@@ -92,9 +97,9 @@ describe('envelope merge', () => {
 
   test('patient sketches merge without double counting (register-wise max)', () => {
     const x = hllNew();
-    for (let i = 0; i < 200; i++) hllAdd(x, `p-${i}`);
+    for (let i = 0; i < 200; i++) hllAdd(x, patient(`p-${i}`));
     const y = hllNew();
-    for (let i = 100; i < 300; i++) hllAdd(y, `p-${i}`);
+    for (let i = 100; i < 300; i++) hllAdd(y, patient(`p-${i}`));
     const a = randomEnvelope('r1');
     const ea = { ...a, spec: { ...a.spec, patientsHourly: { '2026-11-16T09': hllEncode(x) } } };
     const eb = { ...a, spec: { ...a.spec, patientsHourly: { '2026-11-16T09': hllEncode(y) } } };

@@ -67,7 +67,7 @@ describe('containment', () => {
         }),
       ]);
       expect(await a.metrics()).toMatch(/^phiguard_contained\{agent="lab",action="soft-quarantine"\} 1$/m);
-      expect((await cli(['contain', 'lift', 'lab', '--containment-dir', dir])).code).toBe(0);
+      expect((await cli(['contain', 'lift', 'lab', '--containment-dir', dir, '--reason', 'reviewed'])).code).toBe(0);
       await eventually(
         async () =>
           (await code(ca, out('contoso-health.openai.azure.com'))).code === 0 &&
@@ -102,7 +102,7 @@ describe('containment', () => {
   test("pause serves only the patients already in the agent's context window", async () => {
     const dir = path.join(t.dir, 'pause');
     const s = await startTestServer(
-      { containmentDir: dir },
+      { containmentDir: dir, privacyKeyFile: t.write('privacy.key', 'k'.repeat(32)) },
       {
         'lab.yaml': policyYaml(
           'lab',
@@ -118,7 +118,7 @@ describe('containment', () => {
     expect(await code(c, fhir('/fhir/Observation?patient=p-1'))).toEqual({ code: 0, reason: undefined });
     expect(await code(c, fhir('/fhir/Observation?patient=p-2'))).toEqual({ code: 7, reason: 'contained' });
     const state = readFileSync(path.join(dir, 'lab.containment.json'), 'utf8');
-    expect(state).not.toContain('p-1'); // patient context is stored as salted hashes
+    expect(state).not.toContain('p-1'); // the patient context is stored as keyed digests
     c.close();
     await s.stop();
   });

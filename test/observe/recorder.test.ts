@@ -6,13 +6,20 @@ import { CheckInputSchema, summarize } from '../../authz/index.js';
 import { readEnvelope } from '../../authz/observe/index.js';
 import { createCheckClient, toGrpcCheckRequest } from '../../generator/call/index.js';
 import { exampleRequest, startTestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('envelope recording in the service', () => {
   test('records allowed traffic per workload and writes it on shutdown', async () => {
     const s0 = await startTestServer();
     const envelopeDir = path.join(s0.dir, 'envelopes');
     await s0.stop();
-    const s = await startTestServer({ envelopeDir, replica: 'test-1', envelopeFlushMs: 60_000 });
+    const keys = tempDir({ 'privacy.key': 'k'.repeat(32) });
+    const s = await startTestServer({
+      envelopeDir,
+      replica: 'test-1',
+      envelopeFlushMs: 60_000,
+      privacyKeyFile: path.join(keys.dir, 'privacy.key'),
+    });
     const client = createCheckClient(s.addr);
     const send = (name: string, mutate?: (a: Record<string, unknown>) => void) => {
       const g = toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest(name)));
@@ -79,6 +86,23 @@ describe('envelope recording in the service', () => {
       transports: ['tls'],
       peer: { namespace: 'fhir', serviceAccount: 'fhir-server' },
     });
+    await s.stop();
+    keys.remove();
+  });
+
+  test('without a privacy key the envelope records no patient sketch', async () => {
+    const s0 = await startTestServer();
+    const envelopeDir = path.join(s0.dir, 'envelopes');
+    await s0.stop();
+    const s = await startTestServer({ envelopeDir, replica: 'test-1', envelopeFlushMs: 60_000 });
+    const client = createCheckClient(s.addr);
+    const g = toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest('scribe-read-encounter.json')));
+    expect((await client.check(g))['status']).toEqual({ code: 0 });
+    client.close();
+    await s.server.close();
+    const scribe = readEnvelope(path.join(envelopeDir, 'scribe.ambient-scribe.test-1.envelope.yaml'));
+    expect(scribe.ok && scribe.value.envelope.spec.patientsHourly).toEqual({});
+    expect(scribe.ok && scribe.value.envelope.spec.observation.requests).toBe(1);
     await s.stop();
   });
 });
