@@ -12,7 +12,8 @@
  *   - an internal name outside the cluster (`fhir.hospital.internal` under `.internal`): `toFQDNs`, no BAA needed;
  *   - an outside name: `toFQDNs` only when an active BAA covers host and port at `at`; in egress-gateway mode no
  *     toFQDNs at all, only `toEndpoints` to the gateway pods (outside traffic leaves through the gateway's ext_authz);
- *   - an IP literal: not allowed, an error finding.
+ *   - an IP literal inside `--internal-cidrs` (as `serve` reads it): `toCIDRSet` with that one address;
+ *   - any other IP literal: not allowed, an error finding.
  * - L7 per rule (l7-choice.ts): HTTP rules only for plaintext outside the mesh on a non-TLS port; `serverNames` for
  *   TLS to a DNS name; otherwise L4. The reason for each rule is in the `phiguard.io/rules` annotation.
  * - Mesh (Istio sidecar): the sidecar's own egress to istiod (15012: xDS and certificates).
@@ -31,7 +32,13 @@ import {
   METADATA_ENDPOINTS,
   METADATA_HOSTS,
 } from '../../authz/index.js';
-import { DEFAULT_INTERNAL_SUFFIXES, isInternalName } from '../../authz/egress/index.js';
+import {
+  cidrContains,
+  DEFAULT_INTERNAL_SUFFIXES,
+  isInternalName,
+  parseCidr,
+  type Cidr,
+} from '../../authz/egress/index.js';
 import type { Finding, FindingSeverity } from '../../authz/model/index.js';
 import { isDnsName, searchListNames, searchListPatterns, type DnsSearch } from './dns-names.js';
 import { chooseL7, type L7Choice } from './l7-choice.js';
@@ -66,6 +73,8 @@ export interface GenerateOptions {
   dnsSearch?: readonly string[];
   /** Internal host suffixes, as `serve --internal-domains` (default DEFAULT_INTERNAL_SUFFIXES). */
   internalDomains?: readonly string[];
+  /** Blocks whose IP literals are internal, as `serve --internal-cidrs` (default none). */
+  internalCidrs?: readonly string[];
   /** Istio sidecars: `auto` (pod labels or a SPIFFE principal, the default), `istio` (every workload), `none`. */
   mesh?: MeshMode;
   /** istiod (default `istio-system/app=istiod`, `istiod.istio-system.svc`). */
@@ -195,6 +204,7 @@ interface Generation {
   options: GenerateOptions;
   domain: string;
   internal: readonly string[];
+  internalCidrs: readonly Cidr[];
   allowMeta: ReadonlySet<string>;
 }
 
@@ -314,6 +324,15 @@ function planEgress(e: EnvelopeEgress, g: Generation, plan: EgressPlan, find: Fi
       `in-cluster destination ${host} has no recorded peer identity; not allowed`,
       evidence,
     );
+    return;
+  }
+  if (!named && canon.kind !== 'name' && g.internalCidrs.some((c) => cidrContains(c, canon))) {
+    const cidr = canon.kind === 'ipv4' ? `${canon.host}/32` : `${canon.host}/128`;
+    const l7 = chooseL7(e, { mesh: plan.mesh, sniName: undefined });
+    plan.rules.push({
+      rule: { toCIDRSet: [{ cidr }], toPorts: toPortsFor(e, l7) },
+      why: `${host}:${e.port} internal address (--internal-cidrs); ${l7.reason}`,
+    });
     return;
   }
   if (!named) {
@@ -495,6 +514,7 @@ export function generateCilium(envelopes: readonly Envelope[], options: Generate
     options,
     domain: options.clusterDomain ?? 'cluster.local',
     internal: options.internalDomains ?? DEFAULT_INTERNAL_SUFFIXES,
+    internalCidrs: (options.internalCidrs ?? []).flatMap((c) => parseCidr(c) ?? []),
     allowMeta: new Set(options.allowMetadata ?? []),
   };
   const workloadOf = (e: Envelope): string => `${e.spec.workload.namespace}/${e.spec.workload.name}`;

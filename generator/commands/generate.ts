@@ -49,6 +49,7 @@ interface Flags {
   dnsSelector?: string;
   dnsSearch?: string[];
   internalDomains?: string[];
+  internalCidrs?: string[];
   mesh: MeshMode;
   istiod?: string;
   istiodHost?: string;
@@ -104,6 +105,7 @@ function optionsOf(opts: Flags, registry: BaaRegistry | undefined, at: Date): Ge
       ServerConfigSchema.shape.internalDomains,
       opts.internalDomains ?? [...DEFAULT_INTERNAL_SUFFIXES],
     ) ?? [...DEFAULT_INTERNAL_SUFFIXES],
+    internalCidrs: parsed('--internal-cidrs', ServerConfigSchema.shape.internalCidrs, opts.internalCidrs ?? []) ?? [],
     mesh: opts.mesh,
     allowMetadata: opts.allowMetadata ?? [],
     ingress: opts.ingress === true,
@@ -164,6 +166,14 @@ export function generateCommand(): Command {
         `internal host suffixes, comma-separated, as serve (default ${DEFAULT_INTERNAL_SUFFIXES.join(',')})`,
       )
         .env('PHIGUARD_INTERNAL_DOMAINS')
+        .argParser(list),
+    )
+    .addOption(
+      new Option(
+        '--internal-cidrs <blocks>',
+        'address blocks whose IP literals are internal, comma-separated, as serve (default none)',
+      )
+        .env('PHIGUARD_INTERNAL_CIDRS')
         .argParser(list),
     )
     .addOption(

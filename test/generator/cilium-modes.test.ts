@@ -190,6 +190,59 @@ describe('one idea of "internal", shared with serve', () => {
     expect(allowedWithoutBaa || inCluster).toBe(isInternalName(host, DEFAULT_INTERNAL_SUFFIXES));
   });
 
+  test.each([
+    ['10.8.9.4', '10.8.9.4/32'],
+    ['0x0A080904', '10.8.9.4/32'],
+    ['[fd00:10::4]', 'fd00:10::4/128'],
+  ])(
+    'IP literal %s: inside --internal-cidrs it is allowed to that address alone; outside, an error finding',
+    (host, cidr) => {
+      const env: Envelope = {
+        ...billing,
+        spec: {
+          ...billing.spec,
+          dnsNames: [],
+          egress: [{ host, port: 8080, protocol: 'TCP', transports: ['tls'], methods: [], paths: [], count: 1 }],
+        },
+      };
+      const inside = run([env], { registry: undefined, internalCidrs: ['10.0.0.0/8', 'fd00:10::/64'] });
+      const rules = specOf(inside, 'billing-agent').egress ?? [];
+      expect(rules).toContainEqual(
+        expect.objectContaining({ toCIDRSet: [{ cidr }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }),
+      );
+      expect(inside.findings.filter((f) => f.severity === 'error')).toEqual([]);
+      const outside = run([env], { registry: undefined });
+      expect(JSON.stringify(specOf(outside, 'billing-agent').egress ?? [])).not.toContain(cidr);
+      expect(outside.findings).toContainEqual(
+        expect.objectContaining({ severity: 'error', code: 'egress-to-ip-literal' }),
+      );
+    },
+  );
+
+  test('a metadata address inside --internal-cidrs stays denied, never allowed', () => {
+    const env: Envelope = {
+      ...billing,
+      spec: {
+        ...billing.spec,
+        dnsNames: [],
+        egress: [
+          {
+            host: '169.254.169.254',
+            port: 80,
+            protocol: 'TCP',
+            transports: ['plaintext'],
+            methods: [],
+            paths: [],
+            count: 1,
+          },
+        ],
+      },
+    };
+    const spec = specOf(run([env], { registry: undefined, internalCidrs: ['169.254.0.0/16'] }), 'billing-agent');
+    expect(JSON.stringify(spec.egress ?? [])).not.toContain('169.254.169.254');
+    expect(spec.egressDeny).toContainEqual({ toCIDRSet: expect.arrayContaining([{ cidr: '169.254.169.254/32' }]) });
+  });
+
   test('an in-cluster name without a recorded peer is an error finding (toFQDNs cannot select pods)', () => {
     expect(run([billing]).findings).toContainEqual(
       expect.objectContaining({
