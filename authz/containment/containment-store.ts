@@ -156,6 +156,7 @@ export function createContainmentStore(dir: string, options: ContainmentStoreOpt
       const state = containmentStateOf(entry, context, key);
       writeContainmentState(dir, state);
       states.set(state.agent, state);
+      options.onChange?.(state.agent, state);
       return state;
     },
     inContext(state, patient) {

@@ -202,9 +202,17 @@ function createContainment(
   privacy: { key: PrivacyKey | undefined; replica: string },
 ): Sources['containment'] {
   if (config.containmentDir === undefined) return undefined;
+  // 1 for each state in force; 0 for an agent and action that were contained here and are no longer (a lift or an
+  // expiry shows as a fall to 0, not as a series that stops).
+  const seen = new Map<string, { agent: string; action: string }>();
   const gauge = (s: ContainmentStore): void => {
     m.contained.reset();
-    for (const c of s.list(Date.now())) m.contained.set({ agent: c.agent, action: c.action }, 1);
+    for (const l of seen.values()) m.contained.set(l, 0);
+    for (const c of s.list(Date.now())) {
+      const l = { agent: c.agent, action: c.action };
+      seen.set(`${c.agent}\u0000${c.action}`, l);
+      m.contained.set(l, 1);
+    }
   };
   // The store reports the states already on disk while it is being created: it is not in `ref` yet then. It calls
   // onChange once it holds the new states, so the gauge is rebuilt from them.
