@@ -1,2 +1,13 @@
-export { accounting, aibom, baaViolations, breakglass, formatRows, type Period } from './reports.js';
-export { auditRecords, parseTime, type AuditRecord, type AuditRow } from './read-audit.js';
+export {
+  accounting,
+  aibom,
+  baaViolations,
+  breakglass,
+  REGULATION,
+  type Period,
+  type ReadInput,
+  type Report,
+  type Section,
+} from './reports.js';
+export { auditRecords, newStats, parseTime, type AuditRecord, type AuditRow, type ReadStats } from './read-audit.js';
+export { formatReport, formatRows, headerOf, type ReportFormat } from './format-report.js';

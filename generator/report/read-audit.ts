@@ -1,14 +1,25 @@
 /**
- * Streams audit JSON lines without splitting every line: the file is read in large chunks and searched for the
- * needles as bytes (Buffer.indexOf, as grep does); only lines that contain a needle are cut out and JSON-parsed.
- * Fast on millions of records. Files, or - for stdin.
+ * Reads audit trails (JSON lines, `phiguard.audit/v1`) for the reports: one or more files (replicas, rotated or
+ * gzipped ones, or - for stdin), streamed, merged into one sequence in time order, duplicates dropped.
  *
- * Decision records are validated against the `phiguard.audit/v1` field table (authz/model/audit-record.ts), so the
- * reports read typed fields; other record types (break-glass attestations, AI-BOM first contacts, containment) are
- * passed on as parsed.
+ * - Streaming, grep-like: each file is read in large chunks and searched for the report's needles as bytes
+ *   (Buffer.indexOf, as grep does); only lines containing a needle are cut out and JSON-parsed. Every line is still
+ *   checked for the frame of a record (it opens with `{"format":"phiguard.audit/v1"` and closes with `}`), so a
+ *   file that is not an audit trail, and a truncated or torn line, are found whichever report runs. A selected line
+ *   is parsed, and a decision record validated against the field table (authz/model/audit-record.ts).
+ * - Strict: a line that is not a record is an error naming the file and line (the CLI exits 2), unless
+ *   `skipCorrupt`, where it is counted, and the count printed on stderr and in the report's header.
+ * - gzip: a file whose first bytes are the gzip magic (1f 8b, RFC 1952 §2.3.1) is decompressed (zlib), whatever its
+ *   name.
+ * - Time order across files: the files' streams are merged (k-way, one record of each file in memory) by the
+ *   record's `time`, the time it was written, which each replica writes in order.
+ * - Duplicates: a selected record seen before (the same decision id; for other records the same line) is dropped
+ *   and counted, so a file given twice, or overlapping copies of one, count each decision once.
  */
 import { createReadStream } from 'node:fs';
-import { DecisionAuditRecordSchema, type DecisionAuditRecord } from '../../authz/model/index.js';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { DecisionAuditRecordSchema, PhiguardError, type DecisionAuditRecord } from '../../authz/model/index.js';
 
 /** A record as parsed from its JSON line. */
 export type AuditRow = Record<string, unknown>;
@@ -18,25 +29,39 @@ export type AuditRecord =
   | { readonly kind: 'decision'; readonly record: DecisionAuditRecord }
   | { readonly kind: 'other'; readonly record: AuditRow };
 
-const NL = 0x0a;
-
-function* matchingLines(buf: Buffer, end: number, needles: readonly Buffer[]): Generator<[number, number]> {
-  // Collect the start offsets of lines containing any needle, in order, without duplicates.
-  const starts = new Set<number>();
-  for (const n of needles) {
-    let at = buf.indexOf(n, 0);
-    while (at !== -1 && at < end) {
-      const s = buf.lastIndexOf(NL, at) + 1;
-      starts.add(s);
-      const e = buf.indexOf(NL, at);
-      at = e === -1 || e >= end ? -1 : buf.indexOf(n, e + 1);
-    }
-  }
-  for (const s of [...starts].sort((a, b) => a - b)) {
-    const e = buf.indexOf(NL, s);
-    yield [s, e === -1 || e > end ? end : e];
-  }
+/** What was read, for the report's header. */
+export interface ReadStats {
+  files: string[];
+  /** Lines that are audit records (every record of every file, selected by the report or not). */
+  recordsRead: number;
+  /** Lines that are not audit records, skipped (only with `skipCorrupt`). */
+  linesSkipped: number;
+  /** Selected records dropped as duplicates of one read before. */
+  duplicatesDropped: number;
 }
+
+export interface ReadOptions {
+  /** Lines containing one of these (as bytes) are parsed; all lines when empty. */
+  needles: readonly string[];
+  /** Count and skip lines that are not records instead of failing. */
+  skipCorrupt: boolean;
+  /** Filled while reading. */
+  stats: ReadStats;
+  /** Told about each file's skipped lines (the CLI writes them to stderr). */
+  onSkipped?: (file: string, count: number, firstLines: readonly number[]) => void;
+}
+
+export const newStats = (files: readonly string[]): ReadStats => ({
+  files: [...files],
+  recordsRead: 0,
+  linesSkipped: 0,
+  duplicatesDropped: 0,
+});
+
+const NL = 0x0a;
+const CR = 0x0d;
+const CLOSE = 0x7d;
+const FRAME = Buffer.from('{"format":"phiguard.audit/v1"');
 
 /**
  * Fields that `phiguard.audit/v1` decision records gained after the format was first written, with what an older
@@ -48,16 +73,22 @@ function withLaterFields(row: AuditRow): AuditRow {
     'breakGlass' in row &&
     'egress' in row &&
     'exception' in row &&
-    'unresolvedAllowed' in row
+    'unresolvedAllowed' in row &&
+    'breakGlassAttempts' in row
   )
     return row;
-  return { requestTime: row['time'], breakGlass: '', egress: null, exception: '', unresolvedAllowed: [], ...row };
+  return {
+    requestTime: row['time'],
+    breakGlass: '',
+    egress: null,
+    exception: '',
+    unresolvedAllowed: [],
+    breakGlassAttempts: [],
+    ...row,
+  };
 }
 
-/**
- * The record of one line, or undefined for a line that is not one: a torn line (a live file), JSON that is not an
- * object, or a decision record that does not match the field table. Never throws.
- */
+/** The record of one line, or undefined for a line that is not one (never throws). */
 function parseRecord(line: string): AuditRecord | undefined {
   let v: unknown;
   try {
@@ -67,42 +98,193 @@ function parseRecord(line: string): AuditRecord | undefined {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const row = v as AuditRow;
+  if (typeof row['time'] !== 'string' || Number.isNaN(Date.parse(row['time']))) return undefined;
   if (row['type'] !== 'decision') return { kind: 'other', record: row };
   const d = DecisionAuditRecordSchema.safeParse(withLaterFields(row));
   return d.success ? { kind: 'decision', record: d.data } : undefined;
 }
 
-/**
- * Records whose line contains at least one of `needles` (all records when `needles` is empty), in file order. Lines
- * that are not records (see `parseRecord`) are skipped, and how many is written to stderr per file. Rejects when a
- * file cannot be read.
- */
-export async function* auditRecords(files: readonly string[], needles: readonly string[]): AsyncGenerator<AuditRecord> {
-  const nb = (needles.length > 0 ? needles : ['{']).map((n) => Buffer.from(n));
-  for (const file of files) {
-    let skipped = 0;
-    const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 4 << 20 });
-    let carry: Buffer = Buffer.alloc(0);
-    const flush = function* (buf: Buffer, end: number): Generator<AuditRecord> {
-      for (const [s, e] of matchingLines(buf, end, nb)) {
-        const r = parseRecord(buf.toString('utf8', s, e));
-        if (r !== undefined) yield r;
-        else skipped++;
+/** The start offsets of the lines (before `end`) containing any needle, ascending. */
+function matchingStarts(buf: Buffer, end: number, needles: readonly Buffer[]): number[] {
+  const starts = new Set<number>();
+  for (const n of needles) {
+    let at = buf.indexOf(n, 0);
+    while (at !== -1 && at < end) {
+      starts.add(buf.lastIndexOf(NL, at) + 1);
+      const e = buf.indexOf(NL, at);
+      at = e === -1 || e >= end ? -1 : buf.indexOf(n, e + 1);
+    }
+  }
+  return [...starts].sort((a, b) => a - b);
+}
+
+/** Whether the line [s, e) has the frame of a record. */
+function framed(buf: Buffer, s: number, e: number): boolean {
+  let last = e - 1;
+  if (buf[last] === CR) last--;
+  return (
+    last - s + 1 > FRAME.length && buf[last] === CLOSE && buf.compare(FRAME, 0, FRAME.length, s, s + FRAME.length) === 0
+  );
+}
+
+/** A record with its merge key (its `time`, epoch ms). */
+interface Keyed {
+  key: number;
+  rec: AuditRecord;
+}
+
+/** The chunks of one input, gunzipped when they start with the gzip magic. */
+async function* chunksOf(file: string): AsyncGenerator<Buffer> {
+  const input: AsyncIterable<Buffer> =
+    file === '-' ? (process.stdin as AsyncIterable<Buffer>) : createReadStream(file, { highWaterMark: 4 << 20 });
+  const it = input[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done === true) return;
+  const head = first.value;
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    yield head;
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
+  };
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield* rest();
+    return;
+  }
+  const raw = Readable.from(rest());
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  raw.on('error', (e) => gunzip.destroy(e));
+  raw.pipe(gunzip);
+  yield* gunzip as AsyncIterable<Buffer>;
+}
+
+/** The selected records of one file, in file order, in batches (one per chunk read). */
+async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOptions): AsyncGenerator<Keyed[]> {
+  let lineNo = 0;
+  let skipped = 0;
+  const firstSkipped: number[] = [];
+  const corrupt = (what = 'not a phiguard.audit/v1 record (a truncated, torn or foreign line)'): void => {
+    if (!o.skipCorrupt) {
+      throw new PhiguardError(
+        'data',
+        `${file}:${lineNo}: ${what}; use --skip-corrupt to skip such lines and count them`,
+      );
+    }
+    skipped++;
+    if (firstSkipped.length < 10) firstSkipped.push(lineNo);
+  };
+  /** Lines in [0, end) of buf: every one checked for its frame, the selected ones parsed. */
+  const scan = (buf: Buffer, end: number): Keyed[] => {
+    const out: Keyed[] = [];
+    const selected = needles.length > 0 ? matchingStarts(buf, end, needles) : undefined;
+    let m = 0;
+    let s = 0;
+    while (s < end) {
+      let e = buf.indexOf(NL, s);
+      if (e === -1 || e > end) e = end;
+      lineNo++;
+      if (e > s && !(e === s + 1 && buf[s] === CR)) {
+        if (!framed(buf, s, e)) corrupt();
+        else {
+          o.stats.recordsRead++;
+          let pick = selected === undefined;
+          if (selected !== undefined) {
+            while (m < selected.length && (selected[m] ?? end) < s) m++;
+            pick = selected[m] === s;
+          }
+          if (pick) {
+            const rec = parseRecord(buf.toString('utf8', s, e));
+            if (rec === undefined) {
+              o.stats.recordsRead--;
+              corrupt();
+            } else out.push({ key: Date.parse(rec.record['time'] as string), rec });
+          }
+        }
       }
-    };
-    for await (const chunk of input as AsyncIterable<Buffer>) {
+      s = e + 1;
+    }
+    return out;
+  };
+  let carry: Buffer = Buffer.alloc(0);
+  try {
+    for await (const chunk of chunksOf(file)) {
       const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       const last = buf.lastIndexOf(NL);
       if (last === -1) {
         carry = buf;
         continue;
       }
-      yield* flush(buf, last);
+      yield scan(buf, last);
       carry = Buffer.from(buf.subarray(last + 1));
     }
-    if (carry.length > 0) yield* flush(carry, carry.length);
-    // Said, never silent: a report over an input with lines that are not audit records is incomplete.
-    if (skipped > 0) process.stderr.write(`phiguard report: ${file}: ${skipped} line(s) skipped (not audit records)\n`);
+    if (carry.length > 0) yield scan(carry, carry.length);
+  } catch (e) {
+    if (e instanceof PhiguardError) throw e;
+    const code = (e as { code?: string }).code ?? '';
+    if (code.startsWith('Z_') || /gzip|zlib|unexpected end/i.test(String(e))) {
+      // A truncated or damaged gzip stream: what was read before it stands, the rest is unreadable (one skip).
+      lineNo++;
+      corrupt(`gzip stream damaged or truncated (${e instanceof Error ? e.message : String(e)})`);
+    } else {
+      throw new PhiguardError('io', `${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+  o.stats.linesSkipped += skipped;
+  if (skipped > 0) o.onSkipped?.(file, skipped, firstSkipped);
+}
+
+/** One file's stream, one record at a time (for the merge). */
+class Head {
+  private batch: Keyed[] = [];
+  private i = 0;
+  current: Keyed | undefined;
+  constructor(private readonly source: AsyncGenerator<Keyed[]>) {}
+  async advance(): Promise<void> {
+    while (this.i >= this.batch.length) {
+      const r = await this.source.next();
+      if (r.done === true) {
+        this.current = undefined;
+        return;
+      }
+      this.batch = r.value;
+      this.i = 0;
+    }
+    this.current = this.batch[this.i++];
+  }
+}
+
+const dedupKey = (r: AuditRecord, line: () => string): string =>
+  r.kind === 'decision'
+    ? `d|${r.record.decisionId}`
+    : typeof r.record['decisionId'] === 'string'
+      ? `${String(r.record['type'])}|${r.record['decisionId']}`
+      : `l|${line()}`;
+
+/**
+ * The selected records of all files, merged by time (ties in the order the files were given), each once. Throws a
+ * `data` PhiguardError at the first line that is not a record (unless `skipCorrupt`), `io` when a file cannot be
+ * read.
+ */
+export async function* auditRecords(files: readonly string[], o: ReadOptions): AsyncGenerator<AuditRecord> {
+  const needles = o.needles.map((n) => Buffer.from(n));
+  const heads = files.map((f) => new Head(fileRecords(f, needles, o)));
+  // Files are read one after another until each has a head (a file's error surfaces here, in order).
+  for (const h of heads) await h.advance();
+  const seen = new Set<string>();
+  for (;;) {
+    let min: Head | undefined;
+    for (const h of heads) {
+      const c = h.current;
+      if (c !== undefined && (min?.current === undefined || c.key < min.current.key)) min = h;
+    }
+    const next = min?.current;
+    if (min === undefined || next === undefined) return;
+    await min.advance();
+    const k = dedupKey(next.rec, () => JSON.stringify(next.rec.record));
+    if (seen.has(k)) {
+      o.stats.duplicatesDropped++;
+      continue;
+    }
+    seen.add(k);
+    yield next.rec;
   }
 }
 

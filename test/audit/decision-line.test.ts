@@ -30,8 +30,6 @@ import {
 } from '../../authz/model/index.js';
 import { emptyFhirAttributes } from '../../authz/model/attributes.js';
 import { denyDecision } from '../../authz/model/decision.js';
-import { auditRecords } from '../../generator/report/read-audit.js';
-import { tempDir } from '../helpers/temp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const loaded = readPolicyDir(path.join(here, '../../examples/policies'));
@@ -322,52 +320,4 @@ describe('the field table', () => {
       expect(DecisionRowSchema.safeParse(row.slice(0, i)).success).toBe(false);
     },
   );
-
-  test('the report reader yields decision records (validated) and other records, and skips non-records', async () => {
-    const missing = JSON.parse(allowLine) as Record<string, unknown>;
-    delete missing['patients'];
-    const attestation = { format: 'phiguard.audit/v1', type: 'break-glass-attestation', time: at.toISOString() };
-    const t = tempDir();
-    try {
-      const file = t.write(
-        'audit.jsonl',
-        [
-          allowLine,
-          JSON.stringify(missing),
-          '{"format":"phiguard.audit/v1","type":"deci',
-          JSON.stringify(attestation),
-          '[1]',
-          denyLine,
-        ].join('\n'),
-      );
-      const got = [];
-      for await (const r of auditRecords([file], [])) got.push(r);
-      expect(got).toEqual([
-        { kind: 'decision', record: rowToRecord(allowRow) },
-        { kind: 'other', record: attestation },
-        { kind: 'decision', record: rowToRecord(denyRow) },
-      ]);
-    } finally {
-      t.remove();
-    }
-  });
-
-  test('a v1 decision record written before requestTime, breakGlass, egress and exception existed is still read', async () => {
-    const older = JSON.parse(allowLine) as Record<string, unknown>;
-    for (const k of ['requestTime', 'breakGlass', 'egress', 'exception']) delete older[k];
-    const t = tempDir();
-    try {
-      const file = t.write('audit.jsonl', JSON.stringify(older));
-      const got = [];
-      for await (const r of auditRecords([file], [])) got.push(r);
-      expect(got).toEqual([
-        {
-          kind: 'decision',
-          record: { ...rowToRecord(allowRow), requestTime: older['time'], breakGlass: '', egress: null, exception: '' },
-        },
-      ]);
-    } finally {
-      t.remove();
-    }
-  });
 });
