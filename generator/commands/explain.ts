@@ -1,5 +1,4 @@
 /** `phiguard explain`: derived attributes and decision trace for one request, as JSON. */
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import {
@@ -15,7 +14,7 @@ import {
 import { PhiguardError } from '../../authz/model/index.js';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { checkInputFor, explain, toJson, type ExplainSources } from '../explain/index.js';
-import { readArg, collect, list } from '../read-input.js';
+import { readArg, collect, list, readJsonArg, readJsonFile } from '../read-input.js';
 
 const FLAG_OF: Readonly<Record<string, string>> = {
   trustDomain: 'trust-domain',
@@ -123,13 +122,7 @@ export function explainCommand(): Command {
         let input: CheckInput;
         const file = opts['check-request'] ?? opts['checkRequest'];
         if (typeof file === 'string') {
-          const parsed = CheckInputSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-          if (!parsed.success)
-            throw new PhiguardError(
-              'usage',
-              `${file}: not a CheckRequest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-            );
-          input = parsed.data;
+          input = readJsonFile(file, CheckInputSchema, 'a CheckRequest');
         } else {
           if (!method || !path) throw new PhiguardError('usage', 'give METHOD and PATH, or --check-request FILE');
           const headers: Record<string, string> = {};
@@ -141,7 +134,7 @@ export function explainCommand(): Command {
           const claimsArg = opts['claims'];
           const claims =
             typeof claimsArg === 'string'
-              ? z.record(z.string(), z.unknown()).parse(JSON.parse(readArg(claimsArg)))
+              ? readJsonArg('--claims', claimsArg, z.record(z.string(), z.unknown()), 'a JSON object of claims')
               : undefined;
           const body = typeof opts['body'] === 'string' ? readArg(opts['body']) : undefined;
           const host = typeof opts['host'] === 'string' ? opts['host'] : undefined;
@@ -159,7 +152,14 @@ export function explainCommand(): Command {
         const resolver = createClaimsResolver(ClaimsConfigSchema.parse({}));
         const result = await explain(input, loaded.value.set, resolver, bases, explainSources(opts));
         process.stdout.write(`${toJson({ policyVersion: loaded.value.set.version, ...result })}\n`);
-        if (opts['expect'] !== undefined && opts['expect'] !== result.decision.outcome) process.exitCode = 1;
+        const expected = opts['expect'];
+        if (expected !== undefined && expected !== result.decision.outcome) {
+          const d = result.decision;
+          process.stderr.write(
+            `phiguard explain: expected ${String(expected)}, got ${d.outcome} (rule ${d.rule}, reason ${d.reason})\n`,
+          );
+          process.exitCode = 1;
+        }
       },
     );
 }

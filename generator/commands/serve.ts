@@ -10,9 +10,19 @@ import {
 } from '../../authz/index.js';
 import { formatFinding, isPhiguardError } from '../../authz/model/index.js';
 import { list } from '../read-input.js';
+import { describeDefaults, flagIssues } from './config-flags.js';
+
+/** The defaults `serve` fills in, for `--help` (the policy directory is the one value with none). */
+function serveDefaults(): Record<string, unknown> {
+  const d = ServerConfigSchema.safeParse({ policies: '-' });
+  if (!d.success) return {};
+  const defaults: Record<string, unknown> = { ...d.data };
+  delete defaults['policies'];
+  return defaults;
+}
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  const cmd = new Command('serve')
     .description('run the Envoy ext_authz gRPC service (envoy.service.auth.v3.Authorization/Check)')
     .addOption(new Option('--host <addr>', 'listen address').env('PHIGUARD_HOST'))
     .addOption(new Option('--port <n>', 'gRPC port').env('PHIGUARD_PORT'))
@@ -163,8 +173,8 @@ export function serveCommand(): Command {
       const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
       const parsed = ServerConfigSchema.safeParse(defined);
       if (!parsed.success) {
-        for (const i of parsed.error.issues)
-          process.stderr.write(`phiguard serve: ${i.path.join('.') || 'config'}: ${i.message}\n`);
+        for (const line of flagIssues(cmd, parsed.error.issues, defined))
+          process.stderr.write(`phiguard serve: ${line}\n`);
         process.exitCode = 2;
         return;
       }
@@ -219,4 +229,5 @@ export function serveCommand(): Command {
         throw e;
       }
     });
+  return describeDefaults(cmd, serveDefaults());
 }
