@@ -1,24 +1,30 @@
-# phiguard image (the Deployment in envoy/istio/deployment.yaml runs it).
-# Note: no Docker engine runs on the machines this repository is developed and tested on, so this file is not built
-# in CI here; build and scan it in your own pipeline.
-FROM node:20-bookworm-slim AS build
-WORKDIR /app
+# phiguard image, for builds with a Docker (or BuildKit) daemon. The Deployment in envoy/istio/deployment.yaml runs it.
+#
+# `npm run image` (scripts/build-image.sh) builds the same image with buildah and no daemon or base image; both lay
+# out the root filesystem with scripts/image-rootfs.sh: Node at /usr/local/bin/node, the app in /app with its
+# production dependencies, the C/C++ runtime libraries from Debian bookworm, user 10001, no shell. Keep the final
+# stage's settings in step with build-image.sh (test/image/image.test.ts compares them with the image it builds).
+# NODE_VERSION is package.json's "config.node".
+ARG NODE_VERSION=24.22.3
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin bin
 COPY proto proto
 COPY authz authz
 COPY generator generator
-# npm ci runs the `prepare` script (tsc -> dist/); then drop dev dependencies.
-RUN npm ci && npm prune --omit=dev
+# npm ci runs the `prepare` script (tsc -> dist/); then drop the development dependencies.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+COPY scripts/image-rootfs.sh /usr/local/sbin/image-rootfs.sh
+RUN bash /usr/local/sbin/image-rootfs.sh /usr/local/bin/node /src /rootfs
 
-FROM node:20-bookworm-slim
-ENV NODE_ENV=production
+FROM scratch
+COPY --from=build /rootfs /
+USER 10001:10001
 WORKDIR /app
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules node_modules
-COPY --from=build /app/dist dist
-COPY --from=build /app/bin bin
-USER 10001
+ENV NODE_ENV=production
 EXPOSE 9191 9464
-ENTRYPOINT ["node", "bin/phiguard.js"]
+LABEL org.opencontainers.image.title=phiguard org.opencontainers.image.licenses=Apache-2.0
+ENTRYPOINT ["/usr/local/bin/node", "/app/bin/phiguard.js"]
 CMD ["serve"]
