@@ -45,7 +45,7 @@ const dump = (p: unknown): string => yaml.dump(p, { lineWidth: 200, noRefs: true
 
 /**
  * The documented command for cilium/generated (docs/cilium.md): outside traffic through the egress gateway of
- * envoy/istio/egress-gateway.yaml; the agents' SPIFFE principals put them in the mesh.
+ * deploy/overlays/istio/egress-gateway.yaml; the agents' SPIFFE principals put them in the mesh.
  */
 const EXAMPLE_OPTIONS = {
   registry,

@@ -1,10 +1,10 @@
 /**
- * The Checks the Envoys of envoy/istio/ send, through the real gRPC service: the FHIR server's sidecar (every request,
- * CUSTOM `rules: [{}]`, DECODE_AND_MERGE_SLASHES), a TCP filter chain (no HTTP request), and the egress gateway of the
- * BAA lane (the agent's identity over mTLS, the ServiceEntry host as :authority, the Gateway's listener port as the
- * destination). The attribute values come from the manifests, so a change there that phiguard would read differently
- * fails here. No Envoy or Istio runs: the CheckRequests are built as Envoy's ext_authz fills them
- * (attribute_context.proto; the destination is the listener's local address).
+ * The Checks the Envoys of deploy/overlays/istio send, through the real gRPC service: the FHIR server's sidecar
+ * (every request, CUSTOM `rules: [{}]`, DECODE_AND_MERGE_SLASHES), a TCP filter chain (no HTTP request), and the
+ * egress gateway of the BAA lane (the agent's identity over mTLS, the ServiceEntry host as :authority, the Gateway's
+ * listener port as the destination). The attribute values come from the manifests, so a change there that phiguard
+ * would read differently fails here. No Envoy or Istio runs: the CheckRequests are built as Envoy's ext_authz fills
+ * them (attribute_context.proto; the destination is the listener's local address).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +26,7 @@ interface FhirCase {
 
 const CASES = yaml.load(readFileSync('test/integration/istio-wiring.cases.yaml', 'utf8')) as { fhir: FhirCase[] };
 const SCRIBE = 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe';
-const gatewayDocs = yaml.loadAll(readFileSync('envoy/istio/egress-gateway.yaml', 'utf8')) as Obj[];
+const gatewayDocs = yaml.loadAll(readFileSync('deploy/overlays/istio/egress-gateway.yaml', 'utf8')) as Obj[];
 const byKind = (k: string): Obj => gatewayDocs.find((d) => d['kind'] === k) ?? {};
 const ENDPOINT = ((byKind('ServiceEntry')['spec'] as Obj)['hosts'] as string[])[0] ?? '';
 const GATEWAY_PORT =
