@@ -3,7 +3,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const cli = new URL('../dist/generator/cli.js', import.meta.url);
+// `phiguard report` loads only the report modules (a streaming scan; the whole CLI's start-up would cost more).
+const cli = new URL(
+  process.argv[2] === 'report' ? '../dist/generator/report/report-cli.js' : '../dist/generator/cli.js',
+  import.meta.url,
+);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('phiguard: dist/ is missing; run `npm run build` (npm ci does it for you)\n');
   process.exit(2);

@@ -2,7 +2,7 @@
  * The `phiguard` command: one entry point dispatching to both wings.
  * Exit codes: 0 success, 1 findings/deny where a command says so, 2 usage or unreadable input.
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import {
   attestCommand,
   callCommand,
@@ -17,18 +17,7 @@ import {
   statusCommand,
   testCommand,
 } from './commands/index.js';
-import { isPhiguardError } from '../authz/model/index.js';
-
-/**
- * Commander exits the process itself on a usage error in a subcommand unless each command has `exitOverride`
- * (it is not inherited through `addCommand`). Set on every command, a bad option, choice or argument anywhere
- * throws a CommanderError, which `main` turns into exit 2.
- */
-function overrideExits(cmd: Command): Command {
-  cmd.exitOverride();
-  for (const sub of cmd.commands) overrideExits(sub);
-  return cmd;
-}
+import { overrideExits, runProgram } from './run-program.js';
 
 export function buildCli(): Command {
   return overrideExits(buildCommands());
@@ -53,21 +42,5 @@ function buildCommands(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildCli();
-  try {
-    await program.parseAsync([...argv]);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    // Usage mistakes and inputs that cannot be read or do not validate (JSON.parse's SyntaxError included).
-    if (isPhiguardError(e, 'usage', 'io', 'config', 'data', 'policy') || e instanceof SyntaxError) {
-      process.stderr.write(`phiguard: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('E')) {
-      process.stderr.write(`phiguard: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  return runProgram(buildCli(), argv);
 }

@@ -16,7 +16,7 @@
  * - Duplicates: a selected record seen before (the same decision id; for other records the same line) is dropped
  *   and counted, so a file given twice, or overlapping copies of one, count each decision once.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DecisionAuditRecordSchema, PhiguardError, type DecisionAuditRecord } from '../../authz/model/index.js';
@@ -133,27 +133,79 @@ interface Keyed {
   rec: AuditRecord;
 }
 
-/** The chunks of one input, gunzipped when they start with the gzip magic. */
-async function* chunksOf(file: string): AsyncGenerator<Buffer> {
-  const input: AsyncIterable<Buffer> =
-    file === '-' ? (process.stdin as AsyncIterable<Buffer>) : createReadStream(file, { highWaterMark: 4 << 20 });
-  const it = input[Symbol.asyncIterator]();
+const BLOCK = 4 << 20;
+
+/**
+ * Line-aligned blocks of one input: `[buf, end]` where buf[0, end) holds whole lines (the last block may end in a
+ * line without its newline). One buffer is reused (grown only for a line longer than it), so reading does not
+ * allocate per chunk; each block must be consumed before the next is asked for. Input starting with the gzip magic
+ * is gunzipped.
+ */
+async function* blocksOf(file: string): AsyncGenerator<[Buffer, number]> {
+  let buf = Buffer.allocUnsafe(BLOCK);
+  let filled = 0;
+  /** Makes room for `n` more bytes. */
+  const room = (n: number): void => {
+    if (filled + n <= buf.length) return;
+    const b = Buffer.allocUnsafe(Math.max(buf.length * 2, filled + n));
+    buf.copy(b, 0, 0, filled);
+    buf = b;
+  };
+  /** The block of whole lines so far, if any; the rest moves to the front once the block is consumed. */
+  function* cut(min: number): Generator<[Buffer, number]> {
+    if (filled < min) return;
+    const last = buf.lastIndexOf(NL, filled - 1);
+    if (last === -1) return;
+    yield [buf, last];
+    buf.copy(buf, 0, last + 1, filled);
+    filled -= last + 1;
+  }
+  const gz = (b: Buffer): boolean => b[0] === 0x1f && b[1] === 0x8b;
+  if (file !== '-') {
+    const fd = openSync(file, 'r');
+    try {
+      filled = readSync(fd, buf, 0, buf.length, null);
+      if (!gz(buf.subarray(0, filled))) {
+        for (;;) {
+          yield* cut(1);
+          room(BLOCK / 2);
+          const n = readSync(fd, buf, filled, buf.length - filled, null);
+          if (n === 0) break;
+          filled += n;
+        }
+        if (filled > 0) yield [buf, filled];
+        return;
+      }
+      filled = 0;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  // stdin, and gzip: a stream, copied into the buffer.
+  const raw = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: BLOCK });
+  const it = (raw as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done === true) return;
   const head = first.value;
-  const rest = async function* (): AsyncGenerator<Buffer> {
+  async function* all(): AsyncGenerator<Buffer> {
     yield head;
     for (let r = await it.next(); r.done !== true; r = await it.next()) yield r.value;
-  };
-  if (head[0] !== 0x1f || head[1] !== 0x8b) {
-    yield* rest();
-    return;
   }
-  const raw = Readable.from(rest());
-  const gunzip = createGunzip({ chunkSize: 1 << 20 });
-  raw.on('error', (e) => gunzip.destroy(e));
-  raw.pipe(gunzip);
-  yield* gunzip as AsyncIterable<Buffer>;
+  let source: AsyncIterable<Buffer> = all();
+  if (gz(head)) {
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    const input = Readable.from(source);
+    input.on('error', (e) => gunzip.destroy(e));
+    source = input.pipe(gunzip);
+  }
+  for await (const chunk of source) {
+    room(chunk.length);
+    chunk.copy(buf, filled);
+    filled += chunk.length;
+    yield* cut(BLOCK / 2);
+  }
+  yield* cut(1);
+  if (filled > 0) yield [buf, filled];
 }
 
 /** The selected records of one file, in file order, in batches (one per chunk read). */
@@ -203,19 +255,8 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
     }
     return out;
   };
-  let carry: Buffer = Buffer.alloc(0);
   try {
-    for await (const chunk of chunksOf(file)) {
-      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const last = buf.lastIndexOf(NL);
-      if (last === -1) {
-        carry = buf;
-        continue;
-      }
-      yield scan(buf, last);
-      carry = Buffer.from(buf.subarray(last + 1));
-    }
-    if (carry.length > 0) yield scan(carry, carry.length);
+    for await (const [buf, end] of blocksOf(file)) yield scan(buf, end);
   } catch (e) {
     if (e instanceof PhiguardError) throw e;
     const code = (e as { code?: string }).code ?? '';
