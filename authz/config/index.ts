@@ -8,3 +8,4 @@ export {
   type ConfigFindingCode,
   type YamlDocument,
 } from './yaml-documents.js';
+export { toYaml } from './to-yaml.js';

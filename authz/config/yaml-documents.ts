@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isNode, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
+import { closestKey, keysAt } from './schema-keys.js';
 import {
   err,
   formatFieldPath,
@@ -55,8 +56,20 @@ function lineOfNode(doc: Document.Parsed, lc: LineCounter, keys: ReadonlyArray<s
   return lc.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
 }
 
+/** zod's message, with the intended key for an unknown one that is a near miss (`did you mean "description"?`). */
+function issueMessage(i: z.core.$ZodIssue, schema: z.ZodType): string {
+  if (i.code !== 'unrecognized_keys') return i.message;
+  const known = keysAt(schema, i.path);
+  const hints = i.keys.flatMap((k) => {
+    const near = closestKey(k, known);
+    return near === undefined ? [] : [`"${k}": did you mean "${near}"?`];
+  });
+  return hints.length === 0 ? i.message : `${i.message} (${hints.join('; ')})`;
+}
+
 function schemaFindings(
   issues: readonly z.core.$ZodIssue[],
+  schema: z.ZodType,
   doc: Document.Parsed,
   lc: LineCounter,
   at: Omit<Finding, 'code' | 'severity' | 'path' | 'message' | 'line'>,
@@ -71,7 +84,7 @@ function schemaFindings(
       ...at,
       line: lineOfNode(doc, lc, lineKeys),
       path: formatFieldPath(i.path),
-      message: i.message,
+      message: issueMessage(i, schema),
     };
   });
 }
@@ -111,7 +124,7 @@ export function parseYamlDocuments<T>(
     }
     if (value === null || value === undefined) return;
     const parsed = schema.safeParse(value);
-    if (!parsed.success) findings.push(...schemaFindings(parsed.error.issues, doc, lc, { file, document }));
+    if (!parsed.success) findings.push(...schemaFindings(parsed.error.issues, schema, doc, lc, { file, document }));
     else {
       const line = lc.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
       documents.push({ value: parsed.data, file, document, line, lineOf: (path) => lineOfNode(doc, lc, path) });

@@ -1,8 +1,7 @@
 /** Reading and writing envelope files (YAML or JSON), validated, with the summary recomputed on write. */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
-import { readTextFile, readYamlDocument } from '../config/index.js';
+import { readTextFile, readYamlDocument, toYaml } from '../config/index.js';
 import { err, ok, PhiguardError, type Result } from '../model/index.js';
 import { EnvelopeSchema, type Envelope } from './envelope.js';
 import { summarize } from './summary.js';
@@ -50,7 +49,7 @@ export function readEnvelopes(p: string): Result<EnvelopeFile>[] {
 /** Deterministic YAML: stable key order, summary recomputed. */
 export function serializeEnvelope(e: Envelope): string {
   const doc = { apiVersion: e.apiVersion, kind: e.kind, metadata: e.metadata, spec: e.spec, summary: summarize(e) };
-  return yaml.dump(doc, { lineWidth: 160, noRefs: true, sortKeys: false });
+  return toYaml(doc, 160);
 }
 
 export function envelopeFileName(e: Envelope, suffix = ''): string {

@@ -56,6 +56,20 @@ function firstLine(e: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
+/**
+ * The engine's message with where in the expression it failed: `(column 7)`, or `(line 2, column 3)` for a
+ * multi-line one. cel-js puts the offset on the error's AST node (`node.pos`).
+ */
+function located(e: unknown, source: string): string {
+  const node = (e as { node?: { pos?: unknown } } | undefined)?.node;
+  const pos = typeof node?.pos === 'number' ? node.pos : undefined;
+  if (pos === undefined || pos < 0 || pos > source.length) return firstLine(e);
+  const before = source.slice(0, pos).split('\n');
+  const column = (before.at(-1)?.length ?? 0) + 1;
+  const where = before.length > 1 ? `line ${before.length}, column ${column}` : `column ${column}`;
+  return `${firstLine(e)} (${where})`;
+}
+
 /** Finds `matches` calls and plans their rewrite; validates each pattern as RE2 at load. */
 function planRegexRewrite(source: string, ast: unknown): { edits: Edit[] } | { error: string } {
   const edits: Edit[] = [];
@@ -108,7 +122,7 @@ export function compileExpression(source: string): Result<CompiledExpression> {
   try {
     parsed = env.parse(source);
   } catch (e) {
-    return rejected(`CEL syntax error: ${firstLine(e)}`, e);
+    return rejected(`CEL syntax error: ${located(e, source)}`, e);
   }
   const plan = planRegexRewrite(source, parsed.ast);
   if ('error' in plan) return rejected(plan.error);
@@ -120,9 +134,9 @@ export function compileExpression(source: string): Result<CompiledExpression> {
   try {
     checked = env.check(rewritten);
   } catch (e) {
-    return rejected(`CEL type error: ${firstLine(e)}`, e);
+    return rejected(`CEL type error: ${located(e, rewritten)}`, e);
   }
-  if (!checked.valid) return rejected(`CEL type error: ${firstLine(checked.error)}`, checked.error);
+  if (!checked.valid) return rejected(`CEL type error: ${located(checked.error, rewritten)}`, checked.error);
   if (checked.type !== 'bool') return rejected(`expression must be bool, is ${checked.type ?? 'unknown'}`);
   try {
     // Checked above in the strict environment; evaluated in the dyn one (cel-env.ts explains why).

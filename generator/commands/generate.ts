@@ -6,10 +6,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import yaml from 'js-yaml';
 import { z } from 'zod';
 import { DEFAULT_INTERNAL_SUFFIXES, ServerConfigSchema } from '../../authz/index.js';
 import { readBaaRegistry, type BaaRegistry } from '../../authz/egress/index.js';
+import { toYaml } from '../../authz/config/index.js';
 import { PhiguardError, type Finding } from '../../authz/model/index.js';
 import {
   DEFAULT_EGRESS_GATEWAY_PORTS,
@@ -224,7 +224,7 @@ export function generateCommand(): Command {
           for (const x of problems) process.stderr.write(`INVALID ${p.namespace}/${p.name} ${x.path}: ${x.message}\n`);
           continue;
         }
-        writeFileSync(file, yaml.dump(p.policy, { lineWidth: 200, noRefs: true, quotingType: '"' }));
+        writeFileSync(file, toYaml(p.policy, 200));
         process.stdout.write(`${file}\n`);
       }
       if (Object.keys(validators).length === 0)

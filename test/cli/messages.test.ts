@@ -3,6 +3,7 @@
  * the file, the position), with no stack trace, and the exit code the README gives (2 for usage and input).
  */
 import { describe, expect, test } from '@jest/globals';
+import { compileExpression } from '../../authz/policy/index.js';
 import { cli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -98,5 +99,51 @@ describe('explain --expect and call say what they got', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^phiguard: 127\.0\.0\.1:1: the Check call failed \(.+\)\n$/);
+  });
+});
+
+describe('CEL errors say where in the expression', () => {
+  test.each([
+    ["fhir.id == e'", /^CEL syntax error: Unterminated string \(column 13\)$/],
+    ['fhir.resourcetype == "x"', /^CEL type error: No such key: resourcetype \(column 6\)$/],
+    [
+      'fhir.id == "a" &&\n  fhir.id.size() == "b"',
+      /^CEL type error: no such overload: int == string \(line 2, column 3\)$/,
+    ],
+  ])('%j', (source, message) => {
+    const r = compileExpression(source);
+    expect(r.ok ? 'compiled' : r.error.message).toMatch(message);
+  });
+});
+
+describe('an unknown key says which key was meant', () => {
+  test('policy: did you mean', async () => {
+    const t = tempDir({
+      'x.yaml': [
+        'apiVersion: phiguard.io/v1alpha1',
+        'kind: AgentPolicy',
+        'metadata: { name: x, desciption: y }',
+        'spec:',
+        '  selector: { principal: spiffe://cluster.local/ns/a/sa/b }',
+        '  tier: batch',
+        '  mode: enforce',
+        '  scope: []',
+        '  rules:',
+        '    - name: r',
+        '      allow: fhir.isFhir',
+        '      allowUnresolve: []',
+        '',
+      ].join('\n'),
+    });
+    try {
+      const r = await cli(['explain', '--policies', t.dir, 'GET', '/fhir/Patient/p']);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(
+        /x\.yaml:3 metadata: Unrecognized key: "desciption" \("desciption": did you mean "description"\?\)/,
+      );
+      expect(r.err).toMatch(/x\.yaml:12 spec\.rules\[0\]: .*did you mean "allowUnresolved"\?/);
+    } finally {
+      t.remove();
+    }
   });
 });

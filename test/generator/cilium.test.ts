@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import yaml from 'js-yaml';
+import { toYaml } from '../../authz/config/index.js';
 import { readEnvelopes, type Envelope, type BaaRegistry } from '../../authz/index.js';
 import { readBaaRegistry } from '../../authz/egress/index.js';
 import { mergeAll } from '../../generator/envelope/index.js';
@@ -41,7 +42,7 @@ function exampleEnvelopes(): Envelope[] {
   });
 }
 
-const dump = (p: unknown): string => yaml.dump(p, { lineWidth: 200, noRefs: true, quotingType: '"' });
+const dump = (p: unknown): string => toYaml(p, 200);
 
 /**
  * The documented command for cilium/generated (docs/cilium.md): outside traffic through the egress gateway of
