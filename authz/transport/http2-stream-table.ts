@@ -12,10 +12,11 @@
  * several times the live data and pause longer, and mark-compacts follow each other. With the table the same servers
  * stay out of it (docs/performance.md, "The HTTP/2 stream table", has the measurements and how they were taken).
  *
- * Node's HTTP/2 core uses `get`, `set`, `delete`, `size` and `forEach` on the Map (v20: lib/internal/http2/core.js);
- * IdTable keeps Map semantics for those. The swap reaches into Node's internal session state; if that is not where
- * this expects it, the session keeps its Map (correct, slower) and the listener logs a warning; a test asserts the
- * swap, so a Node release that moves it fails the suite.
+ * Node's HTTP/2 core uses `get`, `set`, `delete`, `size` and `forEach` on the Map (v20 to v24:
+ * lib/internal/http2/core.js); IdTable keeps Map semantics for those. The swap reaches into Node's internal session
+ * state; if that is not where this expects it, the session keeps its Map (correct, slower) and the listener logs a
+ * warning; tests assert the swap on the running Node (test/transport/node-runtime.test.ts), so a Node release that
+ * moves it fails the suite.
  */
 import type { ServerHttp2Session } from 'node:http2';
 import type { Server } from '@grpc/grpc-js';

@@ -98,7 +98,7 @@ function call(session: http2.ClientHttp2Session, text: string): Promise<{ status
   });
 }
 
-describe('HTTP/2 stream table on a grpc-js server', () => {
+describe(`HTTP/2 stream table on a grpc-js server, on Node ${process.versions.node}`, () => {
   let s: Running;
   beforeEach(async () => {
     s = await start();
