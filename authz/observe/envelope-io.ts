@@ -25,16 +25,20 @@ export function readEnvelope(file: string): Result<EnvelopeFile> {
   return envelope.ok ? ok({ envelope: envelope.value, file }) : envelope;
 }
 
+/** An envelope file's name (envelopeFileName writes them so): other files in an envelope directory are not read. */
+export const ENVELOPE_FILE = /\.envelope\.(ya?ml|json)$/;
+
 /**
- * Reads every *.yaml / *.yml / *.json envelope under a path (file or directory, non-recursive), sorted: one result
- * per file, or one `io` error if the path itself cannot be read.
+ * Reads the envelopes under a path: the file itself, or every `*.envelope.yaml` / `.yml` / `.json` in a directory
+ * (non-recursive, sorted; a README or a policy beside them is not an envelope). One result per file, or one `io`
+ * error if the path itself cannot be read.
  */
 export function readEnvelopes(p: string): Result<EnvelopeFile>[] {
   let files: string[];
   try {
     files = statSync(p).isDirectory()
       ? readdirSync(p)
-          .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('.'))
+          .filter((f) => ENVELOPE_FILE.test(f) && !f.startsWith('.'))
           .sort()
           .map((f) => path.join(p, f))
       : [p];

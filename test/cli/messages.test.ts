@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { compileExpression } from '../../authz/policy/index.js';
+import { readEnvelopes } from '../../authz/observe/index.js';
 import { cli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -142,6 +143,22 @@ describe('an unknown key says which key was meant', () => {
         /x\.yaml:3 metadata: Unrecognized key: "desciption" \("desciption": did you mean "description"\?\)/,
       );
       expect(r.err).toMatch(/x\.yaml:12 spec\.rules\[0\]: .*did you mean "allowUnresolved"\?/);
+    } finally {
+      t.remove();
+    }
+  });
+});
+
+describe('an envelope directory holds envelopes', () => {
+  test('only *.envelope.yaml|yml|json files in it are read; a README or a policy beside them is not', () => {
+    const t = tempDir({ 'README.yaml': 'not: an envelope\n', 'policy.yaml': 'kind: AgentPolicy\n' });
+    try {
+      expect(readEnvelopes(t.dir)).toEqual([]);
+      t.write('a.envelope.yaml', 'kind: Envelope\n');
+      const r = readEnvelopes(t.dir);
+      expect(r).toHaveLength(1);
+      expect(r[0]?.ok).toBe(false);
+      expect(r[0]?.ok === false && r[0].error.message).toMatch(/a\.envelope\.yaml/);
     } finally {
       t.remove();
     }
