@@ -203,7 +203,8 @@ export function serveCommand(): Command {
             `  audit records:  ${config.auditFile === '-' ? 'stdout' : config.auditFile} (JSON lines); operational logs: stderr\n` +
             `  try it:         npx phiguard call --addr ${config.host}:${server.grpcPort} examples/requests/*.json\n` +
             "  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' " +
-            `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies}\n\n`,
+            `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies} \\\n` +
+            `                  --claims '{"sub":"Practitioner/dr-okafor","patient":"p-1001","encounter":"e-77"}'\n\n`,
         );
         const stop = (signal: string): void => {
           log.info({ signal }, 'draining');
