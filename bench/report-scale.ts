@@ -107,7 +107,7 @@ for (const r of REPORTS) {
   let matched = '';
   let read = 0;
   for (let i = 0; i < ROUNDS; i++) {
-    const gr = timed('grep', ['-c', r.needle, file]);
+    const gr = timed('grep', ['-c', '-F', r.needle, file]);
     matched = gr.stdout.trim();
     g.push(gr.ms);
     const rep = timed('node', ['bin/phiguard.js', 'report', r.name, file, ...r.args, '--format', 'json']);
@@ -116,7 +116,7 @@ for (const r of REPORTS) {
   }
   const [gm, pm] = [median(g), median(p)];
   process.stdout.write(
-    `  ${r.name.padEnd(15)} ${pm.toFixed(0).padStart(6)} ms (${read} records read)  grep -c '${r.needle}' ` +
+    `  ${r.name.padEnd(15)} ${pm.toFixed(0).padStart(6)} ms (${read} records read)  grep -cF '${r.needle}' ` +
       `${gm.toFixed(0)} ms (${matched} lines)  ratio ${(pm / gm).toFixed(2)}\n`,
   );
 }
