@@ -12,8 +12,10 @@
  *  8. rate limit       outside egress beyond the agent's limit is denied (429)        (rate-limit.ts)
  *  9. credentials      an allowed, covered outside request gets its credential         (credentials.ts)
  *
- * Lanes 2-4 end the decision when they deny; 6-9 see the decision so far and may replace it. Everything here is
- * pure over the snapshot and never throws for any request (a throw from a bug is caught by the Check pipeline,
+ * Lanes 2-4 end the decision when they deny; 6-9 see the decision so far and may replace it. Whichever lane
+ * decides, a request to an outside host carries its BAA coverage at the moment of contact (`egress`): every outside
+ * attempt without active coverage is a BAA event for the audit trail, even one a gate denied first. Everything here
+ * is pure over the snapshot and never throws for any request (a throw from a bug is caught by the Check pipeline,
  * which denies).
  */
 import { baaEgressLane } from './baa-egress.js';
@@ -25,6 +27,7 @@ import { policyRulesLane } from './policy-rules.js';
 import { protectedEndpointLane, protectedExceptionLane } from './protected-endpoint.js';
 import { rateLimitLane } from './rate-limit.js';
 import { selectAgentLane } from './select-agent.js';
+import { coverageInfo } from '../egress/index.js';
 import type { Decision } from '../model/index.js';
 
 /** Lanes before the policy rules, in order: the first decision ends the evaluation. */
@@ -33,8 +36,20 @@ export const GATES: readonly Gate[] = [identityLane, containmentLane, protectedE
 /** Lanes after the policy rules, in order, each on the decision so far. */
 export const CONDITIONS: readonly Condition[] = [protectedExceptionLane, baaEgressLane, rateLimitLane, credentialsLane];
 
+/** The decision with the BAA coverage of its outside host, when it is one and no lane recorded it. */
+function withEgressCoverage(ctx: LaneContext, d: Decision): Decision {
+  const eg = ctx.egress;
+  if (eg.kind === 'outside' && d.egress === undefined)
+    d.egress = coverageInfo(ctx.snapshot.baa, eg.host, eg.port, ctx.attributes.now);
+  return d;
+}
+
 /** Decides one Check. */
 export function decide(ctx: LaneContext): Decision {
+  return withEgressCoverage(ctx, decideByLanes(ctx));
+}
+
+function decideByLanes(ctx: LaneContext): Decision {
   if (ctx.match.kind !== 'match') return selectAgentLane(ctx.match, ctx.snapshot.policies.version);
   const actx: AgentLaneContext = {
     attributes: ctx.attributes,
