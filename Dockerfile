@@ -9,7 +9,7 @@ ARG NODE_VERSION=24.22.3
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /src
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY LICENSE package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin bin
 COPY proto proto
 COPY authz authz

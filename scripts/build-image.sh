@@ -36,7 +36,7 @@ trap cleanup EXIT
 # The app, built as the Dockerfile builds it: what `npm ci` needs to run `prepare` (tsc -> dist/), then without the
 # development dependencies.
 mkdir "$work/app"
-cp -a package.json package-lock.json tsconfig.json tsconfig.build.json bin proto authz generator "$work/app/"
+cp -a LICENSE package.json package-lock.json tsconfig.json tsconfig.build.json bin proto authz generator "$work/app/"
 (
   cd "$work/app"
   npm ci --no-audit --no-fund --prefer-offline >&2

@@ -10,7 +10,7 @@
 # Usage: scripts/image-rootfs.sh NODE_BINARY APP_DIR ROOTFS
 #   NODE_BINARY  an official Node build (glibc, x86_64 or arm64)
 #   APP_DIR      a built copy of the repository after `npm ci && npm prune --omit=dev` (package.json, bin, dist,
-#                node_modules are taken from it)
+#                node_modules are taken from it, and LICENSE)
 #   ROOTFS       an empty or missing directory
 set -euo pipefail
 
@@ -55,7 +55,8 @@ for lib in $libs; do
   cp -L "$lib" "$rootfs$lib"
 done
 
-# Their Debian packages' copyright notices (glibc's LGPL, libstdc++'s runtime exception), and Node's licence.
+# Their Debian packages' copyright notices (glibc's LGPL, libstdc++'s runtime exception), phiguard's and Node's
+# licences.
 if command -v dpkg-query >/dev/null; then
   for lib in $libs; do
     # dpkg knows a file by the path its package ships (/lib or /usr/lib on a merged-/usr system).
@@ -71,6 +72,7 @@ if command -v dpkg-query >/dev/null; then
     fi
   done
 fi
+if [ -f "$app/LICENSE" ]; then cp "$app/LICENSE" "$rootfs/usr/share/doc/phiguard/LICENSE"; fi
 node_license=$(dirname "$(dirname "$node_bin")")/LICENSE
 if [ -f "$node_license" ]; then
   mkdir -p "$rootfs/usr/share/doc/node"

@@ -78,7 +78,7 @@ interface Entry {
 
 /** `tar -tv` of the image's filesystem (GNU tar: `mode uid/gid size date time path[ -> target]`). */
 function listImage(image: string): Entry[] {
-  const created = run('podman', ['create', image]);
+  const created = run('podman', ['create', '--pull=never', image]);
   if (created.code !== 0) throw new Error(`podman create: ${created.err}`);
   const id = created.out.trim();
   const dir = tempDir();
@@ -189,13 +189,16 @@ describe('the phiguard image', () => {
     expect(development.map(([key]) => key).filter((key) => inImage.has(manifest(key)))).toEqual([]);
     expect(entries.some((e) => e.path.startsWith('app/authz') || e.path.startsWith('app/generator'))).toBe(false);
     expect(entries.some((e) => e.path === 'app/dist/generator/cli.js')).toBe(true);
+    expect(entries.some((e) => e.path === 'usr/share/doc/phiguard/LICENSE')).toBe(true);
   });
 
-  testWithPodman('is a reasonable size (Node alone is ~125 MB)', () => {
+  // A sanity bound: Node is ~126 MB and the production dependencies ~120 MB; with the development dependencies
+  // node_modules is over 400 MB.
+  testWithPodman('is a reasonable size (Node alone is ~126 MB)', () => {
     const size = Number(run('podman', ['image', 'inspect', '--format', '{{.Size}}', image]).out.trim());
     process.stdout.write(`phiguard image ${image}: ${(size / 1e6).toFixed(0)} MB uncompressed\n`);
     expect(size).toBeGreaterThan(100e6);
-    expect(size).toBeLessThan(250e6);
+    expect(size).toBeLessThan(300e6);
   });
 
   describe('running read-only as the Deployment runs it', () => {
@@ -205,7 +208,7 @@ describe('the phiguard image', () => {
     let metrics = '';
 
     beforeAll(async () => {
-      if (missing.length > 0) return;
+      if (missing.length > 0 || entries.length === 0) return; // no tools, or the image did not build (reported above)
       mkdirSync(audit, { recursive: true });
       // The audit volume belongs to the container's user, as a pod's fsGroup makes it.
       if (process.getuid?.() === 0) chownSync(audit, 10001, 10001);
@@ -222,6 +225,7 @@ describe('the phiguard image', () => {
       };
       const started = run('podman', [
         'run',
+        '--pull=never',
         '--detach',
         '--name',
         name,
@@ -306,6 +310,7 @@ describe('the phiguard image', () => {
     testWithPodman('has no shell to run', () => {
       const r = run('podman', [
         'run',
+        '--pull=never',
         '--rm',
         '--runtime',
         RUNC,
