@@ -37,9 +37,17 @@ const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-m
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
-function joined(a: string[] | undefined, b: string[] | undefined): string[] {
-  if (a === undefined) return b === undefined ? [] : [...b];
-  return b === undefined ? [...a] : [...a, ...b];
+/**
+ * The values of `_include` (or `_revinclude`) under every modifier and spelling a lenient server may honour:
+ * `:iterate`, the legacy `:recurse`, and their case variants (`_INCLUDE:Iterate`).
+ */
+function includeValues(params: SearchParams, name: '_include' | '_revinclude'): string[] {
+  const out: string[] = [];
+  for (const [k, v] of params) {
+    const base = k.toLowerCase().split(':')[0];
+    if (base === name) out.push(...v);
+  }
+  return out;
 }
 
 /** Builds a parser for the configured base paths. */
@@ -168,14 +176,18 @@ function parseFhirRequest(
           scope,
         );
   if (error !== undefined) return invalid(out, error);
-  if (isPostSearch && !out.bodyParsed && sentBody(req.headers)) scope.unresolved.add('body-not-available');
+  // A body the headers announce and Envoy did not forward: a POST `_search` form's parameters, or an operation's
+  // input (a `$submit` Bundle) would be scope the request does not show.
+  const readsBody = isPostSearch || rt.interaction === 'operation';
+  if (readsBody && !out.bodyParsed && body.kind === 'none' && sentBody(req.headers))
+    scope.unresolved.add('body-not-available');
   if (rt.interaction !== 'batch') out.patientCompartment = compartmentFlag(rt);
 
   // A Map, as CEL sees it: a parameter named `__proto__` or `constructor` is only a parameter (an object's would
   // replace its prototype or change its CEL type, hiding the other parameters from `in` and `has`).
   out.params = params;
-  out.includes = joined(params.get('_include'), params.get('_include:iterate'));
-  out.revincludes = joined(params.get('_revinclude'), params.get('_revinclude:iterate'));
+  out.includes = includeValues(params, '_include');
+  out.revincludes = includeValues(params, '_revinclude');
   out.patients = scope.patients.size === 0 ? [] : [...scope.patients].sort();
   out.patientsUnresolved = scope.unresolved.size === 0 ? [] : [...scope.unresolved].sort();
   out.references = scope.references.size === 0 ? [] : [...scope.references].sort();

@@ -13,7 +13,7 @@
 import { bodyReason, type BodyView } from './json-body.js';
 import { addPatientsFromJson, addBodyReference, type LocalReferences, type PatientScope } from './patient-refs.js';
 import type { SearchParams } from './query.js';
-import { inPatientCompartment } from './resource-types.js';
+import { compartmentParamsFor, inPatientCompartment, subjectParamsFor } from './resource-types.js';
 import type { Route } from './route.js';
 import { addSearchScope } from './search-scope.js';
 
@@ -35,10 +35,25 @@ function instanceScope(rt: Route, scope: PatientScope): void {
   else if (inPatientCompartment(rt.resourceType)) scope.unresolved.add(`instance-of:${rt.resourceType}`);
 }
 
+/**
+ * A Patient compartment search (`Patient/X/Observation`) returns the resources in which X appears through any of the
+ * type's compartment parameters (R4 compartmentdefinition-patient): through `performer`, `asserter`, `author`,
+ * `link`… those are other patients' records. It is scoped to X only when every compartment parameter of the type is
+ * a subject parameter; otherwise it is a population query over the participant parameters.
+ */
+function patientCompartmentScoped(type: string): boolean {
+  const subjects = new Set(subjectParamsFor(type));
+  return compartmentParamsFor(type).every((p) => subjects.has(p));
+}
+
 function searchScope(rt: Route, params: SearchParams, scope: PatientScope): void {
   const history = rt.interaction === 'history-type' || rt.interaction === 'history-system';
-  if (rt.compartment.type === 'Patient') scope.patients.add(rt.compartment.id);
-  else if (rt.compartment.type !== '') scope.unresolved.add(`compartment:${rt.compartment.type}`);
+  if (rt.compartment.type === 'Patient') {
+    scope.patients.add(rt.compartment.id);
+    // `Patient/X/*` (every type): the participant parameters of every type.
+    if (rt.resourceType === '') scope.unresolved.add('population-query:*');
+    else if (!patientCompartmentScoped(rt.resourceType)) scope.unresolved.add(`population-query:${rt.resourceType}`);
+  } else if (rt.compartment.type !== '') scope.unresolved.add(`compartment:${rt.compartment.type}`);
   const scoped = rt.compartment.type !== '';
   addSearchScope(rt.resourceType, params, scope, { history, scoped });
 }

@@ -89,6 +89,13 @@ const NONE: readonly string[] = [];
  * that can only target Patient (R4 defines `patient` as the Patient-only form of `subject` on most clinical types,
  * e.g. Observation-patient, and the compartment table does not list it). Patient itself: `_id` and `link`.
  */
+/** The search parameters that put a resource of this type in the Patient compartment (R4 CompartmentDefinition). */
+export function compartmentParamsFor(resourceType: string): readonly string[] {
+  return Object.hasOwn(PATIENT_COMPARTMENT_PARAMS, resourceType)
+    ? (PATIENT_COMPARTMENT_PARAMS[resourceType] ?? NONE)
+    : NONE;
+}
+
 export function patientParamsFor(resourceType: string): readonly string[] {
   return PATIENT_PARAMS.get(resourceType) ?? NONE;
 }

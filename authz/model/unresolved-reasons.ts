@@ -31,7 +31,8 @@ export const UNRESOLVED_KINDS = {
   'population-query': {
     meaning:
       'A search or history over a Patient-compartment type not scoped by a subject parameter (`patient`, `subject`…); ' +
-      'a participant parameter (`performer`, `asserter`, `member`, `link`…) matches other patients’ records.',
+      'a participant parameter (`performer`, `asserter`, `member`, `link`…) matches other patients’ records, and so ' +
+      'does a Patient compartment search of a type with one (`Patient/123/Observation`, `Patient/123/*`).',
     detail: 'resource type, `*` for system level',
     broad: true,
   },

@@ -202,7 +202,7 @@ export function serveCommand(): Command {
             `  metrics/health: http://${config.host}:${server.metricsPort}/metrics  /healthz  /readyz\n` +
             `  audit records:  ${config.auditFile === '-' ? 'stdout' : config.auditFile} (JSON lines); operational logs: stderr\n` +
             `  try it:         npx phiguard call --addr ${config.host}:${server.grpcPort} examples/requests/*.json\n` +
-            "  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' " +
+            "  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' --host fhir.hospital.internal " +
             `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies} \\\n` +
             `                  --claims '{"sub":"Practitioner/dr-okafor","patient":"p-1001","encounter":"e-77"}'\n\n`,
         );

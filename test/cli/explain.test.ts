@@ -12,6 +12,8 @@ describe('phiguard explain', () => {
       'examples/policies',
       '--principal',
       'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
+      '--host',
+      'fhir.hospital.internal',
       '--claims',
       '{"sub":"Practitioner/dr-okafor","patient":"p-1001","encounter":"e-77"}',
     ]);
@@ -29,6 +31,7 @@ describe('phiguard explain', () => {
     expect(j.decision).toMatchObject({ outcome: 'allow', rule: 'read-chart-of-context-patient' });
     // explain evaluates every rule, not just up to the deciding one
     expect(j.decision.trace.map((t) => t.rule)).toEqual([
+      'hospital-fhir-server-only',
       'require-clinician',
       'require-launch-context',
       'no-bulk-export',
