@@ -7,7 +7,7 @@
 import type { FhirEntryAttributes } from '../model/index.js';
 import type { BodyView } from './json-body.js';
 import { hasDuplicateKeys, NO_BODY } from './json-body.js';
-import { emptyScope, mergeScope, type LocalReferences, type PatientScope } from './patient-refs.js';
+import { emptyScope, mergeScope, type LocalBase, type LocalReferences, type PatientScope } from './patient-refs.js';
 import { parseQuery } from './query.js';
 import { addRequestScope } from './request-scope.js';
 import { inPatientCompartment } from './resource-types.js';
@@ -106,6 +106,7 @@ function parseEntry(
   raw: unknown,
   bases: readonly (readonly string[])[],
   local: LocalReferences,
+  localBase: LocalBase | undefined,
 ): Result<{ entry: FhirEntryAttributes; scope: PatientScope; compartment: boolean }> {
   if (!isRecord(raw) || !isRecord(raw['request'])) return err('bundle-entry-without-request');
   const { method, url, ifNoneExist } = raw['request'];
@@ -120,7 +121,7 @@ function parseEntry(
   if (!q.ok) return err(`bundle-entry-${q.error}`);
   const body = entryBody(rt, raw['resource']);
   if (!body.ok) return err(body.error);
-  const scope = emptyScope();
+  const scope = emptyScope(localBase);
   const error = addRequestScope(
     {
       route: rt,
@@ -152,7 +153,11 @@ function parseEntry(
  * Parses a Bundle body already decoded from JSON (duplicate keys were checked on its text). Any malformed entry
  * makes the whole request invalid; the Bundle's scope is the union of its entries'.
  */
-export function parseBundle(body: unknown, bases: readonly (readonly string[])[]): Result<ParsedBundle> {
+export function parseBundle(
+  body: unknown,
+  bases: readonly (readonly string[])[],
+  localBase?: LocalBase,
+): Result<ParsedBundle> {
   if (!isRecord(body) || body['resourceType'] !== 'Bundle') return err('not-a-bundle');
   const type = body['type'];
   if (type !== 'batch' && type !== 'transaction') return err('bundle-type-not-batch-or-transaction');
@@ -160,11 +165,11 @@ export function parseBundle(body: unknown, bases: readonly (readonly string[])[]
   if (!Array.isArray(rawEntries)) return err('bundle-entry-not-a-list');
   if (rawEntries.length > MAX_BUNDLE_ENTRIES) return err('bundle-too-many-entries');
   const local = localReferences(rawEntries);
-  const scope = emptyScope();
+  const scope = emptyScope(localBase);
   const entries: FhirEntryAttributes[] = [];
   let patientCompartment = false;
   for (const raw of rawEntries) {
-    const parsed = parseEntry(raw, bases, local);
+    const parsed = parseEntry(raw, bases, local, localBase);
     if (!parsed.ok) return err(parsed.error);
     mergeScope(scope, parsed.value.scope);
     entries.push(parsed.value.entry);

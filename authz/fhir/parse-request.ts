@@ -5,7 +5,7 @@
 import { emptyFhirAttributes, type FhirAttributes } from '../model/index.js';
 import { parseBundle } from './bundle.js';
 import { mediaTypeOf, NO_BODY, readJsonBody, type BodyView } from './json-body.js';
-import { emptyScope, mergeScope, type PatientScope } from './patient-refs.js';
+import { emptyScope, mergeScope, type LocalBase, type PatientScope } from './patient-refs.js';
 import { mergeParams, parseQuery, type SearchParams } from './query.js';
 import { addRequestScope } from './request-scope.js';
 import { inPatientCompartment } from './resource-types.js';
@@ -23,6 +23,30 @@ export interface HttpRequestView {
   body: string | undefined;
   /** Envoy truncated the body (`x-envoy-auth-partial-body: true`). */
   bodyTruncated: boolean;
+  /** `:authority`: with the FHIR base, the base of this server's absolute references. */
+  host?: string | undefined;
+}
+
+/** `host` without the port a scheme implies (`:80`, `:443`), lower-case, for comparing authorities. */
+function authorityOf(host: string): string {
+  return host.toLowerCase().replace(/:(?:80|443)$/, '');
+}
+
+/** This server's bases, as absolute references name them: `<scheme>://<:authority><FHIR base>` for any scheme. */
+function localBaseFor(host: string | undefined, bases: readonly (readonly string[])[]): LocalBase {
+  if (host === undefined || host === '') return () => false;
+  const authority = authorityOf(host);
+  const paths = new Set(bases.map((b) => (b.length === 0 ? '' : `/${b.join('/')}`)));
+  return (base) => {
+    let url: URL;
+    try {
+      url = new URL(base);
+    } catch {
+      return false;
+    }
+    const path = url.pathname.replace(/\/$/, '');
+    return url.username === '' && url.password === '' && authorityOf(url.host) === authority && paths.has(path);
+  };
 }
 
 export interface FhirParserOptions {
@@ -84,7 +108,7 @@ function bundleScope(
   if (body.kind === 'none') return 'bundle-body-missing';
   if (body.kind === 'incomplete') return 'bundle-body-incomplete';
   if (body.kind === 'not-json') return 'bundle-body-not-json';
-  const bundle = parseBundle(body.value, bases);
+  const bundle = parseBundle(body.value, bases, scope.localBase);
   if (!bundle.ok) return bundle.error;
   if (body.kind === 'duplicate-keys') scope.unresolved.add('duplicate-json-key');
   out.interaction = bundle.value.type;
@@ -160,7 +184,8 @@ function parseFhirRequest(
     body = read.view;
     out.bodyParsed = body.kind === 'json' || body.kind === 'duplicate-keys';
   }
-  const scope = emptyScope();
+  const localBase = localBaseFor(req.host, bases);
+  const scope = emptyScope(localBase);
   const error =
     rt.interaction === 'batch'
       ? bundleScope(out, body, bases, scope)

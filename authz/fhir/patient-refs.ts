@@ -8,7 +8,16 @@
  */
 import { FHIR_ID, inPatientCompartment, RESOURCE_TYPES } from './resource-types.js';
 
+/**
+ * Whether an absolute reference's base (`https://fhir.hospital.internal/fhir`) is this server's: only then is
+ * `…/Patient/123` the local patient 123 (R4 references.html#literal). Another server's Patient/123 is someone else.
+ */
+export type LocalBase = (base: string) => boolean;
+const NO_LOCAL_BASE: LocalBase = () => false;
+
 export interface PatientScope {
+  /** How absolute references are read (this server's base, or another's). */
+  readonly localBase: LocalBase;
   /** Patient ids (logical ids, or `urn:uuid:` for patients created inside a Bundle). */
   readonly patients: Set<string>;
   /** Reasons why patient scope is not fully known (model/unresolved-reasons.ts). */
@@ -17,8 +26,8 @@ export interface PatientScope {
   readonly references: Set<string>;
 }
 
-export function emptyScope(): PatientScope {
-  return { patients: new Set(), unresolved: new Set(), references: new Set() };
+export function emptyScope(localBase: LocalBase = NO_LOCAL_BASE): PatientScope {
+  return { localBase, patients: new Set(), unresolved: new Set(), references: new Set() };
 }
 
 export function mergeScope(into: PatientScope, from: PatientScope): void {
@@ -28,12 +37,14 @@ export function mergeScope(into: PatientScope, from: PatientScope): void {
 }
 
 const PATIENT_REF =
-  /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+  /^(?:([a-z][a-z0-9+.-]*:\/\/[^?#]*)\/)?Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 const OTHER_TYPED_REF =
   /^(?:[a-z][a-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 export type ReferenceKind =
   | { kind: 'patient'; id: string }
+  /** A Patient on another server (an absolute URL whose base is not this server's). */
+  | { kind: 'remote' }
   | { kind: 'other' }
   | { kind: 'local'; url: string }
   | { kind: 'conditional'; type: string }
@@ -44,7 +55,11 @@ export type ReferenceKind =
  * search value `subject=123` on a patient parameter may resolve to a patient, so it counts as one (over-recording
  * is safe, under-recording is not).
  */
-export function classifyReference(value: string, bareIdIsPatient: boolean): ReferenceKind {
+export function classifyReference(
+  value: string,
+  bareIdIsPatient: boolean,
+  localBase: LocalBase = NO_LOCAL_BASE,
+): ReferenceKind {
   // `_history` only as the last two segments: servers split at the first `/_history/` (HAPI IdType), so one in a
   // base (`…/Patient/p-2/_history/Patient/p-1`) would be read as another resource than the one classified.
   const h = value.indexOf('/_history/');
@@ -53,7 +68,7 @@ export function classifyReference(value: string, bareIdIsPatient: boolean): Refe
   if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) return { kind: 'local', url: value };
   if (value.startsWith('#')) return FHIR_ID.test(value.slice(1)) || value === '#' ? OTHER : UNKNOWN;
   const m = PATIENT_REF.exec(value);
-  if (m?.[1] !== undefined) return { kind: 'patient', id: m[1] };
+  if (m?.[2] !== undefined) return m[1] === undefined || localBase(m[1]) ? { kind: 'patient', id: m[2] } : REMOTE;
   const typed = OTHER_TYPED_REF.exec(value);
   // A type that is not an R4 type (`PATIENT/1`, `patient/1`) is not "another type": lenient servers fold case.
   if (typed?.[1] !== undefined) return typed[1] !== 'Patient' && RESOURCE_TYPES.has(typed[1]) ? OTHER : UNKNOWN;
@@ -63,6 +78,7 @@ export function classifyReference(value: string, bareIdIsPatient: boolean): Refe
   return UNKNOWN;
 }
 const UNKNOWN: ReferenceKind = { kind: 'unknown' };
+const REMOTE: ReferenceKind = { kind: 'remote' };
 const OTHER: ReferenceKind = { kind: 'other' };
 
 /** How `urn:` references inside a Bundle resolve: fullUrl -> the entry's resource type. */
@@ -77,10 +93,13 @@ export function addBodyReference(value: unknown, scope: PatientScope, local: Loc
     scope.unresolved.add('unparsable-reference:body');
     return;
   }
-  const c = classifyReference(value, false);
+  const c = classifyReference(value, false, scope.localBase);
   switch (c.kind) {
     case 'patient':
       scope.patients.add(c.id);
+      return;
+    case 'remote':
+      scope.unresolved.add('remote-reference:body');
       return;
     case 'other':
       scope.references.add(value);

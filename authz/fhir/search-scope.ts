@@ -73,11 +73,12 @@ function patientCriterion(name: ParamName, values: readonly string[], scope: Pat
   for (const value of values) {
     for (const one of value.split(',')) {
       // A bare id on a patient parameter (`subject=123`) may resolve to a patient: counted as one.
-      const c = one === '' ? undefined : classifyReference(one, true);
+      const c = one === '' ? undefined : classifyReference(one, true, scope.localBase);
       if (c?.kind === 'patient') scope.patients.add(c.id);
       else {
         all = false;
-        if (c?.kind === 'unknown' || c?.kind === 'local' || c?.kind === 'conditional')
+        if (c?.kind === 'remote') scope.unresolved.add(`remote-reference:${base}`);
+        else if (c?.kind === 'unknown' || c?.kind === 'local' || c?.kind === 'conditional')
           scope.unresolved.add(`unparsable-reference:${base}`);
       }
     }

@@ -112,6 +112,7 @@ function requestView(input: CheckInput, parseFhir: FhirRequestParser): RequestVi
       headers,
       body: http.body,
       bodyTruncated: headers['x-envoy-auth-partial-body'] === 'true',
+      host: http.host ?? headers[':authority'] ?? headers['host'],
     }),
   };
 }

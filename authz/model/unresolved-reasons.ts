@@ -71,6 +71,13 @@ export const UNRESOLVED_KINDS = {
     detail: 'the revinclude value',
     broad: false,
   },
+  'remote-reference': {
+    meaning:
+      'A Patient reference on another server (an absolute URL whose base is not this server’s, the request’s ' +
+      '`:authority` and FHIR base): a different person from the local patient with the same id.',
+    detail: 'parameter name, or `body`',
+    broad: false,
+  },
   'conditional-create': {
     meaning: '`If-None-Exist`: when a resource matches, the server answers with it; its patient is unknown.',
     detail: 'resource type',

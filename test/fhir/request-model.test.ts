@@ -20,6 +20,8 @@ const Case = z.object({
     headers: z.record(z.string(), z.string()).default({}),
     body: z.string().optional(),
     truncated: z.boolean().default(false),
+    /** `:authority`; absolute references with this host and a FHIR base are this server's. */
+    host: z.string().optional(),
   }),
   expect: z.record(z.string(), z.unknown()),
 });
@@ -34,6 +36,7 @@ describe('FHIR request model', () => {
       headers: c.request.headers,
       body: c.request.body,
       bodyTruncated: c.request.truncated,
+      host: c.request.host,
     });
     // `params` is the Map CEL sees; the table writes it as an object.
     expect({ ...attrs, params: Object.fromEntries(attrs.params) }).toMatchObject(c.expect);
