@@ -43,7 +43,22 @@ export const ServerConfigSchema = z
     host: z.string().default('127.0.0.1'),
     port: port.default(9191),
     metricsPort: port.default(9464),
-    policies: z.string().min(1),
+    /** The agent policy directory (hot-reloaded); with `policiesFrom: files` (the default), required. */
+    policies: z.string().min(1).optional(),
+    /**
+     * Where the policies come from, one source per replica: `files` (the `policies` directory) or
+     * `cluster[:NAMESPACES]`, the AgentPolicy objects of those namespaces (comma-separated; none: all), watched
+     * through the Kubernetes API (authz/kube; docs/kubernetes.md).
+     */
+    policiesFrom: z
+      .string()
+      .regex(
+        /^(files|cluster(:[a-z0-9]([-a-z0-9]*[a-z0-9])?(,[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?)$/,
+        'files, cluster or cluster:NAMESPACE[,NAMESPACE...]',
+      )
+      .default('files'),
+    /** The kubeconfig for `policiesFrom: cluster` (default: $KUBECONFIG, ~/.kube/config, or in-cluster). */
+    kubeconfig: z.string().min(1).optional(),
     fhirBase: z.array(z.string().startsWith('/')).min(1).default(['/fhir']),
     /** BAA registry (hot-reloaded). Without it, requests to outside hosts are denied. */
     baaRegistry: z.string().optional(),
@@ -162,6 +177,10 @@ export const ServerConfigSchema = z
       .default(256 * 1024),
   })
   .strict()
+  .refine((c) => (c.policiesFrom === 'files') === (c.policies !== undefined), {
+    message: 'set the policy directory (--policies) with --policies-from files, and not with --policies-from cluster',
+    path: ['policies'],
+  })
   .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), {
     message: 'set only one of jwksFile / jwksUri',
   })

@@ -27,7 +27,8 @@ import {
 import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
-import { createPolicyStore, formatFinding, type PolicyStore } from '../policy/index.js';
+import { openPolicies, startServicePolicySource, type ClusterPolicySource } from '../kube/index.js';
+import { formatFinding, type PolicyStore } from '../policy/index.js';
 import { readPrivacyKey, type PrivacyKey } from '../privacy/index.js';
 import { clockMs } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
@@ -77,9 +78,10 @@ function createAuditSinks(
   return { audit, auditEvents };
 }
 
-function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicyStore {
-  const loaded = createPolicyStore(
-    config.policies,
+function createPolicies(config: ServerConfig, m: Metrics, log: Logger, cluster?: ClusterPolicySource): PolicyStore {
+  const loaded = openPolicies(
+    cluster,
+    config,
     {
       onReloaded: (set) => {
         m.reloads.inc({ result: 'success' });
@@ -100,7 +102,8 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger): PolicySt
     },
     { settleMs: config.reloadSettleMs },
   );
-  if (!loaded.ok) throw startupError(`policy directory ${config.policies} did not load`, loaded.error);
+  const what = config.policies !== undefined ? `policy directory ${config.policies}` : 'AgentPolicy objects';
+  if (!loaded.ok) throw startupError(`${what} did not load`, loaded.error);
   m.policyInfo.set({ version: loaded.value.current().version }, 1);
   return loaded.value;
 }
@@ -311,10 +314,11 @@ function createSources(
   log: Logger,
   audit: AuditSink,
   privacy: { key: PrivacyKey | undefined; replica: string },
+  cluster?: ClusterPolicySource,
 ): Sources {
   const opened: Array<{ close(): void }> = [];
   try {
-    const policies = createPolicies(config, m, log);
+    const policies = createPolicies(config, m, log, cluster);
     opened.push(policies);
     const baa = createBaa(config, m, log);
     if (baa) opened.push(baa);
@@ -346,13 +350,18 @@ export async function createDependencies(
   let sources: Sources | undefined;
   let claims: ClaimsResolver;
   let privacyKey: PrivacyKey | undefined;
+  let cluster: ClusterPolicySource | undefined;
   const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
   try {
+    const c = await startServicePolicySource(config, log); // policiesFrom cluster: watches synced, or a startup error
+    if (!c.ok) throw startupError(c.error.message, c.error);
+    cluster = c.value;
     privacyKey = loadPrivacyKey(config, log);
-    sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId });
+    sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId }, cluster);
     claims = createClaims(config, m, log);
   } catch (e) {
     if (sources) closeSources(sources);
+    else cluster?.close();
     await audit.close();
     await auditEvents?.close();
     throw e;

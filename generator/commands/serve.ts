@@ -29,6 +29,18 @@ export function serveCommand(): Command {
     .addOption(new Option('--metrics-port <n>', 'ops port: /metrics, /healthz, /readyz').env('PHIGUARD_METRICS_PORT'))
     .addOption(new Option('--policies <dir>', 'agent policy directory (hot-reloaded)').env('PHIGUARD_POLICIES'))
     .addOption(
+      new Option(
+        '--policies-from <source>',
+        'files (default: the --policies directory) or cluster[:NAMESPACES], the AgentPolicy objects (one source per replica)',
+      ).env('PHIGUARD_POLICIES_FROM'),
+    )
+    .addOption(
+      new Option(
+        '--kubeconfig <file>',
+        'kubeconfig for --policies-from cluster (default: $KUBECONFIG, in-cluster)',
+      ).env('PHIGUARD_KUBECONFIG'),
+    )
+    .addOption(
       new Option('--trust-domain <domain>', 'mesh SPIFFE trust domain of the agents (default cluster.local)').env(
         'PHIGUARD_TRUST_DOMAIN',
       ),
@@ -203,7 +215,7 @@ export function serveCommand(): Command {
             `  audit records:  ${config.auditFile === '-' ? 'stdout' : config.auditFile} (JSON lines); operational logs: stderr\n` +
             `  try it:         npx phiguard call --addr ${config.host}:${server.grpcPort} examples/requests/*.json\n` +
             "  explain:        npx phiguard explain GET '/fhir/Encounter?patient=p-1001' --host fhir.hospital.internal " +
-            `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies} \\\n` +
+            `--principal spiffe://cluster.local/ns/scribe/sa/ambient-scribe --policies ${config.policies ?? '<dir>'} \\\n` +
             `                  --claims '{"sub":"Practitioner/dr-okafor","patient":"p-1001","encounter":"e-77"}'\n\n`,
         );
         const stop = (signal: string): void => {
