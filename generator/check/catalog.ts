@@ -118,7 +118,7 @@ const rules = [
     name: 'istio-agents-routed',
     severity: 'error',
     why: 'Agent workloads exist but no CUSTOM AuthorizationPolicy sends traffic to a phiguard provider.',
-    fix: 'Apply a CUSTOM AuthorizationPolicy on the FHIR server (envoy/istio/authorization-policy.yaml).',
+    fix: 'Apply a CUSTOM AuthorizationPolicy on the FHIR server (deploy/overlays/istio/authorization-policy.yaml).',
   },
   {
     id: 'IST006',

@@ -363,6 +363,8 @@ describe('phiguard check through the CLI', () => {
     'examples/manifests',
     'cilium/generated',
     'envoy',
+    'deploy/overlays/istio/authorization-policy.yaml',
+    'deploy/overlays/istio/istiod-values.yaml',
     '--baa',
     'examples/baa/registry.yaml',
     '--policies',
