@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 // `phiguard report` loads only the report modules (a streaming scan; the whole CLI's start-up would cost more).
 const cli = new URL(
-  process.argv[2] === 'report' ? '../dist/generator/report/report-cli.js' : '../dist/generator/cli.js',
+  process.argv[2] === 'report' ? '../dist/generator/commands/report-cli.js' : '../dist/generator/cli.js',
   import.meta.url,
 );
 if (!existsSync(fileURLToPath(cli))) {

@@ -1,7 +1,7 @@
 /**
  * Runs a `phiguard` Commander program and maps its outcome to the exit code: 0 success, 1 findings/deny where a
  * command says so, 2 usage or unreadable input. Shared by the full CLI (cli.ts) and the report entry
- * (report/report-cli.ts), which loads only the report modules.
+ * (commands/report-cli.ts), which loads only the report modules.
  */
 import { CommanderError, type Command } from 'commander';
 import { isPhiguardError } from '../authz/model/index.js';

@@ -3,7 +3,7 @@
  * with zod. Defaults live here.
  */
 import { z } from 'zod';
-import { AUDIT_EVENT_SCOPES } from '../audit/audit-event.js';
+import { AUDIT_EVENT_SCOPES } from '../audit/index.js';
 import { ipv4Text, ipv6Text, parseCidr, type Cidr } from '../egress/index.js';
 import { DEFAULT_SETTLE_MS } from '../reload/index.js';
 

@@ -3,7 +3,7 @@
  * report modules only (the full CLI's start-up, gRPC and CEL among it, costs more CPU than scanning a large file).
  */
 import { Command } from 'commander';
-import { reportCommand } from '../commands/report.js';
+import { reportCommand } from './report.js';
 import { runProgram } from '../run-program.js';
 
 export function main(argv: readonly string[]): Promise<number> {
