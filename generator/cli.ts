@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import {
+  applyCommand,
   attestCommand,
   callCommand,
   checkCommand,
@@ -38,7 +39,8 @@ function buildCommands(): Command {
     .addCommand(testCommand())
     .addCommand(reportCommand())
     .addCommand(statusCommand())
-    .addCommand(containCommand());
+    .addCommand(containCommand())
+    .addCommand(applyCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

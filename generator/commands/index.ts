@@ -1,3 +1,4 @@
+export { applyCommand } from './apply.js';
 export { attestCommand } from './attest.js';
 export { callCommand } from './call.js';
 export { checkCommand } from './check.js';

@@ -1,0 +1,12 @@
+export { APPLIED_KINDS, applyItems, objectName, type ApplyItem } from './apply-set.js';
+export {
+  apiErrorCode,
+  apiErrorMessage,
+  listKinds,
+  liveDoc,
+  liveSource,
+  type LiveKind,
+  type LiveList,
+} from './live-objects.js';
+export { diffObjects, formatChanges, leafFields, type FieldChange } from './object-diff.js';
+export { FIELD_MANAGER, serverSideApply, type ApplyOptions, type ApplyResult } from './server-side-apply.js';
