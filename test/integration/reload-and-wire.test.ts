@@ -100,7 +100,7 @@ describe.each(TOPOLOGIES)('on the wire (%s)', (_topology, start) => {
           http: {
             method: 'GET',
             path: '/fhir/Observation?patient=p-3&category=laboratory',
-            host: 'fhir',
+            host: 'fhir.hospital.internal',
             headers: { accept: 'application/fhir+json' },
           },
         },
