@@ -9,6 +9,7 @@ import {
   callCommand,
   checkCommand,
   containCommand,
+  discoverCommand,
   envelopeCommand,
   explainCommand,
   generateCommand,
@@ -40,7 +41,8 @@ function buildCommands(): Command {
     .addCommand(reportCommand())
     .addCommand(statusCommand())
     .addCommand(containCommand())
-    .addCommand(applyCommand());
+    .addCommand(applyCommand())
+    .addCommand(discoverCommand());
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -30,7 +30,7 @@ function specsOf(doc: ManifestDoc): Spec[] {
 const stripK8s = (k: string): string => k.replace(/^k8s:/, '');
 
 /** Does an endpointSelector (matchLabels + matchExpressions) select this workload's pods? */
-function selects(selector: unknown, w: Workload, clusterwide: boolean, policyNs: string): boolean {
+export function selects(selector: unknown, w: Workload, clusterwide: boolean, policyNs: string): boolean {
   if (!isObj(selector)) return false;
   if (!clusterwide && policyNs !== w.namespace) return false;
   const labels: Record<string, string> = {

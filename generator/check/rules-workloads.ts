@@ -3,7 +3,7 @@ import { selectAgent } from '../../authz/index.js';
 import { arr, isObj, str, type CheckContext, type Rec } from './context.js';
 
 /** Built-in ClusterRoles that can read Secrets or exec into pods (Kubernetes "User-facing roles"). */
-const PRIVILEGED_BUILTIN = new Set(['cluster-admin', 'admin', 'edit']);
+export const PRIVILEGED_BUILTIN = new Set(['cluster-admin', 'admin', 'edit']);
 
 /**
  * Permissions that reach Secrets or another identity without a wildcard (Kubernetes RBAC good practices,

@@ -2,6 +2,7 @@ export { applyCommand } from './apply.js';
 export { attestCommand } from './attest.js';
 export { callCommand } from './call.js';
 export { checkCommand } from './check.js';
+export { discoverCommand } from './discover.js';
 export { envelopeCommand } from './envelope.js';
 export { explainCommand } from './explain.js';
 export { generateCommand } from './generate.js';

@@ -10,3 +10,13 @@ export {
 } from './live-objects.js';
 export { diffObjects, formatChanges, leafFields, type FieldChange } from './object-diff.js';
 export { FIELD_MANAGER, serverSideApply, type ApplyOptions, type ApplyResult } from './server-side-apply.js';
+export {
+  agentInventory,
+  DISCOVER_KINDS,
+  inventoryTable,
+  type AgentWorkload,
+  type InventoryOptions,
+  type RbacReach,
+} from './agent-inventory.js';
+export { MODEL_ENDPOINTS, modelVendor, type ModelEndpoint } from './model-endpoints.js';
+export { effectiveMtls, type MtlsMode } from './mtls-mode.js';

@@ -19,10 +19,26 @@ export async function builtinResource(
   namespaced: boolean,
   status = false,
 ): Promise<KubeResource> {
+  return modelResource(`kubernetes-models/${apiVersion}/${kind}`, apiVersion, kind, plural, namespaced, status);
+}
+
+/** An Istio kind validated with its @kubernetes-models/istio class (generated from Istio's CRDs). */
+export async function istioResource(apiVersion: string, kind: string, plural: string): Promise<KubeResource> {
+  return modelResource(`@kubernetes-models/istio/${apiVersion}/${kind}`, apiVersion, kind, plural, true);
+}
+
+async function modelResource(
+  module: string,
+  apiVersion: string,
+  kind: string,
+  plural: string,
+  namespaced: boolean,
+  status = false,
+): Promise<KubeResource> {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, ModelClass | undefined>;
+  const mod = (await import(module)) as Record<string, ModelClass | undefined>;
   const Model = mod[kind];
-  if (Model === undefined) throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
+  if (Model === undefined) throw new Error(`${module} has no ${kind}`);
   return {
     group: group ?? '',
     version: version ?? '',
