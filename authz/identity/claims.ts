@@ -7,26 +7,22 @@
  * `metadata_context.filter_metadata["envoy.filters.http.jwt_authn"]`
  *    when listed in `metadata_context_namespaces` (ext_authz.proto).
  * 2. Istio's CUSTOM provider does not forward that metadata, so phiguard can verify the bearer token itself against
- *    configured issuers and JWKS (file, or URL fetched and cached by jose — no network call per request).
- * Unverified claims never reach policy: a token that fails verification yields an error, not claims.
+ *    configured issuers and JWKS (file, or URL fetched off the Check path: remote-key-set.ts).
+ * Unverified claims never reach policy: a token that fails verification yields an error, not claims. A token that
+ * could not be verified because no usable key set is held yields `keys-unavailable`, not a token error.
  *
  * Times (RFC 7519 §4.1.4-4.1.6), each with `clockSkewSeconds` of tolerance: `exp` must be in the future and `nbf` in
  * the past (jose), and `iat` must not be in the future (here, for both sources). A verified token is cached until its
  * `exp`, and only while the key set that verified it (RFC 7517 JWK Set; RFC 7515 §4.1.4 `kid`) is the one in force: a
- * JWKS file that changes, or a JWKS URL whose fetched set changes or is older than its cache age, invalidates it.
+ * JWKS file that changes, or a JWKS URL whose fetched set changes or is no longer usable (remote-key-set.ts),
+ * invalidates it.
  */
 import { readFileSync } from 'node:fs';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  jwtVerify,
-  errors as joseErrors,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import { err, ok, PhiguardError } from '../model/index.js';
 import { watchReload } from '../reload/index.js';
+import { createRemoteKeySet, KEYS_UNAVAILABLE, KeysUnavailable, type KeySetStatus } from './remote-key-set.js';
 
 export const JwtIssuerSchema = z
   .object({
@@ -74,7 +70,9 @@ export interface ClaimsResolver {
    * never rejects); never returns unverified claims.
    */
   resolve(input: ClaimsInput): ClaimsResult | Promise<ClaimsResult>;
-  /** Stops reloading JWKS files. */
+  /** The key sets of the configured issuers (JWKS file or URL), each with whether it is usable now (none: []). */
+  keySets?(): KeySetStatus[];
+  /** Stops reloading JWKS files and fetching JWKS URLs. */
   close: () => void;
 }
 
@@ -93,11 +91,14 @@ interface KeySource {
   version: () => number;
   /** Whether the key set at `version` may be relied on without fetching it again. */
   current: () => boolean;
+  status: () => KeySetStatus;
   close: () => void;
 }
 
 export interface ClaimsEvents {
   onKeysReloadFailed?: (file: string, message: string) => void;
+  /** Each fetch of a JWKS URL: success, or failure with a short cause (remote-key-set.ts). */
+  onKeysFetched?: (result: 'success' | 'failure', cause: string) => void;
   /** How long a changed JWKS file must stay unchanged before it is loaded (reload/watch-reload.ts). */
   reloadSettleMs?: number;
 }
@@ -108,6 +109,7 @@ export interface ClaimsEvents {
  */
 function fileKeySet(file: string, events: ClaimsEvents): KeySource {
   let version = 0;
+  let loadedAtMs = Date.now();
   const loaded = watchReload({
     paths: () => [file],
     onReloadFailed: (e) => events.onKeysReloadFailed?.(file, e.message),
@@ -115,6 +117,7 @@ function fileKeySet(file: string, events: ClaimsEvents): KeySource {
     same: (a, b) => a.text === b.text,
     onReloaded: () => {
       version++;
+      loadedAtMs = Date.now();
     },
     load: () => {
       try {
@@ -135,39 +138,26 @@ function fileKeySet(file: string, events: ClaimsEvents): KeySource {
     keys: (header, token) => w.current().keys(header, token),
     version: () => version,
     current: () => true,
+    status: () => ({ kind: 'file', available: true, loadedAtMs }),
     close: w.close,
   };
 }
 
-/**
- * A JWKS URL, fetched and cached by jose (refetched after `cacheMaxAge`, or for an unknown `kid` after the cooldown).
- * The version changes when a fetch brings a different key set; a set older than `cacheMaxAge` is not current, so a
- * cached verification is then checked again (which fetches the set).
- */
-function remoteKeySet(uri: string): KeySource {
-  const remote = createRemoteJWKSet(new URL(uri), {
-    cacheMaxAge: 600_000,
-    cooldownDuration: 30_000,
-    timeoutDuration: 5_000,
-  });
-  let version = 0;
-  let fingerprint = '';
-  const keys: JWTVerifyGetKey = async (header, token) => {
-    try {
-      return await remote(header, token);
-    } finally {
-      const now = JSON.stringify(remote.jwks() ?? null);
-      if (now !== fingerprint) {
-        fingerprint = now;
-        version++;
-      }
-    }
+/** A JWKS URL (remote-key-set.ts): fetched off the Check path, usable for a bounded time after each fetch. */
+function remoteKeySet(uri: string, events: ClaimsEvents): KeySource {
+  const remote = createRemoteKeySet(uri, events.onKeysFetched ? { onFetch: events.onKeysFetched } : {});
+  return {
+    keys: remote.keys,
+    version: remote.version,
+    current: remote.current,
+    status: remote.status,
+    close: remote.close,
   };
-  return { keys, version: () => version, current: () => remote.fresh, close: () => undefined };
 }
 
 /** Maps jose errors to safe reason codes (never the token or its claims). */
 function reasonOf(e: unknown): string {
+  if (e instanceof KeysUnavailable) return KEYS_UNAVAILABLE;
   if (e instanceof joseErrors.JWTExpired) return 'token-expired';
   if (e instanceof joseErrors.JWTClaimValidationFailed) return `token-claim-invalid:${e.claim}`;
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'token-signature-invalid';
@@ -221,7 +211,8 @@ function plainClaim(v: unknown, depth = 0): unknown {
 export function createClaimsResolver(config: ClaimsConfig, events: ClaimsEvents = {}): ClaimsResolver {
   const verifiers = new Map(
     config.issuers.map((iss) => {
-      const source = iss.jwksFile !== undefined ? fileKeySet(iss.jwksFile, events) : remoteKeySet(iss.jwksUri ?? '');
+      const source =
+        iss.jwksFile !== undefined ? fileKeySet(iss.jwksFile, events) : remoteKeySet(iss.jwksUri ?? '', events);
       return [iss.issuer, { iss, source }] as const;
     }),
   );
@@ -256,6 +247,7 @@ export function createClaimsResolver(config: ClaimsConfig, events: ClaimsEvents 
     r.kind === 'invalid' && config.onInvalidToken === 'ignore' ? { kind: 'none' } : r;
 
   return {
+    keySets: () => [...verifiers.values()].map((v) => v.source.status()),
     close: () => {
       for (const v of verifiers.values()) v.source.close();
     },

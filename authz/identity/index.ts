@@ -8,3 +8,11 @@ export {
   type ClaimsResult,
   type ClaimsInput,
 } from './claims.js';
+export {
+  createRemoteKeySet,
+  KEYS_UNAVAILABLE,
+  KeysUnavailable,
+  type KeySetStatus,
+  type RemoteKeySet,
+  type RemoteKeySetOptions,
+} from './remote-key-set.js';

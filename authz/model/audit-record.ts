@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import type { RequestAttributesModel } from './attributes.js';
 import { decisionLabel, type Decision } from './decision.js';
+import { traceIds, type TraceIds } from './trace-context.js';
 
 export const AUDIT_FORMAT = 'phiguard.audit/v1';
 
@@ -107,6 +108,11 @@ const TIME = kind(
   z.number().min(-MAX_TIME_MS).max(MAX_TIME_MS),
   z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a time'),
 );
+/**
+ * A string field added to `phiguard.audit/v1` after its first release: a line written before it reads as "" (readers
+ * of older trails keep every record).
+ */
+const LATER_STRING = kind('string', z.string(), z.string().default(''));
 const STRINGS = kind('strings', z.array(z.string()).readonly(), z.array(z.string()));
 const DECISION_LABELS = ['allow', 'deny', 'audit-deny'] as const satisfies readonly ReturnType<typeof decisionLabel>[];
 const LABEL = kind('label', z.enum(DECISION_LABELS), z.enum(DECISION_LABELS));
@@ -201,6 +207,18 @@ function entryRows(a: RequestAttributesModel | undefined): readonly EntryRow[] {
   return rows;
 }
 
+/** The trace ids of the request last seen: the record's two trace fields read the headers once. */
+let lastHeaders: ReadonlyMap<string, string> | undefined;
+let lastTrace: Readonly<TraceIds> = traceIds(undefined);
+function traceOf(a: RequestAttributesModel | undefined): Readonly<TraceIds> {
+  const headers = a?.request.headers;
+  if (headers !== lastHeaders) {
+    lastHeaders = headers;
+    lastTrace = traceIds(headers);
+  }
+  return lastTrace;
+}
+
 /**
  * The decision record, field by field in output order: name, kind, meaning, and where the value comes from
  * (`decisionRow`'s arguments: decision id, decision, request attributes when the request was parsed, latency, time).
@@ -277,6 +295,18 @@ export const DECISION_FIELDS = [
     'Break-glass classes the verified token carried an activation claim for that did not open, as class:why ' +
       '(activation-not-met, invalid-time, not-yet-active, expired, out-of-scope), else [].',
     (_i, d) => d.laneAttempts ?? NONE,
+  ),
+  field(
+    'traceId',
+    LATER_STRING,
+    'Trace id of the request (W3C traceparent, else B3), 32 or 16 lower-case hex digits, or "" (model/trace-context.ts).',
+    (_i, _d, a) => traceOf(a).traceId,
+  ),
+  field(
+    'spanId',
+    LATER_STRING,
+    'The caller\'s span id from the same header, 16 lower-case hex digits, or "".',
+    (_i, _d, a) => traceOf(a).spanId,
   ),
 ] as const;
 

@@ -11,6 +11,11 @@ export const DECISION_REASONS = {
   unknownAgent: 'unknown-agent',
   ambiguousAgent: 'ambiguous-agent',
   invalidToken: 'invalid-token',
+  /**
+   * A bearer token could not be verified because the issuer's signing keys are unavailable (the JWKS URL has not
+   * answered with a usable key set): not a verdict on the token (503, retryable).
+   */
+  keysUnavailable: 'keys-unavailable',
   ruleError: 'rule-error',
   internalError: 'internal-error',
   auditUnavailable: 'audit-unavailable',
@@ -31,6 +36,7 @@ export const BUILTIN_RULES = {
   unknownPrincipal: 'default-deny-unknown-principal',
   ambiguousPrincipal: 'default-deny-ambiguous-principal',
   invalidToken: 'invalid-token',
+  keysUnavailable: 'keys-unavailable',
   internalError: 'internal-error',
   auditUnavailable: 'audit-unavailable',
   noPolicy: 'no-policy-loaded',

@@ -68,3 +68,4 @@ export {
   type FieldKindId,
   type DecisionSource,
 } from './audit-record.js';
+export { traceIds, loggableRequestId, NO_TRACE, type TraceIds } from './trace-context.js';

@@ -18,7 +18,15 @@
 import { randomUUID } from 'node:crypto';
 import { planEffects, type EffectsApplier } from '../effects/index.js';
 import type { Authorization, Authorizer, CheckProgress } from '../lanes/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, denyDecision, type Decision } from '../model/index.js';
+import {
+  BUILTIN_RULES,
+  DECISION_REASONS,
+  denyDecision,
+  loggableRequestId,
+  traceIds,
+  type Decision,
+  type RequestAttributesModel,
+} from '../model/index.js';
 import { decodeCheckRequest, type ResponseEncoder } from '../transport/index.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -104,6 +112,15 @@ export function lastResortAnswer(responses: ResponseEncoder): Buffer {
   return responses.encode(internalDeny(''), '00000000-0000-4000-8000-000000000000');
 }
 
+/**
+ * Logs a Check denied because it failed, with its trace context and request id when known (model/trace-context.ts),
+ * so the line joins the mesh's spans and access logs.
+ */
+function logFailed(log: Logger, code: string, decisionId: string, a: RequestAttributesModel | undefined, msg: string) {
+  const trace = a === undefined ? {} : { requestId: loggableRequestId(a.request.id), ...traceIds(a.request.headers) };
+  log.error({ code, decisionId, ...trace }, msg);
+}
+
 export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
   const { log, responses } = deps;
   const lastResort = lastResortAnswer(responses);
@@ -115,7 +132,7 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
       const decision = deps.effects.apply(auth, d, planEffects(auth, d), decisionId, p.t0);
       return { bytes: responses.encode(decision, decisionId), decision, auth, decisionId };
     } catch (e) {
-      log.error({ code: codeOf(e), decisionId }, 'response path failed; denied (fail closed)');
+      logFailed(log, codeOf(e), decisionId, auth?.attributes, 'response path failed; denied (fail closed)');
       return { ...recorded(p, auth?.attributes, internalDeny(d.policyVersion, d.agent), decisionId), auth };
     }
   };
@@ -133,14 +150,14 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
       const decision = deps.effects.apply(undefined, d, planEffects(undefined, d), decisionId, p.t0, known);
       return { bytes: responses.encode(decision, decisionId), decision, auth: undefined, decisionId };
     } catch (e) {
-      log.error({ code: codeOf(e), decisionId }, 'the record of a failed check failed too; denied (fail closed)');
+      logFailed(log, codeOf(e), decisionId, known, 'the record of a failed check failed too; denied (fail closed)');
       return { bytes: lastResort, decision: d, auth: undefined, decisionId };
     }
   };
   /** The deny of a Check that failed at some stage; its record carries what the stages reached (`progress`). */
   const failClosed = (p: CheckItem, code: string, decisionId: string, progress?: CheckProgress): Answer => {
-    log.error({ code, decisionId }, 'check failed; denied (fail closed)');
     const known = progress === undefined ? undefined : deps.authorizer.known(progress);
+    logFailed(log, code, decisionId, known, 'check failed; denied (fail closed)');
     return recorded(p, known, internalDeny(deps.policyVersion(), progress?.agent), decisionId);
   };
   /** Hands the answer to the transport, then metrics and observers, which must not hold the answer back. */
@@ -152,7 +169,7 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
     }
     try {
       const d = a.decision;
-      deps.metrics.hot.record(d.agent, decisionLabel(d), d.reason, d.rule, Math.max(0, clockMs() - p.t0) / 1000);
+      deps.metrics.hot.answered(d, Math.max(0, clockMs() - p.t0) / 1000);
       if (a.auth !== undefined) for (const o of deps.observers) o(a.auth.attributes, d, a.decisionId);
     } catch (e) {
       log.error({ code: codeOf(e) }, 'metrics or observer failed after the decision was sent');

@@ -24,7 +24,7 @@ import {
   type BaaStore,
   type CredentialStore,
 } from '../egress/index.js';
-import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver } from '../identity/index.js';
+import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver, type KeySetStatus } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
 import { openPolicies, startServicePolicySource, type ClusterPolicySource } from '../kube/index.js';
@@ -33,6 +33,7 @@ import { readPrivacyKey, type PrivacyKey } from '../privacy/index.js';
 import { clockMs } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
 import { startupError } from './startup-error.js';
+import { createLogThrottle } from './log-throttle.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
@@ -44,6 +45,8 @@ export interface Dependencies {
   authorizer: Authorizer;
   effects: EffectsApplier;
   recorder: EnvelopeRecorder | undefined;
+  /** The JWKS key sets (none without a JWKS configured). */
+  keySets: () => KeySetStatus[];
   /** Stops the reloads and the recorder, flushes and closes the audit sinks. */
   close(): Promise<void>;
 }
@@ -83,17 +86,16 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger, cluster?:
     cluster,
     config,
     {
+      // phiguard_policy_stale and phiguard_policy_info are read from the store at scrape time (metrics.ts `watch`),
+      // as /readyz reads it: a reload that restores the set in force (same version) clears both at once.
       onReloaded: (set) => {
         m.reloads.inc({ result: 'success' });
-        m.policyStale.set(0);
-        m.policyInfo.reset();
-        m.policyInfo.set({ version: set.version }, 1);
+        m.hot.declare(set);
         log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
       },
-      onRecovered: () => m.policyStale.set(0),
+      onRecovered: () => log.info('policy directory loads again; the set in force is current'),
       onReloadFailed: (findings, kept) => {
         m.reloads.inc({ result: 'failure' });
-        m.policyStale.set(1);
         log.error(
           { kept, findings: findings.map(formatFinding) },
           'POLICY RELOAD REJECTED: the last good policy set stays in force',
@@ -104,9 +106,13 @@ function createPolicies(config: ServerConfig, m: Metrics, log: Logger, cluster?:
   );
   const what = config.policies !== undefined ? `policy directory ${config.policies}` : 'AgentPolicy objects';
   if (!loaded.ok) throw startupError(`${what} did not load`, loaded.error);
-  m.policyInfo.set({ version: loaded.value.current().version }, 1);
+  m.watch({ policies: loaded.value });
+  m.hot.declare(loaded.value.current());
   return loaded.value;
 }
+
+/** Least time between two log lines of one JWKS fetch failure cause. */
+export const JWKS_LOG_INTERVAL_MS = 60_000;
 
 function createClaims(config: ServerConfig, m: Metrics, log: Logger): ClaimsResolver {
   const withKeys = config.jwtIssuer !== undefined && (config.jwksFile !== undefined || config.jwksUri !== undefined);
@@ -126,14 +132,39 @@ function createClaims(config: ServerConfig, m: Metrics, log: Logger): ClaimsReso
   if (!parsed.success) {
     throw startupError(`JWT configuration invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
+  const throttle = createLogThrottle(JWKS_LOG_INTERVAL_MS);
+  let failing = false;
+  const claims: { resolver?: ClaimsResolver } = {};
+  const usable = (): boolean => claims.resolver?.keySets?.().every((k) => k.available) ?? false;
   try {
-    return createClaimsResolver(parsed.data, {
+    claims.resolver = createClaimsResolver(parsed.data, {
       reloadSettleMs: config.reloadSettleMs,
       onKeysReloadFailed: (file, message) => {
         m.jwksReloadFailures.inc();
         log.error({ file, message }, 'JWKS FILE RELOAD REJECTED: the last good key set stays in force');
       },
+      onKeysFetched: (result, cause) => {
+        m.jwksFetches.inc({ result });
+        if (result === 'success') {
+          if (failing) log.info({ uri: config.jwksUri }, 'JWKS fetched again: keys available');
+          failing = false;
+          return;
+        }
+        failing = true;
+        const suppressed = throttle.take(cause);
+        if (suppressed === undefined) return;
+        const held = usable();
+        log[held ? 'warn' : 'error'](
+          { uri: config.jwksUri, cause, suppressed, keysAvailable: held },
+          held
+            ? 'JWKS fetch failed; the key set in force is kept until it is too old'
+            : 'JWKS UNAVAILABLE: bearer tokens are denied keys-unavailable (503) until a fetch succeeds',
+        );
+      },
     });
+    const resolver = claims.resolver;
+    m.watch({ keySets: () => resolver.keySets?.() ?? [] });
+    return resolver;
   } catch (e) {
     throw startupError(`JWKS unusable: ${e instanceof Error ? e.message : 'error'}`, e);
   }
@@ -400,5 +431,16 @@ export async function createDependencies(
     await audit.close();
     await auditEvents?.close();
   };
-  return { audit, auditEvents, metrics: m, policies: sources.policies, authorizer, effects, recorder, close };
+  const keySets = (): KeySetStatus[] => claims.keySets?.() ?? [];
+  return {
+    audit,
+    auditEvents,
+    metrics: m,
+    policies: sources.policies,
+    authorizer,
+    effects,
+    recorder,
+    keySets,
+    close,
+  };
 }

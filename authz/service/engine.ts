@@ -2,6 +2,21 @@
  * The decision engine: the Check pipeline with its dependencies and the ops listener, everything of the service
  * except the gRPC listener. It runs on the gRPC thread (start-inline.ts) or on the decision thread
  * (decision-thread.ts, started by start-threaded.ts).
+ *
+ * Its probes (ops-server.ts) read the same state the Checks meet:
+ * - Liveness fails once an audit sink has failed: it never recovers, every Check is denied `audit-unavailable` until
+ *   the process restarts, and a restart is what the kubelet does on a failed liveness probe (Envoy denies the Checks
+ *   it cannot send meanwhile: `failure_mode_allow: false`). The process keeps serving denies and /metrics until then,
+ *   so the failure is visible (`phiguard_audit_errors_total{code}`) rather than a crash loop without a cause.
+ * - Readiness fails while Checks are being denied for audit reasons (a failed sink, a queue past
+ *   `--audit-max-buffer-bytes`, an `audit-unavailable` deny within AUDIT_DENY_READY_WINDOW_MS: a probe every 5 s sees
+ *   a backlog that comes and goes between probes), so traffic goes to replicas that can record it.
+ * - With a JWKS configured, readiness fails until its key set has been loaded once: a new pod that cannot reach its
+ *   identity provider (an egress policy, DNS) holds the rollout instead of replacing a working pod. A key set lost
+ *   later does not fail readiness: an identity provider outage reaches every replica at once, and taking them all
+ *   out of the Service would deny every Check, those without a bearer token too, where a ready replica denies only
+ *   the tokens (`keys-unavailable`, 503). /readyz reports it (`keys: unavailable`), as do
+ *   `phiguard_jwks_keys_available` and `phiguard_jwks_fetch_total{result="failure"}`, and a log line per cause.
  */
 import type { AuditSink } from '../audit/index.js';
 import type { EnvelopeRecorder } from '../observe/index.js';
@@ -9,10 +24,13 @@ import type { PolicyStore } from '../policy/index.js';
 import { createResponseEncoder } from '../transport/index.js';
 import { createCheckPipeline, type CheckItem, type DecisionObserver } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
-import { createDependencies } from './dependencies.js';
+import { createDependencies, type Dependencies } from './dependencies.js';
+import { createLogThrottle } from './log-throttle.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { startOpsServer } from './ops-server.js';
+import { startOpsServer, type KeysState, type Liveness, type Readiness } from './ops-server.js';
+import { DECISION_REASONS, loggableRequestId, traceIds } from '../model/index.js';
+import type { KeySetStatus } from '../identity/index.js';
 import { startupError } from './startup-error.js';
 
 export { clockMs, type CheckItem, type DecisionObserver } from './check-pipeline.js';
@@ -29,11 +47,79 @@ export interface StartOptions {
   serveOps?: boolean;
 }
 
+/** After an `audit-unavailable` deny, /readyz fails for this long (the Deployment probes readiness every 5 s). */
+export const AUDIT_DENY_READY_WINDOW_MS = 10_000;
+
+/** Least time between two log lines about Checks denied `keys-unavailable`. */
+const KEYS_DENY_LOG_INTERVAL_MS = 30_000;
+
+/** The JWKS key sets' state for /readyz (ops-server.ts `KeysState`). */
+function keysState(sets: readonly KeySetStatus[]): KeysState {
+  if (sets.length === 0) return 'none';
+  if (sets.some((k) => k.loadedAtMs === undefined)) return 'not-yet-loaded';
+  return sets.every((k) => k.available) ? 'available' : 'unavailable';
+}
+
+/**
+ * Logs Checks denied for want of JWKS keys: one line per KEYS_DENY_LOG_INTERVAL_MS, with the trace context and
+ * request id of the Check that logged it and how many were left out since the last line.
+ */
+function keysDeniedLog(log: Logger): DecisionObserver {
+  const throttle = createLogThrottle(KEYS_DENY_LOG_INTERVAL_MS);
+  return (attrs, decision, decisionId) => {
+    if (decision.reason !== DECISION_REASONS.keysUnavailable) return;
+    const suppressed = throttle.take('keys-unavailable');
+    if (suppressed === undefined) return;
+    const trace = traceIds(attrs.request.headers);
+    log.error(
+      { decisionId, requestId: loggableRequestId(attrs.request.id), ...trace, agent: decision.agent, suppressed },
+      'bearer token not verified: JWKS keys unavailable; denied keys-unavailable (503)',
+    );
+  };
+}
+
+/** What the probes read, and the engine's own state (draining, closed). */
+interface ProbeSources {
+  config: ServerConfig;
+  deps: Dependencies;
+  state: { draining: boolean; closed: boolean };
+}
+
+/** The /readyz and /healthz answers (module comment: what each fails on and why). */
+function createProbes({ config, deps, state }: ProbeSources): { readiness: () => Readiness; liveness: () => Liveness } {
+  const sinks = deps.auditEvents === undefined ? [deps.audit] : [deps.audit, deps.auditEvents];
+  // A closed sink is not a failed one: close() marks the engine closed before it closes the sinks.
+  const auditFailed = (): boolean => !state.closed && sinks.some((s) => !s.healthy());
+  return {
+    liveness: () => (auditFailed() ? { live: false, reason: 'audit-sink-failed' } : { live: true, reason: '' }),
+    readiness: () => {
+      const failed = auditFailed();
+      const backlogged = sinks.some((s) => s.bufferedBytes() > config.auditMaxBufferBytes);
+      const denying = Date.now() - deps.metrics.hot.lastAuditDenyMs() < AUDIT_DENY_READY_WINDOW_MS;
+      const keys = keysState(deps.keySets());
+      const auditHealthy = !failed && !backlogged && !denying;
+      return {
+        ready: !state.draining && auditHealthy && keys !== 'not-yet-loaded',
+        policyVersion: deps.policies.current().version,
+        policyStale: deps.policies.stale(),
+        auditHealthy,
+        auditFailed: failed,
+        auditBacklogged: backlogged,
+        auditDenying: denying,
+        keys,
+        draining: state.draining,
+      };
+    },
+  };
+}
+
 export interface DecisionEngine {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that check. */
   decideBatch: (items: readonly CheckItem[]) => void;
-  /** Ready for traffic: not draining and the audit sink healthy (/readyz). */
-  ready(): boolean;
+  /** Ready for traffic (/readyz): see the module comment. */
+  readiness(): Readiness;
+  /** Alive (/healthz): false once an audit sink failed. */
+  liveness(): Liveness;
   /** Marks the engine as draining (/readyz turns 503) before the transport stops taking Checks. */
   drain(): void;
   /** Continues the audit trails in files newly opened at their paths (SIGHUP, log rotation); nothing lost. */
@@ -58,6 +144,7 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   const { audit, metrics, policies, recorder } = deps;
   const observers = [...(options.observers ?? [])];
   if (recorder !== undefined) observers.push((attrs, decision) => recorder.observe(attrs, decision));
+  observers.push(keysDeniedLog(log));
   const pipeline = createCheckPipeline({
     authorizer: deps.authorizer,
     // The decision records, then the AuditEvents of break-glass accesses when they are exported.
@@ -74,26 +161,23 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   });
   // Serve only once the audit target is open (or known to have failed: then every check is denied and /readyz says so).
   await audit.ready();
-  let draining = false;
-  const ready = (): boolean => !draining && audit.healthy();
+  const state = { draining: false, closed: false };
+  const { readiness, liveness } = createProbes({ config, deps, state });
   const noOps = { port: 0, close: (): Promise<void> => Promise.resolve() };
   const ops =
     options.serveOps === false
       ? noOps
-      : await startOpsServer(config.host, config.metricsPort, metrics, () => ({
-          ready: ready(),
-          policyVersion: policies.current().version,
-          policyStale: policies.stale(),
-          auditHealthy: audit.healthy(),
-          draining,
-        })).catch(async (e: unknown) => {
-          await deps.close();
-          throw startupError(e instanceof Error ? e.message : 'cannot listen for metrics', e);
-        });
+      : await startOpsServer(config.host, config.metricsPort, metrics, { readiness, liveness }).catch(
+          async (e: unknown) => {
+            await deps.close();
+            throw startupError(e instanceof Error ? e.message : 'cannot listen for metrics', e);
+          },
+        );
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      draining = true;
+      state.draining = true;
+      state.closed = true;
       await deps.close();
       await ops.close();
       log.debug({ audited: audit.written() }, 'decision engine stopped; audit flushed');
@@ -101,11 +185,12 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
     return closing;
   };
   const drain = (): void => {
-    draining = true;
+    state.draining = true;
   };
   return {
     decideBatch: pipeline.decideBatch,
-    ready,
+    readiness,
+    liveness,
     drain,
     reopenAudit: () => {
       audit.reopen();

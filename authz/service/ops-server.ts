@@ -1,17 +1,46 @@
 /**
- * The operations listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive) and `/readyz`
- * (ready for traffic: not draining and the audit trail healthy; a JSON body says which).
+ * The operations listener: `/metrics` (Prometheus text format), `/healthz` (liveness) and `/readyz` (readiness).
+ * Kubernetes probes (https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/): a failed
+ * readiness probe takes the pod out of its Service's endpoints until it passes again; a failed liveness probe
+ * restarts the container. Both answer a JSON body saying why.
+ *
+ * - `/healthz` fails (503) only for what a restart cures and nothing else does: an audit sink that failed (it never
+ *   recovers: every Check is denied until the process restarts). While draining it stays 200.
+ * - `/readyz` fails (503) while draining, while Checks are being denied for audit reasons (a failed sink, the audit
+ *   queue past `--audit-max-buffer-bytes`, or an `audit-unavailable` deny in the last AUDIT_DENY_READY_WINDOW_MS), and
+ *   until a configured JWKS key set has been loaded once (engine.ts says why a key set lost later does not fail it).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.js';
 
+/**
+ * The JWKS key sets: `none` (no JWKS configured), `available`, `unavailable` (held once, not usable now: tokens are
+ * denied `keys-unavailable`), `not-yet-loaded` (never held since start).
+ */
+export type KeysState = 'none' | 'available' | 'unavailable' | 'not-yet-loaded';
+
 export interface Readiness {
   ready: boolean;
   policyVersion: string;
+  /** The last policy reload failed: an older set is in force (reported; the pod stays ready). */
   policyStale: boolean;
+  /** No Check is being denied for audit reasons: the sink works, its queue is within bounds, no recent audit deny. */
   auditHealthy: boolean;
+  /** An audit sink failed: every Check is denied until restart (/healthz fails too). */
+  auditFailed: boolean;
+  /** The audit queue is past `--audit-max-buffer-bytes`: new records are refused. */
+  auditBacklogged: boolean;
+  /** A Check was denied `audit-unavailable` within the last AUDIT_DENY_READY_WINDOW_MS. */
+  auditDenying: boolean;
+  keys: KeysState;
   draining: boolean;
+}
+
+export interface Liveness {
+  live: boolean;
+  /** Why not: `audit-sink-failed`, or "" when live. */
+  reason: '' | 'audit-sink-failed';
 }
 
 export interface OpsServer {
@@ -19,7 +48,17 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-function handler(metrics: Metrics, readiness: () => Readiness): http.RequestListener {
+export interface OpsProbes {
+  readiness: () => Readiness;
+  liveness: () => Liveness;
+}
+
+function json(res: http.ServerResponse, ok: boolean, body: object): void {
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+function handler(metrics: Metrics, probes: OpsProbes): http.RequestListener {
   return (req, res) => {
     const url = (req.url ?? '').split('?')[0];
     if (url === '/metrics') {
@@ -34,12 +73,11 @@ function handler(metrics: Metrics, readiness: () => Readiness): http.RequestList
         },
       );
     } else if (url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+      const l = probes.liveness();
+      json(res, l.live, l);
     } else if (url === '/readyz') {
-      const r = readiness();
-      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(r));
+      const r = probes.readiness();
+      json(res, r.ready, r);
     } else {
       res.writeHead(404);
       res.end();
@@ -52,9 +90,9 @@ export async function startOpsServer(
   host: string,
   port: number,
   metrics: Metrics,
-  readiness: () => Readiness,
+  probes: OpsProbes,
 ): Promise<OpsServer> {
-  const server = http.createServer(handler(metrics, readiness));
+  const server = http.createServer(handler(metrics, probes));
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));

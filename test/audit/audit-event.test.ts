@@ -60,6 +60,8 @@ const BASE: DecisionAuditRecord = {
   exception: '',
   unresolvedAllowed: [],
   breakGlassAttempts: [],
+  traceId: '',
+  spanId: '',
 };
 
 const cases = parse(readFileSync(new URL('./fixtures/audit-event-cases.yaml', import.meta.url), 'utf8')) as Case[];

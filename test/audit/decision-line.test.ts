@@ -75,7 +75,7 @@ const bundle: RequestAttributesModel = {
     query: '',
     host: 'fhir.hospital.internal',
     scheme: 'https',
-    headers: new Map(),
+    headers: new Map([['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']]),
     id: 'req-1',
     size: 0n,
   },
@@ -174,7 +174,8 @@ const GOLDEN = [
     '"decision":"allow","reason":"rule-allow","rule":"r1","mode":"enforce","status":200,"policyVersion":"sha256:abc",',
     '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
     '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
-    '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"],"breakGlassAttempts":[]}',
+    '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"],"breakGlassAttempts":[],',
+    '"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7"}',
   ].join(''),
   [
     '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
@@ -182,7 +183,8 @@ const GOLDEN = [
     '"clinician":"","authSource":"none","method":"","host":"","interaction":"","resourceType":"","resourceId":"",',
     '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
     '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
-    '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[],"breakGlassAttempts":[]}',
+    '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[],"breakGlassAttempts":[],',
+    '"traceId":"","spanId":""}',
   ].join(''),
 ];
 
@@ -303,11 +305,27 @@ describe('the field table', () => {
     }
   });
 
-  test.each(DECISION_FIELDS.map((f) => [f.name] as const))('the reader schema rejects a line without %s', (name) => {
+  /** Fields added to phiguard.audit/v1 after its first release: a line without them reads them as "". */
+  const LATER = new Set(['traceId', 'spanId']);
+
+  test.each(DECISION_FIELDS.filter((f) => !LATER.has(f.name)).map((f) => [f.name] as const))(
+    'the reader schema rejects a line without %s',
+    (name) => {
+      for (const { line } of samples) {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        delete o[name];
+        expect(DecisionAuditRecordSchema.safeParse(o).success).toBe(false);
+      }
+    },
+  );
+
+  test.each([...LATER].map((n) => [n] as const))('a line written before %s existed reads it as ""', (name) => {
     for (const { line } of samples) {
       const o = JSON.parse(line) as Record<string, unknown>;
       delete o[name];
-      expect(DecisionAuditRecordSchema.safeParse(o).success).toBe(false);
+      const r = DecisionAuditRecordSchema.safeParse(o);
+      expect(r.success).toBe(true);
+      expect((r.data as Record<string, unknown> | undefined)?.[name]).toBe('');
     }
   });
 

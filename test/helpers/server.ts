@@ -26,6 +26,8 @@ export interface ServiceUnderTest {
   auditRecords(): Array<Record<string, unknown>>;
   metrics(): Promise<string>;
   readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** GET /healthz (liveness): its status and JSON body. */
+  healthz(): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Closes the service (unless already closed) and removes its temp directory. */
   stop(): Promise<void>;
 }
@@ -91,6 +93,10 @@ function handles(
     metrics: async () => (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text(),
     readyz: async () => {
       const r = await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    },
+    healthz: async () => {
+      const r = await fetch(`http://127.0.0.1:${service.metricsPort}/healthz`);
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
     },
     stop: async () => {
