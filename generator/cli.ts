@@ -18,6 +18,7 @@ import {
   serveCommand,
   statusCommand,
   testCommand,
+  wasmConfigCommand,
 } from './commands/index.js';
 import { overrideExits, runProgram } from './run-program.js';
 
@@ -33,7 +34,7 @@ function buildCommands(): Command {
     .addCommand(explainCommand())
     .addCommand(callCommand())
     .addCommand(envelopeCommand())
-    .addCommand(generateCommand())
+    .addCommand(generateCommand().addCommand(wasmConfigCommand()))
     .addCommand(attestCommand())
     .addCommand(parityCommand())
     .addCommand(checkCommand())

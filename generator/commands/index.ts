@@ -11,3 +11,4 @@ export { reportCommand } from './report.js';
 export { serveCommand } from './serve.js';
 export { testCommand } from './test.js';
 export { containCommand, statusCommand } from './status.js';
+export { wasmConfigCommand } from './wasm-config.js';
