@@ -20,6 +20,8 @@ export interface CheckOptions {
   validators?: Readonly<Record<string, CrdValidator>>;
   baaFile?: string;
   policiesDir?: string;
+  /** A policy set already compiled (AgentPolicies read from a cluster), used when no `policiesDir` is given. */
+  policySet?: CompiledPolicySet;
   agentSelector?: Record<string, string>;
   agentNamespaces?: readonly string[];
   defaultNamespace?: string;
@@ -83,7 +85,7 @@ export function runCheckReport(
     if (r.ok) registry = r.value;
     else reportFindings(report, 'PHG002', r.error, options.baaFile);
   }
-  let policySet: CompiledPolicySet | undefined;
+  let policySet: CompiledPolicySet | undefined = options.policySet;
   if (options.policiesDir !== undefined) {
     const r = readPolicyDir(options.policiesDir);
     if (r.ok) {

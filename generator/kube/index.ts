@@ -20,3 +20,5 @@ export {
 } from './agent-inventory.js';
 export { MODEL_ENDPOINTS, modelVendor, type ModelEndpoint } from './model-endpoints.js';
 export { effectiveMtls, type MtlsMode } from './mtls-mode.js';
+export { CHECK_KINDS, readClusterInputs, type ClusterInputs } from './cluster-check.js';
+export { POLICY_REPORT, policyReportOutput, policyReports, policyReportServed } from './policy-report.js';
