@@ -99,6 +99,41 @@ export const ENVOY_HOST_FUNCTIONS: Readonly<Record<string, string>> = {
   proxy_get_log_level: sig(1),
 };
 
+/** Every `proxy_on_*` name a host looks up (wasm.h FOR_ALL_MODULE_FUNCTIONS, wasm.cc getFunctions): others are never called. */
+export const ENVOY_CALLBACK_NAMES: ReadonlySet<string> = new Set(
+  [
+    'validate_configuration',
+    'on_vm_start',
+    'on_configure',
+    'on_tick',
+    'on_context_create',
+    'on_new_connection',
+    'on_downstream_data',
+    'on_upstream_data',
+    'on_downstream_connection_close',
+    'on_upstream_connection_close',
+    'on_request_headers',
+    'on_request_body',
+    'on_request_trailers',
+    'on_request_metadata',
+    'on_response_headers',
+    'on_response_body',
+    'on_response_trailers',
+    'on_response_metadata',
+    'on_http_call_response',
+    'on_grpc_receive',
+    'on_grpc_close',
+    'on_grpc_receive_initial_metadata',
+    'on_grpc_receive_trailing_metadata',
+    'on_queue_ready',
+    'on_foreign_function',
+    'on_done',
+    'on_log',
+    'on_delete',
+    'on_memory_allocate',
+  ].map((n) => `proxy_${n}`),
+);
+
 /** The module functions the host calls, with the signature it calls them with (wasm.h WasmCallVoid/Word<N>). */
 export const ENVOY_MODULE_FUNCTIONS: Readonly<Record<string, string>> = {
   proxy_on_memory_allocate: sig(1),
@@ -227,6 +262,9 @@ export function abiMismatches(bytes: Uint8Array): string[] {
       problems.push(`export ${name}: signature ${signatureText(got)}, host calls ${want}`);
   }
   if (!m.exports.has('proxy_on_memory_allocate') && !m.exports.has('malloc')) problems.push('no allocator export');
+  for (const name of m.exports.keys())
+    if (name.startsWith('proxy_on_') && !ENVOY_CALLBACK_NAMES.has(name))
+      problems.push(`export ${name}: the host never calls it`);
   return problems;
 }
 
