@@ -99,7 +99,10 @@ export const ENVOY_HOST_FUNCTIONS: Readonly<Record<string, string>> = {
   proxy_get_log_level: sig(1),
 };
 
-/** Every `proxy_on_*` name a host looks up (wasm.h FOR_ALL_MODULE_FUNCTIONS, wasm.cc getFunctions): others are never called. */
+/**
+ * Every `proxy_on_*` name a host looks up (wasm.h FOR_ALL_MODULE_FUNCTIONS, wasm.cc getFunctions): a module
+ * function by another name is never called.
+ */
 export const ENVOY_CALLBACK_NAMES: ReadonlySet<string> = new Set(
   [
     'validate_configuration',
