@@ -255,7 +255,7 @@ describe('the PromQL of the alerts and the dashboard against the metrics phiguar
       'phiguard_audit_errors_total',
       'phiguard_audit_rejected_total',
       'phiguard_audit_buffered_bytes',
-      'phiguard_process_start_time_seconds',
+      'process_start_time_seconds',
     ])
       expect([name, exposed.has(name)]).toEqual([name, true]);
     expect([...(exposed.get('phiguard_decisions_total') ?? [])].sort()).toEqual([

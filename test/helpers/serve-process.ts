@@ -20,7 +20,7 @@ export interface ServeProcess {
 }
 
 /** Starts `phiguard serve ARGS --port 0 --metrics-port 0` and resolves once it listens. */
-export async function startServeProcess(args: readonly string[], timeoutMs = 30_000): Promise<ServeProcess> {
+export async function startServeProcess(args: readonly string[], timeoutMs = 90_000): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', ENTRY, 'serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', ...args],

@@ -111,7 +111,7 @@ describe('audit durability: no answered decision without its record', () => {
     expect(totals.allowed).toBeGreaterThan(0);
     expect(totals.missing).toBe(0);
     expect(totals.duplicated).toBe(0);
-  }, 180_000);
+  }, RUNS * 20_000 + 60_000);
 
   test('SIGHUP after a rename: the trail continues in a new file, nothing lost or written twice', async () => {
     const file = path.join(tmp.dir, 'rotate.jsonl');
