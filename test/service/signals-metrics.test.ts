@@ -1,9 +1,9 @@
 /**
  * The metrics conventions, held against `phiguard serve` as a process (as in the pod: the decision thread serves
- * /metrics, process metrics on): README's metrics table is what /metrics exposes, metric by metric and label by
- * label, right after startup and after a few Checks; counters of known label sets exist at 0 before the first Check;
- * the process metrics keep prom-client's standard names; `phiguard_build_info` names the versions. README's reason
- * table is the closed set `DECISION_REASONS`.
+ * /metrics, process metrics on): docs/operations.md's metrics table is what /metrics exposes, metric by metric and
+ * label by label, right after startup and after a few Checks; counters of known label sets exist at 0 before the
+ * first Check; the process metrics keep prom-client's standard names; `phiguard_build_info` names the versions.
+ * docs/operations.md's reason table is the closed set `DECISION_REASONS`.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,13 +18,13 @@ import { startServeProcess, type ServeProcess } from '../helpers/serve-process.j
 import { exampleRequest, MIXED_CHECKS } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp.js';
 
-const README = readFileSync('README.md', 'utf8');
+const DOC = readFileSync('docs/operations.md', 'utf8');
 
-/** The rows of the README table whose header row starts with `header`: cells, backticks removed. */
+/** The rows of the docs/operations.md table whose header row starts with `header`: cells, backticks removed. */
 function table(header: string): string[][] {
-  const lines = README.split('\n');
+  const lines = DOC.split('\n');
   const start = lines.findIndex((l) => l.startsWith(header));
-  if (start < 0) throw new Error(`README has no table "${header}"`);
+  if (start < 0) throw new Error(`docs/operations.md has no table "${header}"`);
   const rows: string[][] = [];
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break;
@@ -38,7 +38,7 @@ function table(header: string): string[][] {
   return rows;
 }
 
-/** README's metrics: name (or `prefix_*`) -> its label names. */
+/** docs/operations.md's metrics: name (or `prefix_*`) -> its label names. */
 const DOCUMENTED = new Map<string, string[]>();
 for (const [names = '', , labels = ''] of table('| metric | type | labels |'))
   for (const name of names.split(',').map((n) => n.replace(/`/g, '').trim()))
@@ -86,18 +86,20 @@ const documentedAs = (name: string): string | undefined =>
 const value = (f: Family | undefined, labels: Record<string, string>): number | undefined =>
   f?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
-/** What is wrong between an exposition and README's table ([] when nothing). */
+/** What is wrong between an exposition and docs/operations.md's table ([] when nothing). */
 function mismatches(exposed: Map<string, Family>): string[] {
   const out: string[] = [];
   for (const [name, f] of exposed) {
     const doc = documentedAs(name);
-    if (doc === undefined) out.push(`${name} is exposed but not in README's metrics table`);
+    if (doc === undefined) out.push(`${name} is exposed but not in docs/operations.md's metrics table`);
     else if (!doc.endsWith('*') && [...f.labels].sort().join(',') !== [...(DOCUMENTED.get(doc) ?? [])].sort().join(','))
-      out.push(`${name} has labels {${[...f.labels].join(',')}}, README says {${DOCUMENTED.get(doc)?.join(',')}}`);
+      out.push(
+        `${name} has labels {${[...f.labels].join(',')}}, docs/operations.md says {${DOCUMENTED.get(doc)?.join(',')}}`,
+      );
   }
   for (const name of DOCUMENTED.keys())
     if (!name.endsWith('*') && !exposed.has(name) && !ON_FIRST_EVENT.has(name))
-      out.push(`${name} is in README's metrics table but not exposed`);
+      out.push(`${name} is in docs/operations.md's metrics table but not exposed`);
   return out;
 }
 
@@ -152,11 +154,11 @@ describe('metrics conventions, through phiguard serve', () => {
     t.remove();
   });
 
-  test("README's metrics table is what /metrics exposes at startup", () => {
+  test("docs/operations.md's metrics table is what /metrics exposes at startup", () => {
     expect(mismatches(atStart).filter((m) => !m.startsWith('phiguard_check_duration_seconds '))).toEqual([]);
   });
 
-  test("README's metrics table is what /metrics exposes after a few Checks", () => {
+  test("docs/operations.md's metrics table is what /metrics exposes after a few Checks", () => {
     expect(mismatches(afterChecks)).toEqual([]);
   });
 
@@ -166,9 +168,9 @@ describe('metrics conventions, through phiguard serve', () => {
     fake.set('phiguard_policy_stale', { labels: new Set(['extra']), samples: [] });
     fake.delete('phiguard_build_info');
     expect(mismatches(fake)).toEqual([
-      'phiguard_policy_stale has labels {extra}, README says {}',
-      "phiguard_undocumented_total is exposed but not in README's metrics table",
-      "phiguard_build_info is in README's metrics table but not exposed",
+      'phiguard_policy_stale has labels {extra}, docs/operations.md says {}',
+      "phiguard_undocumented_total is exposed but not in docs/operations.md's metrics table",
+      "phiguard_build_info is in docs/operations.md's metrics table but not exposed",
     ]);
   });
 
@@ -210,7 +212,7 @@ describe('metrics conventions, through phiguard serve', () => {
     );
   });
 
-  test("README's reason table is DECISION_REASONS, each reason once", () => {
+  test("docs/operations.md's reason table is DECISION_REASONS, each reason once", () => {
     const listed = table('| reason | meaning |').flatMap(([cell = '']) =>
       [...cell.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]),
     );
