@@ -17,3 +17,12 @@ export { kubeRequest, type KubeResponse } from './kube-request.js';
 export { statusFor, type AgentPolicyStatus, type ReadyCondition } from './policy-status.js';
 export { startReflector, statusOf, type Reflector, type ReflectorOptions } from './reflector.js';
 export { openPolicies, startServicePolicySource } from './service-policies.js';
+export { startClusterContainmentStore, type ClusterContainmentOptions } from './cluster-containment-store.js';
+export {
+  applyContainmentState,
+  containmentObject,
+  containmentObjectName,
+  CONTAINMENT_LABEL,
+  liftClusterContainment,
+  listContainmentStates,
+} from './containment-configmap.js';

@@ -14,7 +14,8 @@ import {
   readContainmentFile,
   type ContainmentState,
 } from '../../authz/containment/index.js';
-import { PhiguardError } from '../../authz/model/index.js';
+import { liftClusterContainment, loadKubeConfig } from '../../authz/kube/index.js';
+import { PhiguardError, type Result } from '../../authz/model/index.js';
 import { formatRows } from '../report/index.js';
 
 /** Where the kubelet mounts a pod's service account token (Kubernetes: "Configure Service Accounts for Pods"). */
@@ -110,22 +111,37 @@ export function containCommand(): Command {
         'lifted it and why)',
     )
     .argument('<agent>', 'agent policy name')
-    .addOption(dirOption())
+    .addOption(
+      new Option('--containment-dir <dir>', 'the directory phiguard serve uses').env('PHIGUARD_CONTAINMENT_DIR'),
+    )
+    .option('--cluster <namespace>', "lift through the API: the containment ConfigMaps in phiguard's namespace")
+    .option('--kubeconfig <file>', 'with --cluster: kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
     .addOption(new Option('--reason <text>', 'why the containment is lifted (recorded)').makeOptionMandatory())
     .addOption(new Option('--by <who>', 'who lifts it (recorded; default: the pod service account, else the OS user)'))
-    .action((agent: string, o: { containmentDir: string; reason: string; by?: string }) => {
-      const reason = o.reason.trim();
-      if (reason === '') throw new PhiguardError('usage', 'contain lift: --reason must say why');
-      const by = (o.by ?? operatorIdentity()).trim();
-      if (by === '') throw new PhiguardError('usage', 'contain lift: --by must name who lifts it');
-      const r = liftContainment(o.containmentDir, agent, { by, reason, at: new Date().toISOString() });
-      if (!r.ok) throw r.error;
-      if (r.value === undefined) {
-        process.stdout.write(`${agent} was not contained\n`);
-        process.exitCode = 1;
-        return;
-      }
-      process.stdout.write(`lifted containment of ${agent} (${r.value.action}), by ${by}: ${reason}\n`);
-    });
+    .action(
+      async (
+        agent: string,
+        o: { containmentDir?: string; cluster?: string; kubeconfig?: string; reason: string; by?: string },
+      ) => {
+        const reason = o.reason.trim();
+        if (reason === '') throw new PhiguardError('usage', 'contain lift: --reason must say why');
+        const by = (o.by ?? operatorIdentity()).trim();
+        if (by === '') throw new PhiguardError('usage', 'contain lift: --by must name who lifts it');
+        if ((o.cluster === undefined) === (o.containmentDir === undefined))
+          throw new PhiguardError('usage', 'contain lift: give --containment-dir or --cluster, one of them');
+        const lift = { by, reason, at: new Date().toISOString() };
+        const r: Result<ContainmentState | undefined> =
+          o.cluster !== undefined
+            ? await liftClusterContainment(loadKubeConfig(o.kubeconfig), o.cluster, agent, lift)
+            : liftContainment(o.containmentDir ?? '', agent, lift);
+        if (!r.ok) throw r.error;
+        if (r.value === undefined) {
+          process.stdout.write(`${agent} was not contained\n`);
+          process.exitCode = 1;
+          return;
+        }
+        process.stdout.write(`lifted containment of ${agent} (${r.value.action}), by ${by}: ${reason}\n`);
+      },
+    );
   return cmd;
 }
