@@ -19,8 +19,8 @@
  *   types <names>                    resource types, space-separated; compartments <names> likewise
  *   defer-header <name>              a header whose presence sends the request to the service
  *   verdict allow|deny <status> <rule> <reason> <agent> <OperationOutcome with {{decision-id}} / {{reason}}>
- *   agent <principal> <name>, then host <authority> lines, then
- *   cell <host index> <method> <shape> <type or *> <verdict index>
+ *   agent <principal> <name>, then host <authority> <class> lines (hosts deciding alike share a class), then
+ *   cell <class> <method> <shape> <type or *> <verdict index, or - for DEFER>
  *   end
  */
 import {
@@ -145,6 +145,23 @@ function field(s: string): string {
   return s;
 }
 
+/**
+ * The cells of one (method, shape): the most common verdict as `*`, and each type that differs with its own verdict
+ * or `-` (DEFER), so a type without a verdict never falls back to the wildcard.
+ */
+function compress(method: string, shape: string, decided: ReadonlyArray<[string, number | undefined]>): string[] {
+  const counts = new Map<number, number>();
+  for (const [, v] of decided) if (v !== undefined) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let common: number | undefined;
+  for (const [v, n] of counts) if (common === undefined || n > (counts.get(common) ?? 0)) common = v;
+  if (common === undefined) return [];
+  if ((counts.get(common) ?? 0) < 2)
+    return decided.filter(([, v]) => v !== undefined).map(([t, v]) => `${method}\t${shape}\t${t}\t${v}`);
+  const out = [`${method}\t${shape}\t*\t${common}`];
+  for (const [t, v] of decided) if (v !== common) out.push(`${method}\t${shape}\t${t}\t${v ?? '-'}`);
+  return out;
+}
+
 export interface WasmProgram {
   text: string;
   policyVersion: string;
@@ -231,18 +248,16 @@ export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProg
     };
 
     const lines: string[] = [`agent\t${field(principal)}\t${field(agent.name)}`];
-    const hostLines: string[] = [];
-    const cellLines: string[] = [];
+    /** Per host, its cells (`method \t shape \t type \t verdict`); hosts with the same cells share a class. */
+    const byHost: Array<[string, string[]]> = [];
     for (const host of hosts) {
-      const h = hostLines.length;
       const hostCells: string[] = [];
       // A host the egress lanes treat as outside, or a protected endpoint, is the service's to decide.
       const { d: probe } = await decide(principal, 'GET', `${basePath}/metadata`, host);
       if (probe.egress !== undefined || probe.reason === 'protected-endpoint') continue;
       for (const method of INVALID_METHODS) {
-        const d = await decide(principal, method, INVALID_PROBE.path, host);
-        const v = keep(d, INVALID_PROBE.reason);
-        if (v !== undefined) hostCells.push(`cell\t${h}\t${method}\tinvalid\t*\t${v}`);
+        const v = keep(await decide(principal, method, INVALID_PROBE.path, host), INVALID_PROBE.reason);
+        if (v !== undefined) hostCells.push(`${method}\tinvalid\t*\t${v}`);
       }
       for (const p of probes()) {
         for (const method of p.methods) {
@@ -251,16 +266,24 @@ export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProg
             const d = await decide(principal, method, `${basePath}/${path}`.replace(/\/$/, '') || '/', host);
             decided.push([type, keep(d, undefined)]);
           }
-          const first = decided[0]?.[1];
-          if (decided.length > 1 && first !== undefined && decided.every(([, v]) => v === first))
-            hostCells.push(`cell\t${h}\t${method}\t${p.shape}\t*\t${first}`);
-          else
-            for (const [type, v] of decided)
-              if (v !== undefined) hostCells.push(`cell\t${h}\t${method}\t${p.shape}\t${type}\t${v}`);
+          hostCells.push(...compress(method, p.shape, decided));
         }
       }
-      hostLines.push(`host\t${field(host)}`);
-      cellLines.push(...hostCells);
+      byHost.push([host, hostCells]);
+    }
+    const classes: string[] = [];
+    const hostLines: string[] = [];
+    const cellLines: string[] = [];
+    for (const [host, hostCells] of byHost) {
+      if (hostCells.length === 0) continue;
+      const key = hostCells.join('\n');
+      let c = classes.indexOf(key);
+      if (c === -1) {
+        c = classes.length;
+        classes.push(key);
+        cellLines.push(...hostCells.map((cell) => `cell\t${c}\t${cell}`));
+      }
+      hostLines.push(`host\t${field(host)}\t${c}`);
     }
     if (cellLines.length === 0) {
       excluded.push({ agent: agent.name, why: 'no cell the proxy can decide exactly' });

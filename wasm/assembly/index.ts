@@ -195,10 +195,13 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
   if (shape.kind != SHAPE_INVALID && announcesBody()) return defer(contextId, p, principal, method, path, host);
   const h = agent.hosts.indexOf(host);
   if (h < 0) return defer(contextId, p, principal, method, path, host);
-  let key = cellKey(h, method, shape.key, shape.resourceType);
-  if (!agent.cells.has(key)) key = cellKey(h, method, shape.key, '*');
+  const c = agent.hostClass[h];
+  let key = cellKey(c, method, shape.key, shape.resourceType);
+  if (!agent.cells.has(key)) key = cellKey(c, method, shape.key, '*');
   if (!agent.cells.has(key)) return defer(contextId, p, principal, method, path, host);
-  const v = p.verdicts[agent.cells.get(key)];
+  const index = agent.cells.get(key);
+  if (index < 0) return defer(contextId, p, principal, method, path, host);
+  const v = p.verdicts[index];
   if (v.allow) {
     recordDecision('allow', v.rule, v.agent, p.policyVersion, decisionId(contextId));
     return ACTION_CONTINUE;

@@ -19,7 +19,9 @@ export class Verdict {
 
 export class AgentTable {
   hosts: string[] = [];
-  /** `host index \t method \t key \t type` -> index into the verdicts. */
+  /** Each host's class: hosts that decide alike share their cells. */
+  hostClass: i32[] = [];
+  /** `class \t method \t key \t type` -> index into the verdicts, or -1 (DEFER). */
   cells: Map<string, i32> = new Map<string, i32>();
   constructor(public name: string) {}
 }
@@ -98,12 +100,15 @@ export function parseProgram(text: string): Program | null {
       if (p.agents.has(f[1])) return null;
       agent = new AgentTable(f[2]);
       p.agents.set(f[1], agent);
-    } else if (tag == 'host' && f.length == 2 && agent != null) {
+    } else if (tag == 'host' && f.length == 3 && agent != null) {
+      const c = parseU32(f[2], 1000000);
+      if (c < 0 || c > agent.hosts.length || agent.hosts.includes(f[1])) return null;
       agent.hosts.push(f[1]);
+      agent.hostClass.push(<i32>c);
     } else if (tag == 'cell' && f.length == 6 && agent != null) {
       const h = parseU32(f[1], 1000000);
-      const v = parseU32(f[5], 1000000);
-      if (h < 0 || h >= agent.hosts.length || v < 0 || v >= p.verdicts.length) return null;
+      const v = f[5] == '-' ? -1 : parseU32(f[5], 1000000);
+      if (h < 0 || h >= agent.hosts.length || v < -1 || v >= p.verdicts.length) return null;
       agent.cells.set(cellKey(<i32>h, f[2], f[3], f[4]), <i32>v);
     } else if (tag == 'end' && f.length == 1) {
       ended = true;
