@@ -1,0 +1,54 @@
+/**
+ * The documentation is one connected set: every page under docs/ is reachable from README.md by relative links, and
+ * every relative link in README.md and docs/ names a file that exists (anchors aside). LICENSE, SECURITY.md and
+ * CHANGELOG.md are linked from README.md.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+
+function markdownFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) return markdownFiles(p);
+    return p.endsWith('.md') ? [p] : [];
+  });
+}
+
+/** Relative link targets of a markdown file (code blocks and inline code skipped), resolved from the repo root. */
+function links(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+    .replace(/^```[\s\S]*?^```/gm, '')
+    .replace(/`[^`\n]*`/g, '');
+  return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1] ?? '')
+    .filter((t) => !/^(https?:|mailto:|#)/.test(t))
+    .map((t) => path.normalize(path.join(path.dirname(file), decodeURIComponent(t.split('#')[0] ?? ''))));
+}
+
+const pages = markdownFiles('docs');
+
+describe('documentation links', () => {
+  test('every docs/ page is reachable from README.md', () => {
+    const seen = new Set<string>(['README.md']);
+    const queue = ['README.md'];
+    while (queue.length > 0) {
+      const file = queue.shift() ?? '';
+      for (const target of links(file))
+        if (target.endsWith('.md') && existsSync(target) && !seen.has(target)) {
+          seen.add(target);
+          queue.push(target);
+        }
+    }
+    expect(pages.filter((p) => !seen.has(p))).toEqual([]);
+  });
+
+  test('README.md links LICENSE, SECURITY.md and CHANGELOG.md', () => {
+    expect(links('README.md')).toEqual(expect.arrayContaining(['LICENSE', 'SECURITY.md', 'CHANGELOG.md']));
+  });
+
+  test.each(['README.md', ...pages])('every relative link in %s names a file that exists', (file) => {
+    const outsideRepo = (t: string) => t.startsWith('..');
+    expect(links(file).filter((t) => !outsideRepo(t) && !existsSync(t))).toEqual([]);
+  });
+});
