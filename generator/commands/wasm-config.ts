@@ -23,6 +23,8 @@ const OptionsSchema = z.object({
   deferHeader: z.array(z.string().regex(/^[a-z0-9-]+$/i)).default([]),
 });
 
+const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 export function wasmConfigCommand(): Command {
   return addDecisionSourceOptions(new Command('wasm-config'))
     .description('the proxy-wasm filter decision program from the agent policies (docs/wasm.md)')
@@ -38,7 +40,7 @@ export function wasmConfigCommand(): Command {
       if (!parsed.success)
         throw new PhiguardError(
           'usage',
-          parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '),
+          parsed.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`).join('; '),
         );
       const o = parsed.data;
       const loaded = readPolicyDir(o.policies);

@@ -1,0 +1,41 @@
+/** `phiguard generate wasm-config`: the program it prints configures the filter; its flags are validated. */
+import { describe, expect, test } from '@jest/globals';
+import { cli } from '../helpers/cli.js';
+import { hostFor, runFilter } from './filter-harness.js';
+
+describe('phiguard generate wasm-config', () => {
+  test('prints a program the filter accepts, says which agents it defers and carries the policy version', async () => {
+    const r = await cli([
+      'generate',
+      'wasm-config',
+      '--policies',
+      'examples/policies',
+      '--authz-cluster',
+      'outbound|9191||phiguard.phiguard.svc.cluster.local',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('agent ambient-scribe is deferred: break-glass classes');
+    expect(r.out).toMatch(/^phiguard-wasm-program\t1\npolicy\t[0-9a-f]+\n/);
+    const h = await hostFor(r.out);
+    expect(h.configured).toBe(true);
+    const a = runFilter(h, {
+      method: 'GET',
+      path: '/fhir/_history',
+      principal: 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor',
+      headers: {},
+      host: 'fhir.hospital.internal',
+    });
+    expect(a).toMatchObject({ kind: 'deny', status: 403, rule: 'no-bulk' });
+  }, 120_000);
+
+  test.each([
+    [['--policies', 'examples/policies'], "required option '--authz-cluster <name>'"],
+    [['--policies', 'examples/policies', '--authz-cluster', 'x', '--timeout-ms', '0'], '--timeout-ms'],
+    [['--policies', 'examples/policies', '--authz-cluster', 'x', '--defer-header', 'bad header'], '--defer-header'],
+    [['--policies', 'does/not/exist', '--authz-cluster', 'x'], 'cannot read policy directory'],
+  ])('refuses %j', async (args, message) => {
+    const r = await cli(['generate', 'wasm-config', ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(message);
+  });
+});
