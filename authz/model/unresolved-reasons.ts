@@ -5,11 +5,11 @@
  *
  * A request with any unresolved reason is denied by the built-in rule `unresolved-patient-scope` unless the allow
  * rule that matched lists the reason in `allowUnresolved` (exactly, or `kind:*`). Closed set: the policy schema
- * rejects opt-ins for kinds not listed here, and README's table is checked against it.
+ * rejects opt-ins for kinds not listed here, and the table in docs/policies.md is checked against it.
  */
 
 export interface UnresolvedKind {
-  /** What the reason says, for the README table and `explain`. */
+  /** What the reason says, for the table in docs/policies.md and `explain`. */
   meaning: string;
   /** The detail after `kind:`, or `''` when the reason has none. */
   detail: string;

@@ -42,7 +42,7 @@ export const ScopeEntrySchema = z
 export const AllowUnresolvedSchema = z
   .array(
     z.string().refine(isUnresolvedPattern, {
-      message: 'not an unresolved patient-scope reason (`kind`, `kind:detail` or `kind:*`; see the README table)',
+      message: 'not an unresolved patient-scope reason (`kind`, `kind:detail` or `kind:*`; see docs/policies.md)',
     }),
   )
   .default([]);

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (prom-client), on a registry of our own (not the global one). README "Operations" lists every
+ * Prometheus metrics (prom-client), on a registry of our own (not the global one). docs/operations.md lists every
  * metric with its labels; test/service/signals-metrics.test.ts holds that table equal to what /metrics exposes.
  *
  * Conventions (https://prometheus.io/docs/practices/naming/, https://prometheus.io/docs/practices/instrumentation/):

@@ -1,6 +1,6 @@
 /**
- * The `phiguard check` rules: stable ids, a default severity, a one-line why and a fix hint. The README's rule table
- * is this list.
+ * The `phiguard check` rules: stable ids, a default severity, a one-line why and a fix hint. The rule table of
+ * docs/check.md is this list, and docs/check/<ID>.md is generated from it (npm run generate:docs).
  */
 import type { FindingSeverity } from '../../authz/model/index.js';
 

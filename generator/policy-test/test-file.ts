@@ -39,7 +39,7 @@ const REASONS = Object.values(DECISION_REASONS) as [string, ...string[]];
 const ExpectSchema = z.strictObject({
   /** The decision as audited: `allow`, `deny`, or `audit-deny` (a deny let through in audit mode). */
   decision: z.enum(DECISION_LABELS),
-  /** The decision reason (README: decision reasons), e.g. `rule-deny`, `unresolved-patient-scope`. */
+  /** The decision reason (docs/operations.md: decision reasons), e.g. `rule-deny`, `unresolved-patient-scope`. */
   reason: z.enum(REASONS).optional(),
   /** The rule that decided, a policy rule's name or a built-in one (`unresolved-patient-scope`, `default-deny`). */
   rule: z.string().min(1).optional(),

@@ -1,6 +1,6 @@
 /**
  * Errors a person can act on: each message names what was wrong and where (the flag and its environment variable,
- * the file, the position), with no stack trace, and the exit code the README gives (2 for usage and input).
+ * the file, the position), with no stack trace, and the exit code docs/cli.md gives (2 for usage and input).
  */
 import { describe, expect, test } from '@jest/globals';
 import { compileExpression } from '../../authz/policy/index.js';

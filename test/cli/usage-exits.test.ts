@@ -1,5 +1,5 @@
 /**
- * Usage errors exit 2 in every command, as the README says: an unknown option, and a value outside an option's
+ * Usage errors exit 2 in every command, as docs/cli.md says: an unknown option, and a value outside an option's
  * choices, for every command and subcommand commander knows (none of them may exit the process itself).
  */
 import { describe, expect, test } from '@jest/globals';

@@ -1,8 +1,8 @@
 /**
  * envoy/envoy.yaml is tested: the Envoy bootstrap is checked against Envoy's own protos (unknown fields are errors,
  * every typed_config resolved) and its ext_authz settings against what phiguard needs. The Istio manifests are
- * tested in istio-manifests.test.ts. No Envoy runs here; these are protocol- and schema-level checks (see README,
- * "What is tested against what").
+ * tested in istio-manifests.test.ts. No Envoy runs here; these are protocol- and schema-level checks (see
+ * docs/testing.md).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
