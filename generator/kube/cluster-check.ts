@@ -2,12 +2,11 @@
  * `phiguard check --cluster`: the objects check's rules understand, read from the API server instead of files, as
  * manifest documents (live-objects.ts), so the same rules run on them. AgentPolicies are compiled as `serve
  * --policies-from cluster` compiles them and stand in for `--policies` (PHG001, PHG003). The mesh configuration
- * (the `istio` ConfigMap) is read from Istio's root namespace only, so check never needs to list ConfigMaps
- * elsewhere.
+ * (the `istio` ConfigMap) is read by name from Istio's root namespace, so check never lists ConfigMaps.
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { CompiledPolicySet } from '../../authz/index.js';
-import { compileAgentPolicies } from '../../authz/kube/index.js';
+import { compileAgentPolicies, kubeRequest } from '../../authz/kube/index.js';
 import { formatFinding } from '../../authz/model/index.js';
 import type { CheckFinding, ManifestDoc } from '../check/index.js';
 import { listKinds, liveDoc, type LiveKind } from './live-objects.js';
@@ -48,16 +47,19 @@ export async function readClusterInputs(
   istioRootNamespace: string,
 ): Promise<ClusterInputs> {
   const lists = await listKinds(kc, CHECK_KINDS, namespaces);
-  const mesh = await listKinds(kc, [{ apiVersion: 'v1', kind: 'ConfigMap' }], [istioRootNamespace]);
   const docs: ManifestDoc[] = [];
   const notes: string[] = [];
-  for (const l of [...lists, ...mesh]) {
+  for (const l of lists) {
     if (l.missing !== undefined) notes.push(`${l.kind.kind} (${l.kind.apiVersion}) not read: ${l.missing}`);
-    for (const o of l.items) {
-      if (l.kind.kind === 'ConfigMap' && o.metadata?.name !== 'istio') continue;
-      docs.push(liveDoc(o, l.kind));
-    }
+    for (const o of l.items) docs.push(liveDoc(o, l.kind));
   }
+  // The mesh config by name (RBAC: get with resourceNames [istio] in the root namespace, no list of ConfigMaps).
+  const mesh = await kubeRequest(kc, 'GET', `/api/v1/namespaces/${istioRootNamespace}/configmaps/istio`);
+  if (mesh.status === 200) docs.push(liveDoc(mesh.body, { apiVersion: 'v1', kind: 'ConfigMap' }));
+  else if (mesh.status !== 404)
+    notes.push(
+      `ConfigMap ${istioRootNamespace}/istio not read: ${mesh.status} ${typeof mesh.body['message'] === 'string' ? mesh.body['message'] : ''}`,
+    );
   const policies: KubernetesObject[] = lists.find((l) => l.kind.kind === 'AgentPolicy')?.items ?? [];
   const read = namespaces ?? [
     ...new Set(docs.map((d) => (d.value['metadata'] as { namespace?: string } | undefined)?.namespace ?? '')),

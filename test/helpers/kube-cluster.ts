@@ -16,6 +16,8 @@ export async function clusterResources(ciliumDir: string, extra: KubeResource[] 
   return [
     await builtinResource('apps/v1', 'Deployment', 'deployments', true),
     await builtinResource('apps/v1', 'StatefulSet', 'statefulsets', true),
+    await builtinResource('apps/v1', 'DaemonSet', 'daemonsets', true),
+    await builtinResource('batch/v1', 'CronJob', 'cronjobs', true),
     await builtinResource('v1', 'ServiceAccount', 'serviceaccounts', true),
     await builtinResource('v1', 'ConfigMap', 'configmaps', true),
     await builtinResource('rbac.authorization.k8s.io/v1', 'Role', 'roles', true),
@@ -23,6 +25,7 @@ export async function clusterResources(ciliumDir: string, extra: KubeResource[] 
     await builtinResource('rbac.authorization.k8s.io/v1', 'ClusterRole', 'clusterroles', false),
     await builtinResource('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
     await istioResource('security.istio.io/v1', 'PeerAuthentication', 'peerauthentications'),
+    await istioResource('security.istio.io/v1', 'AuthorizationPolicy', 'authorizationpolicies'),
     crdResource(readYaml(path.join(ciliumDir, 'ciliumnetworkpolicies.crd.yaml'))),
     crdResource(readYaml(path.join(ciliumDir, 'ciliumclusterwidenetworkpolicies.crd.yaml'))),
     crdResource(readYaml('deploy/crds/agentpolicy.yaml')),
