@@ -109,9 +109,12 @@ interface Verdict {
 }
 
 /** Why an agent gets no table (everything of it is DEFER), or undefined. */
-function agentExclusion(agent: CompiledAgent): string | undefined {
+function agentExclusion(agent: CompiledAgent, all: readonly CompiledAgent[]): string | undefined {
   const p = agent.selector.principal;
   if (p === undefined) return 'selected by namespace or service account, not by a principal';
+  // Two policies naming the same principal (with other selector fields) are ambiguous to the service: it denies.
+  if (all.some((a) => a !== agent && a.selector.principal === p))
+    return 'another policy names the same principal (the service denies the caller as ambiguous)';
   if (parseSpiffeId(p)?.principal !== p) return 'its principal is not an Istio SPIFFE id';
   if (agent.lanes.length > 0) return 'break-glass classes can replace a deny with claims the proxy does not see';
   return undefined;
@@ -208,7 +211,7 @@ export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProg
   let cellCount = 0;
 
   for (const agent of set.agents) {
-    const why = agentExclusion(agent);
+    const why = agentExclusion(agent, set.agents);
     if (why !== undefined) {
       excluded.push({ agent: agent.name, why });
       continue;
