@@ -5,6 +5,8 @@
  *   `CEL_VARIABLES` and its doc comment, read with the TypeScript compiler API.
  * - docs/cli.md: every command, argument and option of `buildCli()` (generator/cli.ts) with its environment
  *   variable, default and description, read from the commander definitions.
+ * - docs/audit-fields.md: every field of the decision audit record (`DECISION_FIELDS`, authz/model/audit-record.ts),
+ *   nested fields included, with its JSON type and meaning.
  * - docs/check/<ID>.md: one page per `phiguard check` rule of generator/check/catalog.ts, with an example finding
  *   produced by running the check on the rule's failing input (test/check/rule-cases.ts).
  *
@@ -16,7 +18,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import type { Argument, Command, Option } from 'commander';
-import { CEL_ENTRY_FIELDS, CEL_VARIABLES } from '../authz/model/index.js';
+import { CEL_ENTRY_FIELDS, CEL_VARIABLES, DECISION_FIELDS, type AuditSubField } from '../authz/model/index.js';
 import { buildCli } from '../generator/cli.js';
 import { formatText, parseManifestText, RULES, runCheck, type RuleInfo } from '../generator/check/index.js';
 import { cases, validators } from '../test/check/rule-cases.js';
@@ -203,6 +205,55 @@ export function cliPage(): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// docs/audit-fields.md
+
+function jsonType(f: AuditSubField): string {
+  switch (f.kind.id) {
+    case 'literal':
+      return `\`"${f.kind.value ?? ''}"\``;
+    case 'time':
+      return 'string (ISO 8601 time)';
+    case 'strings':
+      return 'list of strings';
+    case 'label':
+      return 'string (a closed set)';
+    case 'objects':
+      return 'list of objects';
+    case 'object-or-null':
+      return 'object or null';
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return f.kind.id;
+  }
+}
+
+function fieldRows(fields: readonly AuditSubField[], prefix: string): string[] {
+  return fields.flatMap((f) => {
+    const name = `${prefix}${f.name}`;
+    const nested = f.kind.fields ? fieldRows(f.kind.fields, f.kind.id === 'objects' ? `${name}[].` : `${name}.`) : [];
+    return [`| \`${name}\` | ${cell(jsonType(f))} | ${cell(f.meaning)} |`, ...nested];
+  });
+}
+
+export function auditFieldsPage(): string {
+  const lines = [
+    '# Decision audit record fields',
+    '',
+    'Every field of a decision record (`type: decision`), in the order it is written, with its JSON type and meaning.',
+    'The source is `DECISION_FIELDS` in [authz/model/audit-record.ts](../authz/model/audit-record.ts), the table the',
+    'service writes the record from and readers validate it with; a test keeps this page identical to it. What the',
+    'trail is, its durability guarantee and rotation: [audit.md](audit.md).',
+    '',
+    '| field | JSON type | meaning |',
+    '|---|---|---|',
+    ...fieldRows(DECISION_FIELDS, ''),
+    '',
+  ];
+  return HEADER + lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // docs/check/<ID>.md
 
 /**
@@ -266,6 +317,7 @@ export function generatedPages(): Map<string, string> {
   const pages = new Map<string, string>([
     ['docs/attributes.md', attributesPage()],
     ['docs/cli.md', cliPage()],
+    ['docs/audit-fields.md', auditFieldsPage()],
   ]);
   for (const r of RULES) {
     const example = exampleFinding(r);
