@@ -28,6 +28,38 @@ function links(file: string): string[] {
 
 const pages = markdownFiles('docs');
 
+/** GitHub's heading anchors of a markdown file: lower-case, punctuation dropped, spaces to `-`, repeats numbered. */
+function anchors(file: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  const text = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+  for (const m of text.matchAll(/^#{1,6} (.*)$/gm)) {
+    const slug = (m[1] ?? '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    out.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return out;
+}
+
+/** Links of `file` to a heading (`page.md#anchor`, `#anchor`) whose anchor the target page does not have. */
+function brokenAnchors(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+    .replace(/^```[\s\S]*?^```/gm, '')
+    .replace(/`[^`\n]*`/g, '');
+  return [...text.matchAll(/\]\(([^)\s]*#[^)\s]+)\)/g)]
+    .map((m) => m[1] ?? '')
+    .filter((t) => !/^(https?:|mailto:)/.test(t))
+    .filter((t) => {
+      const [target = '', anchor = ''] = t.split('#');
+      const page = target === '' ? file : path.normalize(path.join(path.dirname(file), target));
+      return page.endsWith('.md') && existsSync(page) && !anchors(page).has(anchor);
+    });
+}
+
 describe('documentation links', () => {
   test('every docs/ page is reachable from README.md', () => {
     const seen = new Set<string>(['README.md']);
@@ -45,6 +77,10 @@ describe('documentation links', () => {
 
   test('README.md links LICENSE, SECURITY.md and CHANGELOG.md', () => {
     expect(links('README.md')).toEqual(expect.arrayContaining(['LICENSE', 'SECURITY.md', 'CHANGELOG.md']));
+  });
+
+  test.each(['README.md', ...pages])('every link to a heading in %s names a heading that exists', (file) => {
+    expect(brokenAnchors(file)).toEqual([]);
   });
 
   test.each(['README.md', ...pages])('every relative link in %s names a file that exists', (file) => {
