@@ -1,7 +1,8 @@
 /**
- * The documentation is one connected set: every page under docs/ is reachable from README.md by relative links, and
- * every relative link in README.md and docs/ names a file that exists (anchors aside). LICENSE, SECURITY.md and
- * CHANGELOG.md are linked from README.md.
+ * The documentation is one connected set: every page under docs/ is reachable from README.md by relative links,
+ * every relative link in README.md and docs/ names a file that exists, and each heading anchor it names exists.
+ * LICENSE, SECURITY.md and CHANGELOG.md are linked from README.md, and README.md stays short (the rest of the
+ * documentation is in docs/).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -73,6 +74,11 @@ describe('documentation links', () => {
         }
     }
     expect(pages.filter((p) => !seen.has(p))).toEqual([]);
+  });
+
+  test('README.md fits on a few screens: what phiguard is, the quickstart, the picture and links (≤ 120 lines)', () => {
+    expect(readFileSync('README.md', 'utf8').split('\n').length).toBeLessThanOrEqual(120);
+    expect(readFileSync('README.md', 'utf8')).toMatch(/npm ci && npm start[\s\S]*npm ci && npm test/);
   });
 
   test('README.md links LICENSE, SECURITY.md and CHANGELOG.md', () => {
