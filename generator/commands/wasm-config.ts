@@ -21,6 +21,7 @@ const OptionsSchema = z.object({
   allowInProxy: z.boolean().default(false),
   host: z.array(z.string().regex(/^[^\t\n\r\s]+$/)).default([]),
   deferHeader: z.array(z.string().regex(/^[a-z0-9-]+$/i)).default([]),
+  format: z.enum(['text', 'plugin-config-json']).default('text'),
 });
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -34,6 +35,11 @@ export function wasmConfigCommand(): Command {
     .option('--host <authority>', ':authority to decide for besides the hosts the rules name (repeatable)', collect)
     .option('--defer-header <name>', 'a header (besides authorization) that sends a request to the service', collect)
     .option('--allow-in-proxy', 'also answer ALLOW in the proxy (skips containment state and the audit record)')
+    .option(
+      '--format <format>',
+      'text (an Envoy StringValue configuration) or plugin-config-json ({"program": ...}, an Istio WasmPlugin pluginConfig)',
+      'text',
+    )
     .option('--out <file>', 'write the program here (default stdout)')
     .action(async (opts: Record<string, unknown>) => {
       const parsed = OptionsSchema.safeParse(opts);
@@ -62,7 +68,8 @@ export function wasmConfigCommand(): Command {
       process.stderr.write(
         `phiguard: policy ${program.policyVersion}, ${program.cells} in-proxy cells, ${program.text.length} bytes\n`,
       );
-      if (o.out !== undefined) writeFileSync(o.out, program.text);
-      else process.stdout.write(program.text);
+      const out = o.format === 'text' ? program.text : `${JSON.stringify({ program: program.text })}\n`;
+      if (o.out !== undefined) writeFileSync(o.out, out);
+      else process.stdout.write(out);
     });
 }

@@ -138,6 +138,37 @@ describe('configuration', () => {
   test('the generated program configures', async () => {
     expect((await hostFor(program)).configured).toBe(true);
   });
+
+  test('the program inside an Istio pluginConfig ({"program": ...} as JSON) configures and decides alike', async () => {
+    const wrapped = await hostFor(JSON.stringify({ program }, null, 1));
+    expect(wrapped.configured).toBe(true);
+    const plain = await hostFor(program);
+    for (const r of [HOSTILE, { ...HOSTILE, path: '/fhir/_history' }]) {
+      const a = runFilter(wrapped, { ...r, host });
+      const b = runFilter(plain, { ...r, host });
+      expect(a.kind).toBe('deny');
+      expect(a).toMatchObject({
+        kind: b.kind,
+        ...(b.kind === 'deny' ? { status: b.status, rule: b.rule, body: b.body } : {}),
+      });
+    }
+  });
+
+  test.each([
+    ['another key', () => JSON.stringify({ programme: program })],
+    ['a second key', () => JSON.stringify({ program, extra: 1 })],
+    ['a program that is not a string', () => JSON.stringify({ program: [program] })],
+    ['an unterminated string', () => JSON.stringify({ program }).slice(0, -2)],
+    ['an escape JSON does not have', () => JSON.stringify({ program }).replace('phiguard', 'phigu\\x61rd')],
+  ])('a pluginConfig with %s fails the configuration', async (_name, text) => {
+    expect((await hostFor(text())).configured).toBe(false);
+  });
+
+  test('a pluginConfig with \\u escapes decodes them', async () => {
+    const escaped = JSON.stringify({ program }).replace('phiguard', 'phigu\\u0061rd');
+    expect(escaped).toContain('phigu\\u0061rd');
+    expect((await hostFor(escaped)).configured).toBe(true);
+  });
 });
 
 describe('the host’s Envoy behaviours, as the filter meets them', () => {

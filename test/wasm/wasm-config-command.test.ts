@@ -28,7 +28,26 @@ describe('phiguard generate wasm-config', () => {
     expect(a).toMatchObject({ kind: 'deny', status: 403, rule: 'no-bulk' });
   }, 120_000);
 
+  test('--format plugin-config-json prints {"program": ...} for an Istio WasmPlugin, which the filter loads', async () => {
+    const r = await cli([
+      'generate',
+      'wasm-config',
+      '--policies',
+      'examples/policies',
+      '--authz-cluster',
+      'phiguard',
+      '--format',
+      'plugin-config-json',
+    ]);
+    expect(r.code).toBe(0);
+    const parsed = JSON.parse(r.out) as { program: string };
+    expect(Object.keys(parsed)).toEqual(['program']);
+    expect(parsed.program.startsWith('phiguard-wasm-program\t1\n')).toBe(true);
+    expect((await hostFor(r.out)).configured).toBe(true);
+  }, 120_000);
+
   test.each([
+    [['--policies', 'examples/policies', '--authz-cluster', 'x', '--format', 'yaml'], '--format'],
     [['--policies', 'examples/policies'], "required option '--authz-cluster <name>'"],
     [['--policies', 'examples/policies', '--authz-cluster', 'x', '--timeout-ms', '0'], '--timeout-ms'],
     [['--policies', 'examples/policies', '--authz-cluster', 'x', '--defer-header', 'bad header'], '--defer-header'],

@@ -22,7 +22,7 @@ import {
   setProperty,
 } from './abi';
 import { decodeCheckResponse, encodeCheckRequest, encodeGrpcService } from './check-wire';
-import { Program, Verdict, cellKey, parseProgram } from './program';
+import { Program, Verdict, cellKey, parseProgram, unwrapPluginConfig } from './program';
 import { SHAPE_DEFER, SHAPE_INVALID, requestShape } from './request-shape';
 
 const ACTION_CONTINUE: u32 = 0;
@@ -50,7 +50,9 @@ export function proxy_on_configure(rootContextId: u32, configurationSize: u32): 
   program = null;
   const bytes = getBuffer(BUFFER_PLUGIN_CONFIGURATION, configurationSize);
   if (bytes == null) return false;
-  const p = parseProgram(String.UTF8.decode(bytes));
+  const text = unwrapPluginConfig(String.UTF8.decode(bytes));
+  let p: Program | null = null;
+  if (text != null) p = parseProgram(text);
   if (p == null) {
     log(LOG_WARN, 'phiguard: the decision program is not valid; every request is denied');
     return false;

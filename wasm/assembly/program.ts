@@ -119,3 +119,74 @@ export function parseProgram(text: string): Program | null {
   if (!ended || !sawPolicy || !sawAuthz || p.fhir.bases.length == 0 || p.fhir.types.size == 0) return null;
   return p;
 }
+
+function hexDigit(c: i32): i32 {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
+}
+
+function skipSpace(s: string, i: i32): i32 {
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * The program inside an Istio `pluginConfig` ({"program": "..."}): Istio hands a WasmPlugin's pluginConfig Struct
+ * to the plugin as JSON text. Only that one key is accepted; anything else is null.
+ */
+export function unwrapPluginConfig(text: string): string | null {
+  let i = skipSpace(text, 0);
+  if (i >= text.length || text.charCodeAt(i) != 0x7b) return text;
+  i = skipSpace(text, i + 1);
+  const key = '"program"';
+  if (text.substr(i, key.length) != key) return null;
+  i = skipSpace(text, i + key.length);
+  if (i >= text.length || text.charCodeAt(i) != 0x3a) return null;
+  i = skipSpace(text, i + 1);
+  if (i >= text.length || text.charCodeAt(i) != 0x22) return null;
+  i++;
+  let out = '';
+  let closed = false;
+  while (i < text.length) {
+    const c = text.charCodeAt(i++);
+    if (c == 0x22) {
+      closed = true;
+      break;
+    }
+    if (c != 0x5c) {
+      if (c < 0x20) return null;
+      out += String.fromCharCode(c);
+      continue;
+    }
+    if (i >= text.length) return null;
+    const e = text.charCodeAt(i++);
+    if (e == 0x22 || e == 0x5c || e == 0x2f) out += String.fromCharCode(e);
+    else if (e == 0x6e) out += '\n';
+    else if (e == 0x74) out += '\t';
+    else if (e == 0x72) out += '\r';
+    else if (e == 0x62) out += '\b';
+    else if (e == 0x66) out += '\f';
+    else if (e == 0x75) {
+      if (i + 4 > text.length) return null;
+      let v = 0;
+      for (let k = 0; k < 4; k++) {
+        const d = hexDigit(text.charCodeAt(i + k));
+        if (d < 0) return null;
+        v = v * 16 + d;
+      }
+      i += 4;
+      out += String.fromCharCode(v);
+    } else return null;
+  }
+  if (!closed) return null;
+  i = skipSpace(text, i);
+  if (i >= text.length || text.charCodeAt(i) != 0x7d) return null;
+  if (skipSpace(text, i + 1) != text.length) return null;
+  return out;
+}
