@@ -8,6 +8,7 @@ import type { ExplainRequest } from '../../generator/explain/index.js';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { createFhirRequestParser } from '../../authz/fhir/index.js';
 import { examplePolicies, FHIR_BASES, hostFor, programFor, runFilter, serviceDecision } from './filter-harness.js';
+import { checkResponse } from './wire.js';
 
 /** mulberry32: a small seeded PRNG, so a failure replays from its seed. */
 function prng(seed: number): () => number {
@@ -128,4 +129,38 @@ describe('fuzzing the in-proxy parser', () => {
     },
     120_000,
   );
+});
+
+describe('fuzzing the CheckResponse reader', () => {
+  test('random and mutated answers never trap and always end the request one way or the other', async () => {
+    const host = await hostFor(await programFor(examplePolicies(), false));
+    const next = prng(0x5eed3);
+    const valid = checkResponse({ code: 7, status: 403, body: '{"resourceType":"OperationOutcome"}' });
+    let continued = 0;
+    for (let i = 0; i < 3000; i++) {
+      const a = runFilter(host, {
+        method: 'GET',
+        path: '/fhir/Observation?patient=p-1',
+        principal: 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor',
+        headers: {},
+        host: 'fhir.hospital.internal',
+      });
+      if (a.kind !== 'defer') throw new Error('expected a deferred request');
+      let bytes: Uint8Array;
+      if (i % 2 === 0) {
+        bytes = Uint8Array.from({ length: Math.floor(next() * 64) }, () => Math.floor(next() * 256));
+      } else {
+        bytes = Uint8Array.from(valid);
+        for (let k = 0; k < 1 + Math.floor(next() * 4); k++)
+          bytes[Math.floor(next() * bytes.length)] = Math.floor(next() * 256);
+        if (next() < 0.3) bytes = bytes.slice(0, Math.floor(next() * bytes.length));
+      }
+      host.completeGrpc(a.token, bytes); // a trap throws here
+      expect(a.stream.continued !== (a.stream.localResponse !== undefined)).toBe(true);
+      if (a.stream.continued) continued++;
+      host.finish(a.stream);
+    }
+    // Random bytes rarely spell status OK; most answers deny.
+    expect(continued).toBeLessThan(300);
+  }, 120_000);
 });
