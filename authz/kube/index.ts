@@ -26,3 +26,4 @@ export {
   liftClusterContainment,
   listContainmentStates,
 } from './containment-configmap.js';
+export { containmentNamespace, startServiceContainment } from './service-containment.js';

@@ -65,6 +65,14 @@ export const ServerConfigSchema = z
     /** Containment state directory (a shared mount all replicas see); containment is off when unset. */
     containmentDir: z.string().optional(),
     /**
+     * Where the replicas share containment: `files` (the `containmentDir` mount) or `cluster:NAMESPACE`, one
+     * ConfigMap per contained agent in that namespace, watched through the Kubernetes API (docs/kubernetes.md).
+     */
+    containmentFrom: z
+      .string()
+      .regex(/^(files|cluster:[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'files or cluster:NAMESPACE')
+      .default('files'),
+    /**
      * The privacy key: a file of at least 32 bytes, normally a mounted Kubernetes Secret, read once at startup. It keys
      * every patient-derived value kept outside the audit trail (the `pause` containment context, the envelopes'
      * distinct-patient sketches) with HMAC-SHA256. Set but missing, unreadable or too short: the service does not

@@ -27,7 +27,12 @@ import {
 import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver, type KeySetStatus } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
-import { openPolicies, startServicePolicySource, type ClusterPolicySource } from '../kube/index.js';
+import {
+  openPolicies,
+  startServiceContainment,
+  startServicePolicySource,
+  type ClusterPolicySource,
+} from '../kube/index.js';
 import { formatFinding, type PolicyStore } from '../policy/index.js';
 import { readPrivacyKey, type PrivacyKey } from '../privacy/index.js';
 import { clockMs } from './check-pipeline.js';
@@ -234,8 +239,10 @@ function createContainment(
   log: Logger,
   audit: AuditSink,
   privacy: { key: PrivacyKey | undefined; replica: string },
+  /** The store through the API (`--containment-from cluster:NS`), already synced; it reports to `api.onChange`. */
+  api?: { store: ContainmentStore | undefined; handlers: { onChange?: ContainmentStoreOptions['onChange'] } },
 ): Sources['containment'] {
-  if (config.containmentDir === undefined) return undefined;
+  if (config.containmentDir === undefined && api?.store === undefined) return undefined;
   // 1 for each state in force; 0 for an agent and action that were contained here and are no longer (a lift or an
   // expiry shows as a fall to 0, not as a series that stops).
   const seen = new Map<string, { agent: string; action: string }>();
@@ -259,8 +266,9 @@ function createContainment(
     }
   };
   let store: ContainmentStore;
+  if (api !== undefined) api.handlers.onChange = onChange;
   try {
-    store = createContainmentStore(config.containmentDir, { onChange, privacyKey: privacy.key });
+    store = api?.store ?? createContainmentStore(config.containmentDir ?? '', { onChange, privacyKey: privacy.key });
   } catch (e) {
     throw startupError(`containment directory ${config.containmentDir} (--containment-dir) is unusable`, e);
   }
@@ -338,6 +346,24 @@ function closeSources(s: Sources): void {
   s.containment?.store.close();
 }
 
+/** `--containment-from cluster:NS`: the store through the API, synced, reporting to the handlers set later. */
+async function openContainmentApi(
+  config: ServerConfig,
+  log: Logger,
+  privacyKey: PrivacyKey | undefined,
+): Promise<NonNullable<Parameters<typeof createContainment>[5]>> {
+  const handlers: { onChange?: ContainmentStoreOptions['onChange'] } = {};
+  const store = await startServiceContainment(
+    config,
+    privacyKey,
+    (...a) => handlers.onChange?.(...a),
+    (what, e) => log.error({ err: e instanceof Error ? e.message : String(e) }, `${what} failed; retrying`),
+  ).catch((e: unknown) => {
+    throw startupError(`containment through the API (${config.containmentFrom}) is unusable`, e);
+  });
+  return { store, handlers };
+}
+
 /** Builds the sources after the audit sinks exist (and closes those again if a source cannot load). */
 function createSources(
   config: ServerConfig,
@@ -346,6 +372,7 @@ function createSources(
   audit: AuditSink,
   privacy: { key: PrivacyKey | undefined; replica: string },
   cluster?: ClusterPolicySource,
+  containmentApi?: Parameters<typeof createContainment>[5],
 ): Sources {
   const opened: Array<{ close(): void }> = [];
   try {
@@ -355,7 +382,7 @@ function createSources(
     if (baa) opened.push(baa);
     const credentials = createCredentials(config, log);
     if (credentials) opened.push(credentials);
-    const containment = createContainment(config, m, log, audit, privacy);
+    const containment = createContainment(config, m, log, audit, privacy, containmentApi);
     return { policies, baa, credentials, containment };
   } catch (e) {
     for (const o of opened) o.close();
@@ -388,7 +415,8 @@ export async function createDependencies(
     if (!c.ok) throw startupError(c.error.message, c.error);
     cluster = c.value;
     privacyKey = loadPrivacyKey(config, log);
-    sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId }, cluster);
+    const containmentApi = await openContainmentApi(config, log, privacyKey);
+    sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId }, cluster, containmentApi);
     claims = createClaims(config, m, log);
   } catch (e) {
     if (sources) closeSources(sources);

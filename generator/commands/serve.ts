@@ -66,6 +66,12 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option(
+        '--containment-from <source>',
+        'files (the --containment-dir mount) or cluster:NAMESPACE, containment ConfigMaps through the API',
+      ).env('PHIGUARD_CONTAINMENT_FROM'),
+    )
+    .addOption(
+      new Option(
         '--egress-credentials <file>',
         'EgressCredentials: per-endpoint secrets to inject on allowed egress',
       ).env('PHIGUARD_EGRESS_CREDENTIALS'),
