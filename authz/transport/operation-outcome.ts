@@ -11,6 +11,9 @@ function issueCode(d: Pick<Decision, 'reason' | 'status'>): string {
       return 'invalid';
     case 'invalid-token':
       return 'security';
+    // The identity provider's keys could not be fetched: retry later (IssueType `transient`).
+    case 'keys-unavailable':
+      return 'transient';
     case 'internal-error':
     case 'audit-unavailable':
     case 'no-policy':
