@@ -210,8 +210,9 @@ describe('the phiguard Deployment', () => {
 
   it('the termination timeline fits: preStop, then the drain (longer than a Check lives), then the flush', () => {
     const command = at(container, 'lifecycle', 'preStop', 'exec', 'command') as string[];
-    expect(command[0]).toBe('sleep');
-    const preStop = Number(command[1]);
+    // The image's one executable (no shell, no coreutils): Node waits.
+    expect(command.slice(0, 2)).toEqual(['/usr/local/bin/node', '-e']);
+    const preStop = Number(/^setTimeout\(\(\) => \{\}, (\d+)\)$/.exec(command[2] ?? '')?.[1]) / 1000;
     const grace = Number(envValue('PHIGUARD_SHUTDOWN_GRACE_MS')) / 1000;
     const checkTimeout = seconds(at(provider, 'envoyExtAuthzGrpc', 'timeout'));
     const proxy = JSON.parse(
