@@ -27,6 +27,8 @@ import {
   type PodSelector,
 } from '../cilium/index.js';
 import { collect, list } from '../read-input.js';
+import { loadKubeConfig } from '../../authz/kube/index.js';
+import { withLiveWorkloads } from '../kube/index.js';
 import { loadMergedEnvelopes } from './load-envelopes.js';
 
 /** `--findings-json`'s contract: severity, code, workload, message, evidence (the envelope field is not in it). */
@@ -57,6 +59,9 @@ interface Flags {
   egressGatewayPorts?: string[];
   ingress?: boolean;
   findingsJson?: string;
+  fromCluster?: boolean;
+  kubeconfig?: string;
+  context?: string;
 }
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -197,8 +202,19 @@ export function generateCommand(): Command {
     )
     .option('--ingress', 'default-deny ingress, allowing the callers recorded in the other envelopes')
     .option('--findings-json <file>', 'also write findings as JSON')
-    .action((opts: Flags) => {
-      const envs = loadMergedEnvelopes(opts.envelopes);
+    .option('--from-cluster', "take each workload's pod selector and service account from the live object")
+    .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--context <name>', 'with --from-cluster: kubeconfig context')
+    .action(async (opts: Flags) => {
+      let envs = loadMergedEnvelopes(opts.envelopes);
+      let unconfirmed = 0;
+      if (opts.fromCluster === true) {
+        const live = await withLiveWorkloads(loadKubeConfig(opts.kubeconfig, opts.context), envs);
+        envs = live.envelopes;
+        for (const c of live.changes) process.stderr.write(`from cluster: ${c}\n`);
+        for (const p of live.problems) process.stderr.write(`error: from cluster: ${p}\n`);
+        unconfirmed = live.problems.length;
+      }
       let registry: BaaRegistry | undefined;
       if (opts.baa !== undefined) {
         const r = readBaaRegistry(opts.baa);
@@ -238,7 +254,7 @@ export function generateCommand(): Command {
         process.stderr.write(
           `${errors} error finding(s): recorded traffic the generated policies do not allow (exit 1)\n`,
         );
-      if (invalid > 0 || errors > 0) process.exitCode = 1;
+      if (invalid > 0 || errors > 0 || unconfirmed > 0) process.exitCode = 1;
     });
   return cmd;
 }

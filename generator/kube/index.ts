@@ -22,3 +22,4 @@ export { MODEL_ENDPOINTS, modelVendor, type ModelEndpoint } from './model-endpoi
 export { effectiveMtls, type MtlsMode } from './mtls-mode.js';
 export { CHECK_KINDS, readClusterInputs, type ClusterInputs } from './cluster-check.js';
 export { POLICY_REPORT, policyReportOutput, policyReports, policyReportServed } from './policy-report.js';
+export { withLiveWorkloads } from './live-workloads.js';
