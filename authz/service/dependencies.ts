@@ -353,6 +353,8 @@ async function openContainmentApi(
   privacyKey: PrivacyKey | undefined,
 ): Promise<NonNullable<Parameters<typeof createContainment>[5]>> {
   const handlers: { onChange?: ContainmentStoreOptions['onChange'] } = {};
+  if (config.containmentFrom !== 'files' && config.containmentDir !== undefined)
+    throw startupError(`--containment-from ${config.containmentFrom} and --containment-dir: give one of them`);
   const store = await startServiceContainment(
     config,
     privacyKey,
@@ -386,6 +388,7 @@ function createSources(
     return { policies, baa, credentials, containment };
   } catch (e) {
     for (const o of opened) o.close();
+    containmentApi?.store?.close();
     throw e;
   }
 }

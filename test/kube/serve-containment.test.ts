@@ -108,4 +108,13 @@ describe('serve --containment-from cluster', () => {
       await b.server.close();
     }
   }, 30_000);
+
+  test('--containment-from cluster with --containment-dir as well: the service does not start', async () => {
+    await expect(
+      startTestServer(
+        { containmentFrom: 'cluster:phiguard-system', kubeconfig: api.kubeconfig, containmentDir: t.dir },
+        { 'lab.yaml': policyYaml('lab', rules, `principal: ${P}`) },
+      ),
+    ).rejects.toThrow('--containment-from cluster:phiguard-system and --containment-dir: give one of them');
+  });
 });
