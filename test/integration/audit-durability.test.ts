@@ -85,33 +85,37 @@ function load(
 }
 
 describe('audit durability: no answered decision without its record', () => {
-  test(`SIGKILL under load, ${RUNS} times: 0 answered decisions missing, 0 duplicated`, async () => {
-    const totals = { answered: 0, allowed: 0, missing: 0, duplicated: 0, recorded: 0 };
-    for (let run = 0; run < RUNS; run++) {
-      const file = path.join(tmp.dir, `kill-${run}.jsonl`);
-      // Odd runs decide on the gRPC thread with the audit writer thread (--decisions inline).
-      const p = await startServeProcess([...serveArgs(file), ...(run % 2 === 1 ? ['--decisions', 'inline'] : [])]);
-      const clients = [createCheckClient(p.address), createCheckClient(p.address)];
-      const l = load(clients, 32);
-      await new Promise((r) => setTimeout(r, 300 + ((run * 137) % 400)));
-      p.child.kill('SIGKILL');
-      expect(await p.exited).toBe('SIGKILL');
-      await l.stop();
-      clients.forEach((c) => c.close());
-      const ids = recordedIds(file);
-      const seen = new Set(ids);
-      totals.answered += l.answers.length;
-      totals.allowed += l.answers.filter((a) => a.decision === 'allow').length;
-      totals.recorded += ids.length;
-      totals.duplicated += ids.length - seen.size;
-      totals.missing += l.answers.filter((a) => !seen.has(a.id)).length;
-    }
-    process.stdout.write(`SIGKILL runs: ${RUNS}, ${JSON.stringify(totals)}\n`);
-    expect(totals.answered).toBeGreaterThan(RUNS * 100);
-    expect(totals.allowed).toBeGreaterThan(0);
-    expect(totals.missing).toBe(0);
-    expect(totals.duplicated).toBe(0);
-  }, RUNS * 20_000 + 60_000);
+  test(
+    `SIGKILL under load, ${RUNS} times: 0 answered decisions missing, 0 duplicated`,
+    async () => {
+      const totals = { answered: 0, allowed: 0, missing: 0, duplicated: 0, recorded: 0 };
+      for (let run = 0; run < RUNS; run++) {
+        const file = path.join(tmp.dir, `kill-${run}.jsonl`);
+        // Odd runs decide on the gRPC thread with the audit writer thread (--decisions inline).
+        const p = await startServeProcess([...serveArgs(file), ...(run % 2 === 1 ? ['--decisions', 'inline'] : [])]);
+        const clients = [createCheckClient(p.address), createCheckClient(p.address)];
+        const l = load(clients, 32);
+        await new Promise((r) => setTimeout(r, 300 + ((run * 137) % 400)));
+        p.child.kill('SIGKILL');
+        expect(await p.exited).toBe('SIGKILL');
+        await l.stop();
+        clients.forEach((c) => c.close());
+        const ids = recordedIds(file);
+        const seen = new Set(ids);
+        totals.answered += l.answers.length;
+        totals.allowed += l.answers.filter((a) => a.decision === 'allow').length;
+        totals.recorded += ids.length;
+        totals.duplicated += ids.length - seen.size;
+        totals.missing += l.answers.filter((a) => !seen.has(a.id)).length;
+      }
+      process.stdout.write(`SIGKILL runs: ${RUNS}, ${JSON.stringify(totals)}\n`);
+      expect(totals.answered).toBeGreaterThan(RUNS * 100);
+      expect(totals.allowed).toBeGreaterThan(0);
+      expect(totals.missing).toBe(0);
+      expect(totals.duplicated).toBe(0);
+    },
+    RUNS * 20_000 + 60_000,
+  );
 
   test('SIGHUP after a rename: the trail continues in a new file, nothing lost or written twice', async () => {
     const file = path.join(tmp.dir, 'rotate.jsonl');
