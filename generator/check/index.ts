@@ -10,3 +10,7 @@ export {
   type CheckFinding,
   type Suppression,
 } from './suppress.js';
+/** What `discover` shares with the rules: workloads as check reads them, selector matching and RBAC reach. */
+export { extractWorkloads } from './context.js';
+export { selects } from './rules-cilium.js';
+export { dangerousPermissions, PRIVILEGED_BUILTIN } from './rules-workloads.js';
