@@ -7,7 +7,12 @@
 import { ok, PhiguardError } from '../model/index.js';
 import { ensurePrivateDir, type PrivacyKey } from '../privacy/index.js';
 import { watchReload } from '../reload/index.js';
-import { containmentStateOf, contextDigest, type ContainmentEntryState, type ContainmentState } from './containment.js';
+import {
+  containmentStateOf,
+  contextMatcher,
+  type ContainmentEntryState,
+  type ContainmentState,
+} from './containment.js';
 import {
   CONTAINMENT_SUFFIX,
   containmentFile,
@@ -110,7 +115,7 @@ export function createContainmentStore(dir: string, options: ContainmentStoreOpt
   if (!listed.ok) throw listed.error;
   const key = options.privacyKey;
   let states = new Map<string, ContainmentState>();
-  const contexts = new WeakMap<ContainmentState, ReadonlySet<string>>();
+  const inContext = contextMatcher(key);
   const apply = (next: Loaded): void => {
     const before = states;
     states = next.active;
@@ -159,15 +164,7 @@ export function createContainmentStore(dir: string, options: ContainmentStoreOpt
       options.onChange?.(state.agent, state);
       return state;
     },
-    inContext(state, patient) {
-      if (key === undefined || state.keyId !== key.id || state.contextPatients.length === 0) return false;
-      let set = contexts.get(state);
-      if (set === undefined) {
-        set = new Set(state.contextPatients);
-        contexts.set(state, set);
-      }
-      return set.has(contextDigest(key, state.salt, patient));
-    },
+    inContext,
     list: (now) => [...states.values()].filter((s) => inForce(s, now)).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
     refresh: () => {
       w.reload();

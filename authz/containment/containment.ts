@@ -99,3 +99,20 @@ export function containmentStateOf(
     keyId: key.id,
   };
 }
+
+/**
+ * Whether a patient is in a `pause` state's context: its digest under the key the state was made with (none under
+ * another key or without one). The digests of a state are indexed once per state.
+ */
+export function contextMatcher(key: PrivacyKey | undefined): (state: ContainmentState, patient: string) => boolean {
+  const contexts = new WeakMap<ContainmentState, ReadonlySet<string>>();
+  return (state, patient) => {
+    if (key === undefined || state.keyId !== key.id || state.contextPatients.length === 0) return false;
+    let set = contexts.get(state);
+    if (set === undefined) {
+      set = new Set(state.contextPatients);
+      contexts.set(state, set);
+    }
+    return set.has(contextDigest(key, state.salt, patient));
+  };
+}

@@ -1,6 +1,7 @@
 export {
   triggerOf,
   contextDigest,
+  contextMatcher,
   containmentStateOf,
   ContainmentStateSchema,
   CONTAINMENT_ACTIONS,

@@ -10,7 +10,7 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import {
   containmentStateOf,
-  contextDigest,
+  contextMatcher,
   inForce,
   type ContainmentEnd,
   type ContainmentState,
@@ -103,7 +103,7 @@ export async function startClusterContainmentStore(options: ClusterContainmentOp
   const key = options.privacyKey;
   const manager = options.fieldManager ?? 'phiguard-serve';
   const mirror = stateMirror(options.onChange);
-  const contexts = new WeakMap<ContainmentState, ReadonlySet<string>>();
+  const inContext = contextMatcher(key);
   const reflector = startReflector({
     kc: options.kc,
     apiVersion: 'v1',
@@ -153,15 +153,7 @@ export async function startClusterContainmentStore(options: ClusterContainmentOp
       write(state);
       return state;
     },
-    inContext(state, patient) {
-      if (key === undefined || state.keyId !== key.id || state.contextPatients.length === 0) return false;
-      let set = contexts.get(state);
-      if (set === undefined) {
-        set = new Set(state.contextPatients);
-        contexts.set(state, set);
-      }
-      return set.has(contextDigest(key, state.salt, patient));
-    },
+    inContext,
     list: (now) =>
       [...mirror.states().values()].filter((s) => inForce(s, now)).sort((a, b) => (a.agent < b.agent ? -1 : 1)),
     refresh: mirror.recompute,
