@@ -344,6 +344,8 @@ export interface WasmBenchReport {
     /** What the filter adds to a deferred request (call-out issued + answer applied, p50s), against its round trip. */
     deferredOverheadP50: number;
     deferredOverheadP99: number;
+    /** The same against the bare server's round trip (a service with no decision work). */
+    deferredOverheadVsBareP50: number | undefined;
   };
 }
 
@@ -435,6 +437,7 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
         decidedVsBareP99: undefined,
         deferredOverheadP50: 0,
         deferredOverheadP99: 0,
+        deferredOverheadVsBareP50: undefined,
       },
     };
     const ip = report.inProxy['allow-in-proxy'];
@@ -448,10 +451,13 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
     report.ratios = {
       decidedP50: decided.p50 / pg['decided'].p50,
       decidedP99: decided.p99 / pg['decided'].p99,
-      decidedVsBareP50: br?.['all'] ? decided.p50 / br['all'].p50 : undefined,
-      decidedVsBareP99: br?.['all'] ? decided.p99 / br['all'].p99 : undefined,
+      decidedVsBareP50: br?.['decided'] ? decided.p50 / br['decided'].p50 : undefined,
+      decidedVsBareP99: br?.['decided'] ? decided.p99 / br['decided'].p99 : undefined,
       deferredOverheadP50: (deferred.p50 + deferredAnswer.p50) / pg['deferred'].p50,
       deferredOverheadP99: (deferred.p99 + deferredAnswer.p99) / pg['deferred'].p99,
+      deferredOverheadVsBareP50: br?.['deferred']
+        ? (deferred.p50 + deferredAnswer.p50) / br['deferred'].p50
+        : undefined,
     };
     return report;
   } finally {
@@ -504,6 +510,8 @@ export function formatReport(r: WasmBenchReport): string {
   if (x.decidedVsBareP50 !== undefined && x.decidedVsBareP99 !== undefined)
     out += `in-proxy decision / bare server round trip (one at a time): p50 ${x.decidedVsBareP50.toFixed(3)}, p99 ${x.decidedVsBareP99.toFixed(3)}\n`;
   out += `deferred: filter work (call-out + answer) / phiguard round trip: p50 ${(100 * x.deferredOverheadP50).toFixed(1)}%, p99 ${(100 * x.deferredOverheadP99).toFixed(1)}%\n`;
+  if (x.deferredOverheadVsBareP50 !== undefined)
+    out += `deferred: filter work (call-out + answer) / bare server round trip: p50 ${(100 * x.deferredOverheadVsBareP50).toFixed(1)}%\n`;
   return out;
 }
 

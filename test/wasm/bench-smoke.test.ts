@@ -60,5 +60,6 @@ test('the benchmark measures every class in the proxy and over the round trip', 
   }
   expect(report.ratios.decidedP50).toBeGreaterThan(0);
   expect(report.ratios.decidedVsBareP50).toBeUndefined();
+  expect(report.ratios.deferredOverheadVsBareP50).toBeUndefined();
   expect(formatReport(report)).toContain('in-proxy decision / phiguard round trip');
 }, 60_000);
