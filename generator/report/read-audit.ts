@@ -2,11 +2,12 @@
  * Reads audit trails (JSON lines, `phiguard.audit/v1`) for the reports: one or more files (replicas, rotated or
  * gzipped ones, or - for stdin), streamed, merged into one sequence in time order, duplicates dropped.
  *
- * - Streaming, grep-like: each file is read in large chunks and searched for the report's needles as bytes
- *   (Buffer.indexOf, as grep does); only lines containing a needle are cut out and JSON-parsed. Every line is still
- *   checked for the frame of a record (it opens with `{"format":"phiguard.audit/v1"` and closes with `}`), so a
- *   file that is not an audit trail, and a truncated or torn line, are found whichever report runs. A selected line
- *   is parsed, and a decision record validated against the field table (authz/model/audit-record.ts).
+ * - Streaming, grep-like: each file is read in large blocks, and one pass over a block (scan-lines.ts, WebAssembly
+ *   SIMD) finds its lines, checks every line for the frame of a record (it opens with
+ *   `{"format":"phiguard.audit/v1"` and closes with `}`) and finds the lines containing one of the report's needles
+ *   as bytes; only those are cut out and JSON-parsed. So a file that is not an audit trail, and a truncated or torn
+ *   line, are found whichever report runs. A selected line is parsed, and a decision record validated against the
+ *   field table (authz/model/audit-record.ts).
  * - Strict: a line that is not a record is an error naming the file and line (the CLI exits 2), unless
  *   `skipCorrupt`, where it is counted, and the count printed on stderr and in the report's header.
  * - gzip: a file whose first bytes are the gzip magic (1f 8b, RFC 1952 §2.3.1) is decompressed (zlib), whatever its
@@ -20,6 +21,7 @@ import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DecisionAuditRecordSchema, PhiguardError, type DecisionAuditRecord } from '../../authz/model/index.js';
+import { createLineScanner, type LineScanner } from './scan-lines.js';
 
 /** A record as parsed from its JSON line. */
 export type AuditRow = Record<string, unknown>;
@@ -49,6 +51,8 @@ export interface ReadOptions {
   stats: ReadStats;
   /** Told about each file's skipped lines (the CLI writes them to stderr). */
   onSkipped?: (file: string, count: number, firstLines: readonly number[]) => void;
+  /** Bytes read at a time (4 MiB); tests use small blocks to put lines across block boundaries. */
+  blockBytes?: number;
 }
 
 export const newStats = (files: readonly string[]): ReadStats => ({
@@ -59,9 +63,6 @@ export const newStats = (files: readonly string[]): ReadStats => ({
 });
 
 const NL = 0x0a;
-const CR = 0x0d;
-const CLOSE = 0x7d;
-const FRAME = Buffer.from('{"format":"phiguard.audit/v1"');
 
 /**
  * Fields that `phiguard.audit/v1` decision records gained after the format was first written, with what an older
@@ -104,76 +105,57 @@ function parseRecord(line: string): AuditRecord | undefined {
   return d.success ? { kind: 'decision', record: d.data } : undefined;
 }
 
-/** The start offsets of the lines (before `end`) containing any needle, ascending. */
-function matchingStarts(buf: Buffer, end: number, needles: readonly Buffer[]): number[] {
-  const starts = new Set<number>();
-  for (const n of needles) {
-    let at = buf.indexOf(n, 0);
-    while (at !== -1 && at < end) {
-      starts.add(buf.lastIndexOf(NL, at) + 1);
-      const e = buf.indexOf(NL, at);
-      at = e === -1 || e >= end ? -1 : buf.indexOf(n, e + 1);
-    }
-  }
-  return [...starts].sort((a, b) => a - b);
-}
-
-/** Whether the line [s, e) has the frame of a record. */
-function framed(buf: Buffer, s: number, e: number): boolean {
-  let last = e - 1;
-  if (buf[last] === CR) last--;
-  return (
-    last - s + 1 > FRAME.length && buf[last] === CLOSE && buf.compare(FRAME, 0, FRAME.length, s, s + FRAME.length) === 0
-  );
-}
-
 /** A record with its merge key (its `time`, epoch ms). */
 interface Keyed {
   key: number;
   rec: AuditRecord;
 }
 
-const BLOCK = 4 << 20;
+const BLOCK_BYTES = 4 << 20;
 
 /**
- * Line-aligned blocks of one input: `[buf, end]` where buf[0, end) holds whole lines (the last block may end in a
- * line without its newline). One buffer is reused (grown only for a line longer than it), so reading does not
- * allocate per chunk; each block must be consumed before the next is asked for. Input starting with the gzip magic
- * is gunzipped.
+ * Line-aligned blocks of one input, in the scanner's block: each yielded `end` is the length of a block of whole
+ * lines, block[0, end), ending with a newline (an unterminated last line is given one). One buffer is reused (grown
+ * only for a line longer than it), so reading does not allocate per chunk; each block must be scanned before the
+ * next is asked for. Input starting with the gzip magic is gunzipped.
  */
-async function* blocksOf(file: string): AsyncGenerator<[Buffer, number]> {
-  let buf = Buffer.allocUnsafe(BLOCK);
+async function* blocksOf(file: string, scanner: LineScanner, blockBytes: number): AsyncGenerator<number> {
   let filled = 0;
+  const half = Math.max(1, blockBytes >> 1);
   /** Makes room for `n` more bytes. */
-  const room = (n: number): void => {
-    if (filled + n <= buf.length) return;
-    const b = Buffer.allocUnsafe(Math.max(buf.length * 2, filled + n));
-    buf.copy(b, 0, 0, filled);
-    buf = b;
-  };
-  /** The block of whole lines so far, if any; the rest moves to the front once the block is consumed. */
-  function* cut(min: number): Generator<[Buffer, number]> {
+  const room = (n: number): void => scanner.reserve(filled + n);
+  /** The block of whole lines so far, if any; the rest moves to the front once the block is scanned. */
+  function* cut(min: number): Generator<number> {
     if (filled < min) return;
-    const last = buf.lastIndexOf(NL, filled - 1);
+    const last = scanner.block.lastIndexOf(NL, filled - 1);
     if (last === -1) return;
-    yield [buf, last];
-    buf.copy(buf, 0, last + 1, filled);
+    yield last + 1;
+    scanner.block.copy(scanner.block, 0, last + 1, filled);
     filled -= last + 1;
+  }
+  /** What is left: an unterminated last line, given its newline. */
+  function* rest(): Generator<number> {
+    if (filled === 0) return;
+    room(1);
+    scanner.block[filled] = NL;
+    yield filled + 1;
+    filled = 0;
   }
   const gz = (b: Buffer): boolean => b[0] === 0x1f && b[1] === 0x8b;
   if (file !== '-') {
     const fd = openSync(file, 'r');
     try {
-      filled = readSync(fd, buf, 0, buf.length, null);
-      if (!gz(buf.subarray(0, filled))) {
+      room(blockBytes);
+      filled = readSync(fd, scanner.block, 0, blockBytes, null);
+      if (!gz(scanner.block.subarray(0, filled))) {
         for (;;) {
           yield* cut(1);
-          room(BLOCK / 2);
-          const n = readSync(fd, buf, filled, buf.length - filled, null);
+          room(half);
+          const n = readSync(fd, scanner.block, filled, Math.min(blockBytes, scanner.block.length - filled), null);
           if (n === 0) break;
           filled += n;
         }
-        if (filled > 0) yield [buf, filled];
+        yield* rest();
         return;
       }
       filled = 0;
@@ -181,8 +163,8 @@ async function* blocksOf(file: string): AsyncGenerator<[Buffer, number]> {
       closeSync(fd);
     }
   }
-  // stdin, and gzip: a stream, copied into the buffer.
-  const raw = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: BLOCK });
+  // stdin, and gzip: a stream, copied into the block.
+  const raw = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: blockBytes });
   const it = (raw as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done === true) return;
@@ -200,15 +182,15 @@ async function* blocksOf(file: string): AsyncGenerator<[Buffer, number]> {
   }
   for await (const chunk of source) {
     room(chunk.length);
-    chunk.copy(buf, filled);
+    chunk.copy(scanner.block, filled);
     filled += chunk.length;
-    yield* cut(BLOCK / 2);
+    yield* cut(half);
   }
   yield* cut(1);
-  if (filled > 0) yield [buf, filled];
+  yield* rest();
 }
 
-/** The selected records of one file, in file order, in batches (one per chunk read). */
+/** The selected records of one file, in file order, in batches (one per block read). */
 async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOptions): AsyncGenerator<Keyed[]> {
   let lineNo = 0;
   let skipped = 0;
@@ -223,40 +205,28 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
     skipped++;
     if (firstSkipped.length < 10) firstSkipped.push(lineNo);
   };
-  /** Lines in [0, end) of buf: every one checked for its frame, the selected ones parsed. */
-  const scan = (buf: Buffer, end: number): Keyed[] => {
+  const blockBytes = o.blockBytes ?? BLOCK_BYTES;
+  const scanner = createLineScanner(needles, blockBytes + (blockBytes >> 1));
+  /** The lines of block[0, end): every one checked for its frame (in the scan), the selected ones parsed. */
+  const scan = (end: number): Keyed[] => {
     const out: Keyed[] = [];
-    const selected = needles.length > 0 ? matchingStarts(buf, end, needles) : undefined;
-    let m = 0;
-    let s = 0;
-    while (s < end) {
-      let e = buf.indexOf(NL, s);
-      if (e === -1 || e > end) e = end;
-      lineNo++;
-      if (e > s && !(e === s + 1 && buf[s] === CR)) {
-        if (!framed(buf, s, e)) corrupt();
-        else {
-          o.stats.recordsRead++;
-          let pick = selected === undefined;
-          if (selected !== undefined) {
-            while (m < selected.length && (selected[m] ?? end) < s) m++;
-            pick = selected[m] === s;
-          }
-          if (pick) {
-            const rec = parseRecord(buf.toString('utf8', s, e));
-            if (rec === undefined) {
-              o.stats.recordsRead--;
-              corrupt();
-            } else out.push({ key: Date.parse(rec.record['time'] as string), rec });
-          }
-        }
-      }
-      s = e + 1;
-    }
+    const buf = scanner.block;
+    const base = lineNo;
+    let notRecords = 0;
+    const { lines, empty } = scanner.scan(end, (line) => {
+      lineNo = base + line.index + 1;
+      const rec = line.framed ? parseRecord(buf.toString('utf8', line.start, line.end)) : undefined;
+      if (rec === undefined) {
+        notRecords++;
+        corrupt();
+      } else out.push({ key: Date.parse(rec.record['time'] as string), rec });
+    });
+    lineNo = base + lines;
+    o.stats.recordsRead += lines - empty - notRecords;
     return out;
   };
   try {
-    for await (const [buf, end] of blocksOf(file)) yield scan(buf, end);
+    for await (const end of blocksOf(file, scanner, blockBytes)) yield scan(end);
   } catch (e) {
     if (e instanceof PhiguardError) throw e;
     const code = (e as { code?: string }).code ?? '';

@@ -16,7 +16,7 @@ const fx = (name: string): string => path.join(FIX, name);
 
 async function readAll(
   files: string[],
-  o: { needles?: string[]; skipCorrupt?: boolean } = {},
+  o: { needles?: string[]; skipCorrupt?: boolean; blockBytes?: number } = {},
 ): Promise<{ got: AuditRecord[]; stats: ReadStats; skipped: Array<[string, number, readonly number[]]> }> {
   const stats = newStats(files);
   const skipped: Array<[string, number, readonly number[]]> = [];
@@ -26,6 +26,7 @@ async function readAll(
     skipCorrupt: o.skipCorrupt ?? false,
     stats,
     onSkipped: (f: string, n: number, first: readonly number[]) => void skipped.push([f, n, first]),
+    ...(o.blockBytes !== undefined ? { blockBytes: o.blockBytes } : {}),
   };
   for await (const r of auditRecords(files, opts)) got.push(r);
   return { got, stats, skipped };
@@ -103,5 +104,74 @@ describe('reading audit trails', () => {
 
   test('a file that cannot be read is an io error', async () => {
     await expect(readAll([fx('no-such-file.jsonl')])).rejects.toMatchObject({ code: 'io' });
+  });
+});
+
+/**
+ * A trail of 400 records (decision ids d-0 .. d-399, one in 9 for patient p-3), with CRLF line ends on some, empty
+ * lines, and the given corrupt lines put after the given records; the last line has no newline.
+ */
+function trail(corrupt: Record<number, string> = {}): { text: string; badLines: number[]; selected: string[] } {
+  const template = readFileSync(fx('replica-a.jsonl'), 'utf8').split('\n')[0] ?? '';
+  const lines: string[] = [];
+  const badLines: number[] = [];
+  const selected: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    const time = new Date(Date.parse('2026-08-01T10:00:00Z') + i * 1000).toISOString();
+    const patient = i % 9 === 0 ? 'p-3' : `p-${10 + (i % 5)}`;
+    const line = template
+      .replaceAll('"d-1"', `"d-${i}"`)
+      .replaceAll('2026-08-01T10:00:01.000Z', time)
+      .replaceAll('"p-1"', `"${patient}"`)
+      // Lines of different lengths, some longer than the smallest blocks read.
+      .replace('"policyVersion":"abc"', `"policyVersion":"${'v'.repeat((i * 37) % 300)}"`);
+    lines.push(i % 4 === 1 ? `${line}\r` : line);
+    if (patient === 'p-3') selected.push(`d-${i}`);
+    if (i % 50 === 7) lines.push(i % 100 === 7 ? '' : '\r');
+    const bad = corrupt[i];
+    if (bad !== undefined) {
+      lines.push(bad);
+      badLines.push(lines.length);
+    }
+  }
+  return { text: lines.join('\n'), badLines, selected };
+}
+
+describe('blocks: whatever the read size, the same lines, records and line numbers', () => {
+  const record = readFileSync(fx('replica-b.jsonl'), 'utf8').split('\n')[0] ?? '';
+  const corrupt = {
+    3: record.slice(0, 120), // truncated (a torn write)
+    150: record.replace('audit/v1', 'audit/v9'), // a tampered frame
+    222: '# not an audit record',
+    310: `${record.slice(0, 200)}"p-3"]}`, // truncated, ending in }, selected: found when parsed
+    399: record.slice(0, 40), // a torn last line without its newline
+  };
+  test.each([[17], [64], [1000], [4096], [4 << 20]])('blocks of %i bytes', async (blockBytes) => {
+    const t = tempDir();
+    try {
+      const clean = trail();
+      const withBad = trail(corrupt);
+      const cleanFile = t.write('clean.jsonl', clean.text);
+      const badFile = t.write('bad.jsonl', withBad.text);
+      const gz = t.write('bad.gz', '');
+      writeFileSync(gz, gzipSync(withBad.text));
+
+      const a = await readAll([cleanFile], { needles: ['"p-3"'], blockBytes });
+      expect(ids(a.got)).toEqual(clean.selected);
+      expect(a.stats).toMatchObject({ recordsRead: 400, linesSkipped: 0 });
+
+      for (const f of [badFile, gz]) {
+        const b = await readAll([f], { needles: ['"p-3"'], skipCorrupt: true, blockBytes });
+        expect(ids(b.got)).toEqual(withBad.selected);
+        expect(b.stats).toMatchObject({ recordsRead: 400, linesSkipped: 5 });
+        expect(b.skipped).toEqual([[f, 5, withBad.badLines]]);
+        // Without skipCorrupt the first of them stops the read, named by its line.
+        await expect(readAll([f], { needles: ['"p-3"'], blockBytes })).rejects.toThrow(
+          `${f}:${withBad.badLines[0]}: not a phiguard.audit/v1 record`,
+        );
+      }
+    } finally {
+      t.remove();
+    }
   });
 });
