@@ -40,6 +40,12 @@ export type Rec = Record<string, unknown>;
 export const isObj = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** The message type of an Any (`@type` after its last slash), or ''. */
+export const typeOf = (any: unknown): string => {
+  const t = isObj(any) ? str(any['@type']) : '';
+  return t.slice(t.lastIndexOf('/') + 1);
+};
+
 export function strMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (isObj(v))

@@ -6,8 +6,9 @@
  * `http_connection_manager.proto` (HttpFilter.disabled; the terminal router is the last filter).
  */
 import { envoyTypes, nearMatch, PROTO_FINDING_CODES, validateProtoJson } from '../envoy/index.js';
-import { arr, isObj, str, type CheckContext, type Rec } from './context.js';
+import { arr, isObj, str, typeOf, type CheckContext, type Rec } from './context.js';
 import type { ManifestDoc } from './manifests.js';
+import { envoyWasmRules } from './rules-wasm.js';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const EXT_AUTHZ = 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
@@ -24,11 +25,6 @@ const BOOTSTRAP_ONLY = [
   'bootstrap_extensions',
   'stats_sinks',
 ];
-
-const typeOf = (any: unknown): string => {
-  const t = isObj(any) ? str(any['@type']) : '';
-  return t.slice(t.lastIndexOf('/') + 1);
-};
 
 /**
  * Is this document an Envoy bootstrap? No Kubernetes `kind`/`apiVersion`, and static_resources, dynamic_resources
@@ -71,13 +67,14 @@ function disablesAuthz(entry: unknown): boolean {
   return false;
 }
 
-interface HcmAt {
+export interface HcmAt {
   listener: string;
   hcm: Rec;
   base: Array<string | number>;
 }
 
-function hcmsOf(v: Rec): HcmAt[] {
+/** Every HTTP connection manager of the static listeners, with its listener's name and its path. */
+export function hcmsOf(v: Rec): HcmAt[] {
   const out: HcmAt[] = [];
   const listeners = arr(isObj(v['static_resources']) ? v['static_resources']['listeners'] : undefined);
   listeners.forEach((l, li) => {
@@ -228,6 +225,9 @@ export function envoyRules(ctx: CheckContext): void {
             isObj(c) ? str(c['name']) : '',
           ),
         );
-    for (const at of hcmsOf(v)) checkHcm(ctx, doc, at, clusters);
+    for (const at of hcmsOf(v)) {
+      checkHcm(ctx, doc, at, clusters);
+      envoyWasmRules(ctx, doc, at, clusters);
+    }
   }
 }

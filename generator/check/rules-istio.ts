@@ -8,34 +8,52 @@
 import { parse as parseYaml } from 'yaml';
 import { arr, isObj, str, strMap, type CheckContext, type Rec } from './context.js';
 import type { ManifestDoc } from './manifests.js';
+import { istioWasmRules } from './rules-wasm.js';
 
-interface Provider {
+export interface Provider {
   name: string;
   body: Rec;
   doc: ManifestDoc;
   path: Array<string | number>;
 }
 
-/** Extension providers from IstioOperator, the `istio` ConfigMap (`data.mesh`), or istiod Helm values. */
-function providersOf(ctx: CheckContext): Provider[] {
+/** A mesh config among the inputs: from IstioOperator, the `istio` ConfigMap (`data.mesh`), or istiod Helm values. */
+export interface MeshAt {
+  doc: ManifestDoc;
+  mesh: Rec;
+  base: Array<string | number>;
+}
+
+/** Every mesh config in the inputs. A ConfigMap `data.mesh` that is not YAML is reported (IST001) and skipped. */
+export function meshConfigsOf(ctx: CheckContext): MeshAt[] {
+  const out: MeshAt[] = [];
+  for (const doc of ctx.docs) {
+    const v = doc.value;
+    if (v['kind'] === 'IstioOperator' && isObj(v['spec'])) {
+      if (isObj(v['spec']['meshConfig']))
+        out.push({ doc, mesh: v['spec']['meshConfig'], base: ['spec', 'meshConfig'] });
+    } else if (v['kind'] === 'ConfigMap' && isObj(v['data']) && typeof v['data']['mesh'] === 'string') {
+      let mesh: unknown;
+      try {
+        mesh = parseYaml(v['data']['mesh']);
+      } catch {
+        ctx.report('IST001', doc, 'the istio ConfigMap data.mesh is not valid YAML', ['data', 'mesh']);
+        continue;
+      }
+      if (isObj(mesh)) out.push({ doc, mesh, base: ['data', 'mesh'] });
+    } else if (v['kind'] === undefined && isObj(v['meshConfig']))
+      out.push({ doc, mesh: v['meshConfig'], base: ['meshConfig'] });
+  }
+  return out;
+}
+
+/** Extension providers of the mesh configs. */
+export function providersOf(meshes: readonly MeshAt[]): Provider[] {
   const out: Provider[] = [];
-  const add = (doc: ManifestDoc, mesh: unknown, base: Array<string | number>): void => {
-    if (!isObj(mesh)) return;
+  for (const { doc, mesh, base } of meshes)
     arr(mesh['extensionProviders']).forEach((p, i) => {
       if (isObj(p)) out.push({ name: str(p['name']), body: p, doc, path: [...base, 'extensionProviders', i] });
     });
-  };
-  for (const doc of ctx.docs) {
-    const v = doc.value;
-    if (v['kind'] === 'IstioOperator' && isObj(v['spec'])) add(doc, v['spec']['meshConfig'], ['spec', 'meshConfig']);
-    else if (v['kind'] === 'ConfigMap' && isObj(v['data']) && typeof v['data']['mesh'] === 'string') {
-      try {
-        add(doc, parseYaml(v['data']['mesh']), ['data', 'mesh']);
-      } catch {
-        ctx.report('IST001', doc, 'the istio ConfigMap data.mesh is not valid YAML', ['data', 'mesh']);
-      }
-    } else if (v['kind'] === undefined && isObj(v['meshConfig'])) add(doc, v['meshConfig'], ['meshConfig']);
-  }
   return out;
 }
 
@@ -47,7 +65,8 @@ function seconds(d: unknown): number | undefined {
 }
 
 export function istioRules(ctx: CheckContext): void {
-  const providers = providersOf(ctx);
+  const meshes = meshConfigsOf(ctx);
+  const providers = providersOf(meshes);
   for (const p of providers) {
     const grpc = isObj(p.body['envoyExtAuthzGrpc'])
       ? p.body['envoyExtAuthzGrpc']
@@ -100,8 +119,12 @@ export function istioRules(ctx: CheckContext): void {
         ['spec', 'provider', 'name'],
       );
   }
+  // ext_authz providers only: an access-log provider named for phiguard routes no request.
   const phiguardProviders = new Set(
-    providers.filter((p) => /phiguard/.test(p.name) || /phiguard/.test(JSON.stringify(p.body))).map((p) => p.name),
+    providers
+      .filter((p) => isObj(p.body['envoyExtAuthzGrpc']) || isObj(p.body['envoyExtAuthzHttp']))
+      .filter((p) => /phiguard/.test(p.name) || /phiguard/.test(JSON.stringify(p.body)))
+      .map((p) => p.name),
   );
   const toPhiguard = (d: ManifestDoc): boolean => {
     const name = str(((d.value['spec'] as Rec)['provider'] as Rec | undefined)?.['name']);
@@ -113,7 +136,9 @@ export function istioRules(ctx: CheckContext): void {
       : toPhiguard(d),
   );
   for (const d of customs.filter(toPhiguard)) customScope(ctx, d);
-  peerAuthentication(ctx, customs.filter(toPhiguard), rootNamespace(ctx));
+  const root = rootNamespace(ctx);
+  peerAuthentication(ctx, customs.filter(toPhiguard), root);
+  istioWasmRules(ctx, meshes, providers, meshSeen, root);
   const firstAgent = ctx.agents[0];
   if (firstAgent && !routed)
     ctx.report(
@@ -169,7 +194,7 @@ function customScope(ctx: CheckContext, d: ManifestDoc): void {
 }
 
 /** The mesh root namespace (meshConfig.rootNamespace, default istio-system). */
-function rootNamespace(ctx: CheckContext): string {
+export function rootNamespace(ctx: CheckContext): string {
   for (const doc of ctx.docs) {
     const v = doc.value;
     let mesh: unknown;

@@ -62,6 +62,49 @@ metadata: { name: default, namespace: scribe }
 spec: { mtls: { mode: ${mode} } }
 `;
 
+export const envoyWasm = readFileSync('envoy/envoy-wasm.yaml', 'utf8');
+/** A WasmPlugin carrying a phiguard program on the FHIR server, fail-closed, pinned, in phase AUTHZ. */
+export const wasmPlugin = `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: phiguard-filter, namespace: fhir }
+spec:
+  selector: { matchLabels: { app: fhir-server } }
+  match: [{ mode: SERVER }]
+  phase: AUTHZ
+  failStrategy: FAIL_CLOSE
+  url: https://registry.example/phiguard/filter.wasm
+  sha256: ${'ab'.repeat(32)}
+  pluginConfig: { program: "phiguard-wasm-program\\t1\\nend\\n" }
+`;
+/** The access-log provider that carries the filter's decisions to phiguard. */
+export const alsProvider = (filterState = '[wasm.phiguard_decision]') => `meshConfig:
+  extensionProviders:
+    - name: phiguard-proxy-audit
+      envoyHttpAls: { service: phiguard.phiguard-system.svc.cluster.local, port: 9191, filterStateObjectsToLog: ${filterState} }
+`;
+export const telemetry = (provider = 'phiguard-proxy-audit') => `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: phiguard-proxy-audit, namespace: fhir }
+spec:
+  selector: { matchLabels: { app: fhir-server } }
+  accessLogging: [{ match: { mode: SERVER }, providers: [{ name: ${provider} }] }]
+`;
+/** The example cluster with the filter, its provider and its Telemetry. */
+export const wasmCluster = (plugin = wasmPlugin, tel = telemetry(), als = alsProvider()): string =>
+  base([plugin, als, tel].filter((x) => x !== '').join('---\n'));
+/** envoy/envoy-wasm.yaml with its HTTP filters reordered by `order` (indexes into the shipped list). */
+export const envoyWasmReordered = (order: readonly number[]): string => {
+  const b = yaml.load(envoyWasm) as Record<string, unknown>;
+  const hcm = (
+    ((b['static_resources'] as Record<string, unknown[]>)['listeners']?.[0] as Record<string, unknown[]>)[
+      'filter_chains'
+    ]?.[0] as Record<string, unknown[]>
+  )['filters']?.[0] as Record<string, Record<string, unknown[]>>;
+  const filters = hcm['typed_config']?.['http_filters'] ?? [];
+  (hcm['typed_config'] as Record<string, unknown[]>)['http_filters'] = order.map((i) => filters[i]);
+  return yaml.dump(b, { lineWidth: -1 });
+};
+
 export interface Case {
   rule: string;
   pass: string;
@@ -236,6 +279,25 @@ export const cases: Case[] = [
     pass: envoy,
     fail: envoy.replace('envoy_grpc: { cluster_name: phiguard }', 'envoy_grpc: { cluster_name: phiguard-authz }'),
   },
+  { rule: 'IST009', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace('FAIL_CLOSE', 'FAIL_OPEN')) },
+  { rule: 'IST010', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace(/ {2}sha256: .*\n/, '')) },
+  { rule: 'IST011', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace('phase: AUTHZ', 'phase: STATS')) },
+  { rule: 'IST012', pass: wasmCluster(), fail: wasmCluster(wasmPlugin, telemetry('envoy')) },
+  { rule: 'ENV009', pass: envoyWasm, fail: envoyWasm.replace('fail_open: false', 'fail_open: true') },
+  {
+    rule: 'ENV010',
+    pass: envoyWasm,
+    fail: envoyWasm.replace(
+      'local: { filename: /etc/envoy/wasm/phiguard-filter.wasm }',
+      'remote: { http_uri: { uri: "https://registry.example/phiguard-filter.wasm", cluster: phiguard, timeout: 10s } }',
+    ),
+  },
+  {
+    rule: 'ENV011',
+    pass: envoyWasm,
+    fail: envoyWasm.replace('filter_state_objects_to_log: [wasm.phiguard_decision]', 'filter_state_objects_to_log: []'),
+  },
+  { rule: 'ENV012', pass: envoyWasm, fail: envoyWasmReordered([0, 2, 1, 3]) },
   {
     rule: 'K8S001',
     pass: base(''),
