@@ -11,7 +11,12 @@ import yaml from 'js-yaml';
 export type Obj = Record<string, unknown>;
 
 /** Every kustomization the package ships: the base and each overlay. */
-export const KUSTOMIZATIONS = ['deploy/base', 'deploy/overlays/istio', 'deploy/overlays/envoy'] as const;
+export const KUSTOMIZATIONS = [
+  'deploy/base',
+  'deploy/overlays/istio',
+  'deploy/overlays/istio-wasm',
+  'deploy/overlays/envoy',
+] as const;
 export type Kustomization = (typeof KUSTOMIZATIONS)[number];
 
 const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
