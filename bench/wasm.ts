@@ -407,7 +407,7 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
     const perRound = (n: number): number => Math.max(1, Math.ceil(n / o.rounds));
     for (let round = 0; round < o.rounds; round++) {
       for (const v of variants) timeInProxy(v, answers, perRound(o.requests), 0, samplesOf(inProxy, v.name));
-      for (const c of [1, o.concurrency])
+      for (const c of new Set([1, o.concurrency]))
         for (const [name, client] of servers) {
           const s = samplesOf(roundTrip, roundTripLabel(name, c));
           await timeRoundTrip(client, messages, full.classes, perRound(o.checks), 0, c, s);
