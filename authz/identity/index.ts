@@ -16,3 +16,4 @@ export {
   type RemoteKeySet,
   type RemoteKeySetOptions,
 } from './remote-key-set.js';
+export { xfccPeerUri } from './xfcc.js';

@@ -308,6 +308,19 @@ export const DECISION_FIELDS = [
     'The caller\'s span id from the same header, 16 lower-case hex digits, or "".',
     (_i, _d, a) => traceOf(a).spanId,
   ),
+  field(
+    'decidedBy',
+    LATER_STRING,
+    'Where the decision was made: service (the ext_authz service) or proxy (the proxy-wasm filter in Envoy, recorded ' +
+      'from its access log: docs/wasm.md#audit); "" in records written before the field existed (service).',
+    (_i, d) => (d.proxy === undefined ? 'service' : 'proxy'),
+  ),
+  field(
+    'reportedBy',
+    LATER_STRING,
+    'For a proxy decision: the SPIFFE id of the proxy that reported it (--proxy-audit xfcc), or network; else "".',
+    (_i, d) => d.proxy?.reporter ?? '',
+  ),
 ] as const;
 
 /** The decision record's row: the values of `DECISION_FIELDS` without the literal ones, in table order. */

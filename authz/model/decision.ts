@@ -88,6 +88,11 @@ export interface Decision {
   laneAttempts?: readonly string[];
   /** Credential injection for the upstream request. Never logged, never audited. */
   inject?: Injection;
+  /**
+   * Set for a decision the proxy-wasm filter made in Envoy, recorded from the proxy's access log
+   * (service/proxy-audit.ts): who reported it, a SPIFFE id (`--proxy-audit xfcc`) or `network`.
+   */
+  proxy?: { reporter: string };
 }
 
 /** A break-glass lane use: what the attestation record says. */

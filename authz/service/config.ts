@@ -183,11 +183,31 @@ export const ServerConfigSchema = z
       .int()
       .min(0)
       .default(256 * 1024),
+    /**
+     * The audit receiver for decisions the proxy-wasm filter makes in Envoy (docs/wasm.md#audit): `off` (default);
+     * `xfcc`, each access-log stream is accepted from a reporter named in `proxyAuditReporters`, identified by the
+     * URI of the `x-forwarded-client-cert` header phiguard's own sidecar sets (Istio); `network`, from any caller that
+     * reaches the port (an Envoy front proxy, the port closed to everything else by network policy).
+     */
+    proxyAudit: z.enum(['off', 'xfcc', 'network']).default('off'),
+    /** With `proxyAudit: xfcc`: the SPIFFE ids of the workloads whose proxies run the filter and report. */
+    proxyAuditReporters: z
+      .array(z.string().regex(/^spiffe:\/\/[^/\s]+\/\S*$/, 'a SPIFFE id (spiffe://trust-domain/path)'))
+      .default([]),
   })
   .strict()
   .refine((c) => (c.policiesFrom === 'files') === (c.policies !== undefined), {
     message: 'set the policy directory (--policies) with --policies-from files, and not with --policies-from cluster',
     path: ['policies'],
+  })
+  .refine((c) => c.proxyAudit !== 'xfcc' || c.proxyAuditReporters.length > 0, {
+    message:
+      'proxyAudit xfcc needs at least one reporter (--proxy-audit-reporters, the SPIFFE id of a filtering proxy)',
+    path: ['proxyAuditReporters'],
+  })
+  .refine((c) => c.proxyAudit === 'xfcc' || c.proxyAuditReporters.length === 0, {
+    message: 'proxyAuditReporters are read only with proxyAudit xfcc',
+    path: ['proxyAuditReporters'],
   })
   .refine((c) => !(c.jwksFile !== undefined && c.jwksUri !== undefined), {
     message: 'set only one of jwksFile / jwksUri',

@@ -130,6 +130,10 @@ function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: L
         engine.reopenAudit();
         return;
       }
+      if (d.t === 'proxy-logs') {
+        engine.receiveProxyLogs?.(Buffer.from(d.bytes), d.xfcc);
+        return;
+      }
       if (!batchConsistent(d)) {
         parent.fatal('inconsistent-batch');
         return;

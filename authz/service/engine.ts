@@ -31,6 +31,7 @@ import type { Metrics } from './metrics.js';
 import { startOpsServer, type KeysState, type Liveness, type Readiness } from './ops-server.js';
 import { DECISION_REASONS, loggableRequestId, traceIds } from '../model/index.js';
 import type { KeySetStatus } from '../identity/index.js';
+import { createProxyAudit } from './proxy-audit.js';
 import { startupError } from './startup-error.js';
 
 export { clockMs, type CheckItem, type DecisionObserver } from './check-pipeline.js';
@@ -116,6 +117,8 @@ function createProbes({ config, deps, state }: ProbeSources): { readiness: () =>
 export interface DecisionEngine {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that check. */
   decideBatch: (items: readonly CheckItem[]) => void;
+  /** Records the proxy-wasm filter's decisions from an access-log message (`--proxy-audit`; undefined when off). */
+  receiveProxyLogs: ((message: Buffer, xfcc: string | undefined) => void) | undefined;
   /** Ready for traffic (/readyz): see the module comment. */
   readiness(): Readiness;
   /** Alive (/healthz): false once an audit sink failed. */
@@ -145,13 +148,14 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   const observers = [...(options.observers ?? [])];
   if (recorder !== undefined) observers.push((attrs, decision) => recorder.observe(attrs, decision));
   observers.push(keysDeniedLog(log));
+  // The decision records, then the AuditEvents of break-glass accesses when they are exported.
+  const commit = (done: (written: boolean) => void): void =>
+    audit.commit((written) =>
+      written && deps.auditEvents !== undefined ? deps.auditEvents.commit(done) : done(written),
+    );
   const pipeline = createCheckPipeline({
     authorizer: deps.authorizer,
-    // The decision records, then the AuditEvents of break-glass accesses when they are exported.
-    commit: (done) =>
-      audit.commit((written) =>
-        written && deps.auditEvents !== undefined ? deps.auditEvents.commit(done) : done(written),
-      ),
+    commit,
     effects: deps.effects,
     responses: createResponseEncoder(),
     metrics,
@@ -159,6 +163,18 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
     log,
     policyVersion: () => policies.current().version,
   });
+  const proxyAudit =
+    config.proxyAudit === 'off'
+      ? undefined
+      : createProxyAudit({
+          mode: config.proxyAudit,
+          reporters: config.proxyAuditReporters,
+          authorizer: deps.authorizer,
+          effects: deps.effects,
+          commit,
+          metrics,
+          log,
+        });
   // Serve only once the audit target is open (or known to have failed: then every check is denied and /readyz says so).
   await audit.ready();
   const state = { draining: false, closed: false };
@@ -189,6 +205,7 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   };
   return {
     decideBatch: pipeline.decideBatch,
+    receiveProxyLogs: proxyAudit?.receive,
     readiness,
     liveness,
     drain,

@@ -5,7 +5,7 @@
  * flushed).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { listenForChecks, type CheckListener } from '../transport/index.js';
+import { listenForChecks, type AccessLogReceiver, type CheckListener } from '../transport/index.js';
 import type { ServerConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { startupError } from './startup-error.js';
@@ -28,10 +28,11 @@ export async function listen(
   log: Logger,
   cleanup: () => Promise<void>,
   listening: () => Listening,
+  accessLogs?: AccessLogReceiver,
 ): Promise<CheckListener> {
   let listener: CheckListener;
   try {
-    listener = await listenForChecks(config, service, check, log);
+    listener = await listenForChecks(config, service, check, log, accessLogs);
   } catch (e) {
     await cleanup();
     throw startupError(e instanceof Error ? e.message : 'cannot listen', e);

@@ -29,6 +29,8 @@ export interface Metrics {
   auditErrors: Counter<'code'>;
   jwksReloadFailures: Counter;
   jwksFetches: Counter<'result'>;
+  /** Access-log entries the proxy audit receiver handled, by result (proxy-audit.ts `PROXY_AUDIT_RESULTS`). */
+  proxyAudit: Counter<'result'>;
   /**
    * Reads the sources the gauges report at scrape time: the policy set in force and whether it is stale, the JWKS
    * key sets. A gauge read from its source cannot disagree with /readyz, which reads the same.
@@ -111,6 +113,21 @@ interface HistogramCell {
  * for a deny (transport/check-response.ts).
  */
 const KNOWN_DENY_STATUSES = ['400', '401', '403', '429', '503'] as const;
+
+/**
+ * What became of an access-log entry carrying a decision of the proxy-wasm filter (service/proxy-audit.ts):
+ * `recorded` with the decision the service makes for the same request, `recorded-divergent` with a decision the
+ * service would not make (the entry's decision is recorded: it is what the proxy enforced), `unwritten` (the audit
+ * target refused it: lost), `rejected-reporter` (a caller not allowed to report), `invalid` (not a decision the
+ * filter writes).
+ */
+export const PROXY_AUDIT_RESULTS = [
+  'recorded',
+  'recorded-divergent',
+  'unwritten',
+  'rejected-reporter',
+  'invalid',
+] as const;
 
 /** Break-glass results: the lane opened, or why a class the token tried did not (lanes/break-glass.ts). */
 export const BREAK_GLASS_RESULTS = [
@@ -380,6 +397,12 @@ export function createMetrics(auditBuffered: () => number, opts: { defaultMetric
     ),
     jwksFetches: counter('phiguard_jwks_fetch_total', 'JWKS URL fetches by result', ['result'], results),
     auditErrors: counter('phiguard_audit_errors_total', 'Audit sink I/O errors, by errno code', ['code']),
+    proxyAudit: counter(
+      'phiguard_proxy_audit_entries_total',
+      'Access-log entries of proxy-wasm filter decisions received, by result',
+      ['result'],
+      PROXY_AUDIT_RESULTS.map((r) => [r]),
+    ),
   };
   new Gauge({
     name: 'phiguard_audit_buffered_bytes',

@@ -54,12 +54,20 @@ export async function startAuthzServer(config: ServerConfig, options: StartOptio
   const check = (request: unknown, reply: (bytes: Buffer) => void): void => {
     batch.add({ request, reply, t0: clockMs() });
   };
-  const listener = await listen(config, rawAuthorizationServiceDefinition(), check, log, engine.close, () => ({
-    decisions: 'inline',
-    metricsPort: engine.metricsPort,
-    policyVersion: engine.policies.current().version,
-    agents: engine.policies.current().agents.map((a) => a.name),
-  }));
+  const listener = await listen(
+    config,
+    rawAuthorizationServiceDefinition(),
+    check,
+    log,
+    engine.close,
+    () => ({
+      decisions: 'inline',
+      metricsPort: engine.metricsPort,
+      policyVersion: engine.policies.current().version,
+      agents: engine.policies.current().agents.map((a) => a.name),
+    }),
+    engine.receiveProxyLogs,
+  );
   const close = closeInOrder(listener, config.shutdownGraceMs, engine, () => {
     log.info({ audited: engine.audit.written() }, 'phiguard stopped; audit flushed');
   });

@@ -69,12 +69,20 @@ export async function startThreadedAuthzServer(
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
   const thread = startDecisionThreads(config, options, log, chunk);
   const info = await thread.started;
-  const grpc = await listen(config, rawAuthorizationServiceDefinition(), thread.check, log, thread.close, () => ({
-    decisions: 'thread',
-    metricsPort: info.metricsPort,
-    policyVersion: info.policyVersion,
-    agents: info.agents,
-  }));
+  const grpc = await listen(
+    config,
+    rawAuthorizationServiceDefinition(),
+    thread.check,
+    log,
+    thread.close,
+    () => ({
+      decisions: 'thread',
+      metricsPort: info.metricsPort,
+      policyVersion: info.policyVersion,
+      agents: info.agents,
+    }),
+    config.proxyAudit === 'off' ? undefined : thread.proxyLogs,
+  );
   thread.failClosedOn(grpc);
   const close = closeInOrder(grpc, config.shutdownGraceMs, thread, () => log.info('phiguard stopped; audit flushed'));
   return { grpcPort: grpc.port, metricsPort: info.metricsPort, close, reopenAudit: thread.reopen };
@@ -93,6 +101,8 @@ interface DecisionThreads {
   check: (request: unknown, reply: (bytes: Buffer) => void) => void;
   /** From now on, a failure of a thread turns the listener's gRPC health NOT_SERVING. */
   failClosedOn(listener: CheckListener): void;
+  /** Hands an access-log message of proxy decisions to the decision thread, which records them (`--proxy-audit`). */
+  proxyLogs: (message: Buffer, xfcc: string | undefined) => void;
   /** /readyz turns 503: the listener is draining. */
   drain(): void;
   /** Every thread continues its audit trails in newly opened files (SIGHUP). */
@@ -175,6 +185,10 @@ function startDecisionThreads(
       bulkBytes += request.length;
       bulk.send(request, seq, clockMs());
     },
+    proxyLogs: (message, xfcc) => {
+      if (failed) return;
+      decisions.proxyLogs(message, xfcc);
+    },
     failClosedOn: (l) => {
       listener = l;
     },
@@ -208,6 +222,8 @@ interface EngineThread {
   send(request: Buffer, seq: number, t0: number): void;
   drain(): void;
   reopen(): void;
+  /** Posts an access-log message (a copy of its bytes, transferred). */
+  proxyLogs(message: Buffer, xfcc: string | undefined): void;
   /** Sends what is queued, then the close handshake. */
   close(): Promise<void>;
   /** Ends it without the handshake (startup failed). */
@@ -270,6 +286,10 @@ function startEngineThread(
     },
     drain: () => channel.post({ t: 'drain' }),
     reopen: () => channel.post({ t: 'reopen' }),
+    proxyLogs: (message, xfcc) => {
+      const bytes = message.buffer.slice(message.byteOffset, message.byteOffset + message.length) as ArrayBuffer;
+      channel.post({ t: 'proxy-logs', bytes, ...(xfcc === undefined ? {} : { xfcc }) }, [bytes]);
+    },
     close: async () => {
       outbox.flush();
       await channel.close();

@@ -36,6 +36,8 @@ export const ToEngineSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('drain') }),
   /** Continue the audit trails in files newly opened at their paths (SIGHUP, log rotation). */
   z.object({ t: z.literal('reopen') }),
+  /** One access-log message of the proxy-wasm filter's decisions (`--proxy-audit`), with its stream's XFCC header. */
+  z.object({ t: z.literal('proxy-logs'), bytes: z.instanceof(ArrayBuffer), xfcc: z.string().optional() }),
   /** Every Check has been answered: flush the audit trail, close, report `closed` (the close handshake). */
   CloseSchema,
 ]);

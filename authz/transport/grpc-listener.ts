@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { rawAccessLogServiceDefinition } from './access-log-wire.js';
 import { applyStreamTable } from './http2-stream-table.js';
 import { applyHttp2Windows } from './http2-windows.js';
 
@@ -27,6 +28,12 @@ export interface ListenOptions {
   http2MaxStreams?: number;
 }
 
+/**
+ * The receiver of Envoy's access-log streams (`serve --proxy-audit`): each `StreamAccessLogsMessage` in wire bytes,
+ * with the `x-forwarded-client-cert` header of its stream (undefined when absent, or given more than once).
+ */
+export type AccessLogReceiver = (message: Buffer, xfcc: string | undefined) => void;
+
 export interface CheckListener {
   port: number;
   /** grpc.health.v1 status of the whole server and of the Authorization service. */
@@ -41,6 +48,7 @@ export async function listenForChecks(
   service: grpc.ServiceDefinition,
   check: (request: unknown, reply: (bytes: Buffer) => void) => void,
   log: { warn(message: string): void },
+  accessLogs?: AccessLogReceiver,
 ): Promise<CheckListener> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
@@ -64,6 +72,7 @@ export async function listenForChecks(
       check(call.request, (bytes) => callback(null, bytes));
     },
   });
+  const streams = accessLogs === undefined ? undefined : serveAccessLogs(server, accessLogs);
   const health = new HealthImplementation({ '': 'SERVING', [AUTHZ_SERVICE]: 'SERVING' });
   health.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -83,6 +92,8 @@ export async function listenForChecks(
     },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
+        // Access-log streams stay open for the proxy's life: they end here, with everything received recorded.
+        streams?.endAll();
         const t = setTimeout(() => {
           server.forceShutdown();
           resolve();
@@ -93,5 +104,38 @@ export async function listenForChecks(
           resolve();
         });
       }),
+  };
+}
+
+/**
+ * Adds `envoy.service.accesslog.v3.AccessLogService`: every message of every stream goes to `receive`, in order; a
+ * stream the proxy ends is answered OK. `endAll` answers the open ones (shutdown: the proxy reconnects elsewhere).
+ */
+function serveAccessLogs(server: grpc.Server, receive: AccessLogReceiver): { endAll(): void } {
+  type Stream = grpc.ServerReadableStream<unknown, unknown>;
+  const open = new Map<Stream, grpc.sendUnaryData<unknown>>();
+  const end = (call: Stream): void => {
+    const done = open.get(call);
+    if (done === undefined) return;
+    open.delete(call);
+    done(null, Buffer.alloc(0));
+  };
+  server.addService(rawAccessLogServiceDefinition(), {
+    StreamAccessLogs: (call: Stream, callback: grpc.sendUnaryData<unknown>) => {
+      open.set(call, callback);
+      const values = call.metadata.get('x-forwarded-client-cert');
+      const xfcc = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
+      call.on('data', (message: unknown) => {
+        if (Buffer.isBuffer(message)) receive(message, xfcc);
+      });
+      call.on('end', () => end(call));
+      call.on('error', () => open.delete(call));
+      call.on('cancelled', () => open.delete(call));
+    },
+  });
+  return {
+    endAll: () => {
+      for (const call of [...open.keys()]) end(call);
+    },
   };
 }

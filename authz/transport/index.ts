@@ -36,5 +36,21 @@ export {
 } from './decision-thread-protocol.js';
 export { applyHttp2Windows } from './http2-windows.js';
 export { applyStreamTable } from './http2-stream-table.js';
-export { listenForChecks, AUTHZ_SERVICE, type CheckListener, type ListenOptions } from './grpc-listener.js';
+export {
+  listenForChecks,
+  AUTHZ_SERVICE,
+  type AccessLogReceiver,
+  type CheckListener,
+  type ListenOptions,
+} from './grpc-listener.js';
+export {
+  ACCESS_LOG_SERVICE,
+  PROXY_DECISION_STATE,
+  decodeAccessLogs,
+  encodeAccessLogs,
+  filterStateAny,
+  rawAccessLogServiceDefinition,
+  type DecodedAccessLogs,
+  type ProxyLogEntry,
+} from './access-log-wire.js';
 export { IdTable } from './id-table.js';

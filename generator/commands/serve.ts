@@ -175,6 +175,23 @@ export function serveCommand(): Command {
       ).env('PHIGUARD_BULK_CHECK_BYTES'),
     )
     .addOption(
+      new Option(
+        '--proxy-audit <mode>',
+        'record the decisions the proxy-wasm filter makes in Envoy (AccessLogService on the gRPC port): off ' +
+          '(default), xfcc (reporters named by --proxy-audit-reporters, Istio) or network (any caller of the port)',
+      )
+        .choices(['off', 'xfcc', 'network'])
+        .env('PHIGUARD_PROXY_AUDIT'),
+    )
+    .addOption(
+      new Option(
+        '--proxy-audit-reporters <spiffe-ids>',
+        'with --proxy-audit xfcc: SPIFFE ids of the workloads whose proxies run the filter, comma-separated',
+      )
+        .env('PHIGUARD_PROXY_AUDIT_REPORTERS')
+        .argParser(list),
+    )
+    .addOption(
       new Option('--envelope-dir <dir>', 'record behavioral envelopes here (one file per workload and replica)').env(
         'PHIGUARD_ENVELOPE_DIR',
       ),

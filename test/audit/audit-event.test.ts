@@ -62,6 +62,8 @@ const BASE: DecisionAuditRecord = {
   breakGlassAttempts: [],
   traceId: '',
   spanId: '',
+  decidedBy: 'service',
+  reportedBy: '',
 };
 
 const cases = parse(readFileSync(new URL('./fixtures/audit-event-cases.yaml', import.meta.url), 'utf8')) as Case[];

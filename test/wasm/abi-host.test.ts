@@ -222,7 +222,13 @@ describe('the host’s Envoy behaviours, as the filter meets them', () => {
     expect(JSON.parse(s.filterState.get('wasm.phiguard_decision') ?? '{}')).toEqual({
       decision: 'deny',
       rule: 'default-deny',
+      reason: 'invalid-request',
+      status: 400,
       agent: 'cds-sepsis',
+      principal: CDS,
+      method: 'GET',
+      path: '/fhir/Observation/%2e%2e/Patient',
+      authority: host,
       policyVersion: set.version,
       decisionId: 'px-first-1',
     });

@@ -33,6 +33,8 @@ let grpcService: ArrayBuffer = new ArrayBuffer(0);
 /** Outstanding Check calls: token -> stream context, and back. */
 const pendingByToken = new Map<u32, u32>();
 const tokenByStream = new Map<u32, u32>();
+/** The request line of each stream with an outstanding Check call: a failed call's deny is recorded with it. */
+const seenByStream = new Map<u32, Seen>();
 
 export function proxy_abi_version_0_2_1(): void {}
 
@@ -84,21 +86,83 @@ function decisionId(contextId: u32): string {
   return 'px-stream-' + contextId.toString();
 }
 
-/** Filter state for the access log (audit): Envoy keeps it under `wasm.phiguard_decision`. */
-function recordDecision(outcome: string, rule: string, agent: string, policy: string, id: string): void {
+/** The request line a decision is about: what the audit record is built from. */
+class Seen {
+  constructor(
+    public principal: string,
+    public method: string,
+    public path: string,
+    public host: string,
+  ) {}
+}
+
+const HEX = '0123456789abcdef';
+
+/** A JSON string literal (RFC 8259 section 7): quote, backslash, controls and lone surrogate halves escaped. */
+function jsonString(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x22 || c == 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return '"' + s + '"';
+  const parts: string[] = ['"'];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x22) parts.push('\\"');
+    else if (c == 0x5c) parts.push('\\\\');
+    else if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff))
+      parts.push(
+        '\\u' + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15),
+      );
+    else parts.push(String.fromCharCode(c));
+  }
+  parts.push('"');
+  return parts.join('');
+}
+
+/**
+ * Filter state for the access log (audit): Envoy keeps it under `wasm.phiguard_decision`, and phiguard's access-log
+ * receiver writes the decision record from it (authz/service/proxy-audit.ts reads exactly these fields).
+ */
+function recordDecision(
+  outcome: string,
+  rule: string,
+  reason: string,
+  status: u32,
+  agent: string,
+  seen: Seen,
+  policy: string,
+  id: string,
+): void {
   setProperty(
     'phiguard_decision',
-    '{"decision":"' +
-      outcome +
-      '","rule":"' +
-      rule +
-      '","agent":"' +
-      agent +
-      '","policyVersion":"' +
-      policy +
-      '","decisionId":"' +
-      id +
-      '"}',
+    '{"decision":' +
+      jsonString(outcome) +
+      ',"rule":' +
+      jsonString(rule) +
+      ',"reason":' +
+      jsonString(reason) +
+      ',"status":' +
+      status.toString() +
+      ',"agent":' +
+      jsonString(agent) +
+      ',"principal":' +
+      jsonString(seen.principal) +
+      ',"method":' +
+      jsonString(seen.method) +
+      ',"path":' +
+      jsonString(seen.path) +
+      ',"authority":' +
+      jsonString(seen.host) +
+      ',"policyVersion":' +
+      jsonString(policy) +
+      ',"decisionId":' +
+      jsonString(id) +
+      '}',
   );
 }
 
@@ -109,19 +173,19 @@ function denyHeaders(id: string): ArrayBuffer {
   );
 }
 
-function denyWith(v: Verdict, reason: string, contextId: u32, policy: string): u32 {
+function denyWith(v: Verdict, reason: string, contextId: u32, policy: string, seen: Seen): u32 {
   const id = decisionId(contextId);
   const body = v.body.replaceAll('{{decision-id}}', id).replaceAll('{{reason}}', reason);
-  recordDecision('deny', v.rule, v.agent, policy, id);
+  recordDecision('deny', v.rule, v.reason, v.status, v.agent, seen, policy, id);
   sendLocalResponse(v.status, 'phiguard_in_proxy_deny', body, denyHeaders(id));
   return ACTION_PAUSE;
 }
 
 /** The deny for a Check that failed, timed out or answered nonsense: the request does not go on. */
-function denyUnavailable(contextId: u32, rule: string): void {
+function denyUnavailable(contextId: u32, rule: string, seen: Seen): void {
   const id = decisionId(contextId);
   const p = program;
-  recordDecision('deny', rule, '', p == null ? '' : p.policyVersion, id);
+  recordDecision('deny', rule, 'internal-error', 403, '', seen, p == null ? '' : p.policyVersion, id);
   const body =
     '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"exception","details":{"coding":' +
     '[{"system":"https://phiguard.io/fhir/CodeSystem/decision-reason","code":"internal-error"}],"text":' +
@@ -134,18 +198,22 @@ function denyUnavailable(contextId: u32, rule: string): void {
 }
 
 function defer(contextId: u32, p: Program, principal: string, method: string, path: string, host: string): u32 {
+  // Envoy's ext_authz filter after this one Checks it (with its body and the jwt_authn payload), and records it.
+  if (p.deferToNext) return ACTION_CONTINUE;
   const keys: string[] = [];
   const values: string[] = [];
   const pairs = getRequestHeaderPairs();
   if (pairs != null) readPairs(pairs, keys, values);
   const message = encodeCheckRequest(principal, method, path, host, keys, values);
   const token = grpcCall(grpcService, 'envoy.service.auth.v3.Authorization', 'Check', message, p.timeoutMs);
+  const seen = new Seen(principal, method, path, host);
   if (token == 0) {
-    denyUnavailable(contextId, 'wasm-check-call-failed');
+    denyUnavailable(contextId, 'wasm-check-call-failed', seen);
     return ACTION_PAUSE;
   }
   pendingByToken.set(token, contextId);
   tokenByStream.set(contextId, token);
+  seenByStream.set(contextId, seen);
   return ACTION_PAUSE;
 }
 
@@ -170,10 +238,6 @@ function readPairs(buf: ArrayBuffer, keys: string[], values: string[]): void {
 
 export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: bool): u32 {
   const p = program;
-  if (p == null) {
-    denyUnavailable(contextId, 'wasm-not-configured');
-    return ACTION_PAUSE;
-  }
   const sanBytes = getProperty('connection\0uri_san_peer_certificate');
   const principal = sanBytes == null ? '' : String.UTF8.decode(sanBytes);
   const methodH = headerString(':method');
@@ -182,6 +246,10 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
   const method = methodH == null ? '' : methodH;
   const path = pathH == null ? '' : pathH;
   const host = hostH == null ? '' : hostH;
+  if (p == null) {
+    denyUnavailable(contextId, 'wasm-not-configured', new Seen(principal, method, path, host));
+    return ACTION_PAUSE;
+  }
   if (!p.agents.has(principal) || methodH == null || pathH == null || hostH == null)
     return defer(contextId, p, principal, method, path, host);
   const agent = p.agents.get(principal);
@@ -205,10 +273,11 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
   if (index < 0) return defer(contextId, p, principal, method, path, host);
   const v = p.verdicts[index];
   if (v.allow) {
-    recordDecision('allow', v.rule, v.agent, p.policyVersion, decisionId(contextId));
+    const seen = new Seen(principal, method, path, host);
+    recordDecision('allow', v.rule, v.reason, 200, v.agent, seen, p.policyVersion, decisionId(contextId));
     return ACTION_CONTINUE;
   }
-  return denyWith(v, shape.reason, contextId, p.policyVersion);
+  return denyWith(v, shape.reason, contextId, p.policyVersion, new Seen(principal, method, path, host));
 }
 
 /** The request carries or announces a body, or headers that shape how the service reads it. */
@@ -230,18 +299,27 @@ function streamOf(token: u32): u32 {
   return ctx;
 }
 
+/** The request line of a stream whose Check call ended (forgotten from here on). */
+function takeSeen(ctx: u32): Seen {
+  if (!seenByStream.has(ctx)) return new Seen('', '', '', '');
+  const seen = seenByStream.get(ctx);
+  seenByStream.delete(ctx);
+  return seen;
+}
+
 export function proxy_on_grpc_receive(rootContextId: u32, token: u32, responseSize: u32): void {
   const ctx = streamOf(token);
   if (ctx == 0) return;
   setEffectiveContext(ctx);
+  const seen = takeSeen(ctx);
   const bytes = getBuffer(BUFFER_GRPC_RECEIVE, responseSize);
   if (bytes == null) {
-    denyUnavailable(ctx, 'wasm-check-unreadable');
+    denyUnavailable(ctx, 'wasm-check-unreadable', seen);
     return;
   }
   const r = decodeCheckResponse(bytes);
   if (!r.valid) {
-    denyUnavailable(ctx, 'wasm-check-unreadable');
+    denyUnavailable(ctx, 'wasm-check-unreadable', seen);
     return;
   }
   if (r.code == 0) {
@@ -258,7 +336,7 @@ export function proxy_on_grpc_close(rootContextId: u32, token: u32, statusCode: 
   const ctx = streamOf(token);
   if (ctx == 0) return;
   setEffectiveContext(ctx);
-  denyUnavailable(ctx, statusCode == 4 ? 'wasm-check-timeout' : 'wasm-check-call-failed');
+  denyUnavailable(ctx, statusCode == 4 ? 'wasm-check-timeout' : 'wasm-check-call-failed', takeSeen(ctx));
 }
 
 export function proxy_on_grpc_receive_initial_metadata(rootContextId: u32, token: u32, headers: u32): void {}
@@ -271,6 +349,7 @@ export function proxy_on_done(contextId: u32): bool {
 export function proxy_on_log(contextId: u32): void {}
 
 export function proxy_on_delete(contextId: u32): void {
+  if (seenByStream.has(contextId)) seenByStream.delete(contextId);
   if (tokenByStream.has(contextId)) {
     const token = tokenByStream.get(contextId);
     tokenByStream.delete(contextId);
