@@ -22,6 +22,7 @@ const OptionsSchema = z.object({
   host: z.array(z.string().regex(/^[^\t\n\r\s]+$/)).default([]),
   deferHeader: z.array(z.string().regex(/^[a-z0-9-]+$/i)).default([]),
   format: z.enum(['text', 'plugin-config-json']).default('text'),
+  deferTo: z.enum(['callout', 'next-filter']).default('callout'),
 });
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -34,7 +35,12 @@ export function wasmConfigCommand(): Command {
     .option('--timeout-ms <ms>', 'deadline of the Check call for deferred requests', '200')
     .option('--host <authority>', ':authority to decide for besides the hosts the rules name (repeatable)', collect)
     .option('--defer-header <name>', 'a header (besides authorization) that sends a request to the service', collect)
-    .option('--allow-in-proxy', 'also answer ALLOW in the proxy (skips containment state and the audit record)')
+    .option(
+      '--defer-to <where>',
+      "callout (default): the filter Checks a deferred request itself; next-filter: it goes on to Envoy's ext_authz " +
+        'filter after the filter (body and jwt_authn claims included; no --allow-in-proxy)',
+    )
+    .option('--allow-in-proxy', 'also answer ALLOW in the proxy (recorded from the access log, after the fact)')
     .option(
       '--format <format>',
       'text (an Envoy StringValue configuration) or plugin-config-json ({"program": ...}, an Istio WasmPlugin pluginConfig)',
@@ -49,6 +55,11 @@ export function wasmConfigCommand(): Command {
           parsed.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`).join('; '),
         );
       const o = parsed.data;
+      if (o.deferTo === 'next-filter' && o.allowInProxy)
+        throw new PhiguardError(
+          'usage',
+          '--allow-in-proxy with --defer-to next-filter: an in-proxy allow would go on to ext_authz and be Checked again',
+        );
       const loaded = readPolicyDir(o.policies);
       if (!loaded.ok) {
         for (const f of loaded.error.findings) process.stderr.write(`${formatFinding(f)}\n`);
@@ -62,6 +73,7 @@ export function wasmConfigCommand(): Command {
         allowInProxy: o.allowInProxy,
         hosts: o.host,
         deferHeaders: [...DEFAULT_DEFER_HEADERS, ...o.deferHeader],
+        deferTo: o.deferTo,
         sources: explainSources(opts as Record<string, string | string[] | undefined>),
       });
       for (const e of program.excluded) process.stderr.write(`phiguard: agent ${e.agent} is deferred: ${e.why}\n`);

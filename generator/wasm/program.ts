@@ -15,6 +15,8 @@
  *   phiguard-wasm-program 1
  *   policy <version>                 the compiled policy set's version, carried into every in-proxy decision
  *   authz <cluster> <timeout ms>     Envoy cluster of the ext_authz service, and the Check deadline
+ *   defer-to next-filter             (optional) a deferred request goes on to the next filter, Envoy's ext_authz,
+ *                                    instead of the filter's own Check call
  *   base <segments>                  one per FHIR base (`fhir`, `fhir/R4`, or empty for the root)
  *   types <names>                    resource types, space-separated; compartments <names> likewise
  *   defer-header <name>              a header whose presence sends the request to the service
@@ -51,6 +53,13 @@ export interface WasmProgramOptions {
   hosts: readonly string[];
   /** Headers that send a request to the service (a bearer token can change the decision before any rule). */
   deferHeaders: readonly string[];
+  /**
+   * Where a deferred request goes: `callout`, the filter's own Check call (default; the filter is the only
+   * authorization filter); `next-filter`, on down the chain to Envoy's ext_authz filter, which Checks it with its body
+   * and the `jwt_authn` payload (the filter then only denies; ALLOW cells are refused: the request would be Checked
+   * again).
+   */
+  deferTo?: 'callout' | 'next-filter';
   sources?: ExplainSources;
 }
 
@@ -179,6 +188,8 @@ export interface WasmProgram {
  * @throws when a value cannot be written into the program (a tab or newline in a rule name or host).
  */
 export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProgramOptions): Promise<WasmProgram> {
+  if (options.deferTo === 'next-filter' && options.allowInProxy)
+    throw new RangeError('ALLOW cells with deferTo next-filter: an in-proxy allow would be Checked again downstream');
   const snapshot = explainSnapshot(set, options.sources ?? {});
   const authorizer = createAuthorizer({
     snapshot: () => snapshot,
@@ -300,6 +311,7 @@ export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProg
     `${PROGRAM_MAGIC}\t${PROGRAM_FORMAT}`,
     `policy\t${field(set.version)}`,
     `authz\t${field(options.authzCluster)}\t${options.timeoutMs}`,
+    ...(options.deferTo === 'next-filter' ? ['defer-to\tnext-filter'] : []),
     ...bases.map((b) => `base\t${field(b.join('/'))}`),
     `types\t${[...RESOURCE_TYPES].sort().join(' ')}`,
     `compartments\t${[...COMPARTMENT_TYPES].sort().join(' ')}`,

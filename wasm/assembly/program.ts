@@ -30,6 +30,8 @@ export class Program {
   policyVersion: string = '';
   authzCluster: string = '';
   timeoutMs: u32 = 0;
+  /** A deferred request goes on to the next filter (Envoy's ext_authz) instead of the filter's own Check call. */
+  deferToNext: bool = false;
   fhir: FhirTables = new FhirTables();
   deferHeaders: string[] = [];
   verdicts: Verdict[] = [];
@@ -79,6 +81,8 @@ export function parseProgram(text: string): Program | null {
       p.authzCluster = f[1];
       p.timeoutMs = <u32>t;
       sawAuthz = true;
+    } else if (tag == 'defer-to' && f.length == 2 && f[1] == 'next-filter' && !p.deferToNext) {
+      p.deferToNext = true;
     } else if (tag == 'base' && f.length == 2) {
       p.fhir.bases.push(f[1].length == 0 ? [] : f[1].split('/'));
     } else if (tag == 'types' && f.length == 2) {
@@ -117,6 +121,8 @@ export function parseProgram(text: string): Program | null {
     }
   }
   if (!ended || !sawPolicy || !sawAuthz || p.fhir.bases.length == 0 || p.fhir.types.size == 0) return null;
+  // With ext_authz after the filter, an in-proxy allow would be Checked again: such a program is not valid.
+  if (p.deferToNext) for (let i = 0; i < p.verdicts.length; i++) if (p.verdicts[i].allow) return null;
   return p;
 }
 
