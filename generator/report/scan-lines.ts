@@ -1,6 +1,6 @@
 /**
  * The line scan of the reports: finds every line of a block of audit lines, checks each line's frame and finds the
- * lines that contain any of the report's needles, in one pass (scan-lines.wat, WebAssembly SIMD, 16 bytes at a time).
+ * lines that contain any of the report's needles, in one pass (scan-lines.wat, WebAssembly SIMD, 32 bytes a step).
  *
  * Why WebAssembly: the reports must run within 2x of `grep -c` over the same file (issue #17, docs/reports.md).
  * Buffer.indexOf needs one pass over the data per needle (each slower than grep, as every needle starts with `"`,
@@ -134,6 +134,12 @@ export function createLineScanner(needles: readonly Buffer[], initialBytes = 6 <
     mem.writeInt32LE(b, CFG + 140 + k * 16);
     mem.fill(n[a] ?? 0, CFG + 192 + k * 16, CFG + 208 + k * 16);
     mem.fill(n[b] ?? 0, CFG + 256 + k * 16, CFG + 272 + k * 16);
+    // For the check of a candidate: the first 16 bytes (zeros after a shorter needle), their mask, the last 16.
+    mem.fill(0, CFG + 320 + k * 16, CFG + 336 + k * 16);
+    n.copy(mem, CFG + 320 + k * 16, 0, Math.min(16, n.length));
+    mem.fill(0, CFG + 384 + k * 16, CFG + 400 + k * 16);
+    mem.fill(0xff, CFG + 384 + k * 16, CFG + 384 + k * 16 + Math.min(16, n.length));
+    if (n.length > 16) n.copy(mem, CFG + 448 + k * 16, n.length - 16);
   });
 
   const scan = (end: number, each: (line: ScannedLine) => void): { lines: number; empty: number } => {

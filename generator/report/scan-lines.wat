@@ -1,4 +1,4 @@
-;; The line scan of the reports (generator/report/scan-lines.ts): one pass over a block of audit lines, 16 bytes at a
+;; The line scan of the reports (generator/report/scan-lines.ts): one pass over a block of audit lines, 32 bytes at a
 ;; time (WebAssembly SIMD), that finds every line end, checks every line's frame and finds the lines containing any
 ;; of up to four needles. grep's work in one pass, where Buffer.indexOf needs one pass per needle and a call per line.
 ;;
@@ -12,6 +12,9 @@
 ;;   128  per needle k (16 bytes each): i32 address of its bytes, i32 length, i32 probe offset a, i32 probe offset b
 ;;   192  per needle k: v128 of the needle's byte at a, repeated
 ;;   256  per needle k: v128 of the needle's byte at b, repeated
+;;   320  per needle k: v128 of its first 16 bytes (zeros after a shorter needle)
+;;   384  per needle k: v128 mask of those bytes (ff for each byte of the needle, 00 after)
+;;   448  per needle k: v128 of its last 16 bytes (needles longer than 16 bytes)
 ;; The block must be followed by at least 256 readable bytes (loads run past its end; what they read is masked).
 (module
   (memory (export "memory") 1)
@@ -20,16 +23,26 @@
   (global $empty (export "empty") (mut i32) (i32.const 0))
   (global $emitted (export "emitted") (mut i32) (i32.const 0))
 
-  ;; 1 when needle $k occurs at $p and ends before $end, else 0: a probe hit is only a candidate.
+  ;; 1 when needle $k occurs at $p and ends before $end, else 0: a probe hit is only a candidate. Its first 16 bytes
+  ;; (masked to its length) and its last 16 are compared as vectors, bytes between them one by one.
   (func $matches (param $cfg i32) (param $k i32) (param $p i32) (param $end i32) (result i32)
-    (local $entry i32) (local $ptr i32) (local $len i32) (local $i i32)
+    (local $entry i32) (local $vec i32) (local $ptr i32) (local $len i32) (local $i i32)
     (local.set $entry (i32.add (local.get $cfg) (i32.add (i32.const 128) (i32.shl (local.get $k) (i32.const 4)))))
+    (local.set $vec (i32.add (local.get $cfg) (i32.shl (local.get $k) (i32.const 4))))
     (local.set $ptr (i32.load (local.get $entry)))
     (local.set $len (i32.load offset=4 (local.get $entry)))
     (if (i32.gt_u (i32.add (local.get $p) (local.get $len)) (local.get $end)) (then (return (i32.const 0))))
+    (if (v128.any_true (v128.and (v128.xor (v128.load (local.get $p)) (v128.load offset=320 (local.get $vec)))
+                                 (v128.load offset=384 (local.get $vec))))
+      (then (return (i32.const 0))))
+    (if (i32.le_u (local.get $len) (i32.const 16)) (then (return (i32.const 1))))
+    (if (v128.any_true (v128.xor (v128.load (i32.sub (i32.add (local.get $p) (local.get $len)) (i32.const 16)))
+                                 (v128.load offset=448 (local.get $vec))))
+      (then (return (i32.const 0))))
+    (local.set $i (i32.const 16))
     (block $equal
       (loop $bytes
-        (br_if $equal (i32.ge_u (local.get $i) (local.get $len)))
+        (br_if $equal (i32.ge_u (local.get $i) (i32.sub (local.get $len) (i32.const 16))))
         (if (i32.ne (i32.load8_u (i32.add (local.get $p) (local.get $i)))
                     (i32.load8_u (i32.add (local.get $ptr) (local.get $i))))
           (then (return (i32.const 0))))
@@ -37,12 +50,20 @@
         (br $bytes)))
     (i32.const 1))
 
-  ;; The 16-bit mask of positions $pos + 0..15 where needle $k may start: its byte at probe offset a and its byte at
-  ;; probe offset b are both there (Mula's SIMD substring filter).
-  (func $candidates (param $pos i32) (param $entry i32) (param $a v128) (param $b v128) (result i32)
+  ;; The 16-bit mask of positions $pos + 0..15 where a needle may start: its byte at probe offset $i is $a and its
+  ;; byte at probe offset $j is $b there (Mula's SIMD substring filter).
+  (func $candidates (param $pos i32) (param $i i32) (param $j i32) (param $a v128) (param $b v128) (result i32)
     (i8x16.bitmask (v128.and
-      (i8x16.eq (v128.load (i32.add (local.get $pos) (i32.load offset=8 (local.get $entry)))) (local.get $a))
-      (i8x16.eq (v128.load (i32.add (local.get $pos) (i32.load offset=12 (local.get $entry)))) (local.get $b)))))
+      (i8x16.eq (v128.load (i32.add (local.get $pos) (local.get $i))) (local.get $a))
+      (i8x16.eq (v128.load (i32.add (local.get $pos) (local.get $j))) (local.get $b)))))
+
+  ;; The 32-bit mask of candidates at $pos + 0..31.
+  (func $candidates32 (param $pos i32) (param $i i32) (param $j i32) (param $a v128) (param $b v128) (result i32)
+    (i32.or
+      (call $candidates (local.get $pos) (local.get $i) (local.get $j) (local.get $a) (local.get $b))
+      (i32.shl (call $candidates (i32.add (local.get $pos) (i32.const 16)) (local.get $i) (local.get $j)
+                                 (local.get $a) (local.get $b))
+               (i32.const 16))))
 
   ;; Scans the lines of [$start, $end): $start is the start of a line and $end - 1 a newline (the caller ends an
   ;; unterminated last line with one). For each line, in order, it writes to [$out, $outEnd) the lines that fail
@@ -59,6 +80,8 @@
     (local $nl v128) (local $f0 v128) (local $f1 v128)
     (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128)
     (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
+    (local $i0 i32) (local $j0 i32) (local $i1 i32) (local $j1 i32)
+    (local $i2 i32) (local $j2 i32) (local $i3 i32) (local $j3 i32)
     (local.set $nl (i8x16.splat (i32.const 10)))
     (local.set $f0 (v128.load (local.get $cfg)))
     (local.set $f1 (v128.load offset=13 (local.get $cfg)))
@@ -72,6 +95,14 @@
     (local.set $b1 (v128.load offset=272 (local.get $cfg)))
     (local.set $b2 (v128.load offset=288 (local.get $cfg)))
     (local.set $b3 (v128.load offset=304 (local.get $cfg)))
+    (local.set $i0 (i32.load offset=136 (local.get $cfg)))
+    (local.set $j0 (i32.load offset=140 (local.get $cfg)))
+    (local.set $i1 (i32.load offset=152 (local.get $cfg)))
+    (local.set $j1 (i32.load offset=156 (local.get $cfg)))
+    (local.set $i2 (i32.load offset=168 (local.get $cfg)))
+    (local.set $j2 (i32.load offset=172 (local.get $cfg)))
+    (local.set $i3 (i32.load offset=184 (local.get $cfg)))
+    (local.set $j3 (i32.load offset=188 (local.get $cfg)))
     (global.set $lines (i32.const 0))
     (global.set $empty (i32.const 0))
     (global.set $emitted (i32.const 0))
@@ -80,23 +111,25 @@
     (block $done
       (loop $blocks
         (br_if $done (i32.ge_u (local.get $pos) (local.get $end)))
-        ;; Newlines and needle candidates at $pos + 0..15, in one mask (a needle holds no newline).
-        (local.set $nlm (i8x16.bitmask (i8x16.eq (v128.load (local.get $pos)) (local.get $nl))))
+        ;; Newlines and needle candidates at $pos + 0..31, in one mask (a needle holds no newline).
+        (local.set $nlm (i32.or
+          (i8x16.bitmask (i8x16.eq (v128.load (local.get $pos)) (local.get $nl)))
+          (i32.shl (i8x16.bitmask (i8x16.eq (v128.load offset=16 (local.get $pos)) (local.get $nl))) (i32.const 16))))
         (local.set $mask (local.get $nlm))
         (if (i32.gt_u (local.get $n) (i32.const 0)) (then
           (local.set $mask (i32.or (local.get $mask)
-            (call $candidates (local.get $pos) (i32.add (local.get $cfg) (i32.const 128)) (local.get $a0) (local.get $b0))))
+            (call $candidates32 (local.get $pos) (local.get $i0) (local.get $j0) (local.get $a0) (local.get $b0))))
           (if (i32.gt_u (local.get $n) (i32.const 1)) (then
             (local.set $mask (i32.or (local.get $mask)
-              (call $candidates (local.get $pos) (i32.add (local.get $cfg) (i32.const 144)) (local.get $a1) (local.get $b1))))
+              (call $candidates32 (local.get $pos) (local.get $i1) (local.get $j1) (local.get $a1) (local.get $b1))))
             (if (i32.gt_u (local.get $n) (i32.const 2)) (then
               (local.set $mask (i32.or (local.get $mask)
-                (call $candidates (local.get $pos) (i32.add (local.get $cfg) (i32.const 160)) (local.get $a2) (local.get $b2))))
+                (call $candidates32 (local.get $pos) (local.get $i2) (local.get $j2) (local.get $a2) (local.get $b2))))
               (if (i32.gt_u (local.get $n) (i32.const 3)) (then
                 (local.set $mask (i32.or (local.get $mask)
-                  (call $candidates (local.get $pos) (i32.add (local.get $cfg) (i32.const 176)) (local.get $a3) (local.get $b3))))))))))))
+                  (call $candidates32 (local.get $pos) (local.get $i3) (local.get $j3) (local.get $a3) (local.get $b3))))))))))))
         ;; Past $end: nothing.
-        (if (i32.lt_u (i32.sub (local.get $end) (local.get $pos)) (i32.const 16)) (then
+        (if (i32.lt_u (i32.sub (local.get $end) (local.get $pos)) (i32.const 32)) (then
           (local.set $mask (i32.and (local.get $mask)
             (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $end) (local.get $pos))) (i32.const 1))))))
         ;; Each position in order: a candidate belongs to the line open at it, a newline closes that line.
@@ -153,7 +186,7 @@
                       (br $needles)))))))
             (local.set $mask (i32.and (local.get $mask) (i32.sub (local.get $mask) (i32.const 1))))
             (br $bits)))
-        (local.set $pos (i32.add (local.get $pos) (i32.const 16)))
+        (local.set $pos (i32.add (local.get $pos) (i32.const 32)))
         (br $blocks)))
     (local.get $ls))
 )

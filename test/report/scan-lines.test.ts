@@ -62,6 +62,7 @@ function scanned(text: string, needles: readonly string[]): Scanned {
 }
 
 const NEEDLES = ['"p-012345"', '"patientsUnresolved":["'];
+const LONG = '"type":"break-glass-attestation","class":';
 const WITH_P = REC('"type":"decision","patients":["p-012345"]');
 const PLAIN = REC('"type":"decision","patients":["p-000001"]');
 
@@ -85,6 +86,17 @@ describe('the line scan finds what the plain reading finds', () => {
     ['a needle split by a line end is not a match', `${FRAME},"a":"p-01}\n${FRAME},2345"}\n`, ['"p-012345"']],
     ['four needles', `${WITH_P}\n${REC('"egress":{"covered":false}')}\n${PLAIN}\n`, [...NEEDLES, '"egress":{', 'v1']],
     ['a one-byte needle', `${PLAIN}\n${REC('"x":"Z"')}\n`, ['Z']],
+    ['a line differing from a needle in its last byte', `${REC('"patientsUnresolved":[]')}\n`, NEEDLES],
+    [
+      'needles of 15, 16 and 17 bytes',
+      `${REC('"a":"0123456789abcdef"')}\n`,
+      ['0123456789abcde', '"0123456789abcde', '"0123456789abcdef'],
+    ],
+    [
+      'a needle of 40 bytes, and a line differing from it in one middle byte',
+      `${REC(`"x":"${LONG}"`)}\n${REC(`"x":"${LONG.slice(0, 20)}#${LONG.slice(21)}"`)}\n`,
+      [LONG],
+    ],
   ])('%s', (_name, text, needles) => {
     expect(scanned(text, needles)).toEqual(reference(text, needles));
   });
@@ -92,7 +104,20 @@ describe('the line scan finds what the plain reading finds', () => {
   test('generated blocks: needles at every offset of the 16-byte steps, lines of every length', () => {
     let seed = 7;
     const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
-    const pieces = ['"p-012345"', '"p-01234"', '"patientsUnresolved":["', '"egress":{', 'x', '"', '\r', '}', 'é'];
+    const pieces = [
+      '"p-012345"',
+      '"p-01234"',
+      '"patientsUnresolved":["',
+      '"patientsUnresolved":[]',
+      '"egress":{',
+      LONG,
+      LONG.replace('attestation', 'attestatioN'),
+      'x',
+      '"',
+      '\r',
+      '}',
+      'é',
+    ];
     for (let round = 0; round < 200; round++) {
       const lines: string[] = [];
       for (let i = 0, n = rand(40); i < n; i++) {
@@ -105,7 +130,9 @@ describe('the line scan finds what the plain reading finds', () => {
         else lines.push(`${FRAME}${body}}${rand(4) === 0 ? '\r' : ''}`);
       }
       const text = lines.map((l) => `${l}\n`).join('');
-      const needles = NEEDLES.slice(0, rand(3)).concat(rand(2) === 0 ? ['"egress":{'] : []);
+      const needles = NEEDLES.slice(0, rand(3))
+        .concat(rand(2) === 0 ? ['"egress":{'] : [])
+        .concat(rand(2) === 0 ? [LONG] : []);
       expect(scanned(text, needles)).toEqual(reference(text, needles));
     }
   });
