@@ -3,11 +3,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-// `phiguard report` loads only the report modules (a streaming scan; the whole CLI's start-up would cost more).
-const cli = new URL(
-  process.argv[2] === 'report' ? '../dist/generator/commands/report-cli.js' : '../dist/generator/cli.js',
-  import.meta.url,
-);
+const dist = (p) => new URL(`../dist/${p}`, import.meta.url);
+// `phiguard report` loads only the report modules (a streaming scan; the whole CLI's start-up would cost more), as
+// one file that `npm run build` bundles (loading them module by module costs a report 50 ms more).
+const bundle = dist('report-cli.bundle.js');
+const cli =
+  process.argv[2] !== 'report'
+    ? dist('generator/cli.js')
+    : existsSync(fileURLToPath(bundle))
+      ? bundle
+      : dist('generator/commands/report-cli.js');
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('phiguard: dist/ is missing; run `npm run build` (npm ci does it for you)\n');
   process.exit(2);
