@@ -206,7 +206,8 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
     if (firstSkipped.length < 10) firstSkipped.push(lineNo);
   };
   const blockBytes = o.blockBytes ?? BLOCK_BYTES;
-  const scanner = createLineScanner(needles, blockBytes + (blockBytes >> 1));
+  // A block and the start of the next line: a read of blockBytes after a cut fits without growing.
+  const scanner = createLineScanner(needles, blockBytes + 65_536);
   /** The lines of block[0, end): every one checked for its frame (in the scan), the selected ones parsed. */
   const scan = (end: number): Keyed[] => {
     const out: Keyed[] = [];
