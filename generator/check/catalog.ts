@@ -159,7 +159,7 @@ const rules = [
     id: 'IST011',
     name: 'istio-wasm-authz-phase',
     severity: 'warning',
-    why: "phiguard's filter outside phase AUTHZ runs after the CUSTOM ext_authz filter (unset: before the router), so every request is Checked before the filter sees it and a deferred one twice, or before Istio's authentication.",
+    why: "phiguard's filter outside phase AUTHZ runs after the CUSTOM ext_authz filter (unset: before the router), so every request is Checked before the filter sees it and its in-proxy denies save nothing, or before Istio's authentication.",
     fix: 'Set phase: AUTHZ (deploy/overlays/istio-wasm/wasm-plugin.yaml).',
   },
   {
@@ -168,6 +168,20 @@ const rules = [
     severity: 'error',
     why: "A decision phiguard's filter makes in the proxy is audited only through the access log: without an access-log provider that carries wasm.phiguard_decision to phiguard for the filtered workloads, in-proxy decisions leave no audit record (45 CFR 164.312(b)).",
     fix: 'Define an envoyHttpAls provider with filterStateObjectsToLog: [wasm.phiguard_decision] (deploy/overlays/istio/istiod-values.yaml) and enable it for the workloads with a Telemetry (deploy/overlays/istio-wasm/telemetry.yaml).',
+  },
+  {
+    id: 'IST013',
+    name: 'istio-wasm-ext-authz-after',
+    severity: 'error',
+    why: "phiguard's filter with a program that defers to the next filter (`defer-to next-filter`) lets every request it does not deny go on: without a CUSTOM AuthorizationPolicy to phiguard on the same workloads, those requests reach the server with no decision.",
+    fix: 'Apply the CUSTOM AuthorizationPolicy to the workloads the WasmPlugin selects (deploy/overlays/istio/authorization-policy.yaml), or generate the program without --defer-to next-filter.',
+  },
+  {
+    id: 'IST014',
+    name: 'istio-wasm-checked-once',
+    severity: 'warning',
+    why: "phiguard's filter with a program that Checks deferred requests itself, on workloads a CUSTOM AuthorizationPolicy sends to phiguard: each deferred request is Checked twice (two round trips, two audit records), the first without its body.",
+    fix: 'Generate the program with `phiguard generate wasm-config --defer-to next-filter`.',
   },
   {
     id: 'ENV001',
@@ -250,8 +264,22 @@ const rules = [
     id: 'ENV012',
     name: 'envoy-wasm-before-ext-authz',
     severity: 'warning',
-    why: "phiguard's filter after ext_authz sees only requests phiguard already allowed: its denies spend a Check each, and the requests it defers are Checked twice.",
+    why: "phiguard's filter after ext_authz sees only requests phiguard already allowed: its in-proxy denies save no Check.",
     fix: 'Put envoy.filters.http.wasm before envoy.filters.http.ext_authz (after jwt_authn).',
+  },
+  {
+    id: 'ENV013',
+    name: 'envoy-wasm-ext-authz-after',
+    severity: 'error',
+    why: "phiguard's filter with a program that defers to the next filter (`defer-to next-filter`) lets every request it does not deny go on: without an enabled ext_authz filter in the chain, those requests reach the router with no decision.",
+    fix: 'Put envoy.filters.http.ext_authz after the wasm filter (envoy/envoy-wasm.yaml), or generate the program without --defer-to next-filter.',
+  },
+  {
+    id: 'ENV014',
+    name: 'envoy-wasm-checked-once',
+    severity: 'warning',
+    why: "phiguard's filter with a program that Checks deferred requests itself, in a chain with ext_authz: each deferred request is Checked twice (two round trips, two audit records), the first without its body and jwt_authn payload.",
+    fix: 'Generate the program with `phiguard generate wasm-config --defer-to next-filter`.',
   },
   {
     id: 'K8S001',

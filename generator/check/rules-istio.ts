@@ -138,7 +138,7 @@ export function istioRules(ctx: CheckContext): void {
   for (const d of customs.filter(toPhiguard)) customScope(ctx, d);
   const root = rootNamespace(ctx);
   peerAuthentication(ctx, customs.filter(toPhiguard), root);
-  istioWasmRules(ctx, meshes, providers, meshSeen, root);
+  istioWasmRules(ctx, meshes, providers, meshSeen, root, customs.filter(toPhiguard));
   const firstAgent = ctx.agents[0];
   if (firstAgent && !routed)
     ctx.report(

@@ -1,8 +1,9 @@
 /**
- * IST009-IST012 and ENV009-ENV012: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
+ * IST009-IST014 and ENV009-ENV014: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
  * `envoy.filters.http.wasm`. Any wasm filter must fail closed and run pinned code; phiguard's own filter (docs/wasm.md)
- * must run before the ext_authz filter and have its in-proxy decisions carried to phiguard's AccessLogService, the
- * only way they are audited.
+ * must run before the ext_authz filter, hand the requests it does not decide to a Check exactly once (to the ext_authz
+ * filter after it when its program says `defer-to next-filter`, else by its own call), and have its in-proxy
+ * decisions carried to phiguard's AccessLogService, the only way they are audited.
  *
  * References: Istio WasmPlugin (https://istio.io/latest/docs/reference/config/proxy_extensions/wasm-plugin/:
  * FailStrategy, `sha256` "used to verify Wasm module or OCI container", `url` with `@sha256:`, PluginPhase AUTHZ
@@ -25,18 +26,23 @@ export const DECISION_STATE = 'wasm.phiguard_decision';
 const SHA256 = /^[a-f0-9]{64}$/;
 const URL_DIGEST = /@sha256:([a-f0-9]{64})$/;
 
-/** Is this plugin configuration phiguard's program: its text, or the `{"program": ...}` JSON of pluginConfig? */
-function isProgram(config: unknown): boolean {
+/** The phiguard program in a plugin configuration (its text, or the `{"program": ...}` of pluginConfig), if any. */
+function programOf(config: unknown): string | undefined {
   if (typeof config === 'string') {
-    if (config.startsWith(PROGRAM_HEADER)) return true;
+    if (config.startsWith(PROGRAM_HEADER)) return config;
     try {
-      return isProgram((JSON.parse(config) as Rec | null)?.['program']);
+      return programOf((JSON.parse(config) as Rec | null)?.['program']);
     } catch {
-      return false;
+      return undefined;
     }
   }
-  return isObj(config) && typeof config['program'] === 'string' && config['program'].startsWith(PROGRAM_HEADER);
+  return isObj(config) && typeof config['program'] === 'string' && config['program'].startsWith(PROGRAM_HEADER)
+    ? config['program']
+    : undefined;
 }
+
+/** Does the program send a request it does not decide on to the next filter (`defer-to next-filter`)? */
+const defersToNext = (program: string): boolean => program.split('\n').includes('defer-to\tnext-filter');
 
 const nsOf = (d: ManifestDoc): string => str((d.value['metadata'] as Rec | undefined)?.['namespace']) || 'default';
 const nameOf = (d: ManifestDoc): string => str((d.value['metadata'] as Rec | undefined)?.['name']);
@@ -105,13 +111,32 @@ function audited(
   );
 }
 
-/** IST009-IST012 over every WasmPlugin; `meshes` and `providers` as istioRules read them. */
+/**
+ * Does a CUSTOM policy routed to phiguard apply to every pod the plugin selects: in the plugin's namespace with a
+ * selector the plugin's pods all match (or none), or in the root namespace without selector? targetRefs are not
+ * resolved.
+ */
+function guarded(plugin: ManifestDoc, customs: readonly ManifestDoc[], root: string): boolean {
+  const spec = plugin.value['spec'] as Rec;
+  const pluginLabels = strMap(isObj(spec['selector']) ? spec['selector']['matchLabels'] : undefined);
+  return customs.some((c) => {
+    const sel = (c.value['spec'] as Rec)['selector'];
+    if (nsOf(c) === root && nsOf(plugin) !== root) return !isObj(sel);
+    return nsOf(c) === nsOf(plugin) && (!isObj(sel) || covers(strMap(sel['matchLabels']), pluginLabels));
+  });
+}
+
+/**
+ * IST009-IST014 over every WasmPlugin; `meshes`, `providers` and the CUSTOM policies routed to phiguard
+ * (`phiguardCustoms`) as istioRules reads them.
+ */
 export function istioWasmRules(
   ctx: CheckContext,
   meshes: readonly MeshAt[],
   providers: readonly Provider[],
   meshSeen: boolean,
   root: string,
+  phiguardCustoms: readonly ManifestDoc[],
 ): void {
   const plugins = ctx.docs.filter((d) => d.value['kind'] === 'WasmPlugin' && isObj(d.value['spec']));
   for (const d of plugins) {
@@ -132,7 +157,8 @@ export function istioWasmRules(
         'url',
       ]);
 
-    const phiguard = isProgram(spec['pluginConfig']) || /phiguard/i.test(url);
+    const program = programOf(spec['pluginConfig']);
+    const phiguard = program !== undefined || /phiguard/i.test(url);
     if (!phiguard) continue;
     if (spec['phase'] !== 'AUTHZ')
       ctx.report(
@@ -149,6 +175,24 @@ export function istioWasmRules(
           `envoyHttpAls provider with filterStateObjectsToLog [${DECISION_STATE}]`,
         ['spec'],
       );
+    if (program === undefined) continue;
+    const next = defersToNext(program);
+    const checked = guarded(d, phiguardCustoms, root);
+    if (next && !checked)
+      ctx.report(
+        'IST013',
+        d,
+        `${who} (phiguard's filter) defers to the next filter, but no CUSTOM AuthorizationPolicy routed to phiguard ` +
+          `applies to all its workloads: a request the program does not decide reaches the server undecided`,
+        ['spec', 'pluginConfig'],
+      );
+    if (!next && checked)
+      ctx.report(
+        'IST014',
+        d,
+        `${who} (phiguard's filter) Checks deferred requests itself, and a CUSTOM AuthorizationPolicy Checks them again`,
+        ['spec', 'pluginConfig'],
+      );
   }
 }
 
@@ -159,7 +203,7 @@ const isWasm = (h: unknown): h is Rec =>
     typeOf(h['typed_config']) === 'envoy.extensions.filters.http.wasm.v3.Wasm');
 
 /**
- * ENV009-ENV012 for one HTTP connection manager of an Envoy bootstrap. `clusters` is undefined when clusters may
+ * ENV009-ENV014 for one HTTP connection manager of an Envoy bootstrap. `clusters` is undefined when clusters may
  * come from CDS (then a cluster name cannot be judged).
  */
 export function envoyWasmRules(
@@ -170,12 +214,12 @@ export function envoyWasmRules(
 ): void {
   const who = `listener "${at.listener}"`;
   const httpFilters = arr(at.hcm['http_filters']);
-  const authz = httpFilters.findIndex(
-    (h) =>
-      isObj(h) &&
-      (h['name'] === 'envoy.filters.http.ext_authz' ||
-        typeOf(h['typed_config']) === 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz'),
-  );
+  const isAuthz = (h: unknown): boolean =>
+    isObj(h) &&
+    h['disabled'] !== true &&
+    (h['name'] === 'envoy.filters.http.ext_authz' ||
+      typeOf(h['typed_config']) === 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz');
+  const authz = httpFilters.findIndex(isAuthz);
   let phiguard = false;
   httpFilters.forEach((h, i) => {
     if (!isWasm(h) || !isObj(h['typed_config'])) return;
@@ -207,8 +251,26 @@ export function envoyWasmRules(
       : isObj(code['remote'])
         ? JSON.stringify(code['remote'])
         : '';
-    if (!isProgram(configuration) && !/phiguard/i.test(source)) return;
+    const program = programOf(configuration);
+    if (program === undefined && !/phiguard/i.test(source)) return;
     phiguard = true;
+    // An enabled ext_authz anywhere before the router Checks the request (before the filter: every request).
+    const checked = httpFilters.some(isAuthz);
+    if (program !== undefined && defersToNext(program) && !checked)
+      ctx.report(
+        'ENV013',
+        doc,
+        `${who}: phiguard's wasm filter (http_filters[${i}]) defers to the next filter, but no enabled ext_authz is in the chain: ` +
+          `a request the program does not decide reaches the router undecided`,
+        [...at.base, 'http_filters', i],
+      );
+    if (program !== undefined && !defersToNext(program) && checked)
+      ctx.report(
+        'ENV014',
+        doc,
+        `${who}: phiguard's wasm filter (http_filters[${i}]) Checks deferred requests itself, and ext_authz Checks them again`,
+        [...at.base, 'http_filters', i],
+      );
     if (authz !== -1 && i > authz)
       ctx.report(
         'ENV012',

@@ -74,8 +74,10 @@ spec:
   failStrategy: FAIL_CLOSE
   url: https://registry.example/phiguard/filter.wasm
   sha256: ${'ab'.repeat(32)}
-  pluginConfig: { program: "phiguard-wasm-program\\t1\\nend\\n" }
+  pluginConfig: { program: "phiguard-wasm-program\\t1\\ndefer-to\\tnext-filter\\nend\\n" }
 `;
+/** The program line (as the YAML above spells it) that hands undecided requests to the ext_authz filter. */
+export const deferLine = '\\ndefer-to\\tnext-filter';
 /** The access-log provider that carries the filter's decisions to phiguard. */
 export const alsProvider = (filterState = '[wasm.phiguard_decision]') => `meshConfig:
   extensionProviders:
@@ -283,6 +285,15 @@ export const cases: Case[] = [
   { rule: 'IST010', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace(/ {2}sha256: .*\n/, '')) },
   { rule: 'IST011', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace('phase: AUTHZ', 'phase: STATS')) },
   { rule: 'IST012', pass: wasmCluster(), fail: wasmCluster(wasmPlugin, telemetry('envoy')) },
+  {
+    rule: 'IST013',
+    pass: wasmCluster(),
+    fail: wasmCluster().replace(
+      'metadata: { name: fhir, namespace: fhir }',
+      'metadata: { name: fhir, namespace: billing }',
+    ),
+  },
+  { rule: 'IST014', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace(deferLine, '')) },
   { rule: 'ENV009', pass: envoyWasm, fail: envoyWasm.replace('fail_open: false', 'fail_open: true') },
   {
     rule: 'ENV010',
@@ -298,6 +309,15 @@ export const cases: Case[] = [
     fail: envoyWasm.replace('filter_state_objects_to_log: [wasm.phiguard_decision]', 'filter_state_objects_to_log: []'),
   },
   { rule: 'ENV012', pass: envoyWasm, fail: envoyWasmReordered([0, 2, 1, 3]) },
+  {
+    rule: 'ENV013',
+    pass: envoyWasm,
+    fail: envoyWasm.replace(
+      '                  - name: envoy.filters.http.ext_authz\n',
+      '                  - name: envoy.filters.http.ext_authz\n                    disabled: true\n',
+    ),
+  },
+  { rule: 'ENV014', pass: envoyWasm, fail: envoyWasm.replace('\\ndefer-to\\tnext-filter', '') },
   {
     rule: 'K8S001',
     pass: base(''),

@@ -1,13 +1,22 @@
 /**
- * The proxy-wasm rules (IST009-IST012, ENV009-ENV012) beyond the one passing and one failing fixture of
+ * The proxy-wasm rules (IST009-IST014, ENV009-ENV014) beyond the one passing and one failing fixture of
  * rule-cases.ts: how a module is pinned, which filter is phiguard's, which Telemetry is in effect for the filtered
- * workload (Istio's workload, namespace, root and mesh-default precedence), and which access log carries the decisions.
+ * workload (Istio's workload, namespace, root and mesh-default precedence), which access log carries the decisions,
+ * and whether the requests the program does not decide are Checked once.
  */
 import { describe, expect, test } from '@jest/globals';
 import { parseManifestText, runCheck } from '../../generator/check/index.js';
-import { alsProvider, envoyWasm, telemetry, wasmCluster, wasmPlugin } from './rule-cases.js';
+import {
+  alsProvider,
+  deferLine,
+  envoyWasm,
+  envoyWasmReordered,
+  telemetry,
+  wasmCluster,
+  wasmPlugin,
+} from './rule-cases.js';
 
-const WASM_RULES = /^(IST009|IST010|IST011|IST012|ENV009|ENV010|ENV011|ENV012)$/;
+const WASM_RULES = /^(IST009|IST01[0-4]|ENV009|ENV01[0-4])$/;
 
 /** The proxy-wasm findings of a text, by rule id, sorted. */
 function wasmFindings(text: string): string[] {
@@ -134,12 +143,51 @@ describe('Istio WasmPlugin', () => {
       wasmCluster(wasmPlugin, telemetry('defined-elsewhere'), '').replace(/meshConfig:[\s\S]*?---\n/, ''),
       [],
     ],
+    [
+      'deferring to the next filter under a CUSTOM policy selecting exactly its workloads',
+      wasmCluster().replace(
+        'metadata: { name: fhir, namespace: fhir }\nspec: { action: CUSTOM,',
+        'metadata: { name: fhir, namespace: fhir }\nspec: { selector: { matchLabels: { app: fhir-server } }, action: CUSTOM,',
+      ),
+      [],
+    ],
+    [
+      'deferring to the next filter under a CUSTOM policy selecting another workload',
+      wasmCluster().replace(
+        'metadata: { name: fhir, namespace: fhir }\nspec: { action: CUSTOM,',
+        'metadata: { name: fhir, namespace: fhir }\nspec: { selector: { matchLabels: { app: billing } }, action: CUSTOM,',
+      ),
+      ['IST013'],
+    ],
+    [
+      'deferring to the next filter under a root-namespace CUSTOM policy without selector',
+      wasmCluster().replace(
+        'metadata: { name: fhir, namespace: fhir }',
+        'metadata: { name: fhir, namespace: istio-system }',
+      ),
+      [],
+    ],
+    [
+      'deferring to the next filter under a CUSTOM policy to another provider',
+      wasmCluster().replace('provider: { name: phiguard }', 'provider: { name: opa }'),
+      ['IST013'],
+    ],
+    [
+      'Checking deferred requests itself with no CUSTOM policy on its workloads: checked once',
+      wasmCluster(wasmPlugin.replace(deferLine, '')).replace(
+        'metadata: { name: fhir, namespace: fhir }',
+        'metadata: { name: fhir, namespace: billing }',
+      ),
+      [],
+    ],
   ])('%s', (_name, text, expected) => {
     expect(wasmFindings(text)).toEqual(expected);
   });
 });
 
 describe('Envoy bootstrap wasm filter', () => {
+  /** The program line as envoy/envoy-wasm.yaml spells it inside its JSON string. */
+  const deferLineJson = '\\ndefer-to\\tnext-filter';
   const remote = (sha: string): string =>
     envoyWasm.replace(
       'local: { filename: /etc/envoy/wasm/phiguard-filter.wasm }',
@@ -173,7 +221,23 @@ describe('Envoy bootstrap wasm filter', () => {
       other
         .replace('value: "{}"', 'value: "{\\"program\\": \\"phiguard-wasm-program\\\\t1\\\\nend\\\\n\\"}"')
         .replace('[wasm.phiguard_decision]', '[]'),
-      ['ENV011'],
+      ['ENV011', 'ENV014'],
+    ],
+    ['ext_authz before the filter still Checks what the filter defers', envoyWasmReordered([0, 2, 1, 3]), ['ENV012']],
+    [
+      'a program that Checks deferred requests itself, with ext_authz in the chain',
+      envoyWasm.replace(deferLineJson, ''),
+      ['ENV014'],
+    ],
+    [
+      'a program that Checks deferred requests itself, with ext_authz disabled',
+      envoyWasm
+        .replace(deferLineJson, '')
+        .replace(
+          '                  - name: envoy.filters.http.ext_authz\n',
+          '                  - name: envoy.filters.http.ext_authz\n                    disabled: true\n',
+        ),
+      [],
     ],
   ])('%s', (_name, text, expected) => {
     expect(wasmFindings(text)).toEqual(expected);

@@ -10,6 +10,7 @@ import { describe, expect } from '@jest/globals';
 import yaml from 'js-yaml';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../../generator/wasm/index.js';
+import { cli } from '../helpers/cli.js';
 import { arr, at, render, testWhenKubectl, type Obj } from './render.js';
 
 const ALL: Obj[] = render('deploy/overlays/istio-wasm');
@@ -73,8 +74,10 @@ describe('deploy/overlays/istio-wasm', () => {
       allowInProxy: false,
       hosts: [],
       deferHeaders: [...DEFAULT_DEFER_HEADERS],
+      deferTo: 'next-filter',
     });
     expect(at(plugin, 'spec', 'pluginConfig')).toEqual({ program: built.text });
+    expect(built.text.split('\n')).toContain('defer-to\tnext-filter');
   });
 
   it("the same workloads' inbound access log goes to an envoyHttpAls provider carrying wasm.phiguard_decision to phiguard", () => {
@@ -102,7 +105,7 @@ describe('deploy/overlays/istio-wasm', () => {
     });
   });
 
-  it('phiguard records in-proxy decisions reported by the filtering workload only, one the mesh boundary admits', () => {
+  it('phiguard records in-proxy decisions reported by the filtering workload only, one the mesh boundary admits', async () => {
     const reporters = env.find((e) => e.name === 'PHIGUARD_PROXY_AUDIT_REPORTERS')?.value?.split(',') ?? [];
     expect(env.find((e) => e.name === 'PHIGUARD_PROXY_AUDIT')?.value).toBe('xfcc');
     expect(reporters).toEqual(['spiffe://cluster.local/ns/fhir/sa/fhir-server']);
@@ -113,5 +116,15 @@ describe('deploy/overlays/istio-wasm', () => {
       (p) => `spiffe://${p}`,
     );
     for (const r of reporters) expect(admitted).toContain(r);
+    // Through the real CLI: the environment is a configuration `serve` accepts.
+    const saved = { ...process.env };
+    for (const e of env) if (e.value !== undefined) process.env[e.name] = e.value.replace('$(POD_NAME)', 'pod-1');
+    try {
+      const r = await cli(['serve', '--print-config']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ proxyAudit: 'xfcc', proxyAuditReporters: reporters });
+    } finally {
+      process.env = saved;
+    }
   });
 });

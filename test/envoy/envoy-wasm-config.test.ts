@@ -65,7 +65,7 @@ describe('envoy/envoy-wasm.yaml', () => {
     expect(at(wasm, 'config', 'configuration', '@type')).toBe('type.googleapis.com/google.protobuf.StringValue');
   });
 
-  test('the program is the generator output for the example policies, calling the phiguard cluster', async () => {
+  test('the program is the generator output for the example policies, deferring to ext_authz', async () => {
     const loaded = readPolicyDir('examples/policies');
     if (!loaded.ok) throw new Error(loaded.error.message);
     const built = await buildWasmProgram(loaded.value.set, {
@@ -75,8 +75,10 @@ describe('envoy/envoy-wasm.yaml', () => {
       allowInProxy: false,
       hosts: [],
       deferHeaders: [...DEFAULT_DEFER_HEADERS],
+      deferTo: 'next-filter',
     });
     expect(program).toBe(built.text);
+    expect(program.split('\n')).toContain('defer-to\tnext-filter');
     const authz = program
       .split('\n')
       .find((l) => l.startsWith('authz\t'))
