@@ -11,6 +11,8 @@ import yaml from 'js-yaml';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../../generator/wasm/index.js';
 import { cli } from '../helpers/cli.js';
+import { filterModule, SAN_PROPERTY } from '../wasm/filter-harness.js';
+import { startHost } from '../wasm/proxy-wasm-host.js';
 import { arr, at, render, testWhenKubectl, type Obj } from './render.js';
 
 const ALL: Obj[] = render('deploy/overlays/istio-wasm');
@@ -78,6 +80,23 @@ describe('deploy/overlays/istio-wasm', () => {
     });
     expect(at(plugin, 'spec', 'pluginConfig')).toEqual({ program: built.text });
     expect(built.text.split('\n')).toContain('defer-to\tnext-filter');
+  });
+
+  it('the filter built from wasm/assembly configures with the JSON text Istio makes of pluginConfig (test host)', async () => {
+    const host = await startHost(filterModule(), {
+      pluginConfiguration: JSON.stringify(at(plugin, 'spec', 'pluginConfig')),
+    });
+    expect(host.configured).toBe(true);
+    const invalid = host.request(
+      [
+        [':method', 'GET'],
+        [':path', '/fhir/Patient/../Observation'],
+        [':authority', 'fhir-server.fhir.svc.cluster.local'],
+      ],
+      { [SAN_PROPERTY]: 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor' },
+    );
+    host.finish(invalid);
+    expect(invalid.localResponse?.status).toBe(400);
   });
 
   it("the same workloads' inbound access log goes to an envoyHttpAls provider carrying wasm.phiguard_decision to phiguard", () => {

@@ -11,6 +11,8 @@ import { readPolicyDir } from '../../authz/policy/index.js';
 import { envoyTypes } from '../../generator/envoy/envoy-root.js';
 import { validateProtoJson } from '../../generator/envoy/validate-proto-json.js';
 import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../../generator/wasm/index.js';
+import { filterModule, SAN_PROPERTY } from '../wasm/filter-harness.js';
+import { startHost } from '../wasm/proxy-wasm-host.js';
 
 type Obj = Record<string, unknown>;
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -88,6 +90,25 @@ describe('envoy/envoy-wasm.yaml', () => {
     expect(
       at(cluster, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'),
     ).toMatchObject({ explicit_http_config: { http2_protocol_options: {} } });
+  });
+
+  test('the filter built from wasm/assembly configures with it (test host): denies in the proxy, hands the rest on', async () => {
+    const host = await startHost(filterModule(), { pluginConfiguration: program });
+    expect(host.configured).toBe(true);
+    const agent = { [SAN_PROPERTY]: 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor' };
+    const line = (path: string): Array<[string, string]> => [
+      [':method', 'GET'],
+      [':path', path],
+      [':authority', 'fhir.hospital.internal'],
+    ];
+    const invalid = host.request(line('/fhir/Patient/../Observation'), agent);
+    host.finish(invalid);
+    expect(invalid.localResponse?.status).toBe(400);
+    expect(JSON.parse(invalid.filterState.get('wasm.phiguard_decision') ?? '{}')).toMatchObject({ decision: 'deny' });
+    const deferred = host.request([...line('/fhir/Patient/p1'), ['authorization', 'Bearer x']], agent);
+    host.finish(deferred);
+    expect([deferred.action, deferred.localResponse, host.grpcCalls.size]).toEqual([0, undefined, 0]);
+    expect(deferred.filterState.has('wasm.phiguard_decision')).toBe(false);
   });
 
   test('an http_grpc access log carries wasm.phiguard_decision to the phiguard cluster, flushed every 0.2 s', () => {
