@@ -62,9 +62,15 @@ const inPeriod = (time: string, p: Period): boolean => {
   const t = Date.parse(time);
   return t >= p.since && t <= p.until;
 };
-/** Rows in order of their `time` (stable: records of one time keep the merged order). */
+/**
+ * Rows in order of their `time` (stable: records of one time keep the merged order). Each time is parsed once, not
+ * in every comparison (thousands of rows made that a noticeable part of a report).
+ */
 const byTime = (rows: AuditRow[]): AuditRow[] =>
-  rows.sort((a, b) => Date.parse(str(a['time'])) - Date.parse(str(b['time'])));
+  rows
+    .map((row) => ({ row, t: Date.parse(str(row['time'])) }))
+    .sort((a, b) => a.t - b.t)
+    .map((k) => k.row);
 
 async function read(
   input: ReadInput,
