@@ -4,9 +4,10 @@
  * whose value may be double-quoted (`\"` and `\\` escaped inside). `URI` is the client certificate's URI SAN, given
  * once per SAN.
  *
- * Only a header the receiving sidecar itself sets is evidence (Istio: `forwardClientCertDetails: SANITIZE_SET`,
- * which drops whatever the client sent and writes one element for the peer it verified). A header with several
- * elements (appended along a chain) or several URIs names no one here: the caller is unidentified.
+ * Only a header the receiving sidecar itself sets is evidence (Istio: ProxyConfig
+ * `proxyHeaders.forwardedClientCert: SANITIZE_SET`, which drops whatever the client sent and writes one element for
+ * the peer it verified). A header with several elements (appended along a chain) or several URIs names no one here:
+ * the caller is unidentified.
  */
 
 /** The one URI SAN of a single-element XFCC header, or undefined. */

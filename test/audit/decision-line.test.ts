@@ -175,7 +175,7 @@ const GOLDEN = [
     '"latencyUs":137,"breakGlass":"code-blue","egress":{"host":"api.example.com","port":443,"covered":false,',
     '"reason":"agreement-expired","vendor":"Vendor","agreementId":"BAA-1","registryVersion":"sha256:1"},',
     '"exception":"eks-pod-identity","unresolvedAllowed":["body-incomplete"],"breakGlassAttempts":[],',
-    '"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7"}',
+    '"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","decidedBy":"service","reportedBy":""}',
   ].join(''),
   [
     '{"format":"phiguard.audit/v1","type":"decision","time":"2026-11-25T10:00:00.123Z",',
@@ -184,7 +184,7 @@ const GOLDEN = [
     '"operation":"","compartment":"","patients":[],"patientsUnresolved":[],"entries":[],"invalidReason":"",',
     '"decision":"deny","reason":"no-rule-matched","rule":"default-deny","mode":"none","status":451,"policyVersion":"",',
     '"latencyUs":0,"breakGlass":"","egress":null,"exception":"","unresolvedAllowed":[],"breakGlassAttempts":[],',
-    '"traceId":"","spanId":""}',
+    '"traceId":"","spanId":"","decidedBy":"service","reportedBy":""}',
   ].join(''),
 ];
 
@@ -306,7 +306,7 @@ describe('the field table', () => {
   });
 
   /** Fields added to phiguard.audit/v1 after its first release: a line without them reads them as "". */
-  const LATER = new Set(['traceId', 'spanId']);
+  const LATER = new Set(['traceId', 'spanId', 'decidedBy', 'reportedBy']);
 
   test.each(DECISION_FIELDS.filter((f) => !LATER.has(f.name)).map((f) => [f.name] as const))(
     'the reader schema rejects a line without %s',

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect } from '@jest/globals';
 import { parser } from '@prometheus-io/lezer-promql';
 import { CheckInputSchema, DECISION_REASONS } from '../../authz/index.js';
+import { PROXY_AUDIT_RESULTS } from '../../authz/service/metrics.js';
 import { createCheckClient, toGrpcCheckRequest } from '../../generator/call/index.js';
 import { eventually } from '../helpers/cli.js';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
@@ -31,7 +32,7 @@ const PROMETHEUS_SERIES = new Set(['up']);
 const CLOSED_VALUES: Record<string, ReadonlySet<string>> = {
   reason: new Set(Object.values(DECISION_REASONS)),
   decision: new Set(['allow', 'deny', 'audit-deny']),
-  result: new Set(['success', 'failure']),
+  result: new Set(['success', 'failure', ...PROXY_AUDIT_RESULTS]),
 };
 /** Grafana's interval variables, which PromQL does not know, as a duration. */
 const grafanaToPromql = (e: string): string => e.replace(/\$__(rate_interval|interval|range)/g, '5m');
