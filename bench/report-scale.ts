@@ -4,10 +4,15 @@
  * page cache and load). A report does more than grep: it checks every line's frame, parses and validates the lines it
  * selects, merges and de-duplicates them; the ratio is what that costs. Target: at most 2.
  *
+ * Each line also gives the rows the report listed beside the lines grep counted (for baa-violations and accounting
+ * they are the same lines, and the run fails if they differ) and the load average before and after, as the machine
+ * may be shared.
+ *
  * Usage: npm run build && npx tsx bench/report-scale.ts [records] (runs bin/phiguard.js, the built CLI)
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const N = Number(process.argv[2] ?? '1000000');
@@ -91,9 +96,10 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 if (!existsSync(file) || process.env['REGENERATE'] === '1') await generate();
 const since = ['--since', '2020-01-01T00:00:00Z'];
-const REPORTS: Array<{ name: string; args: string[]; needle: string }> = [
-  { name: 'accounting', args: ['--patient', PATIENT, '--include-denied'], needle: `"${PATIENT}"` },
-  { name: 'baa-violations', args: since, needle: '"covered":false' },
+/** `sameLines`: the report's rows are the lines grep counts (checked, so that both count the same thing). */
+const REPORTS: Array<{ name: string; args: string[]; needle: string; sameLines?: true }> = [
+  { name: 'accounting', args: ['--patient', PATIENT, '--include-denied'], needle: `"${PATIENT}"`, sameLines: true },
+  { name: 'baa-violations', args: since, needle: '"covered":false', sameLines: true },
   { name: 'breakglass', args: since, needle: '"breakGlassAttempts":["' },
   { name: 'aibom', args: [], needle: '"egress":{' },
 ];
@@ -101,22 +107,29 @@ const REPORTS: Array<{ name: string; args: string[]; needle: string }> = [
 process.stdout.write(
   `reports over ${N.toLocaleString()} records (${(statSync(file).size / 1e6).toFixed(0)} MB), median of ${ROUNDS}\n`,
 );
+const load = (): string => os.loadavg()[0]?.toFixed(2) ?? '?';
 for (const r of REPORTS) {
   const g: number[] = [];
   const p: number[] = [];
   let matched = '';
   let read = 0;
+  let rows = 0;
+  const loadBefore = load();
   for (let i = 0; i < ROUNDS; i++) {
     const gr = timed('grep', ['-c', '-F', r.needle, file]);
     matched = gr.stdout.trim();
     g.push(gr.ms);
     const rep = timed('node', ['bin/phiguard.js', 'report', r.name, file, ...r.args, '--format', 'json']);
-    read = (JSON.parse(rep.stdout) as { recordsRead: number }).recordsRead;
+    const out = JSON.parse(rep.stdout) as { recordsRead: number; sections: Array<{ rows: unknown[] }> };
+    read = out.recordsRead;
+    rows = out.sections.reduce((n, s) => n + s.rows.length, 0);
     p.push(rep.ms);
   }
+  if (r.sameLines && String(rows) !== matched) throw new Error(`${r.name}: ${rows} rows, grep counted ${matched}`);
   const [gm, pm] = [median(g), median(p)];
   process.stdout.write(
-    `  ${r.name.padEnd(15)} ${pm.toFixed(0).padStart(6)} ms (${read} records read)  grep -cF '${r.needle}' ` +
-      `${gm.toFixed(0)} ms (${matched} lines)  ratio ${(pm / gm).toFixed(2)}\n`,
+    `  ${r.name.padEnd(15)} ${pm.toFixed(0).padStart(6)} ms (${read} records read, ${rows} rows)  ` +
+      `grep -cF '${r.needle}' ${gm.toFixed(0)} ms (${matched} lines)  ratio ${(pm / gm).toFixed(2)}  ` +
+      `load ${loadBefore} -> ${load()}\n`,
   );
 }
