@@ -206,8 +206,7 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
     if (firstSkipped.length < 10) firstSkipped.push(lineNo);
   };
   const blockBytes = o.blockBytes ?? BLOCK_BYTES;
-  // A block and the start of the next line: a read of blockBytes after a cut fits without growing.
-  const scanner = createLineScanner(needles, blockBytes + 65_536);
+  let scanner: LineScanner;
   /** The lines of block[0, end): every one checked for its frame (in the scan), the selected ones parsed. */
   const scan = (end: number): Keyed[] => {
     const out: Keyed[] = [];
@@ -227,6 +226,8 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
     return out;
   };
   try {
+    // A block and the start of the next line: a read of blockBytes after a cut fits without growing.
+    scanner = createLineScanner(needles, blockBytes + 65_536);
     for await (const end of blocksOf(file, scanner, blockBytes)) yield scan(end);
   } catch (e) {
     if (e instanceof PhiguardError) throw e;

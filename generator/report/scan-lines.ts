@@ -92,13 +92,14 @@ interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
 }
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 let compiled: object | undefined;
 
 /**
  * A scanner for these needles (bytes); with none, every line is selected. Throws a RangeError for more than
- * `MAX_NEEDLES` needles, an empty one, one longer than `MAX_NEEDLE` bytes or one holding a newline.
+ * `MAX_NEEDLES` needles, an empty one, one longer than `MAX_NEEDLE` bytes or one holding a newline, and an Error
+ * when the process has no WebAssembly.
  */
 export function createLineScanner(needles: readonly Buffer[], initialBytes = 6 << 20): LineScanner {
   if (needles.length > MAX_NEEDLES) throw new RangeError(`at most ${MAX_NEEDLES} needles`);
@@ -107,6 +108,8 @@ export function createLineScanner(needles: readonly Buffer[], initialBytes = 6 <
       throw new RangeError(`a needle is 1-${MAX_NEEDLE} bytes without a newline`);
     }
   }
+  // Absent under `node --jitless`: the reports cannot scan without it.
+  if (wasmApi === undefined) throw new Error('the report scan needs WebAssembly, which this Node process lacks');
   compiled ??= new wasmApi.Module(Buffer.from(SCAN_LINES_WASM, 'base64'));
   const wasm = new wasmApi.Instance(compiled, {}).exports as ScanModule;
   let capacity = 0;
