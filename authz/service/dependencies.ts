@@ -27,13 +27,9 @@ import {
 import { createClaimsResolver, ClaimsConfigSchema, type ClaimsResolver, type KeySetStatus } from '../identity/index.js';
 import { createAuthorizer, type Authorizer, type Snapshot } from '../lanes/index.js';
 import { createEnvelopeRecorder, type EnvelopeRecorder } from '../observe/index.js';
-import {
-  openPolicies,
-  startServiceContainment,
-  startServicePolicySource,
-  type ClusterPolicySource,
-} from '../kube/index.js';
-import { formatFinding, type PolicyStore } from '../policy/index.js';
+import type * as Kube from '../kube/index.js';
+import type { ClusterPolicySource } from '../kube/index.js';
+import { createPolicyStore, formatFinding, type PolicyStore, type PolicyStoreEvents } from '../policy/index.js';
 import { readPrivacyKey, type PrivacyKey } from '../privacy/index.js';
 import { clockMs } from './check-pipeline.js';
 import type { ServerConfig } from './config.js';
@@ -86,29 +82,38 @@ function createAuditSinks(
   return { audit, auditEvents };
 }
 
+/**
+ * The Kubernetes client side (authz/kube), loaded only when a source is the cluster: `@kubernetes/client-node` costs
+ * about 90 MB of each thread's memory (it is loaded in every decision thread), which a service reading files does not
+ * need (docs/performance.md).
+ */
+function kubeModule(config: ServerConfig): Promise<typeof Kube> | undefined {
+  return config.policiesFrom === 'files' && config.containmentFrom === 'files' ? undefined : import('../kube/index.js');
+}
+
 function createPolicies(config: ServerConfig, m: Metrics, log: Logger, cluster?: ClusterPolicySource): PolicyStore {
-  const loaded = openPolicies(
-    cluster,
-    config,
-    {
-      // phiguard_policy_stale and phiguard_policy_info are read from the store at scrape time (metrics.ts `watch`),
-      // as /readyz reads it: a reload that restores the set in force (same version) clears both at once.
-      onReloaded: (set) => {
-        m.reloads.inc({ result: 'success' });
-        m.hot.declare(set);
-        log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
-      },
-      onRecovered: () => log.info('policy directory loads again; the set in force is current'),
-      onReloadFailed: (findings, kept) => {
-        m.reloads.inc({ result: 'failure' });
-        log.error(
-          { kept, findings: findings.map(formatFinding) },
-          'POLICY RELOAD REJECTED: the last good policy set stays in force',
-        );
-      },
+  // The directory (policy/policy-store.ts), or the AgentPolicy objects behind the same contract and events.
+  const open = (events: PolicyStoreEvents): ReturnType<typeof createPolicyStore> =>
+    cluster !== undefined
+      ? cluster.open(events)
+      : createPolicyStore(config.policies ?? '', events, { settleMs: config.reloadSettleMs });
+  const loaded = open({
+    // phiguard_policy_stale and phiguard_policy_info are read from the store at scrape time (metrics.ts `watch`),
+    // as /readyz reads it: a reload that restores the set in force (same version) clears both at once.
+    onReloaded: (set) => {
+      m.reloads.inc({ result: 'success' });
+      m.hot.declare(set);
+      log.info({ version: set.version, agents: set.agents.length }, 'policy reloaded');
     },
-    { settleMs: config.reloadSettleMs },
-  );
+    onRecovered: () => log.info('policy directory loads again; the set in force is current'),
+    onReloadFailed: (findings, kept) => {
+      m.reloads.inc({ result: 'failure' });
+      log.error(
+        { kept, findings: findings.map(formatFinding) },
+        'POLICY RELOAD REJECTED: the last good policy set stays in force',
+      );
+    },
+  });
   const what = config.policies !== undefined ? `policy directory ${config.policies}` : 'AgentPolicy objects';
   if (!loaded.ok) throw startupError(`${what} did not load`, loaded.error);
   m.watch({ policies: loaded.value });
@@ -355,15 +360,30 @@ async function openContainmentApi(
   const handlers: { onChange?: ContainmentStoreOptions['onChange'] } = {};
   if (config.containmentFrom !== 'files' && config.containmentDir !== undefined)
     throw startupError(`--containment-from ${config.containmentFrom} and --containment-dir: give one of them`);
-  const store = await startServiceContainment(
-    config,
-    privacyKey,
-    (...a) => handlers.onChange?.(...a),
-    (what, e) => log.error({ err: e instanceof Error ? e.message : String(e) }, `${what} failed; retrying`),
-  ).catch((e: unknown) => {
-    throw startupError(`containment through the API (${config.containmentFrom}) is unusable`, e);
-  });
+  const kube = kubeModule(config);
+  if (kube === undefined) return { store: undefined, handlers };
+  const store = await (
+    await kube
+  )
+    .startServiceContainment(
+      config,
+      privacyKey,
+      (...a) => handlers.onChange?.(...a),
+      (what, e) => log.error({ err: e instanceof Error ? e.message : String(e) }, `${what} failed; retrying`),
+    )
+    .catch((e: unknown) => {
+      throw startupError(`containment through the API (${config.containmentFrom}) is unusable`, e);
+    });
   return { store, handlers };
+}
+
+/** `--policies-from cluster`: the AgentPolicy watches, synced, or a startup error; undefined for `files`. */
+async function startClusterPolicies(config: ServerConfig, log: Logger): Promise<ClusterPolicySource | undefined> {
+  const kube = kubeModule(config);
+  if (kube === undefined) return undefined;
+  const c = await (await kube).startServicePolicySource(config, log);
+  if (!c.ok) throw startupError(c.error.message, c.error);
+  return c.value;
 }
 
 /** Builds the sources after the audit sinks exist (and closes those again if a source cannot load). */
@@ -414,9 +434,7 @@ export async function createDependencies(
   let cluster: ClusterPolicySource | undefined;
   const replicaId = config.replica ?? `${hostname()}-${process.pid}`;
   try {
-    const c = await startServicePolicySource(config, log); // policiesFrom cluster: watches synced, or a startup error
-    if (!c.ok) throw startupError(c.error.message, c.error);
-    cluster = c.value;
+    cluster = await startClusterPolicies(config, log);
     privacyKey = loadPrivacyKey(config, log);
     const containmentApi = await openContainmentApi(config, log, privacyKey);
     sources = createSources(config, m, log, audit, { key: privacyKey, replica: replicaId }, cluster, containmentApi);
