@@ -64,6 +64,8 @@ export interface PipelineDeps {
   responses: ResponseEncoder;
   metrics: Metrics;
   observers: readonly DecisionObserver[];
+  /** Told of every answer with its decision time, after the metrics (the bulk thread reports them: engine.ts). */
+  onAnswered?: ((d: Decision, seconds: number) => void) | undefined;
   log: Logger;
   /** The policy version in force, for denies decided before any policy ran. */
   policyVersion: () => string;
@@ -169,7 +171,9 @@ export function createCheckPipeline(deps: PipelineDeps): CheckPipeline {
     }
     try {
       const d = a.decision;
-      deps.metrics.hot.answered(d, Math.max(0, clockMs() - p.t0) / 1000);
+      const seconds = Math.max(0, clockMs() - p.t0) / 1000;
+      deps.metrics.hot.answered(d, seconds);
+      deps.onAnswered?.(d, seconds);
       if (a.auth !== undefined) for (const o of deps.observers) o(a.auth.attributes, d, a.decisionId);
     } catch (e) {
       log.error({ code: codeOf(e) }, 'metrics or observer failed after the decision was sent');

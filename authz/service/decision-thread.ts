@@ -10,7 +10,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { workerData } from 'node:worker_threads';
-import { isPhiguardError } from '../model/index.js';
+import { isPhiguardError, type Decision } from '../model/index.js';
 import { clockMs, startDecisionEngine, type CheckItem, type DecisionEngine } from './engine.js';
 import {
   batchConsistent,
@@ -19,6 +19,7 @@ import {
   EngineInitSchema,
   ToEngineSchema,
   unpackItem,
+  type BulkObserved,
   type FromEngine,
   type ParentChannel,
 } from '../transport/index.js';
@@ -33,11 +34,14 @@ if (!init.success || config === undefined || !config.success) {
 } else {
   const log = createLogger(config.data.logLevel);
   let engine: DecisionEngine | undefined;
+  const bulk = init.data.role === 'bulk';
+  const report = bulk ? bulkReporter(parent, () => engine) : undefined;
   try {
     engine = await startDecisionEngine(config.data, {
       logger: log,
       defaultMetrics: init.data.defaultMetrics,
       serveOps: init.data.role === 'decisions',
+      ...(report === undefined ? {} : { onAnswered: report }),
     });
   } catch (e) {
     const message = e instanceof Error ? e.message : 'decision engine did not start';
@@ -97,6 +101,42 @@ function heapCollector(): () => void {
   };
 }
 
+/**
+ * The bulk thread's report of its answers to the decision thread, which serves /metrics, /healthz and /readyz for the
+ * process: the answers of a turn and the audit sinks' state, sent at the end of the turn they were answered in.
+ */
+function bulkReporter(
+  parent: ParentChannel<FromEngine>,
+  engine: () => DecisionEngine | undefined,
+): (d: Decision, seconds: number) => void {
+  let decisions: BulkObserved['decisions'] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const e = engine();
+    if (e === undefined) return;
+    parent.post({ t: 'observed', decisions, ...e.auditState() });
+    decisions = [];
+  };
+  return (d, seconds) => {
+    decisions.push({
+      outcome: d.outcome,
+      mode: d.mode,
+      agent: d.agent,
+      rule: d.rule,
+      reason: d.reason,
+      status: d.status,
+      ...(d.lane === undefined ? {} : { lane: { class: d.lane.class } }),
+      ...(d.laneAttempts === undefined ? {} : { laneAttempts: [...d.laneAttempts] }),
+      seconds,
+    });
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: Logger, bulk: boolean): void {
   const outbox = createBatchOutbox((b) => {
     parent.post({ t: 'answers', bytes: b.bytes, ends: b.ends, seqs: b.seqs }, [b.bytes]);
@@ -128,6 +168,10 @@ function serve(engine: DecisionEngine, parent: ParentChannel<FromEngine>, log: L
       }
       if (d.t === 'reopen') {
         engine.reopenAudit();
+        return;
+      }
+      if (d.t === 'bulk-observed') {
+        engine.observeBulk(d);
         return;
       }
       if (d.t === 'proxy-logs') {

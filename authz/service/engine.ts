@@ -29,9 +29,10 @@ import { createLogThrottle } from './log-throttle.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { startOpsServer, type KeysState, type Liveness, type Readiness } from './ops-server.js';
-import { DECISION_REASONS, loggableRequestId, traceIds } from '../model/index.js';
+import { DECISION_REASONS, loggableRequestId, traceIds, type Decision } from '../model/index.js';
+import type { BulkObserved } from '../transport/index.js';
 import type { KeySetStatus } from '../identity/index.js';
-import { createProxyAudit } from './proxy-audit.js';
+import { createProxyAudit, type ProxyAudit } from './proxy-audit.js';
 import { startupError } from './startup-error.js';
 
 export { clockMs, type CheckItem, type DecisionObserver } from './check-pipeline.js';
@@ -46,6 +47,8 @@ export interface StartOptions {
    * decision thread serves them for the process.
    */
   serveOps?: boolean;
+  /** Told of every answer (the bulk thread reports them to the decision thread, which serves the metrics). */
+  onAnswered?: (d: Decision, seconds: number) => void;
 }
 
 /** After an `audit-unavailable` deny, /readyz fails for this long (the Deployment probes readiness every 5 s). */
@@ -84,18 +87,28 @@ interface ProbeSources {
   config: ServerConfig;
   deps: Dependencies;
   state: { draining: boolean; closed: boolean };
+  /** The bulk thread's audit state, as it last reported it (start-threaded.ts). */
+  bulk: { auditFailed: boolean; auditBacklogged: boolean };
 }
 
 /** The /readyz and /healthz answers (module comment: what each fails on and why). */
-function createProbes({ config, deps, state }: ProbeSources): { readiness: () => Readiness; liveness: () => Liveness } {
+function createProbes({ config, deps, state, bulk }: ProbeSources): {
+  readiness: () => Readiness;
+  liveness: () => Liveness;
+  /** This engine's own sinks (what the bulk thread reports of itself). */
+  auditState: () => { auditFailed: boolean; auditBacklogged: boolean };
+} {
   const sinks = deps.auditEvents === undefined ? [deps.audit] : [deps.audit, deps.auditEvents];
   // A closed sink is not a failed one: close() marks the engine closed before it closes the sinks.
-  const auditFailed = (): boolean => !state.closed && sinks.some((s) => !s.healthy());
+  const ownFailed = (): boolean => !state.closed && sinks.some((s) => !s.healthy());
+  const ownBacklogged = (): boolean => sinks.some((s) => s.bufferedBytes() > config.auditMaxBufferBytes);
+  const auditFailed = (): boolean => bulk.auditFailed || ownFailed();
   return {
+    auditState: () => ({ auditFailed: ownFailed(), auditBacklogged: ownBacklogged() }),
     liveness: () => (auditFailed() ? { live: false, reason: 'audit-sink-failed' } : { live: true, reason: '' }),
     readiness: () => {
       const failed = auditFailed();
-      const backlogged = sinks.some((s) => s.bufferedBytes() > config.auditMaxBufferBytes);
+      const backlogged = bulk.auditBacklogged || ownBacklogged();
       const denying = Date.now() - deps.metrics.hot.lastAuditDenyMs() < AUDIT_DENY_READY_WINDOW_MS;
       const keys = keysState(deps.keySets());
       const auditHealthy = !failed && !backlogged && !denying;
@@ -117,6 +130,13 @@ function createProbes({ config, deps, state }: ProbeSources): { readiness: () =>
 export interface DecisionEngine {
   /** Decides a batch of Checks. Never throws: a failure is a deny for that check. */
   decideBatch: (items: readonly CheckItem[]) => void;
+  /** This engine's audit sinks: failed, or queued past `--audit-max-buffer-bytes` (the bulk thread reports them). */
+  auditState(): { auditFailed: boolean; auditBacklogged: boolean };
+  /**
+   * The bulk thread's answers and audit state: counted in this engine's metrics, and its audit state read by the
+   * probes, so /metrics, /healthz and /readyz speak for the whole process.
+   */
+  observeBulk(report: BulkObserved): void;
   /** Records the proxy-wasm filter's decisions from an access-log message (`--proxy-audit`; undefined when off). */
   receiveProxyLogs: ((message: Buffer, xfcc: string | undefined) => void) | undefined;
   /** Ready for traffic (/readyz): see the module comment. */
@@ -135,6 +155,19 @@ export interface DecisionEngine {
   audit: AuditSink;
   /** The envelope recorder, when --envelope-dir is set. */
   recorder: EnvelopeRecorder | undefined;
+}
+
+/** The receiver of the proxy-wasm filter's decisions (`--proxy-audit`), or undefined when off. */
+function proxyAuditOf(
+  config: ServerConfig,
+  deps: Dependencies,
+  commit: (done: (written: boolean) => void) => void,
+  log: Logger,
+): ProxyAudit | undefined {
+  if (config.proxyAudit === 'off') return undefined;
+  const { authorizer, effects, metrics } = deps;
+  const reporters = config.proxyAuditReporters;
+  return createProxyAudit({ mode: config.proxyAudit, reporters, authorizer, effects, commit, metrics, log });
 }
 
 /**
@@ -160,25 +193,16 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
     responses: createResponseEncoder(),
     metrics,
     observers,
+    onAnswered: options.onAnswered,
     log,
     policyVersion: () => policies.current().version,
   });
-  const proxyAudit =
-    config.proxyAudit === 'off'
-      ? undefined
-      : createProxyAudit({
-          mode: config.proxyAudit,
-          reporters: config.proxyAuditReporters,
-          authorizer: deps.authorizer,
-          effects: deps.effects,
-          commit,
-          metrics,
-          log,
-        });
+  const proxyAudit = proxyAuditOf(config, deps, commit, log);
   // Serve only once the audit target is open (or known to have failed: then every check is denied and /readyz says so).
   await audit.ready();
   const state = { draining: false, closed: false };
-  const { readiness, liveness } = createProbes({ config, deps, state });
+  const bulk = { auditFailed: false, auditBacklogged: false };
+  const { readiness, liveness, auditState } = createProbes({ config, deps, state, bulk });
   const noOps = { port: 0, close: (): Promise<void> => Promise.resolve() };
   const ops =
     options.serveOps === false
@@ -206,6 +230,12 @@ export async function startDecisionEngine(config: ServerConfig, options: StartOp
   return {
     decideBatch: pipeline.decideBatch,
     receiveProxyLogs: proxyAudit?.receive,
+    auditState,
+    observeBulk: (report) => {
+      for (const d of report.decisions) metrics.hot.answered(d, d.seconds);
+      bulk.auditFailed = report.auditFailed;
+      bulk.auditBacklogged = report.auditBacklogged;
+    },
     readiness,
     liveness,
     drain,

@@ -13,7 +13,16 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { KeySetStatus } from '../identity/index.js';
-import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, type Decision } from '../model/index.js';
+import { BUILTIN_RULES, DECISION_REASONS, decisionLabel, type Decision, type LaneUse } from '../model/index.js';
+
+/**
+ * What the per-Check metrics read of an answered decision: what another decision thread of the process (the bulk
+ * thread) reports of each of its answers, too.
+ */
+export type AnsweredDecision = Pick<Decision, 'outcome' | 'mode' | 'agent' | 'rule' | 'reason' | 'status'> & {
+  readonly lane?: Pick<LaneUse, 'class'> | undefined;
+  readonly laneAttempts?: readonly string[] | undefined;
+};
 import type { CompiledPolicySet } from '../policy/index.js';
 
 export interface Metrics {
@@ -82,7 +91,7 @@ export interface DecisionMetrics {
    * (`phiguard_grpc_checks_total`), break-glass use and attempts (`phiguard_break_glass_total`), and when the last
    * audit-unavailable deny was (readiness).
    */
-  answered(d: Decision, seconds: number): void;
+  answered(d: AnsweredDecision, seconds: number): void;
   /** Creates the decision series of a policy set's agents at 0 (their rules and default deny), keeping the others. */
   declare(set: CompiledPolicySet): void;
   /** When the last Check denied for want of an audit record was answered (epoch ms), or -Infinity. */
@@ -199,7 +208,7 @@ function decisionsText(counters: Map<string, CounterCell>, histograms: Map<strin
 
 /** Break-glass by agent, class and result: lanes opened (`opened`), and why a class a token tried did not open. */
 function createBreakGlassCounter(): {
-  answered(d: Decision): void;
+  answered(d: AnsweredDecision): void;
   declare(set: CompiledPolicySet): void;
   text(): string[];
 } {

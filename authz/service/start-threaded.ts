@@ -33,6 +33,7 @@ import {
   rawAuthorizationServiceDefinition,
   startWorkerChannel,
   unpackItem,
+  type BulkObserved,
   type CheckListener,
   type FromEngine,
   type ToEngine,
@@ -145,13 +146,15 @@ function startDecisionThreads(
   };
   const answer = (seq: number, bytes: Buffer): void => pending.answer(seq, bytes);
   const decisions = startEngineThread('decisions', config, options, { chunk, answer, onFailure });
+  // The bulk thread's answers and audit state go to the decision thread, which serves the process's metrics and probes.
+  const observed = (report: BulkObserved): void => decisions.post({ ...report, t: 'bulk-observed' });
   const bulkAnswer = (seq: number, bytes: Buffer): void => {
     bulkBytes -= bulkPending.get(seq) ?? 0;
     bulkPending.delete(seq);
     pending.answer(seq, bytes);
   };
   const bulk = bulkEnabled(config, log)
-    ? startEngineThread('bulk', config, options, { chunk: 1, answer: bulkAnswer, onFailure })
+    ? startEngineThread('bulk', config, options, { chunk: 1, answer: bulkAnswer, onFailure, observed })
     : undefined;
   const threads = bulk === undefined ? [decisions] : [decisions, bulk];
   return {
@@ -222,6 +225,8 @@ interface EngineThread {
   send(request: Buffer, seq: number, t0: number): void;
   drain(): void;
   reopen(): void;
+  /** Posts a message that carries no Check (the bulk thread's report). */
+  post(message: ToEngine): void;
   /** Posts an access-log message (a copy of its bytes, transferred). */
   proxyLogs(message: Buffer, xfcc: string | undefined): void;
   /** Sends what is queued, then the close handshake. */
@@ -235,7 +240,12 @@ function startEngineThread(
   role: 'decisions' | 'bulk',
   config: ServerConfig,
   options: ThreadedStartOptions,
-  hooks: { chunk: number; answer: (seq: number, bytes: Buffer) => void; onFailure: (code: string) => void },
+  hooks: {
+    chunk: number;
+    answer: (seq: number, bytes: Buffer) => void;
+    onFailure: (code: string) => void;
+    observed?: (report: BulkObserved) => void;
+  },
 ): EngineThread {
   let startup: { resolve: (m: Started) => void; reject: (e: Error) => void } | undefined;
   const started = new Promise<Started>((resolve, reject) => {
@@ -259,7 +269,7 @@ function startEngineThread(
       else if (d.t === 'answers') {
         if (!batchConsistent(d)) channel.fail('inconsistent-answers');
         else for (let i = 0; i < d.seqs.length; i++) hooks.answer(d.seqs[i] ?? -1, unpackItem(d.bytes, d.ends, i));
-      }
+      } else if (d.t === 'observed') hooks.observed?.(d);
     },
     onFailure: (code) => {
       startup?.reject(startupError(`${role} thread failed before it started (${code})`));
@@ -286,6 +296,7 @@ function startEngineThread(
     },
     drain: () => channel.post({ t: 'drain' }),
     reopen: () => channel.post({ t: 'reopen' }),
+    post: (message) => channel.post(message),
     proxyLogs: (message, xfcc) => {
       const bytes = message.buffer.slice(message.byteOffset, message.byteOffset + message.length) as ArrayBuffer;
       channel.post({ t: 'proxy-logs', bytes, ...(xfcc === undefined ? {} : { xfcc }) }, [bytes]);

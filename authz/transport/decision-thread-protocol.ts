@@ -7,7 +7,7 @@
  * answer with its call.
  */
 import { z } from 'zod';
-import { FindingSchema } from '../model/index.js';
+import { DECISION_REASONS, FindingSchema } from '../model/index.js';
 import { createTurnBatch } from './turn-batch.js';
 import { CloseSchema } from './worker-channel.js';
 
@@ -28,6 +28,33 @@ const batch = {
   seqs: z.array(z.number().int().nonnegative()),
 };
 
+/**
+ * What the bulk thread reports of its answers for the metrics and probes the decision thread serves for the process:
+ * each answered decision (what the per-Check metrics read) and its audit sinks' state.
+ */
+export const BulkObservedSchema = z.object({
+  decisions: z.array(
+    z.object({
+      outcome: z.enum(['allow', 'deny']),
+      mode: z.enum(['enforce', 'audit', 'none']),
+      agent: z.string(),
+      rule: z.string(),
+      reason: z
+        .enum(Object.values(DECISION_REASONS) as [string, ...string[]])
+        .transform((r) => r as (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS]),
+      status: z.number().int(),
+      lane: z.object({ class: z.string() }).optional(),
+      laneAttempts: z.array(z.string()).optional(),
+      seconds: z.number().nonnegative(),
+    }),
+  ),
+  /** An audit sink of the bulk thread failed (it denies every large Check until the process restarts). */
+  auditFailed: z.boolean(),
+  /** Its audit queue is past `--audit-max-buffer-bytes`. */
+  auditBacklogged: z.boolean(),
+});
+export type BulkObserved = z.infer<typeof BulkObservedSchema>;
+
 /** To the decision thread. */
 export const ToEngineSchema = z.discriminatedUnion('t', [
   /** CheckRequests in wire bytes, with their arrival times (epoch ms, sub-millisecond). */
@@ -36,6 +63,8 @@ export const ToEngineSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('drain') }),
   /** Continue the audit trails in files newly opened at their paths (SIGHUP, log rotation). */
   z.object({ t: z.literal('reopen') }),
+  /** The bulk thread's answers and audit state (decision thread only). */
+  z.object({ t: z.literal('bulk-observed'), ...BulkObservedSchema.shape }),
   /** One access-log message of the proxy-wasm filter's decisions (`--proxy-audit`), with its stream's XFCC header. */
   z.object({ t: z.literal('proxy-logs'), bytes: z.instanceof(ArrayBuffer), xfcc: z.string().optional() }),
   /** Every Check has been answered: flush the audit trail, close, report `closed` (the close handshake). */
@@ -55,6 +84,8 @@ export const FromEngineSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('startup-failed'), message: z.string(), findings: z.array(FindingSchema) }),
   /** Encoded CheckResponses. */
   z.object({ t: z.literal('answers'), ...batch }),
+  /** The bulk thread's answers and audit state since its last report. */
+  z.object({ t: z.literal('observed'), ...BulkObservedSchema.shape }),
   /** Closed after `close`: the audit trail is flushed. */
   z.object({ t: z.literal('closed'), audited: z.number().int().nonnegative() }),
 ]);

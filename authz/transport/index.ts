@@ -25,6 +25,8 @@ export {
   EngineInitSchema,
   ToEngineSchema,
   FromEngineSchema,
+  BulkObservedSchema,
+  type BulkObserved,
   batchConsistent,
   packBytes,
   unpackItem,

@@ -49,6 +49,50 @@ describe('the bulk decision thread', () => {
   });
 });
 
+describe('the bulk thread speaks through the decision thread’s /metrics, /healthz and /readyz', () => {
+  test('its decisions are counted in /metrics', async () => {
+    const s = await startThreadedTestServer({ bulkCheckBytes: 1024 });
+    const client = createCheckClient(s.addr);
+    try {
+      const bundle = toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest('scribe-note-transaction.json')));
+      for (let i = 0; i < 3; i++) expect(code(await client.check(bundle))).toBe(0);
+      const series =
+        'phiguard_decisions_total{agent="ambient-scribe",decision="allow",reason="rule-allow",rule="note-transaction"} 3';
+      let text = '';
+      for (let tries = 0; tries < 50 && !text.includes(series); tries++) {
+        text = await s.metrics();
+        if (!text.includes(series)) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(text).toContain(series);
+      expect(text).toMatch(/phiguard_grpc_checks_total\{code="OK",http_status="200"\} 3\b/);
+    } finally {
+      client.close();
+      await s.stop();
+    }
+  });
+
+  test('its audit sink failing fails /healthz and /readyz (its large Checks are denied audit-unavailable)', async () => {
+    // Only the bulk thread writes: every decision's AuditEvent goes to a device that refuses writes (ENOSPC).
+    const s = await startThreadedTestServer({ bulkCheckBytes: 1024, auditEventFile: '/dev/full', auditEvents: 'all' });
+    const client = createCheckClient(s.addr);
+    try {
+      expect((await s.healthz()).status).toBe(200);
+      const bundle = toGrpcCheckRequest(CheckInputSchema.parse(exampleRequest('scribe-note-transaction.json')));
+      expect(code(await client.check(bundle))).not.toBe(0);
+      let health = await s.healthz();
+      for (let tries = 0; tries < 50 && health.status === 200; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        health = await s.healthz();
+      }
+      expect(health).toMatchObject({ status: 503, body: { reason: 'audit-sink-failed' } });
+      expect((await s.readyz()).status).toBe(503);
+    } finally {
+      client.close();
+      await s.stop();
+    }
+  });
+});
+
 test('the listener advertises --http2-max-streams as SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
   const s = await startThreadedTestServer({ http2MaxStreams: 7 });
   try {
