@@ -37,10 +37,11 @@ export const ProxyDecisionSchema = z
     agent: z.string().max(256),
     principal: z.string().max(2048),
     method: z.string().max(64),
-    path: z.string().max(65_536),
+    path: z.string().max(1_048_576),
     authority: z.string().max(1024),
     policyVersion: z.string().max(256),
-    decisionId: z.string().regex(/^px-[A-Za-z0-9-]{1,80}$/),
+    decisionId: z.string().regex(/^px-[0-9a-f]{1,16}-[0-9a-f]{1,16}$/),
+    requestId: z.string().max(256),
   })
   .strict();
 export type ProxyDecision = z.infer<typeof ProxyDecisionSchema>;
@@ -74,7 +75,7 @@ const filterRule = (rule: string): boolean => rule.startsWith('wasm-');
 
 /** The Check the filter decided, as Envoy's ext_authz filter would have sent it for the same request line. */
 export function checkInputOf(r: ProxyDecision, startTimeMs: number | undefined): CheckInput {
-  const requestId = r.decisionId.startsWith('px-stream-') ? '' : r.decisionId.slice(3);
+  const { requestId } = r;
   const headers: Record<string, string> = { ':method': r.method, ':path': r.path, ':authority': r.authority };
   if (requestId !== '') headers['x-request-id'] = requestId;
   return {
@@ -148,7 +149,8 @@ export function filterStateText(d: ProxyDecision): string {
   const str = (k: Exclude<keyof ProxyDecision, 'status'>): string => `"${k}":${filterString(d[k])}`;
   return (
     `{${str('decision')},${str('rule')},${str('reason')},"status":${d.status},${str('agent')},${str('principal')},` +
-    `${str('method')},${str('path')},${str('authority')},${str('policyVersion')},${str('decisionId')}}`
+    `${str('method')},${str('path')},${str('authority')},${str('policyVersion')},${str('decisionId')},` +
+    `${str('requestId')}}`
   );
 }
 
@@ -176,11 +178,14 @@ function recordEntry(
   auth: Authorization,
   reporter: string,
 ): Result {
-  const agrees = filterRule(r.rule) || sameDecision(auth.decision, r);
+  // The filter's own denies (it could not ask the service) are recorded as made; the service's reading of the
+  // request only fills in what the request touched.
+  const own = filterRule(r.rule);
+  const agrees = !own && sameDecision(auth.decision, r);
   const d: Decision = agrees
     ? { ...auth.decision, policyVersion: r.policyVersion, proxy: { reporter } }
     : reportedDecision(r, reporter);
-  if (!agrees && throttle.take('divergent') !== undefined)
+  if (!agrees && !own && throttle.take('divergent') !== undefined)
     deps.log.warn(
       { decisionId: r.decisionId, agent: r.agent, proxyRule: r.rule, serviceRule: auth.decision.rule },
       'a decision made in the proxy differs from the service decision for the same request; recorded as made',
@@ -188,7 +193,7 @@ function recordEntry(
   const applied = deps.effects.apply(auth, d, planEffects(auth, d), r.decisionId, clockMs());
   // The applier answers a record the audit target refused with the audit-unavailable deny.
   if (applied.reason === DECISION_REASONS.auditUnavailable && d.reason !== applied.reason) return 'unwritten';
-  return agrees ? 'recorded' : 'recorded-divergent';
+  return agrees || own ? 'recorded' : 'recorded-divergent';
 }
 
 export function createProxyAudit(deps: ProxyAuditDeps): ProxyAudit {

@@ -188,10 +188,7 @@ function startDecisionThreads(
       bulkBytes += request.length;
       bulk.send(request, seq, clockMs());
     },
-    proxyLogs: (message, xfcc) => {
-      if (failed) return;
-      decisions.proxyLogs(message, xfcc);
-    },
+    proxyLogs: proxyLogSender(decisions, () => failed, log),
     failClosedOn: (l) => {
       listener = l;
     },
@@ -306,6 +303,22 @@ function startEngineThread(
       await channel.close();
     },
     terminate: () => channel.terminate(),
+  };
+}
+
+/** Hands access-log messages to the decision thread; once it failed, they are dropped (said once in the log). */
+function proxyLogSender(
+  decisions: EngineThread,
+  failed: () => boolean,
+  log: Logger,
+): (message: Buffer, xfcc: string | undefined) => void {
+  let said = false;
+  return (message, xfcc) => {
+    if (!failed()) decisions.proxyLogs(message, xfcc);
+    else if (!said) {
+      said = true;
+      log.error('access-log messages of proxy decisions are dropped: the decision thread failed (not recorded)');
+    }
   };
 }
 

@@ -244,6 +244,9 @@ export async function buildWasmProgram(set: CompiledPolicySet, options: WasmProg
       if ((invalidReason === undefined) !== valid) return undefined;
       if (!exactFor(agent, d, invalidReason === undefined ? 'valid' : 'invalid')) return undefined;
       if (d.outcome === 'allow' && !options.allowInProxy) return undefined;
+      // An invalid request line is never allowed in the proxy (an `allowInvalid` rule's allow is the service's to
+      // give), nor a deny an audit-mode agent is let through with (its answer is labelled audit-deny).
+      if (d.outcome === 'allow' && (invalidReason !== undefined || d.mode !== 'enforce')) return undefined;
       if (!TOKEN.test(d.rule)) return undefined;
       const message =
         invalidReason !== undefined && d.reason === 'invalid-request'

@@ -147,9 +147,11 @@ describe('configuration', () => {
       const a = runFilter(wrapped, { ...r, host });
       const b = runFilter(plain, { ...r, host });
       expect(a.kind).toBe('deny');
+      // Each VM numbers its own decisions: the bodies are alike but for the decision id.
+      const id = a.kind === 'deny' ? a.decisionId : '';
       expect(a).toMatchObject({
         kind: b.kind,
-        ...(b.kind === 'deny' ? { status: b.status, rule: b.rule, body: b.body } : {}),
+        ...(b.kind === 'deny' ? { status: b.status, rule: b.rule, body: b.body.split(b.decisionId).join(id) } : {}),
       });
     }
   });
@@ -207,19 +209,21 @@ describe('the host’s Envoy behaviours, as the filter meets them', () => {
     h.finish(s2);
   });
 
-  test('a duplicated header counts by its first value (the decision id comes from the first x-request-id)', () => {
-    const s = h.request(
-      [
-        [':method', 'GET'],
-        [':path', HOSTILE.path],
-        [':authority', host],
-        ['x-request-id', 'first-1'],
-        ['x-request-id', 'second-2'],
-      ],
-      { [SAN_PROPERTY]: CDS },
-    );
-    expect(s.localResponse?.headers).toContainEqual(['x-phiguard-decision-id', 'px-first-1']);
-    expect(JSON.parse(s.filterState.get('wasm.phiguard_decision') ?? '{}')).toEqual({
+  test('a duplicated header counts by its first value (the request id is the first x-request-id)', () => {
+    const run = () =>
+      h.request(
+        [
+          [':method', 'GET'],
+          [':path', HOSTILE.path],
+          [':authority', host],
+          ['x-request-id', 'first-1'],
+          ['x-request-id', 'second-2'],
+        ],
+        { [SAN_PROPERTY]: CDS },
+      );
+    const s = run();
+    const state = JSON.parse(s.filterState.get('wasm.phiguard_decision') ?? '{}') as Record<string, unknown>;
+    expect(state).toEqual({
       decision: 'deny',
       rule: 'default-deny',
       reason: 'invalid-request',
@@ -230,9 +234,35 @@ describe('the host’s Envoy behaviours, as the filter meets them', () => {
       path: '/fhir/Observation/%2e%2e/Patient',
       authority: host,
       policyVersion: set.version,
-      decisionId: 'px-first-1',
+      decisionId: expect.stringMatching(/^px-[0-9a-f]{1,16}-[0-9a-f]{1,16}$/),
+      requestId: 'first-1',
     });
+    expect(s.localResponse?.headers).toContainEqual(['x-phiguard-decision-id', state['decisionId']]);
     h.finish(s);
+    // The caller chooses x-request-id; the decision id is the filter's own: the same request id twice, two ids.
+    const again = run();
+    const next = JSON.parse(again.filterState.get('wasm.phiguard_decision') ?? '{}') as Record<string, unknown>;
+    expect(next['requestId']).toBe('first-1');
+    expect(next['decisionId']).not.toBe(state['decisionId']);
+    h.finish(again);
+  });
+
+  test('a request whose headers do not end the stream (a body follows) is deferred; an invalid one is still denied', () => {
+    const headers = (path: string): Array<[string, string]> => [
+      [':method', 'GET'],
+      [':path', path],
+      [':authority', host],
+    ];
+    const before = new Set(h.grpcCalls.keys());
+    const withBody = h.request(headers('/fhir/_history'), { [SAN_PROPERTY]: CDS }, false);
+    expect(withBody.localResponse).toBeUndefined();
+    const calls = [...h.grpcCalls.keys()].filter((t) => !before.has(t));
+    expect(calls).toHaveLength(1);
+    for (const token of calls) h.failGrpc(token, 14);
+    h.finish(withBody);
+    const invalid = h.request(headers(HOSTILE.path), { [SAN_PROPERTY]: CDS }, false);
+    expect(invalid.localResponse?.status).toBe(400);
+    h.finish(invalid);
   });
 
   test('a deferred request calls envoy.service.auth.v3.Authorization/Check on the configured cluster with its deadline', () => {

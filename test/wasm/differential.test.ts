@@ -231,13 +231,7 @@ describe('filter vs phiguard explain, an agent whose rules the proxy sees', () =
       // never decides in the proxy.
       expect([...kinds].sort()).toEqual(
         allowInProxy
-          ? [
-              'allow:capabilities',
-              'allow:invalid-requests-are-still-mine',
-              'allow:read-formulary',
-              'deny:default-deny',
-              'deny:no-deletes',
-            ]
+          ? ['allow:capabilities', 'allow:read-formulary', 'deny:default-deny', 'deny:no-deletes']
           : ['deny:default-deny', 'deny:no-deletes'],
       );
     },

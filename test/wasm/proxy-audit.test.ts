@@ -36,6 +36,8 @@ interface Logged {
   state: Record<string, unknown> | undefined;
   /** The filter state's text. */
   raw: string | undefined;
+  /** The request headers as the filter left them. */
+  headers: ReadonlyArray<readonly [string, string]>;
   entry: Record<string, unknown>;
 }
 
@@ -107,7 +109,7 @@ const CORPUS: ExplainRequest[] = [
     method: 'GET',
     path: `/fhir/${p}`,
     principal: PRINCIPAL,
-    headers: { 'x-request-id': `rid-${p.replace(/[^A-Za-z0-9]/g, '')}` },
+    headers: { 'x-request-id': `rid-${p.replace(/[^A-Za-z0-9]/g, '')}`, 'x-phiguard-agent': 'forged' },
     host,
   })),
   { method: 'DELETE', path: '/fhir/Medication/m-1', principal: PRINCIPAL, headers: {}, host },
@@ -148,6 +150,7 @@ async function runCorpus(h: ProxyWasmHost, client: grpc.Client): Promise<Logged[
         kind: a.kind,
         state: state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>),
         raw: state,
+        headers: a.stream.headers,
         entry: entryOf(a.stream, r, start),
       });
     }
@@ -220,6 +223,7 @@ describe.each(TOPOLOGIES)('in-proxy decisions recorded by the service (%s)', (_n
         fhir: { patients: string[]; interaction: string; resourceType: string; invalidReason: string };
       };
       expect(r).toMatchObject({
+        requestId: l.state?.['requestId'],
         decision: l.state?.['decision'],
         rule: l.state?.['rule'],
         status: l.state?.['status'],
@@ -234,6 +238,13 @@ describe.each(TOPOLOGIES)('in-proxy decisions recorded by the service (%s)', (_n
         resourceType: seen.fhir.resourceType,
         invalidReason: seen.fhir.invalidReason,
       });
+    }
+    // An in-proxy allow sets the headers the service's OK response sets; what the agent sent under them is gone.
+    for (const l of decided.filter((d) => d.kind === 'allow')) {
+      expect(l.headers).toContainEqual(['x-phiguard-agent', 'formulary-bot']);
+      expect(l.headers).toContainEqual(['x-phiguard-decision', 'allow']);
+      expect(l.headers).toContainEqual(['x-phiguard-decision-id', l.state?.['decisionId']]);
+      expect(l.headers.filter(([k]) => k === 'x-phiguard-agent')).toHaveLength(1);
     }
     // The filter writes exactly the receiver's form (filterStateText), escapes included.
     for (const l of decided) expect(filterStateText(ProxyDecisionSchema.parse(l.state))).toBe(l.raw);
@@ -260,7 +271,8 @@ describe('who may report, and what is refused', () => {
       path: '/fhir/Medication/m-1',
       authority: host,
       policyVersion: fixtureSet().version,
-      decisionId: 'px-forged-1',
+      decisionId: 'px-17f3a-1',
+      requestId: 'rid-1',
       ...over,
     });
   const entry = (text: string): Record<string, unknown> => ({
@@ -322,13 +334,13 @@ describe('who may report, and what is refused', () => {
         rule: 'read-formulary',
         reason: 'rule-allow',
         status: 200,
-        decisionId: 'px-d-2',
+        decisionId: 'px-17f3a-2',
       });
       await streamLogs(c, logMessages([entry(state()), entry(forged)], 2), undefined);
       const rs = await recordsWhen(s, (x) => x.length >= 2);
       expect(rs.map((r) => [r['decisionId'], r['decision'], r['rule'], r['reportedBy'], r['decidedBy']])).toEqual([
-        ['px-forged-1', 'deny', 'no-deletes', 'network', 'proxy'],
-        ['px-d-2', 'allow', 'read-formulary', 'network', 'proxy'],
+        ['px-17f3a-1', 'deny', 'no-deletes', 'network', 'proxy'],
+        ['px-17f3a-2', 'allow', 'read-formulary', 'network', 'proxy'],
       ]);
       const m = await s.metrics();
       expect(m).toContain('phiguard_proxy_audit_entries_total{result="recorded"} 1');
@@ -360,9 +372,36 @@ describe('who may report, and what is refused', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(await ended).toBeNull();
     const lines = readFileSync(auditFile, 'utf8').trim().split('\n');
-    expect(lines.map((l) => (JSON.parse(l) as Record<string, unknown>)['decisionId'])).toEqual(['px-forged-1']);
+    expect(lines.map((l) => (JSON.parse(l) as Record<string, unknown>)['decisionId'])).toEqual(['px-17f3a-1']);
     c.close();
     await s.stop();
+  });
+
+  test('the filter’s own deny (its Check call failed) is recorded as made, with the service’s reading of the request', async () => {
+    await withServer({ proxyAudit: 'network' }, async (s, c) => {
+      const own = state({
+        rule: 'wasm-check-timeout',
+        reason: 'internal-error',
+        status: 403,
+        agent: '',
+        method: 'GET',
+        path: '/fhir/Medication/m-1',
+        decisionId: 'px-17f3a-3',
+      });
+      await streamLogs(c, logMessages([entry(own)], 1), undefined);
+      const [r] = await recordsWhen(s, (x) => x.length >= 1);
+      expect(r).toMatchObject({
+        decisionId: 'px-17f3a-3',
+        decision: 'deny',
+        rule: 'wasm-check-timeout',
+        reason: 'internal-error',
+        status: 403,
+        interaction: 'read',
+        resourceType: 'Medication',
+        decidedBy: 'proxy',
+      });
+      expect(await s.metrics()).toContain('phiguard_proxy_audit_entries_total{result="recorded"} 1');
+    });
   });
 
   test('without --proxy-audit the access-log service is not served', async () => {

@@ -331,8 +331,11 @@ export interface ProxyWasmHost {
   logs: Array<{ level: number; message: string }>;
   grpcCalls: Map<number, GrpcCall>;
   httpCalls: Map<number, HttpCall>;
-  /** Runs one request's headers through the filter; the stream stays open until `finish`. */
-  request(headers: Header[], properties?: Record<string, string>): Stream;
+  /**
+   * Runs one request's headers through the filter; the stream stays open until `finish`. `endOfStream` false: a body
+   * follows the headers (Envoy's `end_of_stream` argument; default true).
+   */
+  request(headers: Header[], properties?: Record<string, string>, endOfStream?: boolean): Stream;
   completeGrpc(token: number, response: Uint8Array): void;
   failGrpc(token: number, status: number): void;
   completeHttp(token: number, headers: Header[], body: Uint8Array): void;
@@ -401,6 +404,12 @@ export async function startHost(bytes: Uint8Array, options: HostOptions): Promis
   for (const name of Object.keys(ENVOY_HOST_FUNCTIONS)) env[name] = notImplemented(name);
 
   Object.assign(env, {
+    /** The wall clock in nanoseconds since the epoch (Envoy's time source), as a u64 at `ptr`. */
+    proxy_get_current_time_nanoseconds(ptr: number): number {
+      const ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+      view().setBigUint64(ptr, ns, true);
+      return WASM_RESULT.ok;
+    },
     proxy_log(level: number, ptr: number, size: number): number {
       logs.push({ level, message: text(ptr, size) });
       return WASM_RESULT.ok;
@@ -576,7 +585,7 @@ export async function startHost(bytes: Uint8Array, options: HostOptions): Promis
     logs,
     grpcCalls,
     httpCalls,
-    request(headers, properties = {}) {
+    request(headers, properties = {}, endOfStream = true) {
       const id = nextContext++;
       const s: Stream = {
         id,
@@ -590,7 +599,7 @@ export async function startHost(bytes: Uint8Array, options: HostOptions): Promis
       streams.set(id, s);
       withContext(id, () => {
         call('proxy_on_context_create', id, ROOT_CONTEXT);
-        s.action = call('proxy_on_request_headers', id, s.headers.length, 1);
+        s.action = call('proxy_on_request_headers', id, s.headers.length, endOfStream ? 1 : 0);
       });
       return s;
     },

@@ -60,6 +60,8 @@ declare function proxy_grpc_call(
 ): u32;
 @external("env", "proxy_set_effective_context")
 declare function proxy_set_effective_context(contextId: u32): u32;
+@external("env", "proxy_get_current_time_nanoseconds")
+declare function proxy_get_current_time_nanoseconds(resultPtr: usize): u32;
 
 export const OK: u32 = 0;
 export const NOT_FOUND: u32 = 1;
@@ -87,6 +89,13 @@ function takeHostBytes(): ArrayBuffer {
   if (size > 0) memory.copy(changetype<usize>(out), ptr, size);
   if (ptr != 0) heap.free(ptr);
   return out;
+}
+
+/** The host's wall clock, nanoseconds since the epoch (0 if the host does not answer). */
+export function currentTimeNanos(): u64 {
+  store<u64>(scratch, 0);
+  if (proxy_get_current_time_nanoseconds(scratch) != OK) return 0;
+  return load<u64>(scratch);
 }
 
 export function log(level: u32, message: string): void {

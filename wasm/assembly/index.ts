@@ -8,6 +8,7 @@ import {
   BUFFER_PLUGIN_CONFIGURATION,
   LOG_WARN,
   continueRequest,
+  currentTimeNanos,
   getBuffer,
   getProperty,
   getRequestHeader,
@@ -42,7 +43,12 @@ export function proxy_on_memory_allocate(size: usize): usize {
   return heap.alloc(size);
 }
 
+/** This VM's start (host clock, hex) and a count of its decisions: together, the in-proxy decision id. */
+let vmStart: string = '0';
+let decisions: u64 = 0;
+
 export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): bool {
+  vmStart = currentTimeNanos().toString(16);
   return true;
 }
 
@@ -69,21 +75,20 @@ function headerString(name: string): string | null {
   return b == null ? null : String.UTF8.decode(b);
 }
 
-/** A decision id from the request id Envoy stamps, when it is a plain token; else one from the stream. */
-function decisionId(contextId: u32): string {
+/**
+ * The id of an in-proxy decision: this VM's start time and the count of its decisions, so no two decisions share one
+ * (the request's x-request-id, which the caller can choose, is recorded beside it, not as it).
+ */
+function decisionId(): string {
+  decisions++;
+  return 'px-' + vmStart + '-' + decisions.toString(16);
+}
+
+/** The request's x-request-id as the audit record's request id (the first value; at most 256 characters kept). */
+function requestIdOf(): string {
   const rid = headerString('x-request-id');
-  if (rid != null && rid.length > 0 && rid.length <= 64) {
-    let plain = true;
-    for (let i = 0; i < rid.length; i++) {
-      const c = rid.charCodeAt(i);
-      if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d)) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain) return 'px-' + rid;
-  }
-  return 'px-stream-' + contextId.toString();
+  if (rid == null) return '';
+  return rid.length <= 256 ? rid : rid.substring(0, 256);
 }
 
 /** The request line a decision is about: what the audit record is built from. */
@@ -93,6 +98,7 @@ class Seen {
     public method: string,
     public path: string,
     public host: string,
+    public requestId: string,
   ) {}
 }
 
@@ -162,6 +168,8 @@ function recordDecision(
       jsonString(policy) +
       ',"decisionId":' +
       jsonString(id) +
+      ',"requestId":' +
+      jsonString(seen.requestId) +
       '}',
   );
 }
@@ -174,7 +182,7 @@ function denyHeaders(id: string): ArrayBuffer {
 }
 
 function denyWith(v: Verdict, reason: string, contextId: u32, policy: string, seen: Seen): u32 {
-  const id = decisionId(contextId);
+  const id = decisionId();
   const body = v.body.replaceAll('{{decision-id}}', id).replaceAll('{{reason}}', reason);
   recordDecision('deny', v.rule, v.reason, v.status, v.agent, seen, policy, id);
   sendLocalResponse(v.status, 'phiguard_in_proxy_deny', body, denyHeaders(id));
@@ -183,7 +191,7 @@ function denyWith(v: Verdict, reason: string, contextId: u32, policy: string, se
 
 /** The deny for a Check that failed, timed out or answered nonsense: the request does not go on. */
 function denyUnavailable(contextId: u32, rule: string, seen: Seen): void {
-  const id = decisionId(contextId);
+  const id = decisionId();
   const p = program;
   recordDecision('deny', rule, 'internal-error', 403, '', seen, p == null ? '' : p.policyVersion, id);
   const body =
@@ -206,7 +214,7 @@ function defer(contextId: u32, p: Program, principal: string, method: string, pa
   if (pairs != null) readPairs(pairs, keys, values);
   const message = encodeCheckRequest(principal, method, path, host, keys, values);
   const token = grpcCall(grpcService, 'envoy.service.auth.v3.Authorization', 'Check', message, p.timeoutMs);
-  const seen = new Seen(principal, method, path, host);
+  const seen = new Seen(principal, method, path, host, requestIdOf());
   if (token == 0) {
     denyUnavailable(contextId, 'wasm-check-call-failed', seen);
     return ACTION_PAUSE;
@@ -247,7 +255,7 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
   const path = pathH == null ? '' : pathH;
   const host = hostH == null ? '' : hostH;
   if (p == null) {
-    denyUnavailable(contextId, 'wasm-not-configured', new Seen(principal, method, path, host));
+    denyUnavailable(contextId, 'wasm-not-configured', new Seen(principal, method, path, host, requestIdOf()));
     return ACTION_PAUSE;
   }
   if (!p.agents.has(principal) || methodH == null || pathH == null || hostH == null)
@@ -262,7 +270,9 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
     getRequestHeader('x-method-override') != null;
   const shape = requestShape(p.fhir, method, path, hasOverride);
   if (shape.kind == SHAPE_DEFER) return defer(contextId, p, principal, method, path, host);
-  if (shape.kind != SHAPE_INVALID && announcesBody()) return defer(contextId, p, principal, method, path, host);
+  // A body follows the headers (HTTP/2 needs no content-length for it), or the headers announce one.
+  if (shape.kind != SHAPE_INVALID && (!endOfStream || announcesBody()))
+    return defer(contextId, p, principal, method, path, host);
   const h = agent.hosts.indexOf(host);
   if (h < 0) return defer(contextId, p, principal, method, path, host);
   const c = agent.hostClass[h];
@@ -273,11 +283,18 @@ export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOf
   if (index < 0) return defer(contextId, p, principal, method, path, host);
   const v = p.verdicts[index];
   if (v.allow) {
-    const seen = new Seen(principal, method, path, host);
-    recordDecision('allow', v.rule, v.reason, 200, v.agent, seen, p.policyVersion, decisionId(contextId));
+    const seen = new Seen(principal, method, path, host, requestIdOf());
+    const id = decisionId();
+    recordDecision('allow', v.rule, v.reason, 200, v.agent, seen, p.policyVersion, id);
+    // The headers the service's OK response sets (authz/transport/check-response.ts): what the agent sent under these
+    // names never reaches the upstream.
+    replaceRequestHeader('x-phiguard-decision', 'allow');
+    replaceRequestHeader('x-phiguard-decision-id', id);
+    replaceRequestHeader('x-phiguard-agent', v.agent);
+    replaceRequestHeader('x-phiguard-rule', v.rule);
     return ACTION_CONTINUE;
   }
-  return denyWith(v, shape.reason, contextId, p.policyVersion, new Seen(principal, method, path, host));
+  return denyWith(v, shape.reason, contextId, p.policyVersion, new Seen(principal, method, path, host, requestIdOf()));
 }
 
 /** The request carries or announces a body, or headers that shape how the service reads it. */
@@ -301,7 +318,7 @@ function streamOf(token: u32): u32 {
 
 /** The request line of a stream whose Check call ended (forgotten from here on). */
 function takeSeen(ctx: u32): Seen {
-  if (!seenByStream.has(ctx)) return new Seen('', '', '', '');
+  if (!seenByStream.has(ctx)) return new Seen('', '', '', '', '');
   const seen = seenByStream.get(ctx);
   seenByStream.delete(ctx);
   return seen;
