@@ -1,19 +1,26 @@
 /**
- * IST009-IST014 and ENV009-ENV014: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
+ * IST009-IST015 and ENV009-ENV014: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
  * `envoy.filters.http.wasm`. Any wasm filter must fail closed and run pinned code; phiguard's own filter (docs/wasm.md)
- * must run before the ext_authz filter, hand the requests it does not decide to a Check exactly once (to the ext_authz
- * filter after it when its program says `defer-to next-filter`, else by its own call), and have its in-proxy
- * decisions carried to phiguard's AccessLogService, the only way they are audited.
+ * must leave no request unChecked and none Checked twice (a program that says `defer-to next-filter` needs an
+ * ext_authz to phiguard in the chain, one that calls Check itself must not have one), and have its in-proxy
+ * decisions carried, unfiltered, to a phiguard that serves AccessLogService and accepts the reporting workload: the
+ * only way they are audited.
+ *
+ * Istio inserts the ext_authz filter of a CUSTOM AuthorizationPolicy before every WasmPlugin, whatever its phase
+ * (pilot/pkg/networking/core/listener_builder.go: `authzCustomBuilder.BuildHTTP` ahead of the AUTHN, AUTHZ and STATS
+ * extensions, since istio/istio#38595): under a CUSTOM policy the filter sees only requests phiguard allowed.
  *
  * References: Istio WasmPlugin (https://istio.io/latest/docs/reference/config/proxy_extensions/wasm-plugin/:
  * FailStrategy, `sha256` "used to verify Wasm module or OCI container", `url` with `@sha256:`, PluginPhase AUTHZ
  * "before Istio authorization filters"), Istio Telemetry (https://istio.io/latest/docs/reference/config/telemetry/:
- * workload selector over namespace over root namespace) and MeshConfig `envoyHttpAls` / `defaultProviders`; Envoy
+ * workload selector over namespace over root namespace; AccessLogging.filter, a CEL expression that selects the
+ * requests logged) and MeshConfig `envoyHttpAls` / `defaultProviders`; Envoy `config/accesslog/v3/accesslog.proto`
+ * (AccessLog.filter);
  * `extensions/filters/http/wasm/v3/wasm.proto`, `extensions/wasm/v3/wasm.proto` (PluginConfig.fail_open, and
  * failure_policy in newer APIs), `config/core/v3/base.proto` (RemoteDataSource.sha256) and
  * `extensions/access_loggers/grpc/v3/als.proto` (CommonGrpcAccessLogConfig.filter_state_objects_to_log).
  */
-import { arr, isObj, str, strMap, typeOf, type CheckContext, type Rec } from './context.js';
+import { arr, isObj, str, strMap, typeOf, type CheckContext, type Rec, type Workload } from './context.js';
 import type { ManifestDoc } from './manifests.js';
 import type { HcmAt } from './rules-envoy.js';
 import type { MeshAt, Provider } from './rules-istio.js';
@@ -62,11 +69,16 @@ function carriesDecisions(name: string, providers: readonly Provider[], meshSeen
   return als !== undefined && arr(als['filterStateObjectsToLog']).includes(DECISION_STATE);
 }
 
+/** Does a Telemetry accessLogging entry log only the requests its CEL `filter.expression` selects? */
+const filtered = (entry: Rec): boolean => isObj(entry['filter']) && str(entry['filter']['expression']).trim() !== '';
+
 /**
  * IST012: the access-log configuration in effect for the workloads a WasmPlugin selects, by Istio's precedence (a
  * Telemetry selecting them in their namespace, then the namespace's Telemetry without selector, then the root
  * namespace's, then meshConfig.defaultProviders.accessLogging), must send inbound entries to a provider that carries
- * the decision state. Only Telemetry resources with `accessLogging` count; targetRefs are not resolved.
+ * the decision state. An entry with a `filter` expression does not count: entries it filters out (e.g.
+ * `response.code >= 500` drops every in-proxy deny) are never sent. Only Telemetry resources with `accessLogging`
+ * count; targetRefs are not resolved.
  */
 function audited(
   plugin: ManifestDoc,
@@ -97,7 +109,7 @@ function audited(
     if (applying.length === 0) continue;
     return applying.some((d) =>
       arr((d.value['spec'] as Rec)['accessLogging']).some((entry) => {
-        if (!isObj(entry) || entry['disabled'] === true) return false;
+        if (!isObj(entry) || entry['disabled'] === true || filtered(entry)) return false;
         const mode = isObj(entry['match']) ? str(entry['match']['mode']) : '';
         if (mode === 'CLIENT') return false;
         return arr(entry['providers']).some((p) => isObj(p) && carriesDecisions(str(p['name']), providers, meshSeen));
@@ -112,14 +124,14 @@ function audited(
 }
 
 /**
- * Does a CUSTOM policy routed to phiguard apply to every pod the plugin selects: in the plugin's namespace with a
- * selector the plugin's pods all match (or none), or in the root namespace without selector? targetRefs are not
+ * The CUSTOM policy routed to phiguard that applies to every pod the plugin selects, if any: in the plugin's namespace
+ * with a selector the plugin's pods all match (or none), or in the root namespace without selector. targetRefs are not
  * resolved.
  */
-function guarded(plugin: ManifestDoc, customs: readonly ManifestDoc[], root: string): boolean {
+function guarded(plugin: ManifestDoc, customs: readonly ManifestDoc[], root: string): ManifestDoc | undefined {
   const spec = plugin.value['spec'] as Rec;
   const pluginLabels = strMap(isObj(spec['selector']) ? spec['selector']['matchLabels'] : undefined);
-  return customs.some((c) => {
+  return customs.find((c) => {
     const sel = (c.value['spec'] as Rec)['selector'];
     if (nsOf(c) === root && nsOf(plugin) !== root) return !isObj(sel);
     return nsOf(c) === nsOf(plugin) && (!isObj(sel) || covers(strMap(sel['matchLabels']), pluginLabels));
@@ -127,7 +139,7 @@ function guarded(plugin: ManifestDoc, customs: readonly ManifestDoc[], root: str
 }
 
 /**
- * IST009-IST014 over every WasmPlugin; `meshes`, `providers` and the CUSTOM policies routed to phiguard
+ * IST009-IST015 over every WasmPlugin; `meshes`, `providers` and the CUSTOM policies routed to phiguard
  * (`phiguardCustoms`) as istioRules reads them.
  */
 export function istioWasmRules(
@@ -160,7 +172,20 @@ export function istioWasmRules(
     const program = programOf(spec['pluginConfig']);
     const phiguard = program !== undefined || /phiguard/i.test(url);
     if (!phiguard) continue;
-    if (spec['phase'] !== 'AUTHZ')
+    // Istio puts a CUSTOM policy's ext_authz before every WasmPlugin, whatever its phase (listener_builder.go).
+    const custom = guarded(d, phiguardCustoms, root);
+    const allows = program !== undefined && program.split('\n').some((l) => l.startsWith('verdict\tallow\t'));
+    if (custom)
+      ctx.report(
+        'IST011',
+        d,
+        `${who} (phiguard's filter) runs after the ext_authz filter of CUSTOM AuthorizationPolicy ${nsOf(custom)}/${nameOf(custom)} ` +
+          `(Istio inserts it before every WasmPlugin, whatever the phase): the filter sees only requests phiguard ` +
+          `allowed and saves no Check` +
+          (allows ? `; each in-proxy allow records a second decision for a request phiguard recorded already` : ''),
+        ['spec', 'selector'],
+      );
+    else if (spec['phase'] !== 'AUTHZ')
       ctx.report(
         'IST011',
         d,
@@ -171,28 +196,122 @@ export function istioWasmRules(
       ctx.report(
         'IST012',
         d,
-        `${who} (phiguard's filter): no Telemetry or default provider sends its workloads' inbound access log to an ` +
-          `envoyHttpAls provider with filterStateObjectsToLog [${DECISION_STATE}]`,
+        `${who} (phiguard's filter): no Telemetry or default provider sends its workloads' inbound access log, ` +
+          `unfiltered, to an envoyHttpAls provider with filterStateObjectsToLog [${DECISION_STATE}]`,
         ['spec'],
       );
+    receiverRules(ctx, d, who);
     if (program === undefined) continue;
     const next = defersToNext(program);
-    const checked = guarded(d, phiguardCustoms, root);
-    if (next && !checked)
+    if (next && !custom)
       ctx.report(
         'IST013',
         d,
         `${who} (phiguard's filter) defers to the next filter, but no CUSTOM AuthorizationPolicy routed to phiguard ` +
-          `applies to all its workloads: a request the program does not decide reaches the server undecided`,
+          `applies to all its workloads: a request the program does not decide reaches the server with no Check`,
         ['spec', 'pluginConfig'],
       );
-    if (!next && checked)
+    if (!next && custom)
       ctx.report(
         'IST014',
         d,
-        `${who} (phiguard's filter) Checks deferred requests itself, and a CUSTOM AuthorizationPolicy Checks them again`,
+        `${who} (phiguard's filter) Checks deferred requests itself, after the ext_authz of CUSTOM AuthorizationPolicy ` +
+          `${nsOf(custom)}/${nameOf(custom)} Checked them (Istio runs it before the filter): two Checks and two records each`,
         ['spec', 'pluginConfig'],
       );
+  }
+}
+
+/** The value of `--flag VALUE` or `--flag=VALUE` in a container's command line, if given. */
+function flagValue(argv: readonly string[], flag: string): string | undefined {
+  for (const [i, a] of argv.entries()) {
+    if (a === flag) return argv[i + 1] ?? '';
+    if (a.startsWith(`${flag}=`)) return a.slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/**
+ * A `phiguard serve` container among the inputs (a container whose image or name names phiguard and whose command
+ * line has `serve`) and one of its settings as `serve` resolves it: the flag, else the environment variable (commander
+ * `.env()`), else undefined. `unknown` when the value comes from elsewhere (`valueFrom`, or `envFrom` without an
+ * explicit entry): the rules then cannot judge it.
+ */
+interface ServeContainer {
+  workload: Workload;
+  path: Array<string | number>;
+  setting(flag: string, env: string): { value: string | undefined; unknown: boolean };
+}
+
+function serveContainers(ctx: CheckContext): ServeContainer[] {
+  const out: ServeContainer[] = [];
+  for (const w of ctx.workloads)
+    arr(w.podSpec['containers']).forEach((c, i) => {
+      if (!isObj(c)) return;
+      const argv = [...arr(c['command']), ...arr(c['args'])].map((x) => str(x));
+      if (!/phiguard/i.test(`${str(c['image'])} ${str(c['name'])}`) || !argv.includes('serve')) return;
+      const env = arr(c['env']).filter(isObj);
+      const envFrom = arr(c['envFrom']).length > 0;
+      out.push({
+        workload: w,
+        path: [...w.podSpecPath, 'containers', i],
+        setting(flag, name) {
+          const fromFlag = flagValue(argv, flag);
+          if (fromFlag !== undefined) return { value: fromFlag, unknown: false };
+          const e = env.find((x) => x['name'] === name);
+          if (e)
+            return e['valueFrom'] !== undefined
+              ? { value: undefined, unknown: true }
+              : { value: str(e['value']), unknown: false };
+          return { value: undefined, unknown: envFrom };
+        },
+      });
+    });
+  return out;
+}
+
+/**
+ * IST015: every `phiguard serve` among the inputs must run the receiver of in-proxy decisions (`--proxy-audit xfcc`
+ * or `network`; off, it serves no AccessLogService), and with `xfcc` name in `--proxy-audit-reporters` the SPIFFE id
+ * of each workload among the inputs the WasmPlugin selects (its entries are refused otherwise). Trust domain: the
+ * container's `--trust-domain` / PHIGUARD_TRUST_DOMAIN, else the check's.
+ */
+function receiverRules(ctx: CheckContext, plugin: ManifestDoc, who: string): void {
+  const spec = plugin.value['spec'] as Rec;
+  const pluginLabels = strMap(isObj(spec['selector']) ? spec['selector']['matchLabels'] : undefined);
+  const filtering = ctx.workloads.filter((w) => w.namespace === nsOf(plugin) && covers(pluginLabels, w.podLabels));
+  for (const s of serveContainers(ctx)) {
+    const what = `phiguard ${s.workload.kind} ${s.workload.namespace}/${s.workload.name}`;
+    const mode = s.setting('--proxy-audit', 'PHIGUARD_PROXY_AUDIT');
+    if (mode.unknown) continue;
+    if (mode.value !== 'xfcc' && mode.value !== 'network') {
+      ctx.report(
+        'IST015',
+        s.workload.doc,
+        `${what} runs with --proxy-audit ${mode.value ?? 'off (PHIGUARD_PROXY_AUDIT unset)'}: it serves no ` +
+          `AccessLogService, so the in-proxy decisions of ${who} are never recorded`,
+        [...s.path, 'env'],
+      );
+      continue;
+    }
+    if (mode.value !== 'xfcc') continue;
+    const reporters = s.setting('--proxy-audit-reporters', 'PHIGUARD_PROXY_AUDIT_REPORTERS');
+    if (reporters.unknown) continue;
+    const named = (reporters.value ?? '').split(',').map((x) => x.trim());
+    const td = s.setting('--trust-domain', 'PHIGUARD_TRUST_DOMAIN');
+    const trustDomain = td.value || ctx.trustDomain;
+    for (const w of filtering) {
+      const id = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
+      if (!named.includes(id))
+        ctx.report(
+          'IST015',
+          s.workload.doc,
+          `${what}: PHIGUARD_PROXY_AUDIT_REPORTERS does not name ${id}, the identity of ${w.kind} ` +
+            `${w.namespace}/${w.name} whose sidecar runs ${who}: its entries are refused (rejected-reporter) and its ` +
+            `in-proxy decisions never recorded`,
+          [...s.path, 'env'],
+        );
+    }
   }
 }
 
@@ -281,18 +400,25 @@ export function envoyWasmRules(
   });
   if (!phiguard) return;
   const logs = arr(at.hcm['access_log']);
-  const carrying = logs.findIndex((l) => {
+  const logsDecisions = (l: unknown): boolean => {
     if (!isObj(l) || typeOf(l['typed_config']) !== 'envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig')
       return false;
     const common = (l['typed_config'] as Rec)['common_config'];
     return isObj(common) && arr(common['filter_state_objects_to_log']).includes(DECISION_STATE);
-  });
+  };
+  // An access log with a `filter` (AccessLog.filter: runtime_filter, status_code_filter, ...) sends only the entries
+  // it selects: the decisions of the requests it filters out are never recorded.
+  const carrying = logs.findIndex((l) => logsDecisions(l) && (l as Rec)['filter'] === undefined);
   if (carrying === -1) {
+    const filteredAt = logs.findIndex(logsDecisions);
     ctx.report(
       'ENV011',
       doc,
-      `${who}: phiguard's wasm filter runs, but no http_grpc access log carries ${DECISION_STATE} (filter_state_objects_to_log)`,
-      [...at.base, 'access_log'],
+      filteredAt === -1
+        ? `${who}: phiguard's wasm filter runs, but no http_grpc access log carries ${DECISION_STATE} (filter_state_objects_to_log)`
+        : `${who}: the http_grpc access log carrying ${DECISION_STATE} (access_log[${filteredAt}]) has a filter: ` +
+            `the in-proxy decisions of the requests it filters out are never sent to phiguard`,
+      filteredAt === -1 ? [...at.base, 'access_log'] : [...at.base, 'access_log', filteredAt, 'filter'],
     );
     return;
   }

@@ -94,6 +94,18 @@ spec:
 /** The example cluster with the filter, its provider and its Telemetry. */
 export const wasmCluster = (plugin = wasmPlugin, tel = telemetry(), als = alsProvider()): string =>
   base([plugin, als, tel].filter((x) => x !== '').join('---\n'));
+/** phiguard's Deployment running `serve` with the environment entries `env` (a YAML flow sequence's items). */
+export const phiguardServe = (env: string): string => `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: phiguard, namespace: phiguard-system }
+spec:
+  template:
+    metadata: { labels: { app.kubernetes.io/name: phiguard } }
+    spec:
+      serviceAccountName: phiguard
+      containers:
+        - { name: phiguard, image: phiguard:0.1.0, args: [serve], env: [${env}] }
+`;
 /** envoy/envoy-wasm.yaml with its HTTP filters reordered by `order` (indexes into the shipped list). */
 export const envoyWasmReordered = (order: readonly number[]): string => {
   const b = yaml.load(envoyWasm) as Record<string, unknown>;
@@ -283,7 +295,15 @@ export const cases: Case[] = [
   },
   { rule: 'IST009', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace('FAIL_CLOSE', 'FAIL_OPEN')) },
   { rule: 'IST010', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace(/ {2}sha256: .*\n/, '')) },
-  { rule: 'IST011', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace('phase: AUTHZ', 'phase: STATS')) },
+  {
+    rule: 'IST011',
+    // No CUSTOM policy on the plugin's workloads and a program that Checks deferred requests itself.
+    pass: wasmCluster(wasmPlugin.replace(deferLine, '')).replace(
+      'metadata: { name: fhir, namespace: fhir }',
+      'metadata: { name: fhir, namespace: billing }',
+    ),
+    fail: wasmCluster(),
+  },
   { rule: 'IST012', pass: wasmCluster(), fail: wasmCluster(wasmPlugin, telemetry('envoy')) },
   {
     rule: 'IST013',
@@ -294,6 +314,11 @@ export const cases: Case[] = [
     ),
   },
   { rule: 'IST014', pass: wasmCluster(), fail: wasmCluster(wasmPlugin.replace(deferLine, '')) },
+  {
+    rule: 'IST015',
+    pass: [wasmCluster(), phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, value: network }')].join('---\n'),
+    fail: [wasmCluster(), phiguardServe('{ name: PHIGUARD_PORT, value: "9191" }')].join('---\n'),
+  },
   { rule: 'ENV009', pass: envoyWasm, fail: envoyWasm.replace('fail_open: false', 'fail_open: true') },
   {
     rule: 'ENV010',
