@@ -1,9 +1,11 @@
 /**
  * deploy/overlays/istio-wasm as rendered by `kubectl kustomize`: the proxy-wasm filter on the workload phiguard's
- * CUSTOM policy guards, fail closed and pinned, carrying the generator's program for the example policies with the
- * sidecar's cluster for the ext_authz provider's Service; its decisions sent to phiguard's access-log receiver; and
- * phiguard accepting them from that workload only, identified by a sanitized x-forwarded-client-cert. Everything else
- * is deploy/overlays/istio unchanged. Schemas and `phiguard check` on the rendered output are in schemas.test.ts.
+ * CUSTOM policy guards, fail closed and pinned, carrying the generator's deny-only program for the example policies
+ * with the sidecar's cluster for the ext_authz provider's Service; its decisions sent, unfiltered, to phiguard's
+ * access-log receiver; and phiguard accepting them from that workload only, identified by a sanitized
+ * x-forwarded-client-cert. Istio runs the CUSTOM ext_authz before the filter, so the filter is defence in depth and
+ * saves no Check: `phiguard check` says so in one note (IST011) and nothing else. Everything else is
+ * deploy/overlays/istio unchanged. Schemas and `phiguard check` on the rendered output are also in schemas.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect } from '@jest/globals';
@@ -13,7 +15,8 @@ import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../../generator/wasm/in
 import { cli } from '../helpers/cli.js';
 import { filterModule, SAN_PROPERTY } from '../wasm/filter-harness.js';
 import { startHost } from '../wasm/proxy-wasm-host.js';
-import { arr, at, render, testWhenKubectl, type Obj } from './render.js';
+import { tempDir } from '../helpers/temp.js';
+import { arr, at, render, renderText, testWhenKubectl, type Obj } from './render.js';
 
 const ALL: Obj[] = render('deploy/overlays/istio-wasm');
 const ISTIO: Obj[] = render('deploy/overlays/istio');
@@ -79,7 +82,9 @@ describe('deploy/overlays/istio-wasm', () => {
       deferTo: 'next-filter',
     });
     expect(at(plugin, 'spec', 'pluginConfig')).toEqual({ program: built.text });
+    // The CUSTOM ext_authz Checked every request before the filter: deferred requests go on, no in-proxy allow.
     expect(built.text.split('\n')).toContain('defer-to\tnext-filter');
+    expect(built.text.split('\n').filter((l) => l.startsWith('verdict\tallow'))).toEqual([]);
   });
 
   it('the filter built from wasm/assembly configures with the JSON text Istio makes of pluginConfig (test host)', async () => {
@@ -102,6 +107,7 @@ describe('deploy/overlays/istio-wasm', () => {
   it("the same workloads' inbound access log goes to an envoyHttpAls provider carrying wasm.phiguard_decision to phiguard", () => {
     expect(ns(telemetry)).toBe(ns(plugin));
     expect(at(telemetry, 'spec', 'selector')).toEqual(at(plugin, 'spec', 'selector'));
+    // No `filter`: every entry is sent.
     expect(at(telemetry, 'spec', 'accessLogging')).toEqual([
       { match: { mode: 'SERVER' }, providers: [{ name: 'phiguard-proxy-audit' }] },
     ]);
@@ -144,6 +150,39 @@ describe('deploy/overlays/istio-wasm', () => {
       expect(JSON.parse(r.out)).toMatchObject({ proxyAudit: 'xfcc', proxyAuditReporters: reporters });
     } finally {
       process.env = saved;
+    }
+  });
+
+  it('`phiguard check` on the rendered overlay with the istiod values and the FHIR server: only the IST011 note', async () => {
+    const t = tempDir({
+      'overlay.yaml': renderText('deploy/overlays/istio-wasm') ?? '',
+      // The workload the WasmPlugin selects, running as the reporter phiguard names.
+      'fhir-server.yaml': [
+        'apiVersion: apps/v1',
+        'kind: Deployment',
+        'metadata: { name: fhir-server, namespace: fhir }',
+        'spec:',
+        '  template:',
+        '    metadata: { labels: { app: fhir-server } }',
+        '    spec: { serviceAccountName: fhir-server, containers: [{ name: fhir, image: fhir:1 }] }',
+        '',
+      ].join('\n'),
+    });
+    try {
+      const r = await cli([
+        'check',
+        t.dir,
+        'deploy/overlays/istio/istiod-values.yaml',
+        '--policies',
+        'examples/policies',
+        '--format',
+        'json',
+      ]);
+      const findings = (JSON.parse(r.out) as { findings: Array<{ ruleId: string; severity: string }> }).findings;
+      expect(findings.map((f) => [f.ruleId, f.severity])).toEqual([['IST011', 'note']]);
+      expect(r.code).toBe(0);
+    } finally {
+      t.remove();
     }
   });
 });
