@@ -289,6 +289,13 @@ const rules = [
     fix: 'Generate the program with `phiguard generate wasm-config --defer-to next-filter`.',
   },
   {
+    id: 'ENV015',
+    name: 'envoy-wasm-receiver',
+    severity: 'error',
+    why: "phiguard records the in-proxy decisions an Envoy's access log sends only when `serve` runs its AccessLogService receiver (`--proxy-audit network`, or `xfcc`): without it every entry is refused, and those decisions leave no audit record (45 CFR 164.312(b)).",
+    fix: 'Set PHIGUARD_PROXY_AUDIT=network (`serve --proxy-audit network`) and keep port 9191 closed to everything but the Envoy pods (deploy/overlays/envoy).',
+  },
+  {
     id: 'K8S001',
     name: 'agent-rbac-privilege',
     severity: 'error',

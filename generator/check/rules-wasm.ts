@@ -1,5 +1,5 @@
 /**
- * IST009-IST015 and ENV009-ENV014: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
+ * IST009-IST015 and ENV009-ENV015: proxy-wasm filters in the FHIR path, as an Istio WasmPlugin or an Envoy bootstrap's
  * `envoy.filters.http.wasm`. Any wasm filter must fail closed and run pinned code; phiguard's own filter (docs/wasm.md)
  * must leave no request unChecked and none Checked twice (a program that says `defer-to next-filter` needs an
  * ext_authz to phiguard in the chain, one that calls Check itself must not have one), and have its in-proxy
@@ -270,31 +270,52 @@ function serveContainers(ctx: CheckContext): ServeContainer[] {
   return out;
 }
 
+/** What IST015 and ENV015 reported already in a run: one finding per phiguard container and cause. */
+const receiverReported = new WeakMap<CheckContext, Set<string>>();
+
 /**
- * IST015: every `phiguard serve` among the inputs must run the receiver of in-proxy decisions (`--proxy-audit xfcc`
- * or `network`; off, it serves no AccessLogService), and with `xfcc` name in `--proxy-audit-reporters` the SPIFFE id
- * of each workload among the inputs the WasmPlugin selects (its entries are refused otherwise). Trust domain: the
- * container's `--trust-domain` / PHIGUARD_TRUST_DOMAIN, else the check's.
+ * The receiver check both rules share: every `phiguard serve` among the inputs must run the receiver of in-proxy
+ * decisions (`--proxy-audit xfcc` or `network`; off, it serves no AccessLogService). Returns the containers in `xfcc`
+ * mode, for the reporter check.
+ */
+function servingReceivers(ctx: CheckContext, ruleId: 'IST015' | 'ENV015', who: string): ServeContainer[] {
+  const seen = receiverReported.get(ctx) ?? new Set<string>();
+  receiverReported.set(ctx, seen);
+  const xfcc: ServeContainer[] = [];
+  for (const s of serveContainers(ctx)) {
+    const mode = s.setting('--proxy-audit', 'PHIGUARD_PROXY_AUDIT');
+    if (mode.unknown) continue;
+    if (mode.value === 'xfcc') xfcc.push(s);
+    if (mode.value === 'xfcc' || mode.value === 'network') continue;
+    const key = `${ruleId}\0${s.workload.doc.file}\0${s.workload.doc.index}\0${s.path.join('.')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    ctx.report(
+      ruleId,
+      s.workload.doc,
+      `phiguard ${s.workload.kind} ${s.workload.namespace}/${s.workload.name} runs with --proxy-audit ` +
+        `${mode.value ?? 'off (PHIGUARD_PROXY_AUDIT unset)'}: it serves no AccessLogService, so the in-proxy ` +
+        `decisions of ${who} are never recorded`,
+      [...s.path, 'env'],
+    );
+  }
+  return xfcc;
+}
+
+/**
+ * IST015: every `phiguard serve` among the inputs must run the receiver of in-proxy decisions (servingReceivers), and
+ * with `xfcc` name in `--proxy-audit-reporters` the SPIFFE id of each workload among the inputs the WasmPlugin selects
+ * (its entries are refused otherwise). Trust domain: the container's `--trust-domain` / PHIGUARD_TRUST_DOMAIN, else
+ * the check's.
  */
 function receiverRules(ctx: CheckContext, plugin: ManifestDoc, who: string): void {
   const spec = plugin.value['spec'] as Rec;
   const pluginLabels = strMap(isObj(spec['selector']) ? spec['selector']['matchLabels'] : undefined);
   const filtering = ctx.workloads.filter((w) => w.namespace === nsOf(plugin) && covers(pluginLabels, w.podLabels));
-  for (const s of serveContainers(ctx)) {
+  const seen = receiverReported.get(ctx) ?? new Set<string>();
+  receiverReported.set(ctx, seen);
+  for (const s of servingReceivers(ctx, 'IST015', who)) {
     const what = `phiguard ${s.workload.kind} ${s.workload.namespace}/${s.workload.name}`;
-    const mode = s.setting('--proxy-audit', 'PHIGUARD_PROXY_AUDIT');
-    if (mode.unknown) continue;
-    if (mode.value !== 'xfcc' && mode.value !== 'network') {
-      ctx.report(
-        'IST015',
-        s.workload.doc,
-        `${what} runs with --proxy-audit ${mode.value ?? 'off (PHIGUARD_PROXY_AUDIT unset)'}: it serves no ` +
-          `AccessLogService, so the in-proxy decisions of ${who} are never recorded`,
-        [...s.path, 'env'],
-      );
-      continue;
-    }
-    if (mode.value !== 'xfcc') continue;
     const reporters = s.setting('--proxy-audit-reporters', 'PHIGUARD_PROXY_AUDIT_REPORTERS');
     if (reporters.unknown) continue;
     const named = (reporters.value ?? '').split(',').map((x) => x.trim());
@@ -302,15 +323,17 @@ function receiverRules(ctx: CheckContext, plugin: ManifestDoc, who: string): voi
     const trustDomain = td.value || ctx.trustDomain;
     for (const w of filtering) {
       const id = `spiffe://${trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
-      if (!named.includes(id))
-        ctx.report(
-          'IST015',
-          s.workload.doc,
-          `${what}: PHIGUARD_PROXY_AUDIT_REPORTERS does not name ${id}, the identity of ${w.kind} ` +
-            `${w.namespace}/${w.name} whose sidecar runs ${who}: its entries are refused (rejected-reporter) and its ` +
-            `in-proxy decisions never recorded`,
-          [...s.path, 'env'],
-        );
+      const key = `IST015\0${s.workload.doc.file}\0${s.workload.doc.index}\0${id}\0${w.namespace}/${w.name}`;
+      if (named.includes(id) || seen.has(key)) continue;
+      seen.add(key);
+      ctx.report(
+        'IST015',
+        s.workload.doc,
+        `${what}: PHIGUARD_PROXY_AUDIT_REPORTERS does not name ${id}, the identity of ${w.kind} ` +
+          `${w.namespace}/${w.name} whose sidecar runs ${who}: its entries are refused (rejected-reporter) and its ` +
+          `in-proxy decisions never recorded`,
+        [...s.path, 'env'],
+      );
     }
   }
 }
@@ -399,6 +422,8 @@ export function envoyWasmRules(
       );
   });
   if (!phiguard) return;
+  // ENV015: the phiguard among the inputs serves the receiver (`network` for a front proxy; reporters are not judged).
+  servingReceivers(ctx, 'ENV015', `phiguard's wasm filter in ${who}`);
   const logs = arr(at.hcm['access_log']);
   const logsDecisions = (l: unknown): boolean => {
     if (!isObj(l) || typeOf(l['typed_config']) !== 'envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig')

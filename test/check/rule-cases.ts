@@ -344,6 +344,11 @@ export const cases: Case[] = [
   },
   { rule: 'ENV014', pass: envoyWasm, fail: envoyWasm.replace('\\ndefer-to\\tnext-filter', '') },
   {
+    rule: 'ENV015',
+    pass: [envoyWasm, phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, value: network }')].join('---\n'),
+    fail: [envoyWasm, phiguardServe('{ name: PHIGUARD_PORT, value: "9191" }')].join('---\n'),
+  },
+  {
     rule: 'K8S001',
     pass: base(''),
     fail: base(

@@ -1,5 +1,5 @@
 /**
- * The proxy-wasm rules (IST009-IST015, ENV009-ENV014) beyond the one passing and one failing fixture of
+ * The proxy-wasm rules (IST009-IST015, ENV009-ENV015) beyond the one passing and one failing fixture of
  * rule-cases.ts: how a module is pinned, which filter is phiguard's, where it runs relative to a CUSTOM policy's
  * ext_authz (Istio inserts that before every WasmPlugin), which Telemetry is in effect for the filtered workload
  * (Istio's workload, namespace, root and mesh-default precedence), which access log carries the decisions and whether
@@ -14,12 +14,13 @@ import {
   deferLine,
   envoyWasm,
   envoyWasmReordered,
+  phiguardServe,
   telemetry,
   wasmCluster,
   wasmPlugin,
 } from './rule-cases.js';
 
-const WASM_RULES = /^(IST009|IST01[0-5]|ENV009|ENV01[0-4])$/;
+const WASM_RULES = /^(IST009|IST01[0-5]|ENV009|ENV01[0-5])$/;
 
 /** The proxy-wasm findings of a text. */
 function wasmFindingsOf(text: string): CheckFinding[] {
@@ -336,6 +337,11 @@ ${extra}          env: [${env}]
       [],
     ],
     ['no WasmPlugin: the receiver may be off', [base(''), phiguard('')].join('---\n'), []],
+    [
+      'two phiguard WasmPlugins and a receiver that is off: one finding',
+      cluster(phiguard(''), wasmPlugin.replace('name: phiguard-filter', 'name: phiguard-filter-2')),
+      ['IST015'],
+    ],
   ])('%s', (_name, text, expected) => {
     expect(wasmFindings(text).filter((c) => c !== 'IST011')).toEqual(expected);
   });
@@ -395,6 +401,16 @@ describe('Envoy bootstrap wasm filter', () => {
         '                  - name: envoy.access_loggers.http_grpc\n                    filter: { status_code_filter: { comparison: { op: GE, value: { default_value: 500, runtime_key: s } } } }\n',
       ),
       ['ENV011'],
+    ],
+    [
+      'phiguard among the inputs with the receiver off',
+      [envoyWasm, phiguardServe('{ name: PHIGUARD_PORT, value: "9191" }')].join('---\n'),
+      ['ENV015'],
+    ],
+    [
+      'phiguard among the inputs with --proxy-audit network',
+      [envoyWasm, phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, value: network }')].join('---\n'),
+      [],
     ],
     [
       'a program that Checks deferred requests itself, with ext_authz in the chain',
