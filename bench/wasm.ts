@@ -8,8 +8,11 @@
  * `process.hrtime.bigint()` around the host's call sequence for one stream: context created, request headers
  * (where the filter decides), and for a decided request the stream's end (on_done, on_log, on_delete). A deferred
  * request is timed up to `proxy_grpc_call` being issued (the return of `proxy_on_request_headers`); applying the
- * service's answer (`proxy_on_grpc_receive`, the stream's end) is timed separately. Both program variants run:
- * deny only (the default) and `--allow-in-proxy`.
+ * service's answer (`proxy_on_grpc_receive`, the stream's end) is timed separately. Three program variants run:
+ * deny only and `--allow-in-proxy`, both with the default `--defer-to callout` (the filter Checks a deferred request
+ * itself), and deny only with `--defer-to next-filter`, as the shipped manifests generate it (deploy/overlays/
+ * istio-wasm, envoy/envoy-wasm.yaml): a deferred request goes on to Envoy's ext_authz filter, so it is timed up to
+ * `proxy_on_request_headers` returning Continue with no call issued (checked), and the stream's end separately.
  *
  * Round trip: `phiguard serve` (the same policies, audit to a file, decision thread, as `npm run bench` runs it)
  * and the bare allow-all server (bench/bare-server.ts, the floor) answer Check calls from a grpc-js client, one at a
@@ -30,7 +33,8 @@ import { CheckInputSchema } from '../authz/index.js';
 import { readPolicyDir } from '../authz/policy/index.js';
 import { toGrpcCheckRequest } from '../generator/call/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
-import { filterModule, programFor, SAN_PROPERTY } from '../test/wasm/filter-harness.js';
+import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../generator/wasm/index.js';
+import { FHIR_BASES, filterModule, programFor, SAN_PROPERTY } from '../test/wasm/filter-harness.js';
 import { startHost, type Header, type ProxyWasmHost, type Stream } from '../test/wasm/proxy-wasm-host.js';
 
 /** What a request is to the filter: decided in the proxy (and how), or sent to the service. */
@@ -175,9 +179,15 @@ function summarize(values: readonly number[]): Summary {
   return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? 0 };
 }
 
+/** The program variants: `--defer-to callout` deny only and with `--allow-in-proxy`; `--defer-to next-filter`. */
+export const VARIANTS = ['deny-only', 'allow-in-proxy', 'next-filter'] as const;
+export type VariantName = (typeof VARIANTS)[number];
+
 /** A program variant loaded in the host, and what it does with each request of the mix. */
 interface Variant {
-  name: 'deny-only' | 'allow-in-proxy';
+  name: VariantName;
+  /** Where the program sends a deferred request: the filter's own Check call, or on to the next filter. */
+  deferTo: 'callout' | 'next-filter';
   host: ProxyWasmHost;
   programBytes: number;
   /** By request index: the class, and for a decided request the filter's answer. */
@@ -185,31 +195,59 @@ interface Variant {
   answers: Array<ServiceAnswer | undefined>;
 }
 
-/** Runs a request through the filter once and reads what it did; the stream stays open when it deferred. */
+/** The filter state key of the filter's decision record (an in-proxy allow or deny writes it; a deferral does not). */
+const DECISION_STATE = 'wasm.phiguard_decision';
+
+/**
+ * Runs a request through the filter once and reads what it did: `defer` with its Check call issued (the stream stays
+ * open), `next` on to the next filter (Continue, no call, no decision recorded), or an in-proxy allow or deny.
+ */
 function probeOne(
   host: ProxyWasmHost,
   r: BenchRequest,
   i: number,
-): { kind: 'allow' | 'deny' | 'defer'; status: number; stream: Stream } {
+): { kind: 'allow' | 'deny' | 'defer' | 'next'; status: number; stream: Stream } {
   const stream = host.request(envoyRequestHeaders(r, i), { [SAN_PROPERTY]: r.principal });
+  if (host.httpCalls.size > 0) throw new Error(`${r.name}: the filter made an HTTP call`);
   if (host.grpcCalls.size > 0) return { kind: 'defer', status: 0, stream };
+  const recorded = stream.filterState.has(DECISION_STATE);
   host.finish(stream);
   if (stream.localResponse) return { kind: 'deny', status: stream.localResponse.status, stream };
-  if (stream.action === 0) return { kind: 'allow', status: 200, stream };
+  if (stream.action === 0) return { kind: recorded ? 'allow' : 'next', status: 200, stream };
   throw new Error(`${r.name}: the filter neither decided nor deferred`);
 }
 
-async function loadVariant(name: Variant['name'], module: Uint8Array, program: string): Promise<Variant> {
+async function loadVariant(
+  name: VariantName,
+  module: Uint8Array,
+  program: string,
+  deferTo: Variant['deferTo'],
+): Promise<Variant> {
   const host = await startHost(module, { pluginConfiguration: program });
   if (!host.configured) throw new Error(`${name}: the filter refused its program`);
   const classes: RequestClass[] = [];
   const answers: Array<ServiceAnswer | undefined> = [];
   BENCH_REQUESTS.forEach((r, i) => {
     const a = probeOne(host, r, i);
-    const expected = name === 'deny-only' && r.kind === 'allow' ? 'deferred' : r.kind;
+    const expected = name !== 'allow-in-proxy' && r.kind === 'allow' ? 'deferred' : r.kind;
+    // A deferral is the filter's own call with --defer-to callout, and Continue with no call with next-filter.
+    const deferral = deferTo === 'callout' ? 'defer' : 'next';
     const got =
-      a.kind === 'defer' ? 'deferred' : a.kind === 'allow' ? 'allow' : r.kind === 'invalid' ? 'invalid' : 'deny';
+      a.kind === deferral
+        ? 'deferred'
+        : a.kind === 'allow'
+          ? 'allow'
+          : a.kind === 'deny'
+            ? r.kind === 'invalid'
+              ? 'invalid'
+              : 'deny'
+            : `${a.kind} (not a ${deferTo} deferral)`;
     if (got !== expected) throw new Error(`${r.name}: the filter (${name}) ${a.kind}s it, the mix expects ${expected}`);
+    if (a.kind === 'next') {
+      classes.push('deferred');
+      answers.push(undefined);
+      return;
+    }
     if (a.kind === 'defer') {
       classes.push('deferred');
       answers.push(undefined);
@@ -221,12 +259,14 @@ async function loadVariant(name: Variant['name'], module: Uint8Array, program: s
     classes.push(got);
     answers.push({ code: a.kind === 'allow' ? 0 : 7, status: a.status });
   });
-  return { name, host, programBytes: Buffer.byteLength(program), classes, answers };
+  return { name, deferTo, host, programBytes: Buffer.byteLength(program), classes, answers };
 }
 
 /**
- * Times `count` requests of the mix (round robin) through the filter after `warmup` untimed ones. A deferred
- * request's call is answered with `answers[i]` (the service's own CheckResponse bytes), timed as `deferred-answer`.
+ * Times `count` requests of the mix (round robin) through the filter after `warmup` untimed ones. With
+ * `--defer-to callout`, a deferred request's call is answered with `answers[i]` (the service's own CheckResponse
+ * bytes), timed as `deferred-answer`; with `next-filter`, a deferred request must continue with no call issued, and
+ * its stream's end is timed as `deferred-end`.
  */
 function timeInProxy(
   v: Variant,
@@ -243,6 +283,21 @@ function timeInProxy(
     const cls = v.classes[i] ?? 'deferred';
     const h = headers[i] ?? [];
     const p = properties[i] ?? {};
+    if (cls === 'deferred' && v.deferTo === 'next-filter') {
+      const t0 = process.hrtime.bigint();
+      const s = host.request(h, p);
+      const t1 = process.hrtime.bigint();
+      if (s.action !== 0 || s.localResponse || host.grpcCalls.size > 0 || host.httpCalls.size > 0)
+        throw new Error(`${String(i)}: the filter did not pass the request on to the next filter without a call`);
+      const t2 = process.hrtime.bigint();
+      host.finish(s);
+      const t3 = process.hrtime.bigint();
+      if (k >= warmup) {
+        add(samples, 'deferred', Number(t1 - t0) / 1000);
+        add(samples, 'deferred-end', Number(t3 - t2) / 1000);
+      }
+      continue;
+    }
     if (cls === 'deferred') {
       const t0 = process.hrtime.bigint();
       const s = host.request(h, p);
@@ -331,8 +386,8 @@ export interface WasmBenchOptions {
 /** Everything one run measured, in µs; written to bench/out/wasm.json. */
 export interface WasmBenchReport {
   module: { bytes: number; gzipBytes: number };
-  programs: Record<Variant['name'], { bytes: number; classes: Record<string, RequestClass> }>;
-  inProxy: Record<Variant['name'], Record<string, Summary>>;
+  programs: Record<VariantName, { bytes: number; classes: Record<string, RequestClass> }>;
+  inProxy: Record<VariantName, Record<string, Summary>>;
   roundTrip: Record<string, Record<string, Summary>>;
   ratios: {
     /** In-proxy decision (allow-in-proxy variant) against phiguard's round trip, one call at a time. */
@@ -346,13 +401,19 @@ export interface WasmBenchReport {
     deferredOverheadP99: number;
     /** The same against the bare server's round trip (a service with no decision work). */
     deferredOverheadVsBareP50: number | undefined;
+    /**
+     * `--defer-to next-filter`: what the filter adds to a deferred request (the decision to defer + the stream's end,
+     * p50s), against phiguard's round trip (the Check Envoy's ext_authz filter then makes).
+     */
+    nextFilterOverheadP50: number;
+    nextFilterOverheadP99: number;
   };
 }
 
 const roundTripLabel = (server: string, c: number): string => `${server} c=${String(c)}`;
 
 /**
- * The benchmark's core: loads the module with both program variants, checks that the service decides every
+ * The benchmark's core: loads the module with the three program variants, checks that the service decides every
  * request the filter decides the same way, and runs the rounds.
  * @throws when the filter refuses its program, a request's class is not the expected one, or the service decides
  *   a request differently from the filter.
@@ -361,9 +422,20 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
   const loaded = readPolicyDir(o.policiesDir);
   if (!loaded.ok) throw loaded.error;
   const module = filterModule();
+  // As programFor, with the shipped manifests' --defer-to next-filter (deny only: it refuses --allow-in-proxy).
+  const nextFilterProgram = await buildWasmProgram(loaded.value.set, {
+    fhirBasePaths: FHIR_BASES,
+    authzCluster: 'outbound|9191||phiguard.phiguard.svc.cluster.local',
+    timeoutMs: 200,
+    allowInProxy: false,
+    hosts: [],
+    deferHeaders: [...DEFAULT_DEFER_HEADERS],
+    deferTo: 'next-filter',
+  });
   const variants = [
-    await loadVariant('deny-only', module, await programFor(loaded.value.set, false)),
-    await loadVariant('allow-in-proxy', module, await programFor(loaded.value.set, true)),
+    await loadVariant('deny-only', module, await programFor(loaded.value.set, false), 'callout'),
+    await loadVariant('allow-in-proxy', module, await programFor(loaded.value.set, true), 'callout'),
+    await loadVariant('next-filter', module, nextFilterProgram.text, 'next-filter'),
   ];
   const full = variants[1];
   if (!full) throw new Error('no allow-in-proxy variant');
@@ -424,10 +496,12 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
       programs: {
         'deny-only': programSummary(variants[0]),
         'allow-in-proxy': programSummary(full),
+        'next-filter': programSummary(variants[2]),
       },
       inProxy: {
         'deny-only': summaries(inProxy.get('deny-only')),
         'allow-in-proxy': summaries(inProxy.get('allow-in-proxy')),
+        'next-filter': summaries(inProxy.get('next-filter')),
       },
       roundTrip: Object.fromEntries([...roundTrip].map(([label, s]) => [label, summaries(s)])),
       ratios: {
@@ -438,6 +512,8 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
         deferredOverheadP50: 0,
         deferredOverheadP99: 0,
         deferredOverheadVsBareP50: undefined,
+        nextFilterOverheadP50: 0,
+        nextFilterOverheadP99: 0,
       },
     };
     const ip = report.inProxy['allow-in-proxy'];
@@ -446,7 +522,10 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
     const decided = ip['decided'];
     const deferred = ip['deferred'];
     const deferredAnswer = ip['deferred-answer'];
-    if (!decided || !deferred || !deferredAnswer || !pg?.['decided'] || !pg['deferred'])
+    const nf = report.inProxy['next-filter'];
+    const nfDeferred = nf['deferred'];
+    const nfEnd = nf['deferred-end'];
+    if (!decided || !deferred || !deferredAnswer || !nfDeferred || !nfEnd || !pg?.['decided'] || !pg['deferred'])
       throw new Error('a measurement is missing');
     report.ratios = {
       decidedP50: decided.p50 / pg['decided'].p50,
@@ -458,6 +537,8 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
       deferredOverheadVsBareP50: br?.['deferred']
         ? (deferred.p50 + deferredAnswer.p50) / br['deferred'].p50
         : undefined,
+      nextFilterOverheadP50: (nfDeferred.p50 + nfEnd.p50) / pg['deferred'].p50,
+      nextFilterOverheadP99: (nfDeferred.p99 + nfEnd.p99) / pg['deferred'].p99,
     };
     return report;
   } finally {
@@ -483,21 +564,26 @@ export function formatReport(r: WasmBenchReport): string {
       ? `  ${label.padEnd(34)} ${String(s.n).padStart(7)} ${fmt(s.p50).padStart(8)} ${fmt(s.p99).padStart(8)} ${fmt(s.max).padStart(9)}\n`
       : '';
   const head = `  ${''.padEnd(34)} ${'n'.padStart(7)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'max µs'.padStart(9)}\n`;
-  let out = `module: ${String(r.module.bytes)} bytes, ${String(r.module.gzipBytes)} gzipped; program: ${String(r.programs['deny-only'].bytes)} bytes (deny only), ${String(r.programs['allow-in-proxy'].bytes)} (--allow-in-proxy)\n\n`;
-  for (const v of ['allow-in-proxy', 'deny-only'] as const) {
-    out += `in-proxy, ${v} program\n${head}`;
+  let out = `module: ${String(r.module.bytes)} bytes, ${String(r.module.gzipBytes)} gzipped; program: ${String(r.programs['deny-only'].bytes)} bytes (deny only), ${String(r.programs['allow-in-proxy'].bytes)} (--allow-in-proxy), ${String(r.programs['next-filter'].bytes)} (--defer-to next-filter)\n\n`;
+  const titles: Record<VariantName, string> = {
+    'allow-in-proxy': '--allow-in-proxy program (--defer-to callout)',
+    'deny-only': 'deny-only program (--defer-to callout)',
+    'next-filter': 'deny-only program with --defer-to next-filter (as the shipped manifests)',
+  };
+  const labels: Record<string, string> = {
+    decided: 'decided (deny+allow+invalid)',
+    deferred: 'deferred: to the call-out',
+    'deferred-answer': 'deferred: answer applied',
+  };
+  for (const v of ['allow-in-proxy', 'deny-only', 'next-filter'] as const) {
+    out += `in-proxy, ${titles[v]}\n${head}`;
     const s = r.inProxy[v];
-    for (const label of ['deny', 'allow', 'invalid', 'decided', 'deferred', 'deferred-answer'])
-      out += row(
-        label === 'decided'
-          ? 'decided (deny+allow+invalid)'
-          : label === 'deferred'
-            ? 'deferred: to the call-out'
-            : label === 'deferred-answer'
-              ? 'deferred: answer applied'
-              : label,
-        s[label],
-      );
+    const vLabels =
+      v === 'next-filter'
+        ? { ...labels, deferred: 'deferred: to Continue (no call)', 'deferred-end': 'deferred: stream end' }
+        : labels;
+    for (const label of ['deny', 'allow', 'invalid', 'decided', 'deferred', 'deferred-answer', 'deferred-end'])
+      out += row(vLabels[label] ?? label, s[label]);
     out += '\n';
   }
   for (const [label, s] of Object.entries(r.roundTrip)) {
@@ -512,6 +598,7 @@ export function formatReport(r: WasmBenchReport): string {
   out += `deferred: filter work (call-out + answer) / phiguard round trip: p50 ${(100 * x.deferredOverheadP50).toFixed(1)}%, p99 ${(100 * x.deferredOverheadP99).toFixed(1)}%\n`;
   if (x.deferredOverheadVsBareP50 !== undefined)
     out += `deferred: filter work (call-out + answer) / bare server round trip: p50 ${(100 * x.deferredOverheadVsBareP50).toFixed(1)}%\n`;
+  out += `next-filter deferred: filter work (decision to defer + stream end) / phiguard round trip: p50 ${(100 * x.nextFilterOverheadP50).toFixed(1)}%, p99 ${(100 * x.nextFilterOverheadP99).toFixed(1)}%\n`;
   return out;
 }
 
