@@ -19,7 +19,9 @@ const N = Number(process.argv[2] ?? '1000000');
 const ROUNDS = 5;
 const dir = path.resolve('bench/out');
 mkdirSync(dir, { recursive: true });
-const file = path.join(dir, `report-audit-${N}.jsonl`);
+// The name changes with the records' shape (v2: with the trace and proxy fields), so a file of an older shape is not
+// measured by mistake.
+const file = path.join(dir, `report-audit-v2-${N}.jsonl`);
 
 let seed = 42;
 const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -27,7 +29,9 @@ const types = ['Observation', 'Encounter', 'Condition', 'MedicationRequest', 'Pa
 const agents = ['ambient-scribe', 'cds-sepsis', 'prior-auth'];
 const PATIENT = 'p-012345';
 
-/** Decision records in the current `phiguard.audit/v1` shape: FHIR searches, 1 in 200 an outside request. */
+/**
+ * Decision records as the writer writes them now (every field, in order): FHIR searches, 1 in 200 an outside request.
+ */
 async function generate(): Promise<void> {
   const out = createWriteStream(file);
   const t0 = Date.parse('2026-08-01T00:00:00Z');
@@ -80,6 +84,11 @@ async function generate(): Promise<void> {
       exception: '',
       unresolvedAllowed: [],
       breakGlassAttempts: [],
+      // Requests in a traced mesh carry trace headers, whose ids the service records.
+      traceId: (i * 2654435761).toString(16).padStart(32, '0').slice(-32),
+      spanId: (i * 40503 + 1).toString(16).padStart(16, '0').slice(-16),
+      decidedBy: 'service',
+      reportedBy: '',
     };
     if (!out.write(`${JSON.stringify(rec)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   }

@@ -4,7 +4,7 @@
  * (commands/report-cli.ts), which loads only the report modules.
  */
 import { CommanderError, type Command } from 'commander';
-import { isPhiguardError } from '../authz/model/index.js';
+import { isPhiguardError } from '../authz/model/phiguard-error.js';
 
 /**
  * Commander exits the process itself on a usage error in a subcommand unless each command has `exitOverride`

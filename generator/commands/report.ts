@@ -15,7 +15,7 @@ import {
   type Report,
   type ReportFormat,
 } from '../report/index.js';
-import { PhiguardError } from '../../authz/model/index.js';
+import { PhiguardError } from '../../authz/model/phiguard-error.js';
 
 const format = (): Option =>
   new Option('--format <format>', 'output').choices(['table', 'json', 'csv']).default('table');

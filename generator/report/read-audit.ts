@@ -7,7 +7,7 @@
  *   `{"format":"phiguard.audit/v1"` and closes with `}`) and finds the lines containing one of the report's needles
  *   as bytes; only those are cut out and JSON-parsed. So a file that is not an audit trail, and a truncated or torn
  *   line, are found whichever report runs. A selected line is parsed, and a decision record validated against the
- *   field table (authz/model/audit-record.ts).
+ *   field table (authz/model/audit-record.ts, as decision-record.ts restates it: the schema's checks without zod).
  * - Strict: a line that is not a record is an error naming the file and line (the CLI exits 2), unless
  *   `skipCorrupt`, where it is counted, and the count printed on stderr and in the report's header.
  * - gzip: a file whose first bytes are the gzip magic (1f 8b, RFC 1952 §2.3.1) is decompressed (zlib), whatever its
@@ -18,9 +18,9 @@
  *   and counted, so a file given twice, or overlapping copies of one, count each decision once.
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { DecisionAuditRecordSchema, PhiguardError, type DecisionAuditRecord } from '../../authz/model/index.js';
+import type { DecisionAuditRecord } from '../../authz/model/audit-record.js';
+import { PhiguardError } from '../../authz/model/phiguard-error.js';
+import { decisionRecordOf } from './decision-record.js';
 import { createLineScanner, type LineScanner } from './scan-lines.js';
 
 /** A record as parsed from its JSON line. */
@@ -101,8 +101,8 @@ function parseRecord(line: string): AuditRecord | undefined {
   const row = v as AuditRow;
   if (typeof row['time'] !== 'string' || Number.isNaN(Date.parse(row['time']))) return undefined;
   if (row['type'] !== 'decision') return { kind: 'other', record: row };
-  const d = DecisionAuditRecordSchema.safeParse(withLaterFields(row));
-  return d.success ? { kind: 'decision', record: d.data } : undefined;
+  const record = decisionRecordOf(withLaterFields(row));
+  return record === undefined ? undefined : { kind: 'decision', record };
 }
 
 /** A record with its merge key (its `time`, epoch ms). */
@@ -175,6 +175,8 @@ async function* blocksOf(file: string, scanner: LineScanner, blockBytes: number)
   }
   let source: AsyncIterable<Buffer> = all();
   if (gz(head)) {
+    // Loaded here, not at start: a report of plain files does without them (a few ms of start-up).
+    const [{ Readable }, { createGunzip }] = await Promise.all([import('node:stream'), import('node:zlib')]);
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
     const input = Readable.from(source);
     input.on('error', (e) => gunzip.destroy(e));
