@@ -8,7 +8,7 @@
  * test/report/decision-record.test.ts fails if the two differ, and holds `decisionRecordOf` to the schema on a table
  * of valid and invalid records.
  */
-import type { DecisionAuditRecord } from '../../authz/model/audit-record.js';
+import type { DecisionAuditRecord } from '../../authz/model/index.js';
 
 /** A field kind of the table, as a reader checks its JSON value. */
 export type RecordKind =

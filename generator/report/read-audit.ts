@@ -17,8 +17,8 @@
  * - Duplicates: a selected record seen before (the same decision id; for other records the same line) is dropped
  *   and counted, so a file given twice, or overlapping copies of one, count each decision once.
  */
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import type { DecisionAuditRecord } from '../../authz/model/audit-record.js';
+import { closeSync, createReadStream, openSync, read, readSync } from 'node:fs';
+import type { DecisionAuditRecord } from '../../authz/model/index.js';
 import { PhiguardError } from '../../authz/model/phiguard-error.js';
 import { decisionRecordOf } from './decision-record.js';
 import { createLineScanner, type LineScanner } from './scan-lines.js';
