@@ -2,12 +2,13 @@
  * Reads audit trails (JSON lines, `phiguard.audit/v1`) for the reports: one or more files (replicas, rotated or
  * gzipped ones, or - for stdin), streamed, merged into one sequence in time order, duplicates dropped.
  *
- * - Streaming, grep-like: each file is read in large blocks, and one pass over a block (scan-lines.ts, WebAssembly
- *   SIMD) finds its lines, checks every line for the frame of a record (it opens with
- *   `{"format":"phiguard.audit/v1"` and closes with `}`) and finds the lines containing one of the report's needles
- *   as bytes; only those are cut out and JSON-parsed. So a file that is not an audit trail, and a truncated or torn
- *   line, are found whichever report runs. A selected line is parsed, and a decision record validated against the
- *   field table (authz/model/audit-record.ts, as decision-record.ts restates it: the schema's checks without zod).
+ * - Streaming, grep-like: each file is read in large blocks (a plain file double-buffered, the next block read while
+ *   one is scanned), and one pass over a block (scan-lines.ts, WebAssembly SIMD) finds its lines, checks every line
+ *   for the frame of a record (it opens with `{"format":"phiguard.audit/v1"` and closes with `}`) and finds the
+ *   lines containing one of the report's needles as bytes; only those are cut out and JSON-parsed. So a file that is
+ *   not an audit trail, and a truncated or torn line, are found whichever report runs. A selected line is parsed,
+ *   and a decision record validated against the field table (authz/model/audit-record.ts, as decision-record.ts
+ *   restates it: the schema's checks without zod).
  * - Strict: a line that is not a record is an error naming the file and line (the CLI exits 2), unless
  *   `skipCorrupt`, where it is counted, and the count printed on stderr and in the report's header.
  * - gzip: a file whose first bytes are the gzip magic (1f 8b, RFC 1952 §2.3.1) is decompressed (zlib), whatever its
@@ -113,52 +114,126 @@ interface Keyed {
 
 const BLOCK_BYTES = 4 << 20;
 
+/** A run of whole lines in the scanner's block, block[start, end), ending with a newline. */
+interface Lines {
+  start: number;
+  end: number;
+}
+
+/** One read of `length` bytes at `position` into `buf` at `offset`, on libuv's thread pool. */
+const readAt = (fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) =>
+    read(fd, buf, offset, length, position, (e, n) => (e === null ? resolve(n) : reject(e))),
+  );
+
 /**
- * Line-aligned blocks of one input, in the scanner's block: each yielded `end` is the length of a block of whole
- * lines, block[0, end), ending with a newline (an unterminated last line is given one). One buffer is reused (grown
- * only for a line longer than it), so reading does not allocate per chunk; each block must be scanned before the
- * next is asked for. Input starting with the gzip magic is gunzipped.
+ * Line-aligned runs of one plain file, double-buffered: block[0, B) and block[B, 2B) take turns, and while the lines
+ * of one are scanned (between a yield and the next call), the next `B` bytes of the file are read into the other. The
+ * line a read cuts in two is put together in block[2B, ...) (grown for a line longer than it) and yielded as a run
+ * of its own before the lines after it. `first` bytes are already in block[0, first).
  */
-async function* blocksOf(file: string, scanner: LineScanner, blockBytes: number): AsyncGenerator<number> {
+async function* doubleBuffered(fd: number, scanner: LineScanner, B: number, first: number): AsyncGenerator<Lines> {
+  const S = 2 * B;
+  let carry = 0;
+  let pending: Promise<number> | undefined;
+  /** Appends block[from, to) to the cut line; growing the block waits for the read under way. */
+  const stage = async (from: number, to: number): Promise<void> => {
+    if (to <= from) return;
+    if (S + carry + (to - from) + 1 > scanner.block.length) {
+      await pending;
+      scanner.reserve(S + carry + (to - from) + 1);
+    }
+    scanner.block.copy(scanner.block, S + carry, from, to);
+    carry += to - from;
+  };
+  let region = 0;
+  let n = first;
+  let position = first;
+  try {
+    while (n > 0) {
+      const base = region * B;
+      const other = (1 - region) * B;
+      pending = readAt(fd, scanner.block, other, B, position);
+      // Awaited below; until then (the merge may read other files meanwhile) a failed read is not unhandled.
+      pending.catch(() => 0);
+      let from = base;
+      const to = base + n;
+      if (carry > 0) {
+        const at = scanner.block.subarray(from, to).indexOf(NL);
+        const nl = from + at;
+        if (at === -1) {
+          await stage(from, to);
+          from = to;
+        } else {
+          await stage(from, nl + 1);
+          yield { start: S, end: S + carry };
+          carry = 0;
+          from = nl + 1;
+        }
+      }
+      if (from < to) {
+        const last = from + scanner.block.subarray(from, to).lastIndexOf(NL);
+        if (last >= from) {
+          yield { start: from, end: last + 1 };
+          from = last + 1;
+        }
+        await stage(from, to);
+      }
+      n = await pending;
+      pending = undefined;
+      position += n;
+      region = 1 - region;
+    }
+  } finally {
+    // Stopped early (a line that is not a record): the read under way finishes before the file is closed.
+    await pending?.catch(() => 0);
+  }
+  if (carry > 0) {
+    scanner.reserve(S + carry + 1);
+    scanner.block[S + carry] = NL;
+    yield { start: S, end: S + carry + 1 };
+  }
+}
+
+/**
+ * Line-aligned runs of one input, in the scanner's block, each scanned before the next is asked for. A plain file is
+ * read double-buffered (above); stdin and gzip (input starting with the gzip magic) are streams, whose chunks are
+ * copied into the block one after the other: each yielded run is block[0, end), whole lines ending with a newline (an
+ * unterminated last line is given one), one buffer reused (grown only for a line longer than it).
+ */
+async function* blocksOf(file: string, scanner: LineScanner, blockBytes: number): AsyncGenerator<Lines> {
   let filled = 0;
   const half = Math.max(1, blockBytes >> 1);
   /** Makes room for `n` more bytes. */
   const room = (n: number): void => scanner.reserve(filled + n);
   /** The block of whole lines so far, if any; the rest moves to the front once the block is scanned. */
-  function* cut(min: number): Generator<number> {
+  function* cut(min: number): Generator<Lines> {
     if (filled < min) return;
     const last = scanner.block.lastIndexOf(NL, filled - 1);
     if (last === -1) return;
-    yield last + 1;
+    yield { start: 0, end: last + 1 };
     scanner.block.copy(scanner.block, 0, last + 1, filled);
     filled -= last + 1;
   }
   /** What is left: an unterminated last line, given its newline. */
-  function* rest(): Generator<number> {
+  function* rest(): Generator<Lines> {
     if (filled === 0) return;
     room(1);
     scanner.block[filled] = NL;
-    yield filled + 1;
+    yield { start: 0, end: filled + 1 };
     filled = 0;
   }
   const gz = (b: Buffer): boolean => b[0] === 0x1f && b[1] === 0x8b;
   if (file !== '-') {
     const fd = openSync(file, 'r');
     try {
-      room(blockBytes);
-      filled = readSync(fd, scanner.block, 0, blockBytes, null);
-      if (!gz(scanner.block.subarray(0, filled))) {
-        for (;;) {
-          yield* cut(1);
-          room(half);
-          const n = readSync(fd, scanner.block, filled, Math.min(blockBytes, scanner.block.length - filled), null);
-          if (n === 0) break;
-          filled += n;
-        }
-        yield* rest();
+      // Two blocks and a cut line: reads never grow the block.
+      scanner.reserve(3 * blockBytes + 65_536);
+      const first = readSync(fd, scanner.block, 0, blockBytes, 0);
+      if (!gz(scanner.block.subarray(0, first))) {
+        yield* doubleBuffered(fd, scanner, blockBytes, first);
         return;
       }
-      filled = 0;
     } finally {
       closeSync(fd);
     }
@@ -210,19 +285,23 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
   const blockBytes = o.blockBytes ?? BLOCK_BYTES;
   let scanner: LineScanner;
   /** The lines of block[0, end): every one checked for its frame (in the scan), the selected ones parsed. */
-  const scan = (end: number): Keyed[] => {
+  const scan = ({ start, end }: Lines): Keyed[] => {
     const out: Keyed[] = [];
     const buf = scanner.block;
     const base = lineNo;
     let notRecords = 0;
-    const { lines, empty } = scanner.scan(end, (line) => {
-      lineNo = base + line.index + 1;
-      const rec = line.framed ? parseRecord(buf.toString('utf8', line.start, line.end)) : undefined;
-      if (rec === undefined) {
-        notRecords++;
-        corrupt();
-      } else out.push({ key: Date.parse(rec.record['time'] as string), rec });
-    });
+    const { lines, empty } = scanner.scan(
+      end,
+      (line) => {
+        lineNo = base + line.index + 1;
+        const rec = line.framed ? parseRecord(buf.toString('utf8', line.start, line.end)) : undefined;
+        if (rec === undefined) {
+          notRecords++;
+          corrupt();
+        } else out.push({ key: Date.parse(rec.record['time'] as string), rec });
+      },
+      start,
+    );
     lineNo = base + lines;
     o.stats.recordsRead += lines - empty - notRecords;
     return out;
@@ -230,7 +309,7 @@ async function* fileRecords(file: string, needles: readonly Buffer[], o: ReadOpt
   try {
     // A block and the start of the next line: a read of blockBytes after a cut fits without growing.
     scanner = createLineScanner(needles, blockBytes + 65_536);
-    for await (const end of blocksOf(file, scanner, blockBytes)) yield scan(end);
+    for await (const lines of blocksOf(file, scanner, blockBytes)) yield scan(lines);
   } catch (e) {
     if (e instanceof PhiguardError) throw e;
     const code = (e as { code?: string }).code ?? '';

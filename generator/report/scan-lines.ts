@@ -38,12 +38,12 @@ export interface LineScanner {
   /** Grows `block` to at least `bytes`, keeping its content. */
   reserve(bytes: number): void;
   /**
-   * Scans block[0, end), whose last byte must be a newline (end an unterminated last line with one). Calls `each`
-   * for every line without the frame and every selected line, in order; returns the number of lines (empty ones
-   * included) and of empty lines (nothing, or a carriage return). Throws a RangeError when block[end - 1] is not a
-   * newline, and what `each` throws.
+   * Scans block[start, end) (start 0 unless given, the start of a line), whose last byte must be a newline (end an
+   * unterminated last line with one). Calls `each` for every line without the frame and every selected line, in
+   * order (offsets in `block`); returns the number of lines (empty ones included) and of empty lines (nothing, or a
+   * carriage return). Throws a RangeError when block[end - 1] is not a newline, and what `each` throws.
    */
-  scan(end: number, each: (line: ScannedLine) => void): { lines: number; empty: number };
+  scan(end: number, each: (line: ScannedLine) => void, start?: number): { lines: number; empty: number };
 }
 
 // Memory layout: the configuration, the needles' bytes, the output (3 x i32 per line), then the block.
@@ -169,12 +169,12 @@ export function createLineScanner(needles: readonly Buffer[], initialBytes = 6 <
     if (n.length > 16) n.copy(mem, CFG + 448 + k * 16, n.length - 16);
   });
 
-  const scan = (end: number, each: (line: ScannedLine) => void): { lines: number; empty: number } => {
-    if (end <= 0) return { lines: 0, empty: 0 };
-    if (end > capacity || block[end - 1] !== 0x0a) throw new RangeError('a block ends with a newline');
+  const scan = (end: number, each: (line: ScannedLine) => void, start = 0): { lines: number; empty: number } => {
+    if (end <= start) return { lines: 0, empty: 0 };
+    if (start < 0 || end > capacity || block[end - 1] !== 0x0a) throw new RangeError('a block ends with a newline');
     let lines = 0;
     let empty = 0;
-    for (let at = BLOCK; at < BLOCK + end;) {
+    for (let at = BLOCK + start; at < BLOCK + end;) {
       const base = lines;
       at = wasm.scan(CFG, at, BLOCK + end, OUT, OUT + OUT_LINES * 12);
       lines += wasm.lines.value;

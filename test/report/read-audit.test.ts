@@ -175,3 +175,70 @@ describe('blocks: whatever the read size, the same lines, records and line numbe
     }
   });
 });
+
+describe('double-buffered reading of plain files: the same as reading the stream sequentially', () => {
+  // A plain file is read into two blocks in turn, the next read under way while one is scanned, the line a read
+  // cuts in two put together apart; gzip is read sequentially (a stream). Both must give the same.
+  const record = readFileSync(fx('replica-b.jsonl'), 'utf8').split('\n')[0] ?? '';
+  const lines0 = trail().text.split('\n');
+  const long = (i: number, n: number): string =>
+    (lines0[i] ?? '').replace(/"policyVersion":"v*"/, `"policyVersion":"${'v'.repeat(n)}"`);
+  /** Lines longer than several blocks and than the block set aside for a cut line (it grows), corrupt lines. */
+  const corrupt = { 20: record.slice(0, 90), 260: `{"format":"phiguard.audit/v1",${'x'.repeat(100_000)}` };
+  function text(): string {
+    const lines = trail(corrupt).text.split('\n');
+    lines.splice(100, 1, long(100, 80_000));
+    lines.splice(101, 1, long(101, 3_000));
+    return lines.join('\n');
+  }
+  const read = async (
+    files: string[],
+    blockBytes: number,
+    needles: string[],
+  ): Promise<{ records: unknown[]; stats: ReadStats; skipped: unknown[] }> => {
+    const r = await readAll(files, { needles, skipCorrupt: true, blockBytes });
+    return {
+      records: r.got.map((x) => x.record),
+      stats: r.stats,
+      skipped: r.skipped.map(([, n, first]) => [n, first]),
+    };
+  };
+
+  test.each([[61], [333], [4096], [65_536], [1 << 20]])('blocks of %i bytes', async (blockBytes) => {
+    const t = tempDir();
+    try {
+      const body = text();
+      const whole = await read([t.write('whole.jsonl', body)], 4 << 20, []);
+      // 400 records, the long ones among them; a truncated line and a foreign 100 KB line, at their line numbers.
+      expect(whole.stats).toMatchObject({ recordsRead: 400, linesSkipped: 2 });
+      expect(whole.skipped).toEqual([[2, trail(corrupt).badLines]]);
+      for (const [name, content] of [
+        ['trail', body],
+        ['terminated', `${body}\n`],
+        ['one-line', record],
+        ['empty', ''],
+        ['newlines', '\n\r\n\n'],
+      ] as const) {
+        const plain = t.write(`${name}.jsonl`, content);
+        const gz = t.write(`${name}.gz`, '');
+        writeFileSync(gz, gzipSync(content));
+        for (const needles of [[], ['"p-3"'], ['"d-101"', '"d-100"']]) {
+          const sequential = await read([gz], blockBytes, needles);
+          const doubled = await read([plain], blockBytes, needles);
+          expect(doubled.records).toEqual(sequential.records);
+          expect(doubled.skipped).toEqual(sequential.skipped);
+          expect({ ...doubled.stats, files: [] }).toEqual({ ...sequential.stats, files: [] });
+        }
+      }
+      // Two plain files merged: one file's next read is under way while the other's blocks are scanned.
+      const a = t.write('a.jsonl', body);
+      const b = t.write('b.jsonl', trail().text.replaceAll('"d-', '"e-'));
+      const merged = await read([a, b], blockBytes, []);
+      const one = await read([a], blockBytes, []);
+      expect(merged.records).toHaveLength(one.records.length + 400);
+      expect(merged.skipped).toEqual(one.skipped);
+    } finally {
+      t.remove();
+    }
+  });
+});
