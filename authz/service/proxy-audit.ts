@@ -70,8 +70,16 @@ const LOG_INTERVAL_MS = 30_000;
 
 const REASONS = new Set<string>(Object.values(DECISION_REASONS));
 
-/** The filter's own denies: it could not ask the service (wasm-check-*), or has no valid program. */
-const filterRule = (rule: string): boolean => rule.startsWith('wasm-');
+/** The filter's own deny rules (wasm/assembly/index.ts `denyUnavailable`): it could not ask the service, or has no
+ * valid program. Policy rule names may start with `wasm-` too: a report is the filter's own only in this exact form. */
+const FILTER_RULES: ReadonlySet<string> = new Set([
+  'wasm-check-call-failed',
+  'wasm-check-timeout',
+  'wasm-check-unreadable',
+  'wasm-not-configured',
+]);
+const filterOwn = (r: ProxyDecision): boolean =>
+  FILTER_RULES.has(r.rule) && r.decision === 'deny' && r.status === 403 && r.reason === DECISION_REASONS.internalError;
 
 /** The Check the filter decided, as Envoy's ext_authz filter would have sent it for the same request line. */
 export function checkInputOf(r: ProxyDecision, startTimeMs: number | undefined): CheckInput {
@@ -99,7 +107,7 @@ export function checkInputOf(r: ProxyDecision, startTimeMs: number | undefined):
 function reportedDecision(r: ProxyDecision, reporter: string): Decision {
   const known = REASONS.has(r.reason) ? (r.reason as DecisionReason) : undefined;
   if (r.decision === 'deny') {
-    const reason = known ?? (filterRule(r.rule) ? DECISION_REASONS.internalError : DECISION_REASONS.ruleDeny);
+    const reason = known ?? DECISION_REASONS.ruleDeny;
     return {
       ...denyDecision({
         agent: r.agent,
@@ -180,11 +188,13 @@ function recordEntry(
 ): Result {
   // The filter's own denies (it could not ask the service) are recorded as made; the service's reading of the
   // request only fills in what the request touched.
-  const own = filterRule(r.rule);
+  const own = filterOwn(r);
   const agrees = !own && sameDecision(auth.decision, r);
+  // The filter's own deny names no agent (it decided before any table); the service's reading knows it.
+  const reported = own && r.agent === '' ? { ...r, agent: auth.decision.agent } : r;
   const d: Decision = agrees
     ? { ...auth.decision, policyVersion: r.policyVersion, proxy: { reporter } }
-    : reportedDecision(r, reporter);
+    : reportedDecision(reported, reporter);
   if (!agrees && !own && throttle.take('divergent') !== undefined)
     deps.log.warn(
       { decisionId: r.decisionId, agent: r.agent, proxyRule: r.rule, serviceRule: auth.decision.rule },

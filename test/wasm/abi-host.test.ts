@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import type { CompiledPolicySet } from '../../authz/index.js';
 import { abiMismatches, readModuleSignatures, startHost, type ProxyWasmHost } from './proxy-wasm-host.js';
+import { filterStateText, ProxyDecisionSchema } from '../../authz/service/proxy-audit.js';
 import { examplePolicies, filterModule, hostFor, programFor, runFilter, SAN_PROPERTY } from './filter-harness.js';
 import { checkResponse } from './wire.js';
 
@@ -128,6 +129,7 @@ describe('configuration', () => {
     ],
     ['with text after the end', () => `${program}cell\t0\tGET\tread\t*\t0\n`],
     ['without the policy version', () => program.replace(/\npolicy\t[^\n]*/, '')],
+    ['with an ALLOW for an invalid request line', () => program.replaceAll('\nverdict\tdeny\t', '\nverdict\tallow\t')],
   ])('a program that is %s fails the configuration and every request is denied', async (_name, text) => {
     const h = await hostFor(text());
     expect(h.configured).toBe(false);
@@ -245,6 +247,28 @@ describe('the host’s Envoy behaviours, as the filter meets them', () => {
     expect(next['requestId']).toBe('first-1');
     expect(next['decisionId']).not.toBe(state['decisionId']);
     h.finish(again);
+  });
+
+  test('the filter’s own deny of any request is one the receiver records (fields within its limits)', () => {
+    const before = new Set(h.grpcCalls.keys());
+    const s = h.request(
+      [
+        [':method', 'G'.repeat(70)],
+        [':path', '/fhir/Patient/p-1'],
+        [':authority', 'a'.repeat(1100)],
+        ['x-request-id', 'r'.repeat(300)],
+      ],
+      { [SAN_PROPERTY]: `spiffe://cluster.local/ns/x/sa/${'y'.repeat(2100)}` },
+    );
+    for (const t of [...h.grpcCalls.keys()].filter((k) => !before.has(k))) h.failGrpc(t, 4);
+    const text = s.filterState.get('wasm.phiguard_decision') ?? '';
+    const parsed = ProxyDecisionSchema.parse(JSON.parse(text));
+    expect(parsed).toMatchObject({ rule: 'wasm-check-timeout', decision: 'deny', status: 403 });
+    expect([parsed.method.length, parsed.authority.length, parsed.principal.length, parsed.requestId.length]).toEqual([
+      64, 1024, 2048, 256,
+    ]);
+    expect(filterStateText(parsed)).toBe(text);
+    h.finish(s);
   });
 
   test('a request whose headers do not end the stream (a body follows) is deferred; an invalid one is still denied', () => {

@@ -392,6 +392,7 @@ describe('who may report, and what is refused', () => {
       const [r] = await recordsWhen(s, (x) => x.length >= 1);
       expect(r).toMatchObject({
         decisionId: 'px-17f3a-3',
+        agent: 'formulary-bot',
         decision: 'deny',
         rule: 'wasm-check-timeout',
         reason: 'internal-error',
@@ -401,6 +402,15 @@ describe('who may report, and what is refused', () => {
         decidedBy: 'proxy',
       });
       expect(await s.metrics()).toContain('phiguard_proxy_audit_entries_total{result="recorded"} 1');
+    });
+  });
+
+  test('a policy rule named like the filter’s own is compared with the service like any other', async () => {
+    await withServer({ proxyAudit: 'network' }, async (s, c) => {
+      const named = state({ decision: 'allow', rule: 'wasm-check-timeout', reason: 'rule-allow', status: 200 });
+      await streamLogs(c, logMessages([entry(named)], 1), undefined);
+      await recordsWhen(s, (x) => x.length >= 1);
+      expect(await s.metrics()).toContain('phiguard_proxy_audit_entries_total{result="recorded-divergent"} 1');
     });
   });
 

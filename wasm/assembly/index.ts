@@ -91,20 +91,33 @@ function requestIdOf(): string {
   return rid.length <= 256 ? rid : rid.substring(0, 256);
 }
 
-/** The request line a decision is about: what the audit record is built from. */
+/** At most `max` UTF-16 units of `s` (the receiver's limits: authz/service/proxy-audit.ts ProxyDecisionSchema). */
+function cap(s: string, max: i32): string {
+  return s.length <= max ? s : s.substring(0, max);
+}
+
+/**
+ * The request line a decision is about: what the audit record is built from, each field within the receiver's limit,
+ * so any request the filter denies (its own denies meet any caller and any header) is one the receiver records.
+ */
 class Seen {
-  constructor(
-    public principal: string,
-    public method: string,
-    public path: string,
-    public host: string,
-    public requestId: string,
-  ) {}
+  principal: string;
+  method: string;
+  path: string;
+  host: string;
+  requestId: string;
+  constructor(principal: string, method: string, path: string, host: string, requestId: string) {
+    this.principal = cap(principal, 2048);
+    this.method = cap(method, 64);
+    this.path = cap(path, 1048576);
+    this.host = cap(host, 1024);
+    this.requestId = cap(requestId, 256);
+  }
 }
 
 const HEX = '0123456789abcdef';
 
-/** A JSON string literal (RFC 8259 section 7): quote, backslash, controls and lone surrogate halves escaped. */
+/** A JSON string literal (RFC 8259 section 7): quote, backslash, controls and every surrogate half escaped. */
 function jsonString(s: string): string {
   let plain = true;
   for (let i = 0; i < s.length; i++) {

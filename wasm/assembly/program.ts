@@ -113,6 +113,8 @@ export function parseProgram(text: string): Program | null {
       const h = parseU32(f[1], 1000000);
       const v = f[5] == '-' ? -1 : parseU32(f[5], 1000000);
       if (h < 0 || h >= agent.hosts.length || v < -1 || v >= p.verdicts.length) return null;
+      // An invalid request line is never allowed in the proxy (the generator writes no such cell).
+      if (f[3] == 'invalid' && v >= 0 && p.verdicts[<i32>v].allow) return null;
       agent.cells.set(cellKey(<i32>h, f[2], f[3], f[4]), <i32>v);
     } else if (tag == 'end' && f.length == 1) {
       ended = true;
