@@ -16,6 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { waitLine } from './wait-line.js';
 
 const OUT = path.resolve('bench/out');
 const SECONDS = Number(process.env['ISOLATION_SECONDS'] ?? '20');
@@ -31,27 +32,12 @@ interface Phase {
   rssBeforeMb: number;
 }
 
-function lineOf(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}: ${buf}`)), 120_000);
-    child[stream]?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(re);
-      if (m) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    });
-  });
-}
-
 /** Runs a client process to its end; its JSON line. */
 async function client(args: string[], onReady?: () => void): Promise<Record<string, unknown>> {
   const child = spawn('node', ['--import', 'tsx', 'bench/isolation-client.ts', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (onReady) void lineOf(child, 'stderr', /ready/).then(onReady);
+  if (onReady) void waitLine(child, /ready/, 'stderr', 120_000).then(onReady);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   let err = '';
@@ -82,7 +68,7 @@ async function serve(): Promise<{ child: ChildProcess; port: number }> {
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const m = await lineOf(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
+  const m = await waitLine(child, /listening on 127\.0\.0\.1:(\d+)/, 'stderr', 120_000);
   return { child, port: Number(m[1]) };
 }
 

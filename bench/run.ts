@@ -18,6 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { waitLine } from './wait-line.js';
 import { CheckInputSchema } from '../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest } from '../generator/call/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
@@ -79,26 +80,6 @@ interface Paired {
 
 function h2loadAvailable(): boolean {
   return spawnSync('h2load', ['--version']).status === 0;
-}
-
-async function waitLine(
-  child: ChildProcess,
-  re: RegExp,
-  stream: 'stdout' | 'stderr' = 'stdout',
-): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const src = stream === 'stdout' ? child.stdout : child.stderr;
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}: ${buf}`)), 20_000);
-    src?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(re);
-      if (m) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    });
-  });
 }
 
 function grpcFrame(file: string): Buffer {

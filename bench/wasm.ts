@@ -26,6 +26,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { waitLine } from './wait-line.js';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -34,7 +35,7 @@ import { readPolicyDir } from '../authz/policy/index.js';
 import { toGrpcCheckRequest } from '../generator/call/index.js';
 import { loadEnvoyRoot } from '../proto/envoy-protos.js';
 import { buildWasmProgram, DEFAULT_DEFER_HEADERS } from '../generator/wasm/index.js';
-import { FHIR_BASES, filterModule, programFor, SAN_PROPERTY } from '../test/wasm/filter-harness.js';
+import { FHIR_BASES, filterModule, programFor, rawCheck, SAN_PROPERTY } from '../test/wasm/filter-harness.js';
 import { startHost, type Header, type ProxyWasmHost, type Stream } from '../test/wasm/proxy-wasm-host.js';
 
 /** What a request is to the filter: decided in the proxy (and how), or sent to the service. */
@@ -138,21 +139,6 @@ function readCheckResponse(bytes: Uint8Array): ServiceAnswer {
   };
   const code = o.status?.code ?? 0;
   return { code, status: code === 0 ? 200 : (o.denied_response?.status?.code ?? 403) };
-}
-
-/** One unary Check with message bytes as they are, as Envoy's async client sends them. */
-function rawCheck(client: grpc.Client, message: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/envoy.service.auth.v3.Authorization/Check',
-      (b: Uint8Array) => Buffer.from(b),
-      (b: Buffer) => new Uint8Array(b),
-      message,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 10_000 },
-      (e, r) => (e || !r ? reject(e ?? new Error('no response')) : resolve(r)),
-    );
-  });
 }
 
 /** Latency samples in µs by label, appended to over the rounds. */
@@ -350,7 +336,7 @@ async function timeRoundTrip(
       const m = messages[i];
       if (!m) throw new Error('no message');
       const t0 = process.hrtime.bigint();
-      await rawCheck(client, m);
+      await rawCheck(client, m, 10_000);
       const us = Number(process.hrtime.bigint() - t0) / 1000;
       if (k >= warmup) {
         const cls = classes[i] ?? 'deferred';
@@ -451,7 +437,7 @@ export async function runWasmBench(o: WasmBenchOptions): Promise<WasmBenchReport
     for (const [i, r] of BENCH_REQUESTS.entries()) {
       const m = messages[i];
       if (!m) throw new Error('no message');
-      const reply = await rawCheck(phiguard, m);
+      const reply = await rawCheck(phiguard, m, 10_000);
       const service = readCheckResponse(reply);
       answers.push(reply);
       for (const v of variants) {
@@ -602,22 +588,6 @@ export function formatReport(r: WasmBenchReport): string {
   return out;
 }
 
-async function waitLine(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr'): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const src = stream === 'stdout' ? child.stdout : child.stderr;
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}: ${buf}`)), 60_000);
-    src?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = buf.match(re);
-      if (m) {
-        clearTimeout(t);
-        resolve(m);
-      }
-    });
-  });
-}
-
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -667,8 +637,8 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const pgPort = Number((await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
-    const barePort = Number((await waitLine(bare, /listening (\d+)/, 'stdout'))[1]);
+    const pgPort = Number((await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)/, 'stderr', 60_000))[1]);
+    const barePort = Number((await waitLine(bare, /listening (\d+)/, 'stdout', 60_000))[1]);
     const options: WasmBenchOptions = {
       policiesDir,
       phiguardAddress: `127.0.0.1:${String(pgPort)}`,

@@ -7,25 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import type { ProxyWasmHost } from './proxy-wasm-host.js';
-import { examplePolicies, hostFor, programFor, runFilter } from './filter-harness.js';
+import { examplePolicies, hostFor, programFor, rawCheck, runFilter } from './filter-harness.js';
 
 const CDS = 'spiffe://cluster.local/ns/cds/sa/sepsis-advisor';
 const host = 'fhir.hospital.internal';
-
-/** One unary gRPC call with raw message bytes, as Envoy's async client makes it for proxy_grpc_call. */
-function rawCheck(client: grpc.Client, message: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/envoy.service.auth.v3.Authorization/Check',
-      (b: Uint8Array) => Buffer.from(b),
-      (b: Buffer) => new Uint8Array(b),
-      message,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 5000 },
-      (e, r) => (e || !r ? reject(e ?? new Error('no response')) : resolve(r)),
-    );
-  });
-}
 
 describe('deferred requests through the real ext_authz service', () => {
   let server: TestServer;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { ClaimsConfigSchema, createClaimsResolver, type CompiledPolicySet, type Decision } from '../../authz/index.js';
 import { readPolicyDir } from '../../authz/policy/index.js';
 import { checkInputFor, explain, type ExplainRequest } from '../../generator/explain/index.js';
@@ -116,4 +117,19 @@ export function runFilter(host: ProxyWasmHost, r: ExplainRequest): FilterAnswer 
 export async function serviceDecision(set: CompiledPolicySet, r: ExplainRequest): Promise<Decision> {
   const claims = createClaimsResolver(ClaimsConfigSchema.parse({}));
   return (await explain(checkInputFor(r), set, claims, FHIR_BASES)).decision;
+}
+
+/** One unary Check with raw message bytes, as Envoy's async client makes it for `proxy_grpc_call`. */
+export function rawCheck(client: grpc.Client, message: Uint8Array, deadlineMs = 5000): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      '/envoy.service.auth.v3.Authorization/Check',
+      (b: Uint8Array) => Buffer.from(b),
+      (b: Buffer) => new Uint8Array(b),
+      message,
+      new grpc.Metadata(),
+      { deadline: Date.now() + deadlineMs },
+      (e, r) => (e || !r ? reject(e ?? new Error('no response')) : resolve(r)),
+    );
+  });
 }

@@ -17,7 +17,7 @@ import { filterStateText, ProxyDecisionSchema } from '../../authz/service/proxy-
 import { encodeAccessLogs, filterStateAny, PROXY_DECISION_STATE } from '../../authz/transport/index.js';
 import { checkInputFor, explain, type ExplainRequest } from '../../generator/explain/index.js';
 import { startTestServer, TOPOLOGIES, type ServiceUnderTest } from '../helpers/server.js';
-import { FHIR_BASES, hostFor, programFor, runFilter } from './filter-harness.js';
+import { FHIR_BASES, hostFor, programFor, rawCheck, runFilter } from './filter-harness.js';
 import type { ProxyWasmHost, Stream } from './proxy-wasm-host.js';
 
 const POLICY_FILE = 'test/wasm/fixtures/policies/formulary-bot.yaml';
@@ -52,21 +52,6 @@ function entryOf(stream: Stream, r: ExplainRequest, startMs: number): Record<str
     request: { request_method: r.method, path: r.path, authority: host },
     response: { response_code: { value: stream.localResponse?.status ?? 200 } },
   };
-}
-
-/** One unary Check with raw bytes, as Envoy's async client makes it for proxy_grpc_call. */
-function rawCheck(client: grpc.Client, message: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/envoy.service.auth.v3.Authorization/Check',
-      (b: Uint8Array) => Buffer.from(b),
-      (b: Buffer) => new Uint8Array(b),
-      message,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 5000 },
-      (e, res) => (e || !res ? reject(e ?? new Error('no response')) : resolve(res)),
-    );
-  });
 }
 
 /** Sends messages on one StreamAccessLogs stream (the identifier on the first) and ends it; resolves when answered. */
