@@ -20,6 +20,7 @@ import {
   type RequestAttributesModel,
 } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
+import { bundleAttributes } from '../helpers/audit-fixtures.js';
 import { createDecisionRowFormatter, decisionLine, decisionRecord } from '../../authz/audit/index.js';
 import {
   DECISION_FIELDS,
@@ -28,7 +29,6 @@ import {
   decisionRow,
   rowToRecord,
 } from '../../authz/model/index.js';
-import { emptyFhirAttributes } from '../../authz/model/attributes.js';
 import { denyDecision } from '../../authz/model/decision.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -68,63 +68,7 @@ const same = (id: string, d: Decision, a: RequestAttributesModel | undefined, us
 };
 
 /** A Bundle request with every field set, built by hand (independent of the FHIR parser). */
-const bundle: RequestAttributesModel = {
-  request: {
-    method: 'POST',
-    path: '/fhir',
-    query: '',
-    host: 'fhir.hospital.internal',
-    scheme: 'https',
-    headers: new Map([['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']]),
-    id: 'req-1',
-    size: 0n,
-  },
-  source: {
-    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
-    trustDomain: 'cluster.local',
-    namespace: 'scribe',
-    serviceAccount: 'ambient-scribe',
-    address: '',
-  },
-  destination: { address: '', port: 0n, principal: '' },
-  agent: { name: 'ambient-scribe', tier: 'live', mode: 'enforce' },
-  fhir: {
-    ...emptyFhirAttributes(),
-    isFhir: true,
-    interaction: 'transaction',
-    resourceType: 'Bundle',
-    id: 'b1',
-    operation: '$x',
-    compartment: { type: 'Patient', id: 'p-1' },
-    patients: ['p-1', 'p-2'],
-    patientsUnresolved: ['body-incomplete'],
-    entries: [
-      {
-        method: 'POST',
-        interaction: 'create',
-        resourceType: 'Observation',
-        id: '',
-        operation: '',
-        patients: ['p-1'],
-        patientsUnresolved: [],
-        references: [],
-      },
-      {
-        method: 'GET',
-        interaction: 'read',
-        resourceType: 'Patient',
-        id: 'p-2',
-        operation: '',
-        patients: [],
-        patientsUnresolved: [],
-        references: [],
-      },
-    ],
-  },
-  claims: new Map(),
-  auth: { source: 'jwks', subject: 'Practitioner/dr-a', issuer: 'x' },
-  now: new Date('2026-11-25T09:59:59.999Z'),
-};
+const bundle: RequestAttributesModel = bundleAttributes;
 /** An allow decided by a break-glass lane, to an outside host, with a hard-deny exception. */
 const laneAllow: Decision = {
   outcome: 'allow',

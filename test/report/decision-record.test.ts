@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 import { decisionLine } from '../../authz/audit/index.js';
-import { emptyFhirAttributes, type RequestAttributesModel } from '../../authz/model/attributes.js';
+import type { RequestAttributesModel } from '../../authz/model/attributes.js';
 import { DECISION_FIELDS, DecisionAuditRecordSchema, type AuditSubField } from '../../authz/model/audit-record.js';
 import { denyDecision, type Decision } from '../../authz/model/decision.js';
 import { auditRecords, newStats } from '../../generator/report/index.js';
@@ -19,6 +19,7 @@ import {
   RECORD_FIELDS,
   type RecordField,
 } from '../../generator/report/decision-record.js';
+import { bundleAttributes } from '../helpers/audit-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
 type Obj = Record<string, unknown>;
@@ -38,62 +39,7 @@ function restated(fields: readonly AuditSubField[]): RecordField[] {
 }
 
 const at = new Date('2026-11-25T10:00:00.123Z');
-const attrs: RequestAttributesModel = {
-  request: {
-    method: 'POST',
-    path: '/fhir',
-    query: '',
-    host: 'fhir.hospital.internal',
-    scheme: 'https',
-    headers: new Map([['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']]),
-    id: 'req-1',
-    size: 0n,
-  },
-  source: {
-    principal: 'spiffe://cluster.local/ns/scribe/sa/ambient-scribe',
-    trustDomain: 'cluster.local',
-    namespace: 'scribe',
-    serviceAccount: 'ambient-scribe',
-    address: '',
-  },
-  destination: { address: '', port: 0n, principal: '' },
-  agent: { name: 'ambient-scribe', tier: 'live', mode: 'enforce' },
-  fhir: {
-    ...emptyFhirAttributes(),
-    isFhir: true,
-    interaction: 'transaction',
-    resourceType: 'Bundle',
-    id: 'b1',
-    compartment: { type: 'Patient', id: 'p-1' },
-    patients: ['p-1', 'p-2'],
-    patientsUnresolved: ['body-incomplete'],
-    entries: [
-      {
-        method: 'POST',
-        interaction: 'create',
-        resourceType: 'Observation',
-        id: '',
-        operation: '',
-        patients: ['p-1'],
-        patientsUnresolved: [],
-        references: [],
-      },
-      {
-        method: 'GET',
-        interaction: 'read',
-        resourceType: 'Patient',
-        id: 'p-2',
-        operation: '',
-        patients: [],
-        patientsUnresolved: [],
-        references: [],
-      },
-    ],
-  },
-  claims: new Map(),
-  auth: { source: 'jwks', subject: 'Practitioner/dr-a', issuer: 'x' },
-  now: new Date('2026-11-25T09:59:59.999Z'),
-};
+const attrs: RequestAttributesModel = { ...bundleAttributes, fhir: { ...bundleAttributes.fhir, operation: '' } };
 const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
 const egress = {
   host: 'api.vendor.example',
