@@ -1,6 +1,7 @@
-;; The line scan of the reports (generator/report/scan-lines.ts): one pass over a block of audit lines, 32 bytes at a
-;; time (WebAssembly SIMD), that finds every line end, checks every line's frame and finds the lines containing any
-;; of up to four needles. grep's work in one pass, where Buffer.indexOf needs one pass per needle and a call per line.
+;; The line scan of the reports (generator/report/scan-lines.ts): one pass over a block of audit lines (WebAssembly
+;; SIMD: 64 bytes at a time are tested for a line end or a needle candidate, and the 32 bytes holding one are looked
+;; at closely) that finds every line end, checks every line's frame and finds the lines containing any of up to four
+;; needles. grep's work in one pass, where Buffer.indexOf needs one pass per needle and a call per line.
 ;;
 ;; scan-lines-wasm.ts holds this module assembled: `node_modules/.bin/wasm-as --enable-simd scan-lines.wat`
 ;; (binaryen); test/report/scan-lines.test.ts assembles it again and fails if the two differ.
@@ -65,6 +66,23 @@
                                  (local.get $a) (local.get $b))
                (i32.const 16))))
 
+  ;; Whether needle $k's two probes match together anywhere in $pos + 0..63 (a candidate there).
+  (func $probe64 (param $pos i32) (param $i i32) (param $j i32) (param $a v128) (param $b v128) (result v128)
+    (local $pi i32) (local $pj i32)
+    (local.set $pi (i32.add (local.get $pos) (local.get $i)))
+    (local.set $pj (i32.add (local.get $pos) (local.get $j)))
+    (v128.or
+      (v128.or
+        (v128.and (i8x16.eq (v128.load (local.get $pi)) (local.get $a))
+                  (i8x16.eq (v128.load (local.get $pj)) (local.get $b)))
+        (v128.and (i8x16.eq (v128.load offset=16 (local.get $pi)) (local.get $a))
+                  (i8x16.eq (v128.load offset=16 (local.get $pj)) (local.get $b))))
+      (v128.or
+        (v128.and (i8x16.eq (v128.load offset=32 (local.get $pi)) (local.get $a))
+                  (i8x16.eq (v128.load offset=32 (local.get $pj)) (local.get $b)))
+        (v128.and (i8x16.eq (v128.load offset=48 (local.get $pi)) (local.get $a))
+                  (i8x16.eq (v128.load offset=48 (local.get $pj)) (local.get $b))))))
+
   ;; Scans the lines of [$start, $end): $start is the start of a line and $end - 1 a newline (the caller ends an
   ;; unterminated last line with one). For each line, in order, it writes to [$out, $outEnd) the lines that fail
   ;; the frame check (3 x i32: start, end (its newline), index << 1 | 1) and the selected lines that pass it (start,
@@ -77,7 +95,7 @@
     (local $pos i32) (local $ls i32) (local $sel i32) (local $n i32) (local $all i32) (local $nlm i32)
     (local $mask i32) (local $bit i32) (local $p i32) (local $k i32) (local $last i32) (local $len i32)
     (local $bad i32) (local $emit i32)
-    (local $nl v128) (local $f0 v128) (local $f1 v128)
+    (local $nl v128) (local $any v128) (local $f0 v128) (local $f1 v128)
     (local $a0 v128) (local $b0 v128) (local $a1 v128) (local $b1 v128)
     (local $a2 v128) (local $b2 v128) (local $a3 v128) (local $b3 v128)
     (local $i0 i32) (local $j0 i32) (local $i1 i32) (local $j1 i32)
@@ -111,6 +129,28 @@
     (block $done
       (loop $blocks
         (br_if $done (i32.ge_u (local.get $pos) (local.get $end)))
+        ;; Most of a line is neither a newline nor a candidate: 64 bytes at a time are only tested for either, and
+        ;; the first 32 bytes holding one are looked at below. (Needles past $n have zero probes: their candidates
+        ;; are NUL bytes, which only send those bytes below, where they are not candidates.)
+        (block $look
+          (loop $skip
+            (br_if $look (i32.gt_u (i32.add (local.get $pos) (i32.const 64)) (local.get $end)))
+            (local.set $any (v128.or
+              (v128.or
+                (v128.or (i8x16.eq (v128.load (local.get $pos)) (local.get $nl))
+                         (i8x16.eq (v128.load offset=16 (local.get $pos)) (local.get $nl)))
+                (v128.or (i8x16.eq (v128.load offset=32 (local.get $pos)) (local.get $nl))
+                         (i8x16.eq (v128.load offset=48 (local.get $pos)) (local.get $nl))))
+              (call $probe64 (local.get $pos) (local.get $i0) (local.get $j0) (local.get $a0) (local.get $b0))))
+            (if (i32.gt_u (local.get $n) (i32.const 1)) (then
+              (local.set $any (v128.or (local.get $any) (v128.or
+                (call $probe64 (local.get $pos) (local.get $i1) (local.get $j1) (local.get $a1) (local.get $b1))
+                (v128.or
+                  (call $probe64 (local.get $pos) (local.get $i2) (local.get $j2) (local.get $a2) (local.get $b2))
+                  (call $probe64 (local.get $pos) (local.get $i3) (local.get $j3) (local.get $a3) (local.get $b3))))))))
+            (br_if $look (v128.any_true (local.get $any)))
+            (local.set $pos (i32.add (local.get $pos) (i32.const 64)))
+            (br $skip)))
         ;; Newlines and needle candidates at $pos + 0..31, in one mask (a needle holds no newline).
         (local.set $nlm (i32.or
           (i8x16.bitmask (i8x16.eq (v128.load (local.get $pos)) (local.get $nl)))

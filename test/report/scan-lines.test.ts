@@ -101,7 +101,7 @@ describe('the line scan finds what the plain reading finds', () => {
     expect(scanned(text, needles)).toEqual(reference(text, needles));
   });
 
-  test('generated blocks: needles at every offset of the 16-byte steps, lines of every length', () => {
+  test('generated blocks: needles at every offset of the 16- and 64-byte steps, lines of every length', () => {
     let seed = 7;
     const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
     const pieces = [
@@ -117,13 +117,16 @@ describe('the line scan finds what the plain reading finds', () => {
       '\r',
       '}',
       'é',
+      // A NUL byte: the 64-byte skip's candidate for an unused needle (zero probes).
+      '\u0000',
     ];
     for (let round = 0; round < 200; round++) {
       const lines: string[] = [];
       for (let i = 0, n = rand(40); i < n; i++) {
         const kind = rand(10);
         let body = '';
-        for (let j = 0, m = rand(12); j < m; j++) body += pieces[rand(pieces.length)] + 'a'.repeat(rand(17));
+        for (let j = 0, m = rand(12); j < m; j++)
+          body += pieces[rand(pieces.length)] + 'a'.repeat(rand(4) === 0 ? rand(200) : rand(17));
         if (kind === 0) lines.push('');
         else if (kind === 1) lines.push(body);
         else if (kind === 2) lines.push(`${FRAME}${body}`);
