@@ -290,10 +290,13 @@ async function main(): Promise<void> {
   rmSync(audit, { force: true });
   // BENCH_SERVE_ARGS='--audit-sync fsync': more `phiguard serve` flags for every phiguard server of the run.
   const serveArgs = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((s) => s !== '');
+  // BENCH_NODE_FLAGS='--max-semi-space-size=4': Node/V8 flags for every phiguard server of the run (not the reference).
+  const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((s) => s !== '');
   /** `phiguard serve` as the benchmark runs it, writing its audit trail to `auditFile`, plus `extra` flags. */
   const servePhiguard = (auditFile: string, extra: string[]): ChildProcess =>
     spawn(
       ...serverCmd([
+        ...NODE_FLAGS,
         'bin/phiguard.js',
         'serve',
         ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', auditFile],
