@@ -11,6 +11,7 @@ export default tseslint.config(
       '*.js',
       'bin/**',
       'bench/*.mjs',
+      'bench/out/**',
       'wasm/assembly/**',
     ],
   },

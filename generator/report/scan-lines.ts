@@ -1,7 +1,7 @@
 /**
  * The line scan of the reports: finds every line of a block of audit lines, checks each line's frame and finds the
- * lines that contain any of the report's needles, in one pass (scan-lines.wat, WebAssembly SIMD: 64 bytes a step where there is neither a line end nor a needle candidate, 32 bytes
- * a step where there is).
+ * lines that contain any of the report's needles, in one pass (scan-lines.wat, WebAssembly SIMD: 64 bytes a step
+ * where there is neither a line end nor a needle candidate, 32 bytes a step where there is).
  *
  * Why WebAssembly: the reports must run within 2x of `grep -c` over the same file (issue #17, docs/reports.md).
  * Buffer.indexOf needs one pass over the data per needle, each slower than grep as every needle starts with `"`,
