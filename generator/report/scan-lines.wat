@@ -129,25 +129,29 @@
     (block $done
       (loop $blocks
         (br_if $done (i32.ge_u (local.get $pos) (local.get $end)))
-        ;; Most of a line is neither a newline nor a candidate: 64 bytes at a time are only tested for either, and
-        ;; the first 32 bytes holding one are looked at below. (Needles past $n have zero probes: their candidates
-        ;; are NUL bytes, which only send those bytes below, where they are not candidates.)
+        ;; Most of a line is neither a newline nor a candidate: 64 bytes at a time are only tested for either (the
+        ;; needles below $n), and the first 32 bytes holding one are looked at below.
         (block $look
           (loop $skip
             (br_if $look (i32.gt_u (i32.add (local.get $pos) (i32.const 64)) (local.get $end)))
-            (local.set $any (v128.or
+            (local.set $any
               (v128.or
                 (v128.or (i8x16.eq (v128.load (local.get $pos)) (local.get $nl))
                          (i8x16.eq (v128.load offset=16 (local.get $pos)) (local.get $nl)))
                 (v128.or (i8x16.eq (v128.load offset=32 (local.get $pos)) (local.get $nl))
-                         (i8x16.eq (v128.load offset=48 (local.get $pos)) (local.get $nl))))
-              (call $probe64 (local.get $pos) (local.get $i0) (local.get $j0) (local.get $a0) (local.get $b0))))
-            (if (i32.gt_u (local.get $n) (i32.const 1)) (then
-              (local.set $any (v128.or (local.get $any) (v128.or
-                (call $probe64 (local.get $pos) (local.get $i1) (local.get $j1) (local.get $a1) (local.get $b1))
-                (v128.or
-                  (call $probe64 (local.get $pos) (local.get $i2) (local.get $j2) (local.get $a2) (local.get $b2))
-                  (call $probe64 (local.get $pos) (local.get $i3) (local.get $j3) (local.get $a3) (local.get $b3))))))))
+                         (i8x16.eq (v128.load offset=48 (local.get $pos)) (local.get $nl)))))
+            (if (i32.gt_u (local.get $n) (i32.const 0)) (then
+              (local.set $any (v128.or (local.get $any)
+                (call $probe64 (local.get $pos) (local.get $i0) (local.get $j0) (local.get $a0) (local.get $b0))))
+              (if (i32.gt_u (local.get $n) (i32.const 1)) (then
+                (local.set $any (v128.or (local.get $any)
+                  (call $probe64 (local.get $pos) (local.get $i1) (local.get $j1) (local.get $a1) (local.get $b1))))
+                (if (i32.gt_u (local.get $n) (i32.const 2)) (then
+                  (local.set $any (v128.or (local.get $any)
+                    (call $probe64 (local.get $pos) (local.get $i2) (local.get $j2) (local.get $a2) (local.get $b2))))
+                  (if (i32.gt_u (local.get $n) (i32.const 3)) (then
+                    (local.set $any (v128.or (local.get $any)
+                      (call $probe64 (local.get $pos) (local.get $i3) (local.get $j3) (local.get $a3) (local.get $b3))))))))))))
             (br_if $look (v128.any_true (local.get $any)))
             (local.set $pos (i32.add (local.get $pos) (i32.const 64)))
             (br $skip)))
