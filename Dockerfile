@@ -23,7 +23,10 @@ FROM scratch
 COPY --from=build /rootfs /
 USER 10001:10001
 WORKDIR /app
-ENV NODE_ENV=production
+# glibc's malloc asks for transparent huge pages for its heap (glibc 2.35+; the kernel's THP mode must be `madvise` or
+# `always`): a 9 MiB request then lands in a few 2 MiB pages rather than thousands of 4 KiB ones, each a page fault
+# (docs/performance.md, "glibc's malloc on huge pages").
+ENV NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 EXPOSE 9191 9464
 LABEL org.opencontainers.image.title=phiguard org.opencontainers.image.licenses=Apache-2.0
 ENTRYPOINT ["/usr/local/bin/node", "/app/bin/phiguard.js"]

@@ -15,8 +15,9 @@
  *
  * ISOLATION_SECONDS (20): length of each phase. ISOLATION_PHASES (bundles,streams). ISOLATION_SERVERS
  * (phiguard,grpc-js,http2). ISOLATION_FLAGS: extra `phiguard serve` flags (a variant, e.g. `--bulk-check-bytes 0`).
- * ISOLATION_NODE_FLAGS: Node/V8 flags for phiguard's process (e.g. `--max-semi-space-size=4`). ISOLATION_STREAMS (2000)
- * per connection. FLOOR_DELAY_MS (1000): how long a floor holds a large Check.
+ * ISOLATION_NODE_FLAGS: Node/V8 flags for phiguard's process (e.g. `--max-semi-space-size=4`). ISOLATION_SERVE_ENV:
+ * environment variables for it (`NAME=value ...`). ISOLATION_STREAMS (2000) per connection. FLOOR_DELAY_MS (1000):
+ * how long a floor holds a large Check.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,13 @@ const SECONDS = Number(process.env['ISOLATION_SECONDS'] ?? '20');
 const PHASES = (process.env['ISOLATION_PHASES'] ?? 'bundles,streams').split(',').filter(Boolean);
 const FLAGS = (process.env['ISOLATION_FLAGS'] ?? '').split(' ').filter(Boolean);
 const NODE_FLAGS = (process.env['ISOLATION_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+/** ISOLATION_SERVE_ENV='GLIBC_TUNABLES=glibc.malloc.hugetlb=1': environment variables for phiguard's process. */
+const SERVE_ENV = Object.fromEntries(
+  (process.env['ISOLATION_SERVE_ENV'] ?? '')
+    .split(' ')
+    .filter((s) => s.includes('='))
+    .map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]),
+);
 const STREAMS = Number(process.env['ISOLATION_STREAMS'] ?? '2000');
 const SERVERS = (process.env['ISOLATION_SERVERS'] ?? 'phiguard,grpc-js,http2').split(',').filter(Boolean);
 for (const s of SERVERS) {
@@ -101,7 +109,7 @@ async function serve(server: string): Promise<{ child: ChildProcess; port: numbe
       ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', audit],
       ...['--log-level', 'warn', '--decisions', 'thread', ...FLAGS],
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...SERVE_ENV } },
   );
   const m = await waitLine(child, /listening on 127\.0\.0\.1:(\d+)/, 'stderr', 120_000);
   return { child, port: Number(m[1]) };
@@ -162,7 +170,11 @@ async function main(): Promise<void> {
   const results: Phase[] = [];
   for (const name of PHASES) for (const server of SERVERS) results.push(await phase(name, server));
   const f = (n: number): string => n.toFixed(1).padStart(7);
-  let out = `\nphiguard isolation benchmark: ${SECONDS} s per phase, serve flags [${FLAGS.join(' ')}], node flags [${NODE_FLAGS.join(' ')}], Node ${process.version}\n`;
+  let out = `\nphiguard isolation benchmark: ${SECONDS} s per phase, serve flags [${FLAGS.join(' ')}], node flags [${NODE_FLAGS.join(' ')}], env [${Object.entries(
+    SERVE_ENV,
+  )
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}], Node ${process.version}\n`;
   out +=
     'phase    | server   | canary n | p50 ms |  p99 ms |  max ms | RSS MB (before) | load answers (gRPC status: count)\n';
   let wrong = false;

@@ -292,6 +292,13 @@ async function main(): Promise<void> {
   const serveArgs = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((s) => s !== '');
   // BENCH_NODE_FLAGS='--max-semi-space-size=4': Node/V8 flags for every phiguard server of the run (not the reference).
   const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((s) => s !== '');
+  // BENCH_SERVE_ENV='GLIBC_TUNABLES=glibc.malloc.hugetlb=1': environment variables for every phiguard server.
+  const serveEnv = Object.fromEntries(
+    (process.env['BENCH_SERVE_ENV'] ?? '')
+      .split(' ')
+      .filter((s) => s.includes('='))
+      .map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]),
+  );
   /** `phiguard serve` as the benchmark runs it, writing its audit trail to `auditFile`, plus `extra` flags. */
   const servePhiguard = (auditFile: string, extra: string[]): ChildProcess =>
     spawn(
@@ -302,7 +309,7 @@ async function main(): Promise<void> {
         ...['--port', '0', '--metrics-port', '0', '--policies', 'examples/policies', '--audit-file', auditFile],
         ...['--log-level', 'warn', '--decisions', DECISIONS, ...serveArgs, ...extra],
       ]),
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...serveEnv } },
     );
   const pg = servePhiguard(audit, []);
   const m = await waitLine(pg, /listening on 127\.0\.0\.1:(\d+)[\s\S]*?http:\/\/127\.0\.0\.1:(\d+)\/metrics/, 'stderr');

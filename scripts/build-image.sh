@@ -57,6 +57,7 @@ buildah config \
   --user 10001:10001 \
   --workingdir /app \
   --env NODE_ENV=production \
+  --env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
   --port 9191 \
   --port 9464 \
   --entrypoint '["/usr/local/bin/node", "/app/bin/phiguard.js"]' \
