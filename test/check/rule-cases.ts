@@ -94,8 +94,11 @@ spec:
 /** The example cluster with the filter, its provider and its Telemetry. */
 export const wasmCluster = (plugin = wasmPlugin, tel = telemetry(), als = alsProvider()): string =>
   base([plugin, als, tel].filter((x) => x !== '').join('---\n'));
-/** phiguard's Deployment running `serve` with the environment entries `env` (a YAML flow sequence's items). */
-export const phiguardServe = (env: string): string => `apiVersion: apps/v1
+/**
+ * phiguard's Deployment running `args` (a YAML flow sequence, `serve` by default) with the environment entries `env`
+ * (a YAML flow sequence's items) and `extra` lines of the container (indented by 10 spaces, each ending in a newline).
+ */
+export const phiguardServe = (env: string, args = '["serve"]', extra = ''): string => `apiVersion: apps/v1
 kind: Deployment
 metadata: { name: phiguard, namespace: phiguard-system }
 spec:
@@ -104,7 +107,10 @@ spec:
     spec:
       serviceAccountName: phiguard
       containers:
-        - { name: phiguard, image: phiguard:0.1.0, args: [serve], env: [${env}] }
+        - name: phiguard
+          image: phiguard:0.1.0
+          args: ${args}
+${extra}          env: [${env}]
 `;
 /** envoy/envoy-wasm.yaml with its HTTP filters reordered by `order` (indexes into the shipped list). */
 export const envoyWasmReordered = (order: readonly number[]): string => {

@@ -269,77 +269,67 @@ spec:
       serviceAccountName: ${sa}
       containers: [{ name: fhir, image: hapiproject/hapi:v7.4.0 }]
 `;
-  const phiguard = (env: string, args = '["serve"]', extra = ''): string => `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: phiguard, namespace: phiguard-system }
-spec:
-  template:
-    metadata: { labels: { app.kubernetes.io/name: phiguard } }
-    spec:
-      serviceAccountName: phiguard
-      containers:
-        - name: phiguard
-          image: registry.example/phiguard:0.1.0
-          args: ${args}
-${extra}          env: [${env}]
-`;
   const ID = 'spiffe://cluster.local/ns/fhir/sa/fhir-server';
   const xfcc = (reporters = ID): string =>
     `{ name: PHIGUARD_PROXY_AUDIT, value: xfcc }, { name: PHIGUARD_PROXY_AUDIT_REPORTERS, value: "${reporters}" }`;
   const cluster = (...docs: string[]): string => [wasmCluster(), ...docs].join('---\n');
   test.each<[string, string, string[]]>([
-    ['xfcc naming the identity of the workload the WasmPlugin selects', cluster(phiguard(xfcc()), fhirServer()), []],
+    [
+      'xfcc naming the identity of the workload the WasmPlugin selects',
+      cluster(phiguardServe(xfcc()), fhirServer()),
+      [],
+    ],
     [
       'PHIGUARD_PROXY_AUDIT unset: no AccessLogService',
-      cluster(phiguard('{ name: PHIGUARD_PORT, value: "9191" }')),
+      cluster(phiguardServe('{ name: PHIGUARD_PORT, value: "9191" }')),
       ['IST015'],
     ],
-    ['PHIGUARD_PROXY_AUDIT off', cluster(phiguard('{ name: PHIGUARD_PROXY_AUDIT, value: "off" }')), ['IST015']],
+    ['PHIGUARD_PROXY_AUDIT off', cluster(phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, value: "off" }')), ['IST015']],
     [
       'network: any caller of the port may report',
-      cluster(phiguard('{ name: PHIGUARD_PROXY_AUDIT, value: network }')),
+      cluster(phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, value: network }')),
       [],
     ],
     [
       'the flags instead of the environment',
-      cluster(phiguard('', `["serve", "--proxy-audit", "xfcc", "--proxy-audit-reporters=${ID}"]`), fhirServer()),
+      cluster(phiguardServe('', `["serve", "--proxy-audit", "xfcc", "--proxy-audit-reporters=${ID}"]`), fhirServer()),
       [],
     ],
-    ['a flag overrides the environment', cluster(phiguard(xfcc(), '["serve", "--proxy-audit=off"]')), ['IST015']],
+    ['a flag overrides the environment', cluster(phiguardServe(xfcc(), '["serve", "--proxy-audit=off"]')), ['IST015']],
     [
       'reporters naming another workload',
-      cluster(phiguard(xfcc('spiffe://cluster.local/ns/fhir/sa/billing')), fhirServer()),
+      cluster(phiguardServe(xfcc('spiffe://cluster.local/ns/fhir/sa/billing')), fhirServer()),
       ['IST015'],
     ],
     [
       'the selected workload runs as another service account',
-      cluster(phiguard(xfcc()), fhirServer('fhir-api')),
+      cluster(phiguardServe(xfcc()), fhirServer('fhir-api')),
       ['IST015'],
     ],
     [
       "phiguard's trust domain differs from the reporters'",
-      cluster(phiguard(`${xfcc()}, { name: PHIGUARD_TRUST_DOMAIN, value: hospital.example }`), fhirServer()),
+      cluster(phiguardServe(`${xfcc()}, { name: PHIGUARD_TRUST_DOMAIN, value: hospital.example }`), fhirServer()),
       ['IST015'],
     ],
     [
       'the selected workload is not among the inputs: reporters cannot be judged',
-      cluster(phiguard(xfcc('spiffe://x/ns/y/sa/z'))),
+      cluster(phiguardServe(xfcc('spiffe://x/ns/y/sa/z'))),
       [],
     ],
     [
       'the mode from a ConfigMap (valueFrom): not judged',
-      cluster(phiguard('{ name: PHIGUARD_PROXY_AUDIT, valueFrom: { configMapKeyRef: { name: c, key: k } } }')),
+      cluster(phiguardServe('{ name: PHIGUARD_PROXY_AUDIT, valueFrom: { configMapKeyRef: { name: c, key: k } } }')),
       [],
     ],
     [
       'the mode possibly from envFrom: not judged',
-      cluster(phiguard('', '["serve"]', '          envFrom: [{ configMapRef: { name: c } }]\n')),
+      cluster(phiguardServe('', '["serve"]', '          envFrom: [{ configMapRef: { name: c } }]\n')),
       [],
     ],
-    ['no WasmPlugin: the receiver may be off', [base(''), phiguard('')].join('---\n'), []],
+    ['no WasmPlugin: the receiver may be off', [base(''), phiguardServe('')].join('---\n'), []],
     [
       'two phiguard WasmPlugins and a receiver that is off: one finding',
-      cluster(phiguard(''), wasmPlugin.replace('name: phiguard-filter', 'name: phiguard-filter-2')),
+      cluster(phiguardServe(''), wasmPlugin.replace('name: phiguard-filter', 'name: phiguard-filter-2')),
       ['IST015'],
     ],
   ])('%s', (_name, text, expected) => {
