@@ -3,16 +3,13 @@ import { describe, expect, test } from '@jest/globals';
 import { cli } from '../helpers/cli.js';
 import { hostFor, runFilter, SAN_PROPERTY } from './filter-harness.js';
 
+/** `phiguard generate wasm-config --policies examples/policies --authz-cluster CLUSTER ...more`. */
+const wasmConfig = (cluster: string, ...more: string[]): ReturnType<typeof cli> =>
+  cli(['generate', 'wasm-config', '--policies', 'examples/policies', '--authz-cluster', cluster, ...more]);
+
 describe('phiguard generate wasm-config', () => {
   test('prints a program the filter accepts, says which agents it defers and carries the policy version', async () => {
-    const r = await cli([
-      'generate',
-      'wasm-config',
-      '--policies',
-      'examples/policies',
-      '--authz-cluster',
-      'outbound|9191||phiguard.phiguard.svc.cluster.local',
-    ]);
+    const r = await wasmConfig('outbound|9191||phiguard.phiguard.svc.cluster.local');
     expect(r.code).toBe(0);
     expect(r.err).toContain('agent ambient-scribe is deferred: break-glass classes');
     expect(r.out).toMatch(/^phiguard-wasm-program\t1\npolicy\t[0-9a-f]+\n/);
@@ -29,16 +26,7 @@ describe('phiguard generate wasm-config', () => {
   }, 120_000);
 
   test('--format plugin-config-json prints {"program": ...} for an Istio WasmPlugin, which the filter loads', async () => {
-    const r = await cli([
-      'generate',
-      'wasm-config',
-      '--policies',
-      'examples/policies',
-      '--authz-cluster',
-      'phiguard',
-      '--format',
-      'plugin-config-json',
-    ]);
+    const r = await wasmConfig('phiguard', '--format', 'plugin-config-json');
     expect(r.code).toBe(0);
     const parsed = JSON.parse(r.out) as { program: string };
     expect(Object.keys(parsed)).toEqual(['program']);
@@ -47,16 +35,7 @@ describe('phiguard generate wasm-config', () => {
   }, 120_000);
 
   test('--defer-to next-filter: a deferred request goes on down the chain (to ext_authz) with no call and no state; denies stay in the proxy', async () => {
-    const r = await cli([
-      'generate',
-      'wasm-config',
-      '--policies',
-      'examples/policies',
-      '--authz-cluster',
-      'phiguard',
-      '--defer-to',
-      'next-filter',
-    ]);
+    const r = await wasmConfig('phiguard', '--defer-to', 'next-filter');
     expect(r.code).toBe(0);
     expect(r.out).toContain('\ndefer-to\tnext-filter\n');
     const h = await hostFor(r.out);
