@@ -20,7 +20,7 @@ import {
   type RequestAttributesModel,
 } from '../../authz/index.js';
 import { checkInputFor } from '../../generator/explain/index.js';
-import { bundleAttributes } from '../helpers/audit-fixtures.js';
+import { auditTime as at, bareDeny, bundleAttributes, laneAllow } from '../helpers/audit-fixtures.js';
 import { createDecisionRowFormatter, decisionLine, decisionRecord } from '../../authz/audit/index.js';
 import {
   DECISION_FIELDS,
@@ -29,7 +29,6 @@ import {
   decisionRow,
   rowToRecord,
 } from '../../authz/model/index.js';
-import { denyDecision } from '../../authz/model/decision.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const loaded = readPolicyDir(path.join(here, '../../examples/policies'));
@@ -57,7 +56,6 @@ const principals = [
   'spiffe://cluster.local/ns/unknown/sa/x',
 ];
 
-const at = new Date('2026-11-25T10:00:00.123Z');
 const same = (id: string, d: Decision, a: RequestAttributesModel | undefined, us: number, t: Date): void => {
   const line = decisionLine(id, d, a, us, t);
   expect(line).toBe(JSON.stringify(decisionRecord(id, d, a, us, t)));
@@ -67,40 +65,7 @@ const same = (id: string, d: Decision, a: RequestAttributesModel | undefined, us
   expect(DecisionAuditRecordSchema.safeParse(JSON.parse(line)).success).toBe(true);
 };
 
-/** A Bundle request with every field set, built by hand (independent of the FHIR parser). */
 const bundle: RequestAttributesModel = bundleAttributes;
-/** An allow decided by a break-glass lane, to an outside host, with a hard-deny exception. */
-const laneAllow: Decision = {
-  outcome: 'allow',
-  verdict: 'allow',
-  mode: 'enforce',
-  agent: 'ambient-scribe',
-  rule: 'r1',
-  reason: 'rule-allow',
-  status: 0,
-  message: '',
-  policyVersion: 'sha256:abc',
-  trace: [],
-  exception: 'eks-pod-identity',
-  unresolvedAllowed: ['body-incomplete'],
-  lane: {
-    class: 'code-blue',
-    purposeOfUse: 'BTG',
-    activatedAt: at.toISOString(),
-    expiresAt: at.toISOString(),
-    overrode: { rule: 'x', reason: 'rule-deny' },
-  },
-  egress: {
-    host: 'api.example.com',
-    port: 443,
-    covered: false,
-    reason: 'agreement-expired',
-    vendor: 'Vendor',
-    agreementId: 'BAA-1',
-    registryVersion: 'sha256:1',
-  },
-};
-const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
 
 /**
  * The `phiguard.audit/v1` lines of the two decisions above, as written before the field table existed (with the fields

@@ -1,5 +1,46 @@
 /** Audit fixtures shared by the audit line and report tests. */
-import { emptyFhirAttributes, type RequestAttributesModel } from '../../authz/model/index.js';
+import {
+  denyDecision,
+  emptyFhirAttributes,
+  type Decision,
+  type RequestAttributesModel,
+} from '../../authz/model/index.js';
+
+/** When the fixture decisions are written. */
+export const auditTime = new Date('2026-11-25T10:00:00.123Z');
+/** The default rule's deny, with nothing else set. */
+export const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
+/** An allow decided by a break-glass lane, to an outside host, with a hard-deny exception. */
+export const laneAllow: Decision = {
+  outcome: 'allow',
+  verdict: 'allow',
+  mode: 'enforce',
+  agent: 'ambient-scribe',
+  rule: 'r1',
+  reason: 'rule-allow',
+  status: 0,
+  message: '',
+  policyVersion: 'sha256:abc',
+  trace: [],
+  exception: 'eks-pod-identity',
+  unresolvedAllowed: ['body-incomplete'],
+  lane: {
+    class: 'code-blue',
+    purposeOfUse: 'BTG',
+    activatedAt: auditTime.toISOString(),
+    expiresAt: auditTime.toISOString(),
+    overrode: { rule: 'x', reason: 'rule-deny' },
+  },
+  egress: {
+    host: 'api.example.com',
+    port: 443,
+    covered: false,
+    reason: 'agreement-expired',
+    vendor: 'Vendor',
+    agreementId: 'BAA-1',
+    registryVersion: 'sha256:1',
+  },
+};
 
 /** A Bundle request with every field set, built by hand (independent of the FHIR parser). */
 export const bundleAttributes: RequestAttributesModel = {

@@ -11,7 +11,7 @@ import { describe, expect, test } from '@jest/globals';
 import { decisionLine } from '../../authz/audit/index.js';
 import type { RequestAttributesModel } from '../../authz/model/attributes.js';
 import { DECISION_FIELDS, DecisionAuditRecordSchema, type AuditSubField } from '../../authz/model/audit-record.js';
-import { denyDecision, type Decision } from '../../authz/model/decision.js';
+import type { Decision } from '../../authz/model/decision.js';
 import { auditRecords, newStats } from '../../generator/report/index.js';
 import {
   decisionRecordOf,
@@ -19,7 +19,7 @@ import {
   RECORD_FIELDS,
   type RecordField,
 } from '../../generator/report/decision-record.js';
-import { bundleAttributes } from '../helpers/audit-fixtures.js';
+import { auditTime as at, bareDeny, bundleAttributes, laneAllow } from '../helpers/audit-fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
 type Obj = Record<string, unknown>;
@@ -38,9 +38,7 @@ function restated(fields: readonly AuditSubField[]): RecordField[] {
   });
 }
 
-const at = new Date('2026-11-25T10:00:00.123Z');
 const attrs: RequestAttributesModel = { ...bundleAttributes, fhir: { ...bundleAttributes.fhir, operation: '' } };
-const bareDeny = denyDecision({ rule: 'default-deny', reason: 'no-rule-matched', message: 'm', status: 451 });
 const egress = {
   host: 'api.vendor.example',
   port: 443,
@@ -49,27 +47,6 @@ const egress = {
   vendor: '',
   agreementId: '',
   registryVersion: 'r1',
-};
-const laneAllow: Decision = {
-  ...bareDeny,
-  outcome: 'allow',
-  verdict: 'allow',
-  mode: 'enforce',
-  agent: 'ambient-scribe',
-  rule: 'r1',
-  reason: 'rule-allow',
-  status: 0,
-  policyVersion: 'sha256:abc',
-  exception: 'eks-pod-identity',
-  unresolvedAllowed: ['body-incomplete'],
-  lane: {
-    class: 'ed',
-    purposeOfUse: 'BTG',
-    activatedAt: '2026-11-25T09:00:00Z',
-    expiresAt: '2026-11-25T11:00:00Z',
-    overrode: { rule: 'default-deny', reason: 'no-rule-matched' },
-  },
-  egress: { ...egress, covered: true, reason: 'active-agreement', vendor: 'V', agreementId: 'a-1' },
 };
 const auditDeny: Decision = {
   ...bareDeny,
