@@ -22,20 +22,16 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { envAssignments, envWords } from './env-words.js';
 import { waitLine } from './wait-line.js';
 
 const OUT = path.resolve('bench/out');
 const SECONDS = Number(process.env['ISOLATION_SECONDS'] ?? '20');
 const PHASES = (process.env['ISOLATION_PHASES'] ?? 'bundles,streams').split(',').filter(Boolean);
-const FLAGS = (process.env['ISOLATION_FLAGS'] ?? '').split(' ').filter(Boolean);
-const NODE_FLAGS = (process.env['ISOLATION_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+const FLAGS = envWords('ISOLATION_FLAGS');
+const NODE_FLAGS = envWords('ISOLATION_NODE_FLAGS');
 /** ISOLATION_SERVE_ENV='GLIBC_TUNABLES=glibc.malloc.hugetlb=1': environment variables for phiguard's process. */
-const SERVE_ENV = Object.fromEntries(
-  (process.env['ISOLATION_SERVE_ENV'] ?? '')
-    .split(' ')
-    .filter((s) => s.includes('='))
-    .map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]),
-);
+const SERVE_ENV = envAssignments('ISOLATION_SERVE_ENV');
 const STREAMS = Number(process.env['ISOLATION_STREAMS'] ?? '2000');
 const SERVERS = (process.env['ISOLATION_SERVERS'] ?? 'phiguard,grpc-js,http2').split(',').filter(Boolean);
 for (const s of SERVERS) {

@@ -18,6 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { envAssignments, envWords } from './env-words.js';
 import { waitLine } from './wait-line.js';
 import { CheckInputSchema } from '../authz/index.js';
 import { createCheckClient, toGrpcCheckRequest } from '../generator/call/index.js';
@@ -289,16 +290,11 @@ async function main(): Promise<void> {
   const audit = path.join(OUT, 'audit.jsonl');
   rmSync(audit, { force: true });
   // BENCH_SERVE_ARGS='--audit-sync fsync': more `phiguard serve` flags for every phiguard server of the run.
-  const serveArgs = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((s) => s !== '');
+  const serveArgs = envWords('BENCH_SERVE_ARGS');
   // BENCH_NODE_FLAGS='--max-semi-space-size=4': Node/V8 flags for every phiguard server of the run (not the reference).
-  const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((s) => s !== '');
+  const NODE_FLAGS = envWords('BENCH_NODE_FLAGS');
   // BENCH_SERVE_ENV='GLIBC_TUNABLES=glibc.malloc.hugetlb=1': environment variables for every phiguard server.
-  const serveEnv = Object.fromEntries(
-    (process.env['BENCH_SERVE_ENV'] ?? '')
-      .split(' ')
-      .filter((s) => s.includes('='))
-      .map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]),
-  );
+  const serveEnv = envAssignments('BENCH_SERVE_ENV');
   /** `phiguard serve` as the benchmark runs it, writing its audit trail to `auditFile`, plus `extra` flags. */
   const servePhiguard = (auditFile: string, extra: string[]): ChildProcess =>
     spawn(
